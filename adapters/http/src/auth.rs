@@ -1,0 +1,325 @@
+//! Authentication and roles: HS256 JWTs with `sub` (a user id), `role` and
+//! `exp`, the [`Caller`] extractor, and the checks handlers use for roles and
+//! tenant isolation.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordermon_application::Scope;
+use ordermon_domain::ids::UserId;
+use ordermon_domain::user::Role;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+/// Token verification settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The HS256 shared secret.
+    pub jwt_secret: SecretString,
+    /// Clock skew tolerated on `exp`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// Why a token could not be minted or was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header (or `?token=` where allowed).
+    #[error("missing bearer token")]
+    Missing,
+    /// The token is expired.
+    #[error("token expired")]
+    Expired,
+    /// The token is malformed, has a bad signature, a wrong algorithm or
+    /// lacks a required claim.
+    #[error("invalid token")]
+    Invalid,
+    /// `sub` is not a valid user id.
+    #[error("token subject is not a valid user id")]
+    BadSubject,
+    /// The secret is empty: no token can be trusted or minted.
+    #[error("the JWT secret is not configured")]
+    NoSecret,
+    /// Encoding failed.
+    #[error("could not encode the token")]
+    Encode,
+}
+
+/// The claims ordermon reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+}
+
+/// Mints an HS256 token for `sub` with `role`, valid for `ttl`.
+///
+/// # Errors
+/// [`AuthError::BadSubject`] when `sub` is not a valid user id,
+/// [`AuthError::NoSecret`] for an empty secret, [`AuthError::Encode`] otherwise.
+pub fn mint_token(
+    secret: &SecretString,
+    sub: &str,
+    role: Role,
+    ttl: Duration,
+) -> Result<String, AuthError> {
+    UserId::new(sub).map_err(|_| AuthError::BadSubject)?;
+    let key = secret.expose_secret();
+    if key.is_empty() {
+        return Err(AuthError::NoSecret);
+    }
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    let claims = Claims {
+        sub: sub.to_owned(),
+        role,
+        exp: now.saturating_add(ttl.as_secs()),
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .map_err(|_| AuthError::Encode)
+}
+
+/// Verifies a token and returns who it names.
+///
+/// # Errors
+/// See [`AuthError`].
+pub fn verify_token(config: &AuthConfig, token: &str) -> Result<Caller, AuthError> {
+    let key = config.jwt_secret.expose_secret();
+    if key.is_empty() {
+        return Err(AuthError::NoSecret);
+    }
+    // HS256 only: `alg: none` and every other algorithm are refused.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = config.leeway_secs;
+    validation.validate_exp = true;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(key.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+        _ => AuthError::Invalid,
+    })?;
+    let user_id = UserId::new(data.claims.sub).map_err(|_| AuthError::BadSubject)?;
+    Ok(Caller {
+        user_id,
+        role: data.claims.role,
+    })
+}
+
+/// The bearer token of a request's `Authorization` header.
+#[must_use]
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::unauthorized(e.to_string())
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's subject.
+    pub user_id: UserId,
+    /// The token's role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// True for admins.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// What the caller may see: everything for admins, their own data otherwise.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        if self.is_admin() {
+            Scope::All
+        } else {
+            Scope::User(self.user_id.clone())
+        }
+    }
+
+    /// Admins only.
+    ///
+    /// # Errors
+    /// 403 for other roles.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this requires the admin role"))
+        }
+    }
+
+    /// Admins and traders (viewers only read).
+    ///
+    /// # Errors
+    /// 403 for viewers.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Trader => Ok(()),
+            Role::Viewer => Err(ApiError::forbidden("viewers may only read")),
+        }
+    }
+
+    /// The user a request acts on: `requested` (`?user_id=`) for admins, the
+    /// caller otherwise. A non-admin naming someone else gets 404, as for any
+    /// data that is not theirs.
+    ///
+    /// # Errors
+    /// 422 for an invalid id, 404 for another user's id.
+    pub fn target(&self, requested: Option<&str>) -> Result<UserId, ApiError> {
+        let Some(raw) = requested.filter(|s| !s.is_empty()) else {
+            return Ok(self.user_id.clone());
+        };
+        let id = UserId::new(raw).map_err(|e| ApiError::field("user_id", e.to_string()))?;
+        if self.is_admin() || id == self.user_id {
+            Ok(id)
+        } else {
+            Err(ApiError::not_found("user"))
+        }
+    }
+
+    /// Like [`Caller::target`], but an admin naming nobody means every user.
+    ///
+    /// # Errors
+    /// As [`Caller::target`].
+    pub fn target_scope(&self, requested: Option<&str>) -> Result<Scope, ApiError> {
+        if self.is_admin() && requested.is_none_or(str::is_empty) {
+            return Ok(Scope::All);
+        }
+        self.target(requested).map(Scope::User)
+    }
+
+    /// Records the caller on the request's span so logs can be routed per user.
+    fn record(&self) {
+        let span = tracing::Span::current();
+        span.record("user_id", self.user_id.as_str());
+        span.record("role", self.role.as_str());
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
+        let caller = verify_token(&state.auth, token)?;
+        caller.record();
+        Ok(caller)
+    }
+}
+
+/// Authenticates from the bearer header or, for clients that cannot set
+/// headers (browsers opening a WebSocket), a `token` query value.
+///
+/// # Errors
+/// 401 as for [`Caller`].
+pub fn authenticate(
+    config: &AuthConfig,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Caller, ApiError> {
+    let token = bearer(headers)
+        .or(query_token.filter(|t| !t.is_empty()))
+        .ok_or(AuthError::Missing)?;
+    let caller = verify_token(config, token)?;
+    caller.record();
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AuthConfig {
+        AuthConfig {
+            jwt_secret: SecretString::from("test-secret"),
+            leeway_secs: 0,
+        }
+    }
+
+    #[test]
+    fn minted_tokens_verify() -> Result<(), AuthError> {
+        let c = config();
+        let t = mint_token(
+            &c.jwt_secret,
+            "alice",
+            Role::Trader,
+            Duration::from_secs(60),
+        )?;
+        let caller = verify_token(&c, &t)?;
+        assert_eq!(caller.user_id.as_str(), "alice");
+        assert_eq!(caller.role, Role::Trader);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_bad_tokens() -> Result<(), AuthError> {
+        let c = config();
+        assert_eq!(
+            mint_token(
+                &c.jwt_secret,
+                "bad id!",
+                Role::Admin,
+                Duration::from_secs(60)
+            ),
+            Err(AuthError::BadSubject)
+        );
+        let other = SecretString::from("other");
+        let forged = mint_token(&other, "alice", Role::Admin, Duration::from_secs(60))?;
+        assert_eq!(verify_token(&c, &forged), Err(AuthError::Invalid));
+        assert_eq!(verify_token(&c, "not.a.jwt"), Err(AuthError::Invalid));
+        let empty = AuthConfig {
+            jwt_secret: SecretString::from(""),
+            leeway_secs: 0,
+        };
+        assert_eq!(verify_token(&empty, &forged), Err(AuthError::NoSecret));
+        Ok(())
+    }
+
+    #[test]
+    fn targets_respect_tenancy() {
+        let trader = Caller {
+            user_id: UserId::new("alice").unwrap_or_else(|_| unreachable!()),
+            role: Role::Trader,
+        };
+        assert!(trader.target(Some("bob")).is_err());
+        assert!(trader.target(Some("alice")).is_ok());
+        assert!(matches!(trader.target_scope(None), Ok(Scope::User(_))));
+        let admin = Caller {
+            role: Role::Admin,
+            ..trader
+        };
+        assert!(matches!(admin.target_scope(None), Ok(Scope::All)));
+        assert!(admin.target(Some("bob")).is_ok());
+    }
+}

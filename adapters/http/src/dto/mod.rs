@@ -1,0 +1,21 @@
+//! Request and response bodies of the API. Each derives `ToSchema` so the
+//! OpenAPI document is generated from the same types the handlers use; domain
+//! newtypes are documented as strings (decimals are strings on the wire).
+
+pub mod accounts;
+pub mod enums;
+pub mod orders;
+pub mod strategies;
+pub mod system;
+pub mod users;
+
+pub use accounts::{AccountSummary, Balance, FillPage, FillView, Portfolio, PositionDto};
+pub use orders::{
+    BatchItem, BatchRequest, BatchResponse, CancelAllResponse, ModifyOrderRequest, OrderPage,
+    OrderView, SubmitOrderRequest,
+};
+pub use system::{
+    ComponentHealth, EventPage, EventView, HealthReport, InstrumentDto, KillScope,
+    KillSwitchRequest, KillSwitchResponse, QuoteView, StatusReport,
+};
+pub use users::{CashRequest, CreateUserRequest, Limits, PatchUserRequest, UserPage, UserView};

@@ -1,0 +1,239 @@
+//! Reference data, market data, events, health, status and the kill switch as
+//! the API shows them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ordermon_domain::Decimal;
+use ordermon_domain::ids::InstrumentId;
+use ordermon_domain::instrument::Instrument;
+use ordermon_domain::market::Quote;
+use ordermon_domain::ports::StoredEvent;
+use ordermon_domain::risk::TradingState;
+use ordermon_domain::values::{Currency, Price, Quantity, decimal_string, opt_decimal_string};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An instrument (`POST /api/v1/instruments` creates or replaces one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentDto {
+    /// `SYMBOL.VENUE`.
+    #[schema(value_type = String, example = "ACME.SIM")]
+    pub id: InstrumentId,
+    /// Quote currency.
+    #[schema(value_type = String, example = "USD")]
+    pub quote_currency: Currency,
+    /// Smallest price increment.
+    #[schema(value_type = String, example = "0.01")]
+    pub tick_size: Price,
+    /// Smallest quantity increment.
+    #[schema(value_type = String, example = "1")]
+    pub lot_size: Quantity,
+    /// Smallest order quantity (default one lot).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "1")]
+    pub min_quantity: Option<Quantity>,
+    /// Largest order quantity.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub max_quantity: Option<Quantity>,
+    /// Smallest order notional.
+    #[serde(default, with = "opt_decimal_string")]
+    #[schema(value_type = Option<String>)]
+    pub min_notional: Option<Decimal>,
+    /// Contract multiplier (default 1).
+    #[serde(default, with = "opt_decimal_string")]
+    #[schema(value_type = Option<String>)]
+    pub multiplier: Option<Decimal>,
+    /// Version (ignored on input).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl InstrumentDto {
+    /// The domain instrument (defaults filled in).
+    #[must_use]
+    pub fn into_instrument(self) -> Instrument {
+        Instrument {
+            id: self.id,
+            quote_currency: self.quote_currency,
+            tick_size: self.tick_size,
+            lot_size: self.lot_size,
+            min_quantity: self.min_quantity.unwrap_or(self.lot_size),
+            max_quantity: self.max_quantity,
+            min_notional: self.min_notional,
+            multiplier: self.multiplier.unwrap_or(Decimal::ONE),
+            version: 0,
+        }
+    }
+}
+
+impl From<Instrument> for InstrumentDto {
+    fn from(i: Instrument) -> Self {
+        Self {
+            id: i.id,
+            quote_currency: i.quote_currency,
+            tick_size: i.tick_size,
+            lot_size: i.lot_size,
+            min_quantity: Some(i.min_quantity),
+            max_quantity: i.max_quantity,
+            min_notional: i.min_notional,
+            multiplier: Some(i.multiplier),
+            version: i.version,
+        }
+    }
+}
+
+/// Best bid and ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QuoteView {
+    /// Instrument.
+    #[schema(value_type = String)]
+    pub instrument_id: InstrumentId,
+    /// Best bid.
+    #[schema(value_type = String)]
+    pub bid: Price,
+    /// Best ask.
+    #[schema(value_type = String)]
+    pub ask: Price,
+    /// Size at the bid.
+    #[schema(value_type = String)]
+    pub bid_size: Quantity,
+    /// Size at the ask.
+    #[schema(value_type = String)]
+    pub ask_size: Quantity,
+    /// `(bid + ask) / 2`.
+    #[serde(with = "decimal_string")]
+    #[schema(value_type = String)]
+    pub mid: Decimal,
+    /// Time of the quote.
+    pub ts: DateTime<Utc>,
+}
+
+impl From<Quote> for QuoteView {
+    fn from(q: Quote) -> Self {
+        let mid = ordermon_domain::values::round_amount(q.mid());
+        Self {
+            instrument_id: q.instrument_id,
+            bid: q.bid,
+            ask: q.ask,
+            bid_size: q.bid_size,
+            ask_size: q.ask_size,
+            mid,
+            ts: q.ts,
+        }
+    }
+}
+
+/// A stored domain event with its position in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Global position in the event log (pass as `after`).
+    pub position: i64,
+    /// The event envelope: `event_id`, `aggregate_type`, `aggregate_id`,
+    /// `sequence`, `event_type`, `user_id`, `occurred_at`, `correlation_id`, `payload`.
+    #[schema(value_type = Object)]
+    pub event: ordermon_domain::event::DomainEvent,
+}
+
+impl From<StoredEvent> for EventView {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            position: e.position,
+            event: e.event,
+        }
+    }
+}
+
+/// A page of the event feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    /// Events in log order.
+    pub items: Vec<EventView>,
+    /// The position to pass as `after` next time.
+    pub next_after: i64,
+}
+
+/// One component of the readiness report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ComponentHealth {
+    /// `ok` or `error`.
+    pub status: String,
+    /// What is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `/health/live` and `/health/ready`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthReport {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Per component (readiness only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, ComponentHealth>,
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusReport {
+    /// Crate version.
+    pub version: String,
+    /// When the server started.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since start.
+    pub uptime_secs: i64,
+    /// Owner tasks running (active users).
+    pub owners: usize,
+    /// Commands queued in owners' mailboxes.
+    pub queued_commands: usize,
+    /// Users whose monitor is running.
+    pub monitors: usize,
+    /// Strategies running in monitors.
+    pub strategies: u64,
+    /// Global trading state.
+    #[schema(value_type = crate::dto::enums::TradingState)]
+    pub trading_state: TradingState,
+    /// Instruments known.
+    pub instruments: usize,
+}
+
+/// Who a kill switch applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KillScope {
+    /// Every user.
+    Global,
+    /// One user (`user_id`).
+    User,
+}
+
+/// `POST /api/v1/admin/kill-switch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchRequest {
+    /// Global or one user.
+    pub scope: KillScope,
+    /// Required for `scope: user`.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `halted`, `reducing` or `active` (resume).
+    #[schema(value_type = crate::dto::enums::TradingState)]
+    pub state: TradingState,
+    /// Why (audited).
+    pub reason: String,
+}
+
+/// The kill switch's new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KillSwitchResponse {
+    /// Global or one user.
+    pub scope: KillScope,
+    /// The user, for `scope: user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The state now in force.
+    #[schema(value_type = crate::dto::enums::TradingState)]
+    pub state: TradingState,
+}

@@ -1,0 +1,100 @@
+//! ordermon's HTTP adapter: the axum REST API of SPEC §4, the WebSocket stream of
+//! live events, problem+json errors, JWT roles with tenant isolation, Prometheus
+//! passthrough and the OpenAPI document generated from the handlers.
+//!
+//! [`router`] returns the whole application with its middleware, ready to serve:
+//!
+//! ```no_run
+//! # async fn run(state: ordermon_http::ApiState) -> std::io::Result<()> {
+//! let app = ordermon_http::router(state);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use ordermon_application::Engine;
+
+pub use auth::{AuthConfig, AuthError, Caller, mint_token};
+pub use error::{ApiError, Problem};
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The application engine.
+    pub engine: Arc<Engine>,
+    /// Token verification settings.
+    pub auth: AuthConfig,
+    /// Renders the Prometheus text exposition (the binary owns the recorder).
+    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// When the server started (for `/status`).
+    pub started_at: DateTime<Utc>,
+    /// Request limits.
+    pub limits: HttpLimits,
+    /// Extra components checked by `/health/ready` (the store is always checked).
+    pub health: Vec<Arc<dyn HealthCheck>>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("engine", &self.engine)
+            .field("auth", &self.auth)
+            .field("started_at", &self.started_at)
+            .field("limits", &self.limits)
+            .field(
+                "health",
+                &self.health.iter().map(|h| h.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request body accepted (default 1 MiB); larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Time a request may take before it is answered 408 (default 30 s).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// An extra component whose health `/health/ready` reports (cache, bus, feed…).
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// The component's name in the readiness report.
+    fn name(&self) -> &'static str;
+    /// Checks the component.
+    ///
+    /// # Errors
+    /// A short, non-secret description of what is wrong.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Builds the full application: every route, the fallbacks and the middleware.
+pub fn router(state: ApiState) -> Router {
+    let limits = state.limits;
+    let app = routes::routes().with_state(state);
+    middleware::apply(app, limits)
+}

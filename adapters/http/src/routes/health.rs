@@ -1,0 +1,91 @@
+//! Liveness, readiness and the Prometheus passthrough. None of these need a token.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::future::join_all;
+
+use crate::ApiState;
+use crate::dto::{ComponentHealth, HealthReport};
+
+/// The Prometheus text exposition media type.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Always 200 while the process serves requests.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, body = HealthReport)))]
+pub async fn live() -> Json<HealthReport> {
+    Json(HealthReport {
+        status: "ok".to_owned(),
+        components: BTreeMap::new(),
+    })
+}
+
+fn component(result: Result<(), String>) -> ComponentHealth {
+    match result {
+        Ok(()) => ComponentHealth {
+            status: "ok".to_owned(),
+            error: None,
+        },
+        Err(e) => ComponentHealth {
+            status: "error".to_owned(),
+            error: Some(e),
+        },
+    }
+}
+
+/// 200 when the store and every configured component answer, 503 otherwise;
+/// the body names each component's state.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = HealthReport), (status = 503, description = "a component is down", body = HealthReport)))]
+pub async fn ready(State(state): State<ApiState>) -> Response {
+    let store = state
+        .engine
+        .persistence()
+        .store
+        .health()
+        .await
+        .map_err(|e| e.to_string());
+    let checks = join_all(
+        state
+            .health
+            .iter()
+            .map(|h| async move { (h.name(), h.check().await) }),
+    )
+    .await;
+    let mut components = BTreeMap::new();
+    components.insert("store".to_owned(), component(store));
+    for (name, result) in checks {
+        components.insert(name.to_owned(), component(result));
+    }
+    let ok = components.values().all(|c| c.error.is_none());
+    let (status, text) = if ok {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        Json(HealthReport {
+            status: text.to_owned(),
+            components,
+        }),
+    )
+        .into_response()
+}
+
+/// The Prometheus text exposition of every metric the process records.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    let body = (state.render_metrics)();
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROMETHEUS_TEXT),
+    );
+    response
+}

@@ -1,0 +1,10 @@
+//! API tests against the full router on the in-memory store.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
+
+mod auth;
+mod commands;
+mod common;
+mod flow;
+mod malformed;
+mod misc;
+mod stream;

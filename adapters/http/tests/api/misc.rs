@@ -1,0 +1,209 @@
+//! Health, status, metrics, security headers, request ids and the OpenAPI document.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use ordermon_http::HealthCheck;
+
+use crate::common::{FIXED_METRICS, TestApp, assert_problem};
+
+struct Down;
+
+#[async_trait]
+impl HealthCheck for Down {
+    fn name(&self) -> &'static str {
+        "bus"
+    }
+    async fn check(&self) -> Result<(), String> {
+        Err("connection refused".to_owned())
+    }
+}
+
+struct Slow;
+
+#[async_trait]
+impl HealthCheck for Slow {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    async fn check(&self) -> Result<(), String> {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_requests_time_out_as_problems() {
+    let t = TestApp::with_health(vec![Arc::new(Slow)]).await;
+    let r = t.call(Method::GET, "/health/ready", None, None).await;
+    assert_problem(&r, 503, "timeout");
+}
+
+#[tokio::test]
+async fn health_and_status() {
+    let t = TestApp::new().await;
+    let r = t.call(Method::GET, "/health/live", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
+    let r = t.call(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["components"]["store"]["status"], "ok");
+
+    let down = TestApp::with_health(vec![Arc::new(Down)]).await;
+    let r = down.call(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["status"], "unavailable");
+    assert_eq!(r.body["components"]["bus"]["error"], "connection refused");
+    assert_eq!(r.body["components"]["store"]["status"], "ok");
+
+    let r = t.get("/status", &t.admin()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body["uptime_secs"].as_i64().unwrap() >= 0);
+    assert!(r.body["version"].is_string());
+    assert!(r.body["monitors"].is_u64() && r.body["strategies"].is_u64());
+    assert!(r.body["started_at"].is_string());
+}
+
+#[tokio::test]
+async fn security_headers_and_request_ids() {
+    let t = TestApp::new().await;
+    for uri in ["/health/live", "/api/v1/orders", "/nope"] {
+        let r = t.call(Method::GET, uri, None, None).await;
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["x-frame-options"], "DENY");
+        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+        assert_eq!(r.headers["content-security-policy"], "default-src 'self'");
+        assert_eq!(r.headers["cache-control"], "no-store");
+        assert!(!r.headers["x-request-id"].is_empty());
+    }
+    let req = axum::http::Request::builder()
+        .uri("/health/live")
+        .header("x-request-id", "my-id-123")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = t.send(req).await;
+    assert_eq!(r.headers["x-request-id"], "my-id-123");
+}
+
+#[tokio::test]
+async fn metrics_passthrough() {
+    let t = TestApp::new().await;
+    t.call(Method::GET, "/health/live", None, None).await;
+    let r = t.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), "text/plain; version=0.0.4");
+    assert_eq!(r.text, FIXED_METRICS);
+    assert!(r.text.contains("ordermon_http_requests_total"));
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_api() {
+    let t = TestApp::new().await;
+    let r = t
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = r.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/orders",
+        "/api/v1/orders/{id}",
+        "/api/v1/orders/batch",
+        "/api/v1/orders/{id}/cancel",
+        "/api/v1/orders/by-client-id/{client_order_id}",
+        "/api/v1/executions",
+        "/api/v1/account",
+        "/api/v1/stream",
+        "/health/ready",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    assert!(paths["/api/v1/orders"]["post"].is_object());
+    assert!(paths["/api/v1/orders"]["delete"].is_object());
+    let schemas = &r.body["components"]["schemas"];
+    assert_eq!(
+        schemas["SubmitOrderRequest"]["properties"]["quantity"]["type"],
+        "string"
+    );
+    assert!(schemas["Problem"].is_object());
+    assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn method_and_route_fallbacks() {
+    let t = TestApp::new().await;
+    let r = t.call(Method::DELETE, "/health/live", None, None).await;
+    assert_problem(&r, 405, "method_not_allowed");
+    let r = t
+        .call(Method::GET, "/api/v1/orders/batch", Some(&t.admin()), None)
+        .await;
+    assert_problem(&r, 405, "method_not_allowed");
+    let r = t.call(Method::GET, "/", None, None).await;
+    assert_problem(&r, 404, "not_found");
+}
+
+/// Records the names and labels of every metric registered.
+#[derive(Default)]
+struct Keys(Mutex<Vec<String>>);
+
+impl Keys {
+    fn push(&self, key: &Key) {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{}{{{}}}", key.name(), labels.join(",")));
+    }
+}
+
+impl Recorder for Keys {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.push(key);
+        Counter::noop()
+    }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        self.push(key);
+        Gauge::noop()
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        self.push(key);
+        Histogram::noop()
+    }
+}
+
+#[test]
+fn request_metrics_use_the_route_template() {
+    let keys = Keys::default();
+    metrics::with_local_recorder(&keys, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = TestApp::new().await;
+            let id = ordermon_domain::ids::OrderId::generate();
+            t.get(&format!("/api/v1/orders/{id}"), &t.admin()).await;
+        });
+    });
+    let keys = keys.0.lock().unwrap();
+    assert!(
+        keys.iter().any(|k| k
+            == "ordermon_http_requests_total{method=GET,route=/api/v1/orders/{id},status=404}"),
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(
+        |k| k == "ordermon_http_request_duration_seconds{method=GET,route=/api/v1/orders/{id}}"
+    ));
+    assert!(
+        keys.iter().all(|k| !k.contains("-7")),
+        "raw ids leaked into labels: {keys:?}"
+    );
+}

@@ -1,0 +1,76 @@
+//! The WebSocket stream over a real listener: the caller's events arrive as
+//! JSON frames, other users' do not, and a missing token is refused.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use ordermon_domain::user::Role;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{TestApp, limit_buy};
+
+async fn next_json(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> Option<serde_json::Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).ok();
+        }
+    }
+}
+
+#[tokio::test]
+async fn stream_carries_the_callers_events() {
+    let t = TestApp::new().await;
+    let alice = t.alice().await;
+    let bob = t.user("bob", Role::Trader).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Without a token the handshake is refused.
+    let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream")).await;
+    assert!(refused.is_err());
+
+    let (mut alice_ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={alice}"))
+            .await
+            .unwrap();
+    let (mut bob_ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={bob}"))
+            .await
+            .unwrap();
+    // Let the upgrades finish subscribing before committing.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let r = t
+        .post("/api/v1/orders", &alice, limit_buy("s-1", "1", "10.00"))
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    let ev = next_json(&mut alice_ws).await.expect("an event");
+    assert_eq!(ev["user_id"], "alice");
+    assert!(ev["event_type"].as_str().unwrap().contains('.'));
+
+    // Bob's stream has nothing of alice's.
+    let bobs = tokio::time::timeout(Duration::from_millis(300), bob_ws.next()).await;
+    assert!(bobs.is_err(), "bob received {bobs:?}");
+
+    alice_ws.close(None).await.unwrap();
+
+    // Engine shutdown closes the remaining streams with 1001 (going away).
+    t.engine.shutdown().await;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), bob_ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(1001));
+    server.abort();
+}

@@ -1,0 +1,317 @@
+//! Scale benchmark of the monitoring engine (not a CI test):
+//! N active users × 2 strategies on M instruments, fed Q quotes per second by a
+//! simulated feed. Reports quote-to-strategy-decision latency (p50/p99/max),
+//! CPU time, resident memory and start-up time, beside a same-run baseline: the
+//! latency of the raw quote broadcast to one plain subscriber.
+//!
+//! `cargo bench -p ordermon-application --bench monitor_scale -- [users] [instruments] [quotes_per_sec] [seconds]`
+//! (defaults 10000 100 1000 20).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hdrhistogram::Histogram;
+use ordermon_application::committer::CommitConfig;
+use ordermon_application::market::QuoteBook;
+use ordermon_application::persistence::Persistence;
+use ordermon_application::strategy::{
+    Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyRegistry,
+};
+use ordermon_application::{
+    CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine, VenueMode,
+};
+use ordermon_domain::Decimal;
+use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
+use ordermon_domain::instrument::Instrument;
+use ordermon_domain::market::Quote;
+use ordermon_domain::ports::SystemClock;
+use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
+use ordermon_domain::values::{Currency, Money, Price, Quantity};
+use ordermon_memory::MemoryStore;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+type Hist = Arc<Mutex<Histogram<u64>>>;
+
+/// Records quote age (µs) when the strategy sees it: the decision point.
+#[derive(Debug)]
+struct Probe(Hist);
+
+impl Strategy for Probe {
+    fn on_quote(&mut self, _: &StrategyContext<'_>, q: &Quote) -> Vec<StrategyCommand> {
+        let us = (Utc::now() - q.ts).num_microseconds().unwrap_or(0).max(0);
+        let _ = self.0.lock().record(u64::try_from(us).unwrap_or(0));
+        Vec::new()
+    }
+    fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct ProbeFactory(Hist);
+
+impl StrategyFactory for ProbeFactory {
+    fn type_name(&self) -> &'static str {
+        "probe"
+    }
+    fn description(&self) -> &'static str {
+        "records quote-to-decision latency"
+    }
+    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
+        Ok(Box::new(Probe(self.0.clone())))
+    }
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn cpu_secs() -> f64 {
+    // utime + stime from /proc/self/stat, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let users = args.first().copied().unwrap_or(10_000);
+    let instruments = args.get(1).copied().unwrap_or(100);
+    let qps = args.get(2).copied().unwrap_or(1000);
+    let secs = args.get(3).copied().unwrap_or(20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(users, instruments, qps, secs));
+}
+
+async fn run(users: u64, instruments: u64, qps: u64, secs: u64) {
+    let decisions: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
+    let baseline: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
+    let mut registry = StrategyRegistry::with_builtins();
+    registry.register(Arc::new(ProbeFactory(decisions.clone())));
+    let store = Arc::new(MemoryStore::new());
+    let book = Arc::new(QuoteBook::new(65_536));
+    let cancel = CancellationToken::new();
+    let engine = Engine::start_with_registry(
+        Persistence::from_backend(store),
+        book.clone(),
+        Arc::new(SystemClock),
+        EngineConfig {
+            venue_mode: VenueMode::External,
+            monitor: MonitorConfig {
+                scan_interval: Duration::from_secs(2),
+                ..MonitorConfig::default()
+            },
+            ..EngineConfig::default()
+        },
+        CommitConfig::default(),
+        cancel.child_token(),
+        registry,
+    )
+    .await
+    .unwrap();
+    let usd = Currency::new("USD").unwrap();
+    let ids: Vec<InstrumentId> = (0..instruments)
+        .map(|i| InstrumentId::new(format!("I{i}.SIM")).unwrap())
+        .collect();
+    for id in &ids {
+        engine
+            .upsert_instrument(Instrument {
+                id: id.clone(),
+                quote_currency: usd.clone(),
+                tick_size: Price::new(d("0.01")).unwrap(),
+                lot_size: Quantity::new(d("1")).unwrap(),
+                min_quantity: Quantity::new(d("1")).unwrap(),
+                max_quantity: None,
+                min_notional: None,
+                multiplier: Decimal::ONE,
+                version: 0,
+            })
+            .await
+            .unwrap();
+    }
+    // Seed a quote per instrument so market orders can be priced.
+    let publish = |book: &QuoteBook, id: &InstrumentId, mid: Decimal| {
+        book.publish(Quote {
+            instrument_id: id.clone(),
+            bid: Price::new(mid - d("0.01")).unwrap(),
+            ask: Price::new(mid + d("0.01")).unwrap(),
+            bid_size: Quantity::new(d("1000")).unwrap(),
+            ask_size: Quantity::new(d("1000")).unwrap(),
+            ts: Utc::now(),
+        });
+    };
+    for id in &ids {
+        publish(&book, id, d("100"));
+    }
+
+    let rss_before = rss_mb();
+    let setup = Instant::now();
+    for u in 0..users {
+        let user = UserId::new(format!("u{u}")).unwrap();
+        engine
+            .create_user(CreateUser {
+                id: user.clone(),
+                name: format!("user {u}"),
+                status: Default::default(),
+                role: Default::default(),
+                account_type: Default::default(),
+                limits: Default::default(),
+            })
+            .await
+            .unwrap();
+        engine
+            .adjust_cash(
+                &user,
+                Money::new(d("100000"), usd.clone()).unwrap(),
+                "seed".into(),
+            )
+            .await
+            .unwrap();
+        let inst = |k: u64| ids[usize::try_from((u * 7 + k * 13) % instruments).unwrap()].clone();
+        for (k, (kind, params)) in [
+            ("probe", serde_json::json!({})),
+            ("mean_reversion", serde_json::json!({"window": 20, "threshold_pct": "0.002", "quantity": "1", "max_position": "5"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let now = Utc::now();
+            engine
+                .create_strategy(StrategyConfig {
+                    id: StrategyId::new(format!("u{u}-s{k}")).unwrap(),
+                    user_id: user.clone(),
+                    strategy_type: kind.to_owned(),
+                    name: kind.to_owned(),
+                    instruments: vec![inst(k as u64)],
+                    params,
+                    status: StrategyStatus::Enabled,
+                    stats: Default::default(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 0,
+                    sequence: 0,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let seeded = setup.elapsed();
+    // Start-up: from starting the monitoring engine to every monitor running.
+    let started = Instant::now();
+    let monitoring = MonitoringEngine::spawn(engine.clone(), &cancel);
+    while engine.monitored_users() < usize::try_from(users).unwrap() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let startup = started.elapsed();
+    let rss_running = rss_mb();
+
+    // Baseline: one plain subscriber's receive latency on the same broadcast.
+    let mut rx = book.subscribe();
+    let base = baseline.clone();
+    let base_task = tokio::spawn(async move {
+        while let Ok(q) = rx.recv().await {
+            let us = (Utc::now() - q.ts).num_microseconds().unwrap_or(0).max(0);
+            let _ = base.lock().record(u64::try_from(us).unwrap_or(0));
+        }
+    });
+
+    decisions.lock().reset();
+    let cpu0 = cpu_secs();
+    let t0 = Instant::now();
+    let mut mids: Vec<Decimal> = vec![d("100"); ids.len()];
+    let per_tick = (qps / 100).max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut sent = 0_u64;
+    let mut n = 0_usize;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        tick.tick().await;
+        for _ in 0..per_tick {
+            let i = n % ids.len();
+            n = n.wrapping_add(7919);
+            // A deterministic zig-zag walk so mean reversion trades sometimes.
+            let step = if (sent / 3) % 2 == 0 {
+                d("0.05")
+            } else {
+                d("-0.05")
+            };
+            mids[i] = (mids[i] + step).max(d("1"));
+            publish(&book, &ids[i], mids[i]);
+            sent += 1;
+        }
+    }
+    // Let the last quotes drain.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
+    let status = monitoring.status();
+    base_task.abort();
+    let h = decisions.lock().clone();
+    let b = baseline.lock().clone();
+    cancel.cancel();
+
+    println!(
+        "monitor scale: {users} users x 2 strategies, {instruments} instruments, {qps} quotes/s for {secs} s"
+    );
+    println!("  seeding users+strategies: {:.2} s", seeded.as_secs_f64());
+    println!(
+        "  start-up (all monitors running): {:.3} s",
+        startup.as_secs_f64()
+    );
+    println!("  quotes published: {sent} ({:.0}/s)", sent as f64 / wall);
+    println!(
+        "  strategy decisions observed: {} ({:.0}/s)",
+        h.len(),
+        h.len() as f64 / wall
+    );
+    println!(
+        "  quote->decision latency: p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.value_at_quantile(0.999) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
+    println!(
+        "  baseline (raw broadcast to one subscriber): p50 {:.3} ms, p99 {:.3} ms",
+        b.value_at_quantile(0.5) as f64 / 1000.0,
+        b.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    println!(
+        "  CPU: {cpu:.1} s over {wall:.1} s wall = {:.0}% of one core",
+        cpu / wall * 100.0
+    );
+    println!(
+        "  RSS: {rss_before:.0} MB before users, {rss_running:.0} MB with monitors running, {:.0} MB at end",
+        rss_mb()
+    );
+    println!(
+        "  dropped quotes (full mailboxes): {}, restarts: {}",
+        status.dropped_quotes, status.restarts
+    );
+}

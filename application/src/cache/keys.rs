@@ -1,0 +1,132 @@
+//! Namespaces and keys, and the keys a committed change set makes stale.
+//!
+//! Keys carry the user as tenant (`ordermon:order:alice:<id>`). Lookups that do
+//! not know the owner yet (an admin reading any order) use the shared tenant
+//! `_`; a change invalidates both forms.
+
+use std::collections::HashSet;
+
+use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ports::{CacheKey, ChangeSet, StateChange};
+
+/// Orders by id.
+pub const ORDER: &str = "order";
+/// Client order id → order id (never changes once the order exists).
+pub const ORDER_CID: &str = "order_cid";
+/// Account and portfolio state per user.
+pub const PORTFOLIO: &str = "portfolio";
+/// Users.
+pub const USER: &str = "user";
+/// Strategies.
+pub const STRATEGY: &str = "strategy";
+/// Instruments.
+pub const INSTRUMENT: &str = "instrument";
+/// Latest quotes.
+pub const QUOTE: &str = "quote";
+/// Bars.
+pub const BAR: &str = "bar";
+/// Sessions.
+pub const SESSION: &str = "session";
+
+/// Every namespace.
+pub const ALL: [&str; 9] = [
+    ORDER, ORDER_CID, PORTFOLIO, USER, STRATEGY, INSTRUMENT, QUOTE, BAR, SESSION,
+];
+
+/// The tenant of data that is not one user's, or looked up without knowing whose.
+pub const SHARED: &str = "_";
+
+fn tenant(user: Option<&UserId>) -> &str {
+    user.map_or(SHARED, UserId::as_str)
+}
+
+/// An order by id, as seen by `viewer` (`None` = any user).
+#[must_use]
+pub fn order(viewer: Option<&UserId>, id: OrderId) -> CacheKey {
+    CacheKey::new(ORDER, tenant(viewer), id.to_string())
+}
+
+/// A user's client order id.
+#[must_use]
+pub fn order_cid(user: &UserId, cid: &str) -> CacheKey {
+    CacheKey::new(ORDER_CID, user.as_str(), cid)
+}
+
+/// A user's account and portfolio state.
+#[must_use]
+pub fn portfolio(user: &UserId) -> CacheKey {
+    CacheKey::new(PORTFOLIO, user.as_str(), "state")
+}
+
+/// A user.
+#[must_use]
+pub fn user(user: &UserId) -> CacheKey {
+    CacheKey::new(USER, user.as_str(), "profile")
+}
+
+/// A strategy, as seen by `viewer` (`None` = any user).
+#[must_use]
+pub fn strategy(viewer: Option<&UserId>, id: &StrategyId) -> CacheKey {
+    CacheKey::new(STRATEGY, tenant(viewer), id.as_str())
+}
+
+/// An instrument.
+#[must_use]
+pub fn instrument(id: &InstrumentId) -> CacheKey {
+    CacheKey::new(INSTRUMENT, SHARED, id.as_str())
+}
+
+/// An instrument's latest quote.
+#[must_use]
+pub fn quote(id: &InstrumentId) -> CacheKey {
+    CacheKey::new(QUOTE, SHARED, id.as_str())
+}
+
+/// Every key a change set makes stale, each once.
+#[must_use]
+pub fn stale_after(batch: &ChangeSet) -> Vec<CacheKey> {
+    stale_after_all(std::iter::once(batch))
+}
+
+/// Every key some change sets make stale, each once.
+#[must_use]
+pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> Vec<CacheKey> {
+    let mut keys = Vec::new();
+    let mut seen = HashSet::new();
+    let mut add = |k: CacheKey| {
+        if seen.insert(k.render()) {
+            keys.push(k);
+        }
+    };
+    for change in batches.into_iter().flat_map(|b| &b.changes) {
+        match change {
+            StateChange::Order { order: o, expected } => {
+                add(order(Some(&o.user_id), o.id));
+                add(order(None, o.id));
+                if *expected == 0 {
+                    // A new order: drop a cached "not found" of its client id.
+                    add(order_cid(&o.user_id, o.client_order_id.as_str()));
+                }
+                add(portfolio(&o.user_id));
+            }
+            StateChange::Fill(fill) => add(portfolio(&fill.user_id)),
+            StateChange::Account { account, .. } => add(portfolio(&account.user_id)),
+            StateChange::Position { position, .. } => add(portfolio(&position.user_id)),
+            StateChange::User { user: u, .. } => {
+                add(user(&u.id));
+                add(portfolio(&u.id));
+            }
+            StateChange::Strategy { strategy: s, .. } => {
+                add(strategy(Some(&s.user_id), &s.id));
+                add(strategy(None, &s.id));
+            }
+            StateChange::DeleteStrategy { id, user_id, .. } => {
+                add(strategy(Some(user_id), id));
+                add(strategy(None, id));
+            }
+            StateChange::Instrument { instrument: i, .. } => add(instrument(&i.id)),
+            StateChange::Alert { .. } => {}
+        }
+    }
+    keys
+}

@@ -1,0 +1,27 @@
+//! ordermon's application layer: the use cases over the domain's ports.
+//!
+//! Each user's commands are serialized through one owner task that holds the
+//! user's account, open orders and positions in memory; owners persist through a
+//! shared group committer and answer only after their batch is durable.
+
+pub mod cache;
+pub mod catalog;
+pub mod committer;
+pub mod consume;
+pub mod engine;
+pub mod error;
+pub mod feed;
+pub mod market;
+pub mod monitor;
+pub mod owner;
+pub mod paper;
+pub mod persistence;
+pub mod relay;
+pub mod strategy;
+pub mod validate;
+pub mod views;
+
+pub use engine::{CreateUser, Engine, EngineStatus, Scope};
+pub use error::{AppError, FieldError};
+pub use monitor::{MonitoringEngine, MonitoringStatus};
+pub use owner::{EngineConfig, MonitorConfig, StrategyPatch, SubmitOutcome, UserPatch, VenueMode};

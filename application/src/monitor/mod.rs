@@ -1,0 +1,223 @@
+//! The monitoring engine: keeps one monitor running for every active user.
+//!
+//! On start and every `monitor.scan_interval` it reads which users are `active`
+//! and which strategies are `enabled` (operators flip them with plain SQL), starts
+//! the monitors of newly active users, stops those of disabled ones, and sends
+//! strategy changes to the affected monitors. Changes made through the API go
+//! through the user's owner and take effect at once, without waiting for a scan.
+//! Two more tasks feed the monitors: the quote router (each quote goes only to
+//! the monitors watching its instrument) and the ticker (timers and checks).
+
+mod router;
+
+pub use router::QuoteRouter;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ordermon_domain::ids::{StrategyId, UserId};
+use ordermon_domain::strategy::StrategyStatus;
+use ordermon_domain::user::UserStatus;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::error::AppError;
+
+/// Figures for `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitoringStatus {
+    /// Users whose status is `active` at the last scan.
+    pub active_users: usize,
+    /// Monitors running.
+    pub running_monitors: usize,
+    /// Strategies running.
+    pub running_strategies: u64,
+    /// Quotes, ticks and order events fed to monitors.
+    pub events_processed: u64,
+    /// Strategy restarts after failures.
+    pub restarts: u64,
+    /// Quotes dropped because a monitor's mailbox was full.
+    pub dropped_quotes: u64,
+    /// (instrument, user) quote subscriptions.
+    pub subscriptions: usize,
+    /// Scans completed.
+    pub scans: u64,
+}
+
+/// The scan loop's memory of the last scan.
+#[derive(Debug, Default)]
+struct Seen {
+    active: usize,
+    strategies: HashMap<StrategyId, (UserId, StrategyStatus, u64)>,
+    scans: u64,
+}
+
+/// Runs the scan loop, the quote router and the ticker for an engine.
+#[derive(Debug)]
+pub struct MonitoringEngine {
+    engine: Arc<Engine>,
+    seen: parking_lot::Mutex<Seen>,
+}
+
+impl MonitoringEngine {
+    /// Starts the three tasks; they stop when `cancel` fires.
+    #[must_use]
+    pub fn spawn(engine: Arc<Engine>, cancel: &CancellationToken) -> Arc<Self> {
+        let me = Arc::new(Self {
+            engine,
+            seen: parking_lot::Mutex::new(Seen::default()),
+        });
+        let tracker = me.engine.tracker();
+        {
+            let me = me.clone();
+            let cancel = cancel.clone();
+            tracker.spawn(async move { me.scan_loop(cancel).await });
+        }
+        {
+            let me = me.clone();
+            let cancel = cancel.clone();
+            tracker.spawn(async move { me.route_quotes(cancel).await });
+        }
+        {
+            let me = me.clone();
+            let cancel = cancel.clone();
+            tracker.spawn(async move { me.tick_loop(cancel).await });
+        }
+        me
+    }
+
+    /// Figures for `/status`.
+    #[must_use]
+    pub fn status(&self) -> MonitoringStatus {
+        let seen = self.seen.lock();
+        let c = self.engine.monitor_counters();
+        MonitoringStatus {
+            active_users: seen.active,
+            running_monitors: self.engine.monitored_users(),
+            running_strategies: c.strategies.load(Ordering::Relaxed),
+            events_processed: c.events.load(Ordering::Relaxed),
+            restarts: c.restarts.load(Ordering::Relaxed),
+            dropped_quotes: c.dropped_quotes.load(Ordering::Relaxed),
+            subscriptions: self.engine.quote_subscriptions(),
+            scans: seen.scans,
+        }
+    }
+
+    async fn scan_loop(self: Arc<Self>, cancel: CancellationToken) {
+        let every = self.engine.monitor_config().scan_interval;
+        let mut interval = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            if let Err(e) = self.scan().await {
+                tracing::error!(error = %e, "monitor scan failed; will retry");
+            }
+        }
+    }
+
+    /// One scan: reconcile running monitors and strategies with the database.
+    ///
+    /// # Errors
+    /// Store failures (the next scan retries).
+    pub async fn scan(&self) -> Result<(), AppError> {
+        let p = self.engine.persistence();
+        let users = p.users.user_statuses().await?;
+        let strategies = p.strategies.strategy_statuses().await?;
+        let mut active = 0;
+        let mut known = HashSet::new();
+        for (user, status) in &users {
+            known.insert(user.clone());
+            let running = self.engine.is_monitored(user);
+            match (status, running) {
+                (UserStatus::Active, false) => {
+                    active += 1;
+                    self.engine.start_monitor(user).await;
+                }
+                (UserStatus::Active, true) => active += 1,
+                (UserStatus::Disabled, true) => {
+                    self.engine
+                        .stop_monitor(user, *status, "user disabled")
+                        .await;
+                }
+                (UserStatus::Disabled, false) => {}
+            }
+        }
+        for user in self.engine.monitored_list() {
+            if !known.contains(&user) {
+                self.engine
+                    .stop_monitor(&user, UserStatus::Disabled, "user removed")
+                    .await;
+            }
+        }
+        // Strategies: find users whose strategy set changed since the last scan.
+        let now: HashMap<StrategyId, (UserId, StrategyStatus, u64)> = strategies
+            .into_iter()
+            .map(|(id, user, status, version)| (id, (user, status, version)))
+            .collect();
+        let changed_users: HashSet<UserId> = {
+            let seen = self.seen.lock();
+            let mut users: HashSet<UserId> = now
+                .iter()
+                .filter(|(id, v)| seen.strategies.get(*id) != Some(*v))
+                .map(|(_, (u, _, _))| u.clone())
+                .collect();
+            users.extend(
+                seen.strategies
+                    .iter()
+                    .filter(|(id, _)| !now.contains_key(*id))
+                    .map(|(_, (u, _, _))| u.clone()),
+            );
+            users
+        };
+        let first = self.seen.lock().scans == 0;
+        if !first {
+            for user in changed_users {
+                if self.engine.is_monitored(&user) {
+                    let list = p.strategies.list_strategies(&user).await?;
+                    self.engine.sync_strategies(&user, list).await;
+                }
+            }
+        }
+        let mut seen = self.seen.lock();
+        seen.active = active;
+        seen.strategies = now;
+        seen.scans += 1;
+        Ok(())
+    }
+
+    async fn route_quotes(self: Arc<Self>, cancel: CancellationToken) {
+        let mut rx = self.engine.quotes().subscribe();
+        loop {
+            let quote = tokio::select! {
+                q = rx.recv() => q,
+                () = cancel.cancelled() => return,
+            };
+            match quote {
+                Ok(q) => self.engine.route_quote(Arc::new(q)),
+                Err(RecvError::Lagged(n)) => {
+                    metrics::counter!("ordermon_quotes_lagged_total").increment(n);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn tick_loop(self: Arc<Self>, cancel: CancellationToken) {
+        let every = self.engine.monitor_config().tick_interval;
+        let mut interval = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            self.engine.tick_monitors();
+        }
+    }
+}

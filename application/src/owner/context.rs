@@ -1,0 +1,138 @@
+//! What every owner shares: ports, settings, the catalog, quotes and the global kill switch.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dashmap::DashSet;
+use ordermon_domain::ids::UserId;
+
+use ordermon_domain::ports::{Clock, ExecutionVenue};
+use ordermon_domain::risk::{RiskParams, TradingState};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::InstrumentCatalog;
+use crate::committer::GroupCommitter;
+use crate::market::QuoteBook;
+use crate::monitor::QuoteRouter;
+use crate::persistence::Persistence;
+use crate::strategy::StrategyRegistry;
+
+/// Where orders go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueMode {
+    /// The built-in paper venue trades against the simulated feed.
+    #[default]
+    Paper,
+    /// Orders are only tracked; their status comes from `POST /api/v1/executions`.
+    External,
+}
+
+/// Owner settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Paper or external.
+    pub venue_mode: VenueMode,
+    /// Commands an owner handles before it commits (its micro-batch).
+    pub max_commands_per_cycle: usize,
+    /// Mailbox size per owner (callers wait when it is full: backpressure).
+    pub mailbox: usize,
+    /// Reservation pricing.
+    pub risk: RiskParams,
+    /// Monitoring settings.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            venue_mode: VenueMode::Paper,
+            max_commands_per_cycle: 256,
+            mailbox: 1024,
+            risk: RiskParams::default(),
+            monitor: MonitorConfig::default(),
+        }
+    }
+}
+
+/// Monitoring settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorConfig {
+    /// How often the database is scanned for user and strategy status changes.
+    pub scan_interval: Duration,
+    /// How often monitors run timers and checks.
+    pub tick_interval: Duration,
+    /// A submitted order not acknowledged for this long is stuck.
+    pub stuck_submit_after: Duration,
+    /// A cancel not confirmed for this long is stuck.
+    pub stuck_cancel_after: Duration,
+    /// A strategy that has not completed a callback for this long is missing.
+    pub heartbeat_timeout: Duration,
+    /// Restarts of one strategy within a minute before it is suspended with backoff.
+    pub max_restarts_per_minute: u32,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            scan_interval: Duration::from_secs(10),
+            tick_interval: Duration::from_secs(1),
+            stuck_submit_after: Duration::from_secs(30),
+            stuck_cancel_after: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(60),
+            max_restarts_per_minute: 5,
+        }
+    }
+}
+
+/// Running figures of the monitors, for `/status`.
+#[derive(Debug, Default)]
+pub struct MonitorCounters {
+    /// Quotes, ticks and order events fed to monitors.
+    pub events: AtomicU64,
+    /// Strategy restarts after a failure.
+    pub restarts: AtomicU64,
+    /// Strategies currently running.
+    pub strategies: AtomicU64,
+    /// Quotes dropped because a monitor's mailbox was full.
+    pub dropped_quotes: AtomicU64,
+}
+
+/// Shared by every owner.
+pub(crate) struct Context {
+    pub(crate) persistence: Persistence,
+    pub(crate) committer: GroupCommitter,
+    pub(crate) venue: OnceLock<Arc<dyn ExecutionVenue>>,
+    pub(crate) quotes: Arc<QuoteBook>,
+    pub(crate) catalog: Arc<InstrumentCatalog>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) global_state: RwLock<TradingState>,
+    pub(crate) registry: Arc<StrategyRegistry>,
+    pub(crate) router: QuoteRouter,
+    /// Users whose monitor runs (the owner is the source of truth).
+    pub(crate) monitored: DashSet<UserId>,
+    pub(crate) counters: MonitorCounters,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The venue orders are sent to, or `None` in external mode.
+    pub(crate) fn venue(&self) -> Option<&Arc<dyn ExecutionVenue>> {
+        match self.config.venue_mode {
+            VenueMode::Paper => self.venue.get(),
+            VenueMode::External => None,
+        }
+    }
+}

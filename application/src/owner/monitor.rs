@@ -1,0 +1,878 @@
+//! The monitor inside a user's owner: runs the user's enabled strategies,
+//! watches the instruments they and the open orders need, and checks for stuck
+//! orders and silent strategies. Everything it notices is a domain event.
+//!
+//! A strategy runs inside `catch_unwind`: a panic is contained to that strategy,
+//! which is rebuilt from its configuration and restarted (with backoff once it
+//! keeps failing); the owner, and every other user's monitor, carry on.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use ordermon_domain::alert::{Alert, Fingerprint, Severity};
+use ordermon_domain::event::{AlertEvent, EventPayload, MonitorEvent, StrategyEvent};
+use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, StrategyId};
+use ordermon_domain::market::Quote;
+use ordermon_domain::order::{NewOrder, Order, OrderStatus};
+use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
+use serde::Deserialize;
+
+use super::Owner;
+use crate::error::AppError;
+use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
+use crate::validate::check_new_order;
+
+/// Changes to a strategy (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyPatch {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New parameters (validated by the type; applied without restart).
+    #[serde(default)]
+    pub params: Option<serde_json::Value>,
+    /// Enable or disable.
+    #[serde(default)]
+    pub status: Option<StrategyStatus>,
+    /// New instruments.
+    #[serde(default)]
+    pub instruments: Option<Vec<InstrumentId>>,
+}
+
+/// A strategy instance and its health.
+struct Running {
+    instance: Box<dyn Strategy>,
+    last_beat: DateTime<Utc>,
+    restarts: VecDeque<DateTime<Utc>>,
+    suspended_until: Option<DateTime<Utc>>,
+    heartbeat_reported: bool,
+}
+
+/// The monitor's state.
+pub(crate) struct MonitorState {
+    /// Monitor events are an aggregate per monitor session, so sequences start
+    /// at 1 for each run and never collide with an earlier run's.
+    aggregate: String,
+    seq: u64,
+    running: BTreeMap<StrategyId, Running>,
+    reported_stuck: HashSet<OrderId>,
+    active_alerts: HashMap<Fingerprint, Alert>,
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| e.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+fn strategy_client_id(strategy: &StrategyId) -> Option<ClientOrderId> {
+    // FNV-1a of the strategy id keeps the id short; the UUIDv7 makes it unique.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in strategy.as_str().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    ClientOrderId::new(format!("s{h:08x}-{}", uuid::Uuid::now_v7().simple())).ok()
+}
+
+impl Owner {
+    async fn load_strategies(&mut self) -> Result<(), AppError> {
+        if self.strategies.is_none() {
+            let list = self
+                .ctx
+                .persistence
+                .strategies
+                .list_strategies(&self.state.user.id)
+                .await?;
+            self.strategies = Some(list.into_iter().map(|s| (s.id.clone(), s)).collect());
+        }
+        Ok(())
+    }
+
+    fn monitor_event(&mut self, event: MonitorEvent) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        m.seq += 1;
+        let (id, seq) = (m.aggregate.clone(), m.seq);
+        let e = self.envelope(id, seq, EventPayload::Monitor(event));
+        self.cycle.events.push(e);
+    }
+
+    /// Starts the monitor: enabled strategies, quote subscriptions.
+    pub(super) async fn start_monitor(&mut self) {
+        if self.monitor.is_some() {
+            return;
+        }
+        if self.state.user.status != ordermon_domain::user::UserStatus::Active {
+            // Enabled with plain SQL: adopt it.
+            self.state.user.status = ordermon_domain::user::UserStatus::Active;
+        }
+        if let Err(e) = self.load_strategies().await {
+            tracing::error!(user_id = %self.state.user.id, error = %e, "monitor could not load strategies");
+            return;
+        }
+        self.monitor = Some(MonitorState {
+            aggregate: format!("{}:{}", self.state.user.id, uuid::Uuid::now_v7().simple()),
+            seq: 0,
+            running: BTreeMap::new(),
+            reported_stuck: HashSet::new(),
+            active_alerts: HashMap::new(),
+        });
+        self.ctx.monitored.insert(self.state.user.id.clone());
+        tracing::info!(user_id = %self.state.user.id, "monitor started");
+        self.monitor_event(MonitorEvent::Started);
+        let enabled: Vec<StrategyId> = self
+            .strategies
+            .iter()
+            .flat_map(|m| m.values())
+            .filter(|s| s.status == StrategyStatus::Enabled)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in enabled {
+            self.start_strategy(&id).await;
+        }
+        self.resubscribe();
+    }
+
+    /// Stops the monitor gracefully: every strategy gets `on_stop`.
+    pub(super) async fn stop_monitor(&mut self, reason: &str) {
+        if self.monitor.is_none() {
+            return;
+        }
+        let ids: Vec<StrategyId> = self
+            .monitor
+            .as_ref()
+            .map(|m| m.running.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.stop_strategy(&id).await;
+        }
+        self.monitor_event(MonitorEvent::Stopped {
+            reason: reason.to_owned(),
+        });
+        self.monitor = None;
+        self.ctx.monitored.remove(&self.state.user.id);
+        self.ctx.router.set(&self.state.user.id, &[]);
+        tracing::info!(user_id = %self.state.user.id, reason, "monitor stopped");
+    }
+
+    /// Watches the instruments of running strategies and of open orders.
+    fn resubscribe(&self) {
+        let Some(m) = &self.monitor else { return };
+        let mut wanted: Vec<InstrumentId> = Vec::new();
+        if let Some(configs) = &self.strategies {
+            for id in m.running.keys() {
+                if let Some(c) = configs.get(id) {
+                    wanted.extend(c.instruments.iter().cloned());
+                }
+            }
+        }
+        wanted.extend(
+            self.state
+                .orders
+                .values()
+                .filter(|o| o.is_open())
+                .map(|o| o.instrument_id.clone()),
+        );
+        wanted.sort();
+        wanted.dedup();
+        self.ctx.router.set(&self.state.user.id, &wanted);
+    }
+
+    async fn start_strategy(&mut self, id: &StrategyId) {
+        let Some(config) = self.strategies.as_ref().and_then(|m| m.get(id)).cloned() else {
+            return;
+        };
+        let instance = match self.ctx.registry.create(&config) {
+            Ok(i) => i,
+            Err(errors) => {
+                let text = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::error!(user_id = %self.state.user.id, strategy_id = %id, error = %text, "strategy cannot start");
+                return;
+            }
+        };
+        let now = self.now();
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        m.running.insert(
+            id.clone(),
+            Running {
+                instance,
+                last_beat: now,
+                restarts: VecDeque::new(),
+                suspended_until: None,
+                heartbeat_reported: false,
+            },
+        );
+        self.ctx.counters.strategies.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(user_id = %self.state.user.id, strategy_id = %id, kind = %config.strategy_type, "strategy started");
+        self.invoke(id, |s, ctx| s.on_start(ctx)).await;
+    }
+
+    async fn stop_strategy(&mut self, id: &StrategyId) {
+        if !self
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.running.contains_key(id))
+        {
+            return;
+        }
+        self.invoke(id, |s, ctx| s.on_stop(ctx)).await;
+        if let Some(m) = self.monitor.as_mut() {
+            if m.running.remove(id).is_some() {
+                self.ctx.counters.strategies.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        tracing::info!(user_id = %self.state.user.id, strategy_id = %id, "strategy stopped");
+    }
+
+    /// Calls one strategy callback, contained: a panic restarts the strategy.
+    async fn invoke(
+        &mut self,
+        id: &StrategyId,
+        f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
+    ) {
+        let now = self.now();
+        let result = {
+            let Some(m) = self.monitor.as_mut() else {
+                return;
+            };
+            let Some(run) = m.running.get_mut(id) else {
+                return;
+            };
+            if run.suspended_until.is_some_and(|t| t > now) {
+                return;
+            }
+            let orders: Vec<&Order> = self
+                .state
+                .orders
+                .values()
+                .filter(|o| o.is_open() && o.strategy_id.as_ref() == Some(id))
+                .collect();
+            let ctx = StrategyContext {
+                strategy_id: id,
+                user_id: &self.state.user.id,
+                now,
+                positions: &self.state.positions,
+                open_orders: &orders,
+            };
+            let r = catch_unwind(AssertUnwindSafe(|| f(run.instance.as_mut(), &ctx)));
+            if r.is_ok() {
+                run.last_beat = now;
+                run.heartbeat_reported = false;
+                run.suspended_until = None;
+            }
+            r
+        };
+        self.ctx.counters.events.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(cmds) => self.execute(id, cmds).await,
+            Err(panic) => self.restart_strategy(id, &panic_text(panic.as_ref())),
+        }
+    }
+
+    fn restart_strategy(&mut self, id: &StrategyId, error: &str) {
+        let now = self.now();
+        let limit = self.ctx.config.monitor.max_restarts_per_minute.max(1);
+        let Some(config) = self.strategies.as_ref().and_then(|m| m.get(id)).cloned() else {
+            return;
+        };
+        let fresh = self.ctx.registry.create(&config).ok();
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        let Some(run) = m.running.get_mut(id) else {
+            return;
+        };
+        run.restarts.push_back(now);
+        while run
+            .restarts
+            .front()
+            .is_some_and(|t| now - *t > Duration::minutes(1))
+        {
+            run.restarts.pop_front();
+        }
+        let attempt = u32::try_from(run.restarts.len()).unwrap_or(u32::MAX);
+        if attempt > limit {
+            // Keeps failing: back off exponentially (capped at 5 minutes).
+            let secs = 2_i64.saturating_pow((attempt - limit).min(8)).min(300);
+            run.suspended_until = Some(now + Duration::seconds(secs));
+        }
+        if let Some(instance) = fresh {
+            run.instance = instance;
+        }
+        self.ctx.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ordermon_strategy_restarts_total").increment(1);
+        tracing::error!(user_id = %self.state.user.id, strategy_id = %id, attempt, error, "strategy failed; restarted");
+        self.monitor_event(MonitorEvent::Restarted {
+            strategy_id: Some(id.clone()),
+            error: error.to_owned(),
+            attempt,
+        });
+        let mut labels = BTreeMap::new();
+        labels.insert("strategy_id".to_owned(), id.to_string());
+        self.raise_alert(
+            "strategy_crashed",
+            if attempt > limit {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            format!("strategy {id} failed and was restarted (attempt {attempt}): {error}"),
+            labels,
+        );
+    }
+
+    /// Executes what a strategy asked for, through the same paths as the API.
+    fn execute<'a>(
+        &'a mut self,
+        id: &'a StrategyId,
+        cmds: Vec<StrategyCommand>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            for cmd in cmds {
+                let outcome = match cmd {
+                    StrategyCommand::Submit(o) => {
+                        let Some(cid) = strategy_client_id(id) else {
+                            continue;
+                        };
+                        let new = NewOrder {
+                            client_order_id: cid,
+                            user_id: self.state.user.id.clone(),
+                            strategy_id: Some(id.clone()),
+                            instrument_id: o.instrument_id,
+                            side: o.side,
+                            order_type: o.order_type,
+                            quantity: o.quantity,
+                            price: o.price,
+                            trigger_price: None,
+                            time_in_force: o.time_in_force,
+                            expire_at: None,
+                            reduce_only: o.reduce_only,
+                            post_only: false,
+                        };
+                        let checked = match self.ctx.catalog.get(&new.instrument_id) {
+                            None => Err(AppError::field("instrument_id", "unknown instrument")),
+                            Some(inst) => new
+                                .validate(self.now())
+                                .map_err(AppError::from)
+                                .and_then(|()| check_new_order(&new, &inst)),
+                        };
+                        match checked {
+                            Ok(()) => {
+                                let r = self.submit(new).await.map(|_| ());
+                                if r.is_ok() {
+                                    self.bump_stats(id, |s| s.orders += 1);
+                                    self.resubscribe();
+                                }
+                                r
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    StrategyCommand::Modify { order_id, change } => {
+                        self.modify(order_id, change).await.map(|_| ())
+                    }
+                    StrategyCommand::Cancel { order_id } => self.cancel(order_id).await.map(|_| ()),
+                    StrategyCommand::RaiseAlert {
+                        rule,
+                        severity,
+                        summary,
+                        mut labels,
+                    } => {
+                        labels.insert("strategy_id".to_owned(), id.to_string());
+                        self.raise_alert(&rule, severity, summary, labels);
+                        Ok(())
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::warn!(user_id = %self.state.user.id, strategy_id = %id, error = %e, "strategy command refused");
+                }
+            }
+        })
+    }
+
+    fn bump_stats(
+        &mut self,
+        id: &StrategyId,
+        f: impl FnOnce(&mut ordermon_domain::strategy::StrategyStats),
+    ) {
+        if let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) {
+            f(&mut s.stats);
+        }
+    }
+
+    /// Raises (or keeps) an alert for this user, deduplicated by fingerprint.
+    pub(super) fn raise_alert(
+        &mut self,
+        rule: &str,
+        severity: Severity,
+        summary: String,
+        mut labels: BTreeMap<String, String>,
+    ) {
+        let Ok(rule) = RuleName::new(rule) else {
+            return;
+        };
+        labels.insert("user_id".to_owned(), self.state.user.id.to_string());
+        let mut annotations = BTreeMap::new();
+        annotations.insert("summary".to_owned(), summary);
+        let mut alert = Alert::raise(
+            rule,
+            severity,
+            labels,
+            annotations,
+            Some(self.state.user.id.clone()),
+            Duration::zero(),
+            self.now(),
+        );
+        if let Some(m) = self.monitor.as_mut() {
+            if m.active_alerts.contains_key(&alert.fingerprint) {
+                return;
+            }
+            m.active_alerts.insert(alert.fingerprint, alert.clone());
+        }
+        alert.version = 1;
+        metrics::counter!("ordermon_alerts_raised_total", "rule" => alert.rule.as_str().to_owned())
+            .increment(1);
+        let e = self.envelope(
+            alert.id.to_string(),
+            1,
+            EventPayload::Alert(AlertEvent::Changed {
+                alert: Box::new(alert.clone()),
+            }),
+        );
+        self.cycle.events.push(e);
+        self.cycle.alerts.push((alert, 0));
+    }
+
+    pub(super) async fn on_quote(&mut self, quote: &Quote) {
+        if self.monitor.is_none() {
+            return;
+        }
+        let ids: Vec<StrategyId> = match (&self.monitor, &self.strategies) {
+            (Some(m), Some(configs)) => m
+                .running
+                .keys()
+                .filter(|id| {
+                    configs
+                        .get(*id)
+                        .is_some_and(|c| c.instruments.contains(&quote.instrument_id))
+                })
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        for id in &ids {
+            self.invoke(id, |s, ctx| s.on_quote(ctx, quote)).await;
+        }
+        if !ids.is_empty() {
+            let latency = (self.now() - quote.ts)
+                .num_microseconds()
+                .unwrap_or(0)
+                .max(0);
+            #[allow(clippy::cast_precision_loss)]
+            metrics::histogram!("ordermon_quote_to_decision_seconds").record(latency as f64 / 1e6);
+        }
+    }
+
+    pub(super) async fn on_tick(&mut self) {
+        if self.monitor.is_none() {
+            return;
+        }
+        let now = self.now();
+        let ids: Vec<StrategyId> = self
+            .monitor
+            .as_ref()
+            .map(|m| m.running.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in &ids {
+            self.invoke(id, |s, ctx| s.on_timer(ctx)).await;
+        }
+        self.check_heartbeats(now);
+        self.check_stuck_orders(now);
+    }
+
+    fn check_heartbeats(&mut self, now: DateTime<Utc>) {
+        let timeout = Duration::from_std(self.ctx.config.monitor.heartbeat_timeout)
+            .unwrap_or(Duration::seconds(60));
+        let mut silent = Vec::new();
+        if let Some(m) = self.monitor.as_mut() {
+            for (id, run) in &mut m.running {
+                if !run.heartbeat_reported && now - run.last_beat > timeout {
+                    run.heartbeat_reported = true;
+                    silent.push((id.clone(), (now - run.last_beat).num_seconds()));
+                }
+            }
+        }
+        for (id, secs) in silent {
+            self.monitor_event(MonitorEvent::StrategyHeartbeatMissing {
+                strategy_id: id.clone(),
+                silent_secs: u64::try_from(secs).unwrap_or(0),
+            });
+            let mut labels = BTreeMap::new();
+            labels.insert("strategy_id".to_owned(), id.to_string());
+            self.raise_alert(
+                "strategy_heartbeat_missing",
+                Severity::Warning,
+                format!("strategy {id} silent for {secs} s"),
+                labels,
+            );
+        }
+    }
+
+    fn check_stuck_orders(&mut self, now: DateTime<Utc>) {
+        let cfg = &self.ctx.config.monitor;
+        let submit = Duration::from_std(cfg.stuck_submit_after).unwrap_or(Duration::seconds(30));
+        let cancel = Duration::from_std(cfg.stuck_cancel_after).unwrap_or(Duration::seconds(30));
+        let reported = self.monitor.as_ref().map(|m| &m.reported_stuck);
+        let stuck: Vec<(OrderId, OrderStatus, i64)> = self
+            .state
+            .orders
+            .values()
+            .filter(|o| !reported.is_some_and(|r| r.contains(&o.id)))
+            .filter_map(|o| {
+                let waited = now - o.updated_at;
+                let limit = match o.status {
+                    OrderStatus::Submitted => submit,
+                    OrderStatus::PendingCancel => cancel,
+                    _ => return None,
+                };
+                (waited > limit).then(|| (o.id, o.status, waited.num_seconds()))
+            })
+            .collect();
+        for (id, status, secs) in stuck {
+            if let Some(m) = self.monitor.as_mut() {
+                m.reported_stuck.insert(id);
+            }
+            self.monitor_event(MonitorEvent::StuckOrder {
+                order_id: id,
+                status,
+                waited_secs: u64::try_from(secs).unwrap_or(0),
+            });
+            let mut labels = BTreeMap::new();
+            labels.insert("order_status".to_owned(), status.as_str().to_owned());
+            let rule = if status == OrderStatus::Submitted {
+                "stuck_order"
+            } else {
+                "stuck_cancel"
+            };
+            self.raise_alert(
+                rule,
+                Severity::Warning,
+                format!("order {id} {status} for {secs} s"),
+                labels,
+            );
+        }
+    }
+
+    /// Feeds order events of strategy orders to their strategies.
+    pub(super) async fn feed_order_events(&mut self) {
+        // Bounded: commands issued by strategies can cause more events.
+        for _ in 0..8 {
+            let events = std::mem::take(&mut self.cycle.strategy_events);
+            if events.is_empty() || self.monitor.is_none() {
+                return;
+            }
+            for (order_id, event) in events {
+                let Some(order) = self.state.orders.get(&order_id).cloned() else {
+                    continue;
+                };
+                let Some(sid) = order.strategy_id.clone() else {
+                    continue;
+                };
+                if let ordermon_domain::order::OrderEvent::Filled { .. } = &event {
+                    self.bump_stats(&sid, |s| s.fills += 1);
+                }
+                self.invoke(&sid, |s, ctx| s.on_order_event(ctx, &order, &event))
+                    .await;
+            }
+            self.resubscribe();
+        }
+    }
+
+    // ----- strategy configuration (the owner is its only writer) -----
+
+    fn touch_strategy(&mut self, id: &StrategyId) {
+        let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) else {
+            return;
+        };
+        if !self.cycle.strategies.contains_key(id) {
+            self.cycle.strategies.insert(id.clone(), s.version);
+            s.version += 1;
+        }
+    }
+
+    fn strategy_event(&mut self, id: &StrategyId, event: StrategyEvent) {
+        let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) else {
+            return;
+        };
+        s.sequence += 1;
+        let seq = s.sequence;
+        let e = self.envelope(id.to_string(), seq, EventPayload::Strategy(event));
+        self.cycle.events.push(e);
+    }
+
+    fn validate_strategy(&self, s: &StrategyConfig) -> Result<(), AppError> {
+        let mut errors = Vec::new();
+        if s.name.trim().is_empty() || s.name.len() > 200 {
+            errors.push(crate::error::FieldError::new(
+                "name",
+                "must be 1-200 characters",
+            ));
+        }
+        for (i, inst) in s.instruments.iter().enumerate() {
+            if self.ctx.catalog.get(inst).is_none() {
+                errors.push(crate::error::FieldError::new(
+                    format!("instruments[{i}]"),
+                    "unknown instrument",
+                ));
+            }
+        }
+        if let Err(mut e) = self
+            .ctx
+            .registry
+            .validate(&s.strategy_type, &s.params, &s.instruments)
+        {
+            errors.append(&mut e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+
+    pub(super) async fn create_strategy(
+        &mut self,
+        mut s: StrategyConfig,
+    ) -> Result<StrategyConfig, AppError> {
+        self.load_strategies().await?;
+        self.validate_strategy(&s)?;
+        if self
+            .strategies
+            .as_ref()
+            .is_some_and(|m| m.contains_key(&s.id))
+            || self
+                .ctx
+                .persistence
+                .strategies
+                .get_strategy(&s.id)
+                .await?
+                .is_some()
+        {
+            return Err(AppError::Conflict {
+                code: "strategy_exists",
+                message: format!("strategy {} already exists", s.id),
+            });
+        }
+        s.version = 0;
+        s.sequence = 0;
+        s.user_id = self.state.user.id.clone();
+        let id = s.id.clone();
+        self.strategies
+            .get_or_insert_with(HashMap::new)
+            .insert(id.clone(), s.clone());
+        self.touch_strategy(&id);
+        self.strategy_event(
+            &id,
+            StrategyEvent::Created {
+                strategy: Box::new(s),
+            },
+        );
+        if self.monitor.is_some()
+            && self
+                .current(&id)
+                .is_some_and(|c| c.status == StrategyStatus::Enabled)
+        {
+            self.start_strategy(&id).await;
+            self.resubscribe();
+        }
+        self.current(&id)
+            .cloned()
+            .ok_or(AppError::NotFound("strategy"))
+    }
+
+    fn current(&self, id: &StrategyId) -> Option<&StrategyConfig> {
+        self.strategies.as_ref().and_then(|m| m.get(id))
+    }
+
+    pub(super) async fn update_strategy(
+        &mut self,
+        id: &StrategyId,
+        patch: StrategyPatch,
+    ) -> Result<StrategyConfig, AppError> {
+        self.load_strategies().await?;
+        let mut next = self
+            .current(id)
+            .cloned()
+            .ok_or(AppError::NotFound("strategy"))?;
+        if let Some(n) = &patch.name {
+            next.name.clone_from(n);
+        }
+        if let Some(p) = &patch.params {
+            next.params = p.clone();
+        }
+        if let Some(i) = &patch.instruments {
+            next.instruments.clone_from(i);
+        }
+        if let Some(st) = patch.status {
+            next.status = st;
+        }
+        self.validate_strategy(&next)?;
+        let before = self
+            .current(id)
+            .cloned()
+            .ok_or(AppError::NotFound("strategy"))?;
+        next.updated_at = self.now();
+        if let Some(m) = self.strategies.as_mut() {
+            m.insert(id.clone(), next.clone());
+        }
+        self.touch_strategy(id);
+        if before.params != next.params || before.instruments != next.instruments {
+            self.strategy_event(
+                id,
+                StrategyEvent::ParamsUpdated {
+                    params: next.params.clone(),
+                },
+            );
+        }
+        if before.status != next.status {
+            self.strategy_event(
+                id,
+                StrategyEvent::StatusChanged {
+                    status: next.status,
+                },
+            );
+        }
+        self.apply_strategy_change(id, &before).await?;
+        self.current(id)
+            .cloned()
+            .ok_or(AppError::NotFound("strategy"))
+    }
+
+    /// Makes the running set match a strategy's (new) configuration.
+    async fn apply_strategy_change(
+        &mut self,
+        id: &StrategyId,
+        before: &StrategyConfig,
+    ) -> Result<(), AppError> {
+        if self.monitor.is_none() {
+            return Ok(());
+        }
+        let Some(now) = self.current(id).cloned() else {
+            self.stop_strategy(id).await;
+            self.resubscribe();
+            return Ok(());
+        };
+        let running = self
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.running.contains_key(id));
+        match (now.status, running) {
+            (StrategyStatus::Enabled, false) => self.start_strategy(id).await,
+            (StrategyStatus::Disabled, true) => self.stop_strategy(id).await,
+            (StrategyStatus::Enabled, true) if before.params != now.params => {
+                // Hot update: the running instance takes the new params.
+                let r = self
+                    .monitor
+                    .as_mut()
+                    .and_then(|m| m.running.get_mut(id))
+                    .map(|run| {
+                        catch_unwind(AssertUnwindSafe(|| run.instance.update_params(&now.params)))
+                    });
+                match r {
+                    Some(Ok(Ok(()))) | None => {}
+                    Some(Ok(Err(errors))) => return Err(AppError::Validation(errors)),
+                    Some(Err(p)) => self.restart_strategy(id, &panic_text(p.as_ref())),
+                }
+            }
+            _ => {}
+        }
+        self.resubscribe();
+        Ok(())
+    }
+
+    pub(super) async fn delete_strategy(&mut self, id: &StrategyId) -> Result<(), AppError> {
+        self.load_strategies().await?;
+        let before = self
+            .current(id)
+            .cloned()
+            .ok_or(AppError::NotFound("strategy"))?;
+        self.touch_strategy(id);
+        self.strategy_event(id, StrategyEvent::Deleted);
+        if let Some(m) = self.strategies.as_mut() {
+            m.remove(id);
+        }
+        self.apply_strategy_change(id, &before).await
+    }
+
+    pub(super) async fn list_strategies(&mut self) -> Result<Vec<StrategyConfig>, AppError> {
+        self.load_strategies().await?;
+        let mut v: Vec<StrategyConfig> = self
+            .strategies
+            .iter()
+            .flat_map(|m| m.values().cloned())
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    /// Reconciles with the database's view of the user's strategies (changed
+    /// there with plain SQL): adopts status and params, starts and stops.
+    pub(super) async fn sync_strategies(&mut self, fresh: Vec<StrategyConfig>) {
+        let old = self.strategies.take().unwrap_or_default();
+        let mut map: HashMap<StrategyId, StrategyConfig> =
+            fresh.into_iter().map(|s| (s.id.clone(), s)).collect();
+        // Keep in-memory stats (not yet written) for strategies that remain.
+        for (id, s) in &mut map {
+            if let Some(o) = old.get(id) {
+                s.stats = o.stats.clone();
+            }
+        }
+        self.strategies = Some(map);
+        let mut ids: Vec<StrategyId> = old.keys().cloned().collect();
+        ids.extend(self.strategies.iter().flat_map(|m| m.keys().cloned()));
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let before = old.get(&id).cloned().unwrap_or_else(|| {
+                let mut b = self
+                    .current(&id)
+                    .cloned()
+                    .unwrap_or_else(|| placeholder(&id, &self.state.user.id));
+                b.status = StrategyStatus::Disabled;
+                b
+            });
+            if let Err(e) = self.apply_strategy_change(&id, &before).await {
+                tracing::warn!(user_id = %self.state.user.id, strategy_id = %id, error = %e, "strategy sync refused new params");
+            }
+        }
+    }
+}
+
+fn placeholder(id: &StrategyId, user: &ordermon_domain::ids::UserId) -> StrategyConfig {
+    StrategyConfig {
+        id: id.clone(),
+        user_id: user.clone(),
+        strategy_type: String::new(),
+        name: String::new(),
+        instruments: Vec::new(),
+        params: serde_json::Value::Null,
+        status: StrategyStatus::Disabled,
+        stats: Default::default(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        version: 0,
+        sequence: 0,
+    }
+}

@@ -1,0 +1,81 @@
+//! The bundle of store and repository ports the application uses.
+
+use std::sync::Arc;
+
+use ordermon_domain::ports::{
+    AccountRepository, AlertRepository, BarRepository, EventLog, FillRepository,
+    InstrumentRepository, OrderRepository, Outbox, PositionRepository, Store, StrategyRepository,
+    UserRepository,
+};
+
+/// Every persistence port, usually all backed by one database.
+#[derive(Clone)]
+pub struct Persistence {
+    /// Transactional writes.
+    pub store: Arc<dyn Store>,
+    /// Orders.
+    pub orders: Arc<dyn OrderRepository>,
+    /// Fills.
+    pub fills: Arc<dyn FillRepository>,
+    /// Positions.
+    pub positions: Arc<dyn PositionRepository>,
+    /// Accounts.
+    pub accounts: Arc<dyn AccountRepository>,
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Strategies.
+    pub strategies: Arc<dyn StrategyRepository>,
+    /// Instruments.
+    pub instruments: Arc<dyn InstrumentRepository>,
+    /// Event log.
+    pub events: Arc<dyn EventLog>,
+    /// Outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// Alerts.
+    pub alerts: Arc<dyn AlertRepository>,
+    /// Bars.
+    pub bars: Arc<dyn BarRepository>,
+}
+
+impl std::fmt::Debug for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persistence")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Persistence {
+    /// Uses one backend for every port.
+    pub fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: Store
+            + OrderRepository
+            + FillRepository
+            + PositionRepository
+            + AccountRepository
+            + UserRepository
+            + StrategyRepository
+            + InstrumentRepository
+            + EventLog
+            + Outbox
+            + AlertRepository
+            + BarRepository
+            + 'static,
+    {
+        Self {
+            store: backend.clone(),
+            orders: backend.clone(),
+            fills: backend.clone(),
+            positions: backend.clone(),
+            accounts: backend.clone(),
+            users: backend.clone(),
+            strategies: backend.clone(),
+            instruments: backend.clone(),
+            events: backend.clone(),
+            outbox: backend.clone(),
+            alerts: backend.clone(),
+            bars: backend,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The outbox relay: publishes committed outbox rows to the bus, in commit
+//! order, and marks them sent once the broker has confirmed them.
+//!
+//! One relay task per outbox: it reads the oldest unsent rows (`pending`), hands
+//! them to the bus as one batch (which keeps their order and returns after the
+//! broker's confirms), then marks them sent. A crash between publish and mark
+//! publishes those rows again on restart: delivery is at-least-once and consumers
+//! deduplicate by event id. A failed publish is retried with exponential backoff
+//! and jitter, without marking anything. The relay sleeps when the outbox is empty
+//! and wakes at once when the committer signals a commit (see [`OutboxRelay::waker`]),
+//! or after a short poll interval otherwise. On cancellation it makes a final
+//! attempt to drain the outbox, bounded by a deadline.
+//!
+//! Only one relay may drain an outbox at a time: two would publish the same rows
+//! and could interleave users' events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ordermon_domain::event::DomainEvent;
+use ordermon_domain::ports::{
+    BusError, BusMessage, Clock, MessageBus, Outbox, OutboxRecord, StoreError,
+};
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Relay settings (the binary maps its configuration onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Most rows per batch.
+    pub batch: u32,
+    /// How often an idle relay looks at the outbox without being woken.
+    pub poll_interval: Duration,
+    /// First retry delay after a failure (doubles, with jitter).
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How long the final drain on shutdown may take.
+    pub drain_timeout: Duration,
+    /// How often the (possibly costly) pending count is refreshed.
+    pub count_interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            poll_interval: Duration::from_millis(250),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+            count_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why one relay step failed (it is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// Reading or marking the outbox failed.
+    #[error("outbox: {0}")]
+    Store(#[from] StoreError),
+    /// The bus did not confirm the batch.
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+}
+
+/// The relay's state for `/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelayStatus {
+    /// The bus (`memory`, `rabbitmq`, `kafka`, `redis`).
+    pub bus: &'static str,
+    /// Whether the relay task is running.
+    pub running: bool,
+    /// Unsent outbox rows (refreshed about once a second).
+    pub pending: u64,
+    /// Age of the oldest unsent row, in seconds (0 when none).
+    pub oldest_pending_seconds: f64,
+    /// Rows published since start.
+    pub published_total: u64,
+    /// Failed relay steps since start.
+    pub failures_total: u64,
+    /// The last failure, if the last step failed.
+    pub last_error: Option<String>,
+    /// When the last batch was confirmed.
+    pub last_published_at: Option<DateTime<Utc>>,
+}
+
+/// A handle to watch and wake a relay.
+#[derive(Debug, Clone)]
+pub struct RelayHandle {
+    status: Arc<Mutex<RelayStatus>>,
+    wake: Arc<Notify>,
+}
+
+impl RelayHandle {
+    /// A snapshot of the relay's state.
+    #[must_use]
+    pub fn status(&self) -> RelayStatus {
+        self.status.lock().clone()
+    }
+
+    /// Wakes the relay (something was committed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The outbox relay.
+pub struct OutboxRelay {
+    outbox: Arc<dyn Outbox>,
+    bus: Arc<dyn MessageBus>,
+    clock: Arc<dyn Clock>,
+    config: RelayConfig,
+    handle: RelayHandle,
+    feed: Option<broadcast::Receiver<Arc<DomainEvent>>>,
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("bus", &self.bus.name())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bus message for an outbox row.
+#[must_use]
+pub fn bus_message(record: &OutboxRecord) -> BusMessage {
+    let m = &record.message;
+    BusMessage {
+        id: m.event_id,
+        topic: m.topic.clone(),
+        key: m.key.clone(),
+        payload: m.payload.clone().into_bytes(),
+        headers: std::collections::BTreeMap::new(),
+    }
+}
+
+impl OutboxRelay {
+    /// A relay from `outbox` to `bus`.
+    #[must_use]
+    pub fn new(
+        outbox: Arc<dyn Outbox>,
+        bus: Arc<dyn MessageBus>,
+        clock: Arc<dyn Clock>,
+        config: RelayConfig,
+    ) -> Self {
+        let status = RelayStatus {
+            bus: bus.name(),
+            running: false,
+            pending: 0,
+            oldest_pending_seconds: 0.0,
+            published_total: 0,
+            failures_total: 0,
+            last_error: None,
+            last_published_at: None,
+        };
+        Self {
+            outbox,
+            bus,
+            clock,
+            config,
+            handle: RelayHandle {
+                status: Arc::new(Mutex::new(status)),
+                wake: Arc::new(Notify::new()),
+            },
+            feed: None,
+        }
+    }
+
+    /// Wakes the relay whenever events are committed (e.g. from
+    /// `Engine::subscribe_events`), instead of waiting for the next poll.
+    #[must_use]
+    pub fn with_commit_feed(mut self, feed: broadcast::Receiver<Arc<DomainEvent>>) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
+    /// The signal to fire after each commit (hand it to the group committer);
+    /// a signal fired while the relay is busy is remembered.
+    #[must_use]
+    pub fn waker(&self) -> Arc<Notify> {
+        self.handle.wake.clone()
+    }
+
+    /// A handle for `/status` and wake-ups.
+    #[must_use]
+    pub fn handle(&self) -> RelayHandle {
+        self.handle.clone()
+    }
+
+    /// Runs the relay on `tracker` until `cancel` fires.
+    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) -> RelayHandle {
+        let handle = self.handle();
+        tracker.spawn(self.run(cancel));
+        handle
+    }
+
+    /// Publishes one batch; returns how many rows were published (0 = the outbox
+    /// is empty).
+    ///
+    /// # Errors
+    /// The outbox or the bus failed; nothing was marked sent.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let step = self.step().await;
+        if let Err(e) = &step {
+            self.failed(e);
+        }
+        step
+    }
+
+    async fn step(&self) -> Result<usize, RelayError> {
+        let records = self.outbox.pending(self.config.batch.max(1)).await?;
+        let Some(oldest) = records.first() else {
+            let mut s = self.handle.status.lock();
+            s.pending = 0;
+            s.oldest_pending_seconds = 0.0;
+            metrics::gauge!("ordermon_outbox_pending").set(0.0);
+            metrics::gauge!("ordermon_outbox_oldest_pending_seconds").set(0.0);
+            return Ok(0);
+        };
+        let age = (self.clock.now() - oldest.message.created_at)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64();
+        let messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
+        self.bus.publish(&messages).await?;
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        self.outbox.mark_sent(&ids).await?;
+        let n = records.len();
+        metrics::counter!("ordermon_outbox_published_total").increment(n as u64);
+        metrics::histogram!("ordermon_outbox_batch_size").record(n as f64);
+        metrics::gauge!("ordermon_outbox_oldest_pending_seconds").set(age);
+        let mut s = self.handle.status.lock();
+        s.published_total += n as u64;
+        s.oldest_pending_seconds = age;
+        s.last_error = None;
+        s.last_published_at = Some(self.clock.now());
+        Ok(n)
+    }
+
+    async fn refresh_count(&self) {
+        match self.outbox.pending_count().await {
+            Ok(n) => {
+                metrics::gauge!("ordermon_outbox_pending").set(n as f64);
+                self.handle.status.lock().pending = n;
+            }
+            Err(e) => tracing::debug!(error = %e, "outbox pending count failed"),
+        }
+    }
+
+    fn failed(&self, e: &RelayError) {
+        metrics::counter!("ordermon_outbox_relay_failures_total").increment(1);
+        let mut s = self.handle.status.lock();
+        s.failures_total += 1;
+        s.last_error = Some(e.to_string());
+    }
+
+    /// Relays until `cancel` fires, then drains what it can before the deadline.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        self.handle.status.lock().running = true;
+        tracing::info!(bus = self.bus.name(), "outbox relay started");
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
+        let mut last_count = tokio::time::Instant::now() - self.config.count_interval;
+        while !cancel.is_cancelled() {
+            if last_count.elapsed() >= self.config.count_interval {
+                self.refresh_count().await;
+                last_count = tokio::time::Instant::now();
+            }
+            match self.relay_once().await {
+                Ok(0) => {
+                    backoff.reset();
+                    tokio::select! {
+                        () = self.handle.wake.notified() => {}
+                        () = committed(&mut self.feed) => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                        () = cancel.cancelled() => {}
+                    }
+                }
+                Ok(_) => backoff.reset(),
+                Err(e) => {
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, ?wait, "outbox relay step failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = cancel.cancelled() => {}
+                    }
+                }
+            }
+        }
+        self.drain().await;
+        self.refresh_count().await;
+        self.handle.status.lock().running = false;
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// The final drain on shutdown: publish until empty, failing, or out of time.
+    async fn drain(&self) {
+        let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
+        loop {
+            let step = tokio::time::timeout_at(deadline, self.relay_once()).await;
+            match step {
+                Ok(Ok(0)) => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    let wait = backoff.next();
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        tracing::warn!(error = %e, "outbox not drained before shutdown; rows stay for the next start");
+                        return;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(_) => {
+                    tracing::warn!("outbox drain timed out; rows stay for the next start");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when events were committed; never without a feed.
+async fn committed(feed: &mut Option<broadcast::Receiver<Arc<DomainEvent>>>) {
+    let Some(rx) = feed.as_mut() else {
+        return std::future::pending().await;
+    };
+    match rx.recv().await {
+        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+            // One wake-up covers everything committed so far.
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
+        }
+        Err(broadcast::error::RecvError::Closed) => {
+            *feed = None;
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Exponential backoff with jitter (each delay is 50–100 % of the nominal one).
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            min,
+            max: max.max(min),
+            next: min,
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> Duration {
+        let nominal = self.next;
+        self.next = (self.next * 2).min(self.max);
+        nominal.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,190 @@
+//! `mean_reversion`: buys below a moving average, sells back above it.
+
+use std::collections::{HashMap, VecDeque};
+
+use ordermon_domain::Decimal;
+use ordermon_domain::ids::InstrumentId;
+use ordermon_domain::market::Quote;
+use ordermon_domain::order::{OrderType, Side, TimeInForce};
+use ordermon_domain::values::{Quantity, decimal_string};
+use serde::Deserialize;
+
+use super::FnFactory;
+use crate::error::FieldError;
+use crate::strategy::{Strategy, StrategyCommand, StrategyContext, StrategyOrder, parse_params};
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Quotes in the moving average.
+    window: usize,
+    /// Distance from the average that triggers, as a fraction (0.002 = 0.2 %).
+    #[serde(with = "decimal_string")]
+    threshold_pct: Decimal,
+    /// Size of each entry.
+    #[serde(with = "decimal_string")]
+    quantity: Decimal,
+    /// Largest long position it builds.
+    #[serde(with = "decimal_string")]
+    max_position: Decimal,
+}
+
+fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
+    let p: Params = parse_params(params)?;
+    let mut errors = Vec::new();
+    if !(2..=10_000).contains(&p.window) {
+        errors.push(FieldError::new("params.window", "must be 2-10000"));
+    }
+    if p.threshold_pct <= Decimal::ZERO || p.threshold_pct >= Decimal::ONE {
+        errors.push(FieldError::new(
+            "params.threshold_pct",
+            "must be between 0 and 1",
+        ));
+    }
+    if p.quantity <= Decimal::ZERO {
+        errors.push(FieldError::new("params.quantity", "must be positive"));
+    }
+    if p.max_position < p.quantity {
+        errors.push(FieldError::new(
+            "params.max_position",
+            "must be at least quantity",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(errors)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    mids: VecDeque<Decimal>,
+    sum: Decimal,
+}
+
+/// Buys `quantity` when the mid is `threshold_pct` below its moving average
+/// (up to `max_position`), and sells the position back when the mid is
+/// `threshold_pct` above it. Long-only, so it works on cash accounts.
+#[derive(Debug)]
+pub struct MeanReversion {
+    params: Params,
+    windows: HashMap<InstrumentId, Window>,
+}
+
+impl MeanReversion {
+    /// The factory registered as `mean_reversion`.
+    #[must_use]
+    pub fn factory() -> FnFactory {
+        FnFactory {
+            name: "mean_reversion",
+            description: "buy `quantity` when the mid is `threshold_pct` under its `window`-quote average (up to `max_position`), sell it back when above",
+            validate: |p, _| parse(p).map(|_| ()),
+            create: |c| {
+                Ok(Box::new(Self {
+                    params: parse(&c.params)?,
+                    windows: HashMap::new(),
+                }))
+            },
+        }
+    }
+}
+
+impl Strategy for MeanReversion {
+    fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
+        let mid = quote.mid();
+        let w = self.windows.entry(quote.instrument_id.clone()).or_default();
+        w.mids.push_back(mid);
+        w.sum += mid;
+        while w.mids.len() > self.params.window {
+            if let Some(old) = w.mids.pop_front() {
+                w.sum -= old;
+            }
+        }
+        if w.mids.len() < self.params.window {
+            return Vec::new();
+        }
+        if ctx
+            .open_orders
+            .iter()
+            .any(|o| o.instrument_id == quote.instrument_id)
+        {
+            return Vec::new();
+        }
+        let avg = w.sum / Decimal::from(w.mids.len());
+        let band = avg * self.params.threshold_pct;
+        let pos = ctx.position_qty(&quote.instrument_id);
+        let (side, qty, reduce_only) =
+            if mid < avg - band && pos + self.params.quantity <= self.params.max_position {
+                (Side::Buy, self.params.quantity, false)
+            } else if mid > avg + band && pos > Decimal::ZERO {
+                (Side::Sell, pos.min(self.params.quantity), true)
+            } else {
+                return Vec::new();
+            };
+        let Ok(quantity) = Quantity::new(qty) else {
+            return Vec::new();
+        };
+        vec![StrategyCommand::Submit(StrategyOrder {
+            instrument_id: quote.instrument_id.clone(),
+            side,
+            order_type: OrderType::Market,
+            quantity,
+            price: None,
+            time_in_force: TimeInForce::Ioc,
+            reduce_only,
+        })]
+    }
+
+    fn update_params(&mut self, params: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        self.params = parse(params)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::builtin::testing::{Script, quote};
+
+    fn script() -> Script {
+        Script::new(
+            MeanReversion::factory(),
+            serde_json::json!({"window": 4, "threshold_pct": "0.01", "quantity": "5", "max_position": "10"}),
+        )
+    }
+
+    #[test]
+    fn buys_the_dip_and_sells_the_rip() {
+        let mut s = script();
+        for _ in 0..3 {
+            assert!(
+                s.quote(quote("100.00", "100.00")).is_empty(),
+                "window not full"
+            );
+        }
+        // avg of (100,100,100,97) = 99.25; 97 < 99.25 × 0.99 → buy.
+        let out = s.quote(quote("97.00", "97.00"));
+        assert!(
+            matches!(&out[0], StrategyCommand::Submit(o) if o.side == Side::Buy && o.quantity.get() == Decimal::from(5))
+        );
+        s.hold("10", "97.00");
+        // At max position no further buys.
+        assert!(s.quote(quote("90.00", "90.00")).is_empty());
+        // avg of (100,97,90,110) = 99.25; 110 > 100.2425 → sell 5 of the 10.
+        let out = s.quote(quote("110.00", "110.00"));
+        assert!(
+            matches!(&out[0], StrategyCommand::Submit(o) if o.side == Side::Sell && o.reduce_only && o.quantity.get() == Decimal::from(5))
+        );
+    }
+
+    #[test]
+    fn hot_param_update() {
+        let mut s = script();
+        assert!(s.update(serde_json::json!({"window": 1, "threshold_pct": "0.01", "quantity": "5", "max_position": "10"})).is_err());
+        assert!(s.update(serde_json::json!({"window": 2, "threshold_pct": "0.01", "quantity": "5", "max_position": "10"})).is_ok());
+        s.quote(quote("100.00", "100.00"));
+        let out = s.quote(quote("90.00", "90.00"));
+        assert_eq!(out.len(), 1, "the new window of 2 applies at once");
+    }
+}

@@ -1,0 +1,433 @@
+//! The monitoring engine over the in-memory store: database-controlled monitors,
+//! contained strategy failures, strategy validation, stuck orders, shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::*;
+use ordermon_application::committer::CommitConfig;
+use ordermon_application::market::QuoteBook;
+use ordermon_application::persistence::Persistence;
+use ordermon_application::strategy::{
+    Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyRegistry,
+};
+use ordermon_application::{
+    AppError, CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine,
+    StrategyPatch, UserPatch, VenueMode,
+};
+use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
+use ordermon_domain::market::Quote;
+use ordermon_domain::order::Side;
+use ordermon_domain::ports::{AlertQuery, ChangeSet, StateChange, SystemClock};
+use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
+use ordermon_domain::user::UserStatus;
+use ordermon_domain::values::{Price, Quantity};
+use ordermon_memory::MemoryStore;
+use tokio_util::sync::CancellationToken;
+
+/// A strategy type that panics on every quote.
+#[derive(Debug)]
+struct Panicky;
+
+impl Strategy for Panicky {
+    fn on_quote(&mut self, _: &StrategyContext<'_>, _: &Quote) -> Vec<StrategyCommand> {
+        panic!("boom");
+    }
+    fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct PanickyFactory;
+
+impl StrategyFactory for PanickyFactory {
+    fn type_name(&self) -> &'static str {
+        "panicky"
+    }
+    fn description(&self) -> &'static str {
+        "panics"
+    }
+    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
+        Ok(Box::new(Panicky))
+    }
+}
+
+struct Monitored {
+    h: Harness,
+    monitoring: Arc<MonitoringEngine>,
+    cancel: CancellationToken,
+}
+
+async fn monitored(mode: VenueMode) -> Monitored {
+    let store = Arc::new(MemoryStore::new());
+    let mut registry = StrategyRegistry::with_builtins();
+    registry.register(Arc::new(PanickyFactory));
+    let cancel = CancellationToken::new();
+    let engine = Engine::start_with_registry(
+        Persistence::from_backend(store.clone()),
+        Arc::new(QuoteBook::new(1024)),
+        Arc::new(SystemClock),
+        EngineConfig {
+            venue_mode: mode,
+            monitor: MonitorConfig {
+                scan_interval: Duration::from_millis(100),
+                tick_interval: Duration::from_millis(50),
+                stuck_submit_after: Duration::from_millis(200),
+                ..MonitorConfig::default()
+            },
+            ..EngineConfig::default()
+        },
+        CommitConfig::default(),
+        cancel.child_token(),
+        registry,
+    )
+    .await
+    .unwrap();
+    let h = Harness { engine, store };
+    add_acme(&h).await;
+    let monitoring = MonitoringEngine::spawn(h.engine.clone(), &cancel);
+    Monitored {
+        h,
+        monitoring,
+        cancel,
+    }
+}
+
+async fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within {within:?}: {what}");
+}
+
+fn strategy(user: &UserId, id: &str, kind: &str, params: serde_json::Value) -> StrategyConfig {
+    StrategyConfig {
+        id: StrategyId::new(id).unwrap(),
+        user_id: user.clone(),
+        strategy_type: kind.to_owned(),
+        name: id.to_owned(),
+        instruments: vec![acme()],
+        params,
+        status: StrategyStatus::Enabled,
+        stats: Default::default(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        version: 0,
+        sequence: 0,
+    }
+}
+
+fn publish(m: &Monitored, bid: &str, ask: &str) {
+    m.h.engine.quotes().publish(Quote {
+        instrument_id: acme(),
+        bid: Price::new(d(bid)).unwrap(),
+        ask: Price::new(d(ask)).unwrap(),
+        bid_size: Quantity::new(d("100")).unwrap(),
+        ask_size: Quantity::new(d("100")).unwrap(),
+        ts: Utc::now(),
+    });
+}
+
+/// What `UPDATE users SET status=...` does: the row changes behind the owner.
+async fn set_status_in_database(h: &Harness, user: &UserId, status: UserStatus) {
+    let mut u = h.engine.get_user(user).await.unwrap();
+    let expected = u.version;
+    u.status = status;
+    u.version += 1;
+    let mut cs = ChangeSet::default();
+    cs.changes.push(StateChange::User {
+        user: Box::new(u),
+        expected,
+    });
+    ordermon_domain::ports::Store::commit(h.store.as_ref(), cs)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_status_starts_and_stops_monitors() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    let b = funded_user(&m.h, "bob", "100").await;
+    eventually("both monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a) && m.h.engine.is_monitored(&b)
+    })
+    .await;
+
+    set_status_in_database(&m.h, &a, UserStatus::Disabled).await;
+    eventually("alice stopped", Duration::from_secs(2), || {
+        !m.h.engine.is_monitored(&a)
+    })
+    .await;
+    assert!(m.h.engine.is_monitored(&b), "bob's monitor is untouched");
+    // The owner adopted the database's status: orders are denied.
+    let out =
+        m.h.engine
+            .submit(limit(&a, "c-1", Side::Buy, "1", "10.00"))
+            .await
+            .unwrap();
+    assert_eq!(out.order.reason.as_deref(), Some("user_disabled"));
+
+    set_status_in_database(&m.h, &a, UserStatus::Active).await;
+    eventually("alice restarted", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    assert_eq!(m.monitoring.status().active_users, 2);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_status_change_takes_effect_at_once() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    eventually("monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    let started = Instant::now();
+    m.h.engine
+        .update_user(
+            &a,
+            UserPatch {
+                status: Some(UserStatus::Disabled),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !m.h.engine.is_monitored(&a),
+        "stopped when the call returns"
+    );
+    m.h.engine
+        .update_user(
+            &a,
+            UserPatch {
+                status: Some(UserStatus::Active),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(m.h.engine.is_monitored(&a));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_strategy_is_contained() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    let b = funded_user(&m.h, "bob", "100").await;
+    m.h.engine
+        .create_strategy(strategy(&a, "crashy", "panicky", serde_json::json!({})))
+        .await
+        .unwrap();
+    m.h.engine
+        .create_strategy(strategy(
+            &b,
+            "watch",
+            "price_alert",
+            serde_json::json!({"level": "100"}),
+        ))
+        .await
+        .unwrap();
+    eventually("both monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a) && m.h.engine.is_monitored(&b)
+    })
+    .await;
+    publish(&m, "99.00", "99.02");
+    eventually("a restart", Duration::from_secs(2), || {
+        m.monitoring.status().restarts >= 1
+    })
+    .await;
+    publish(&m, "101.00", "101.02");
+    // Bob's strategy kept working: its crossing alert is stored.
+    let store = m.h.engine.persistence().alerts.clone();
+    let mut found = false;
+    for _ in 0..100 {
+        let alerts = store
+            .list_alerts(&AlertQuery {
+                user_id: Some(b.clone()),
+                states: vec![],
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        if alerts.iter().any(|x| x.rule.as_str() == "price_alert") {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(found, "bob's price alert fired");
+    let alice_alerts = store
+        .list_alerts(&AlertQuery {
+            user_id: Some(a.clone()),
+            states: vec![],
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(
+        alice_alerts
+            .iter()
+            .any(|x| x.rule.as_str() == "strategy_crashed")
+    );
+    // The restart is an event in the log.
+    let events =
+        m.h.engine
+            .events_after(&ordermon_application::Scope::User(a.clone()), 0, 1000)
+            .await
+            .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event.event_type == "monitor.restarted")
+    );
+    assert!(
+        m.h.engine.is_monitored(&a),
+        "alice's monitor itself keeps running"
+    );
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_params_are_refused_and_nothing_is_saved() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    let err =
+        m.h.engine
+            .create_strategy(strategy(
+                &a,
+                "bad",
+                "twap",
+                serde_json::json!({"side": "buy"}),
+            ))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, AppError::Validation(_)));
+    let err =
+        m.h.engine
+            .create_strategy(strategy(&a, "bad2", "nope", serde_json::json!({})))
+            .await
+            .unwrap_err();
+    assert!(matches!(&err, AppError::Validation(e) if e[0].field == "type"));
+    assert!(m.h.engine.list_strategies(&a).await.unwrap().is_empty());
+    // A good one, then a bad hot update: refused, the old params stay.
+    m.h.engine
+        .create_strategy(strategy(
+            &a,
+            "ok",
+            "price_alert",
+            serde_json::json!({"level": "100"}),
+        ))
+        .await
+        .unwrap();
+    let id = StrategyId::new("ok").unwrap();
+    let err =
+        m.h.engine
+            .update_strategy(
+                &a,
+                &id,
+                StrategyPatch {
+                    params: Some(serde_json::json!({"level": "-1"})),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+    assert!(matches!(err, AppError::Validation(_)));
+    let s =
+        m.h.engine
+            .get_strategy(&ordermon_application::Scope::All, &id)
+            .await
+            .unwrap();
+    assert_eq!(s.params, serde_json::json!({"level": "100"}));
+    // Disable through the API: stored at once.
+    let s =
+        m.h.engine
+            .update_strategy(
+                &a,
+                &id,
+                StrategyPatch {
+                    status: Some(StrategyStatus::Disabled),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    assert_eq!(s.status, StrategyStatus::Disabled);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stuck_submissions_are_noticed() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    eventually("monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    m.h.engine
+        .submit(limit(&a, "c-1", Side::Buy, "1", "10.00"))
+        .await
+        .unwrap();
+    let scope = ordermon_application::Scope::User(a.clone());
+    let mut seen = false;
+    for _ in 0..100 {
+        let events = m.h.engine.events_after(&scope, 0, 1000).await.unwrap();
+        if events
+            .iter()
+            .any(|e| e.event.event_type == "monitor.stuck_order")
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen, "a stuck-order event is recorded");
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_with_a_thousand_monitors_is_quick() {
+    let m = monitored(VenueMode::External).await;
+    for i in 0..1000 {
+        m.h.engine
+            .create_user(CreateUser {
+                id: UserId::new(format!("u{i}")).unwrap(),
+                name: format!("u{i}"),
+                status: UserStatus::Active,
+                role: Default::default(),
+                account_type: Default::default(),
+                limits: Default::default(),
+            })
+            .await
+            .unwrap();
+    }
+    eventually("1000 monitors", Duration::from_secs(10), || {
+        m.h.engine.monitored_users() == 1000
+    })
+    .await;
+    let started = Instant::now();
+    m.cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), m.h.engine.shutdown())
+        .await
+        .expect("clean shutdown within 5 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

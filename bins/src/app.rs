@@ -1,0 +1,419 @@
+//! The composition root: from a [`Config`] to a running engine and its HTTP API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use ordermon_application::feed::SimulatedFeed;
+use ordermon_application::market::QuoteBook;
+use ordermon_application::paper::PaperVenue;
+use ordermon_application::{Engine, MonitoringEngine, VenueMode};
+use ordermon_domain::ports::{Clock, SystemClock};
+use ordermon_domain::user::Role;
+use ordermon_http::{ApiState, AuthConfig, HealthCheck, HttpLimits};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, DatabaseKind};
+use crate::market;
+use crate::secret::{self, SecretSource};
+use crate::store::{self, OpenStore};
+
+/// Quotes the quote book keeps for slow readers.
+const QUOTE_BUFFER: usize = 4096;
+
+/// A built application: engine, feed, venue and router, ready to serve.
+pub struct App {
+    engine: Arc<Engine>,
+    monitoring: Arc<MonitoringEngine>,
+    router: axum::Router,
+    store: OpenStore,
+    jwt_secret: SecretString,
+    /// Stops the feed, the venue and the catalog sync.
+    market_cancel: CancellationToken,
+    market_tasks: Vec<JoinHandle<()>>,
+    /// Stops the monitors' scan, quote routing and ticker.
+    monitor_cancel: CancellationToken,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("engine", &self.engine)
+            .field("store", &self.store)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open per-user log files kept at once (least recently written closed first).
+pub(crate) const USER_LOG_OPEN_FILES: usize = 256;
+
+/// Deletes log files older than the retention, at start and then hourly.
+fn spawn_log_retention(
+    sink: Arc<ordermon_telemetry::user_logs::FileLogSink>,
+    retention_days: u32,
+    cancel: CancellationToken,
+) {
+    use ordermon_domain::ports::UserLogSink;
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            // Keep today and the `retention_days - 1` days before it.
+            let keep = i64::from(retention_days.max(1)) - 1;
+            let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(keep);
+            match sink.purge_before(cutoff) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, %cutoff, "old log files deleted"),
+                Err(e) => tracing::warn!(error = %e, "log retention failed"),
+            }
+        }
+    });
+}
+
+/// Builds the application `config` describes: opens (and migrates) the store,
+/// starts the engine and its monitors, seeds the demo instruments, starts the
+/// simulated feed and, in paper mode, the paper venue, and builds the router.
+/// Nothing listens yet: call [`App::serve`] or [`App::spawn`].
+///
+/// # Errors
+/// A backend that cannot be reached or set up, or settings the running build
+/// does not support (a cache or bus other than `memory`).
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    config.validate().context("invalid configuration")?;
+    ensure_memory("cache.url", config.cache.url.is_memory(), &config.cache.url)?;
+    ensure_memory("bus.url", config.bus.url.is_memory(), &config.bus.url)?;
+    let kind = config.database.kind()?;
+    let (jwt_secret, source) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
+    match source {
+        SecretSource::Generated => tracing::info!(
+            file = %config.auth.jwt_secret_file.display(),
+            "generated a JWT secret; `monitor-server token` reads it from this file"
+        ),
+        SecretSource::Ephemeral => tracing::warn!(
+            "generated a JWT secret in memory only: tokens stop working at the next restart"
+        ),
+        SecretSource::Configured | SecretSource::File => {}
+    }
+
+    let store = store::open(&config.database, true).await?;
+    if kind == DatabaseKind::Memory {
+        tracing::warn!("database.url = memory: nothing survives a restart");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let quotes = Arc::new(QuoteBook::new(QUOTE_BUFFER));
+    let root = CancellationToken::new();
+    let engine = Engine::start(
+        store.persistence(),
+        quotes.clone(),
+        clock.clone(),
+        config.engine.engine_config(&config.monitor),
+        config.engine.commit.for_database(kind),
+        root.child_token(),
+    )
+    .await
+    .context("starting the engine")?;
+    let monitor_cancel = root.child_token();
+    let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
+    // Per-user logs: the API reads them through the engine's sink port; the
+    // `monitor-server` binary also installs the tracing layer that writes them.
+    let user_logs = Arc::new(ordermon_telemetry::user_logs::FileLogSink::new(
+        &config.logs.dir,
+        USER_LOG_OPEN_FILES,
+    ));
+    engine.set_user_logs(user_logs.clone());
+    spawn_log_retention(user_logs, config.logs.retention_days, root.child_token());
+
+    if config.demo.instruments {
+        if let Err(e) = market::seed_demo_instruments(&engine).await {
+            // Leave nothing running behind a failed build.
+            root.cancel();
+            engine.shutdown().await;
+            store.close().await;
+            return Err(anyhow::Error::new(e).context("seeding demo instruments"));
+        }
+    }
+    let market_cancel = root.child_token();
+    let feed = Arc::new(
+        SimulatedFeed::new(&config.feed, quotes.clone(), clock.clone())
+            .context("starting the simulated feed")?,
+    );
+    market::cover_catalog(&engine, &feed);
+    let mut market_tasks = vec![
+        feed.spawn(market_cancel.clone()),
+        market::spawn_catalog_sync(engine.clone(), feed.clone(), market_cancel.clone()),
+    ];
+    if config.engine.venue == VenueMode::Paper {
+        let venue = PaperVenue::new(
+            config.paper.clone(),
+            quotes.clone(),
+            engine.report_sink(),
+            clock.clone(),
+            engine.catalog(),
+        )
+        .context("starting the paper venue")?;
+        market_tasks.push(venue.spawn(market_cancel.clone()));
+        engine.set_venue(Arc::new(venue));
+    }
+
+    let metrics = ordermon_telemetry::install_metrics("monitor-server", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = &metrics {
+        tracing::warn!(error = %e, "metrics are not recorded by ordermon; /metrics will be empty");
+    }
+    let render_metrics: Arc<dyn Fn() -> String + Send + Sync> = match metrics {
+        Ok(m) => Arc::new(move || m.render()),
+        Err(_) => Arc::new(String::new),
+    };
+    let health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(FeedHealth {
+        quotes,
+        clock,
+        stale_after: Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
+            .max(Duration::from_secs(5)),
+        engine: engine.clone(),
+    })];
+    let router = ordermon_http::router(ApiState {
+        engine: engine.clone(),
+        auth: AuthConfig {
+            jwt_secret: jwt_secret.clone(),
+            leeway_secs: config.auth.leeway_secs,
+        },
+        render_metrics,
+        started_at: chrono::Utc::now(),
+        limits: HttpLimits {
+            body_limit_bytes: config.http.body_limit_bytes,
+            request_timeout_secs: config.http.request_timeout.as_secs().max(1),
+        },
+        health,
+    });
+    Ok(App {
+        engine,
+        monitoring,
+        router,
+        store,
+        jwt_secret,
+        market_cancel,
+        market_tasks,
+        monitor_cancel,
+        shutdown_timeout: config.shutdown.timeout,
+    })
+}
+
+fn ensure_memory(
+    key: &str,
+    is_memory: bool,
+    url: &crate::config::ServiceUrl,
+) -> anyhow::Result<()> {
+    if is_memory {
+        return Ok(());
+    }
+    anyhow::bail!("{key} = `{url}`: this build supports only `memory` here")
+}
+
+impl App {
+    /// The engine, for embedders and tests that call use cases directly.
+    #[must_use]
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The monitors' scan loop (its status feeds `/status`).
+    #[must_use]
+    pub fn monitoring(&self) -> &Arc<MonitoringEngine> {
+        &self.monitoring
+    }
+
+    /// The signing secret tokens must carry.
+    #[must_use]
+    pub fn jwt_secret(&self) -> &SecretString {
+        &self.jwt_secret
+    }
+
+    /// Mints a token for `sub` with `role`, valid for `ttl`.
+    ///
+    /// # Errors
+    /// A `sub` that is not a valid user id.
+    pub fn mint_token(&self, sub: &str, role: Role, ttl: Duration) -> anyhow::Result<String> {
+        ordermon_http::mint_token(&self.jwt_secret, sub, role, ttl).context("minting a token")
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes, then shuts down
+    /// gracefully: stops accepting, lets in-flight requests finish, stops the
+    /// feed and the venue, drains the monitors, owners and committer, and closes
+    /// the pools — all within `shutdown.timeout` of the signal.
+    ///
+    /// # Errors
+    /// The listener failing, or the shutdown missing its deadline.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let signalled = CancellationToken::new();
+        let on_signal = signalled.clone();
+        let graceful = async move {
+            shutdown.await;
+            on_signal.cancel();
+        };
+        let server = axum::serve(listener, self.router.clone()).with_graceful_shutdown(graceful);
+        let server = server.into_future();
+        tokio::pin!(server);
+        // Serve until the signal; then give in-flight requests until the deadline.
+        // Whatever happened to HTTP, the engine is shut down before returning.
+        let (served, deadline) = tokio::select! {
+            r = &mut server => (r.context("serving HTTP"), Instant::now() + self.shutdown_timeout),
+            () = signalled.cancelled() => {
+                let deadline = Instant::now() + self.shutdown_timeout;
+                tracing::info!(timeout = ?self.shutdown_timeout, "shutting down");
+                let served = match tokio::time::timeout_at(deadline, &mut server).await {
+                    Ok(r) => r.context("serving HTTP"),
+                    Err(_) => {
+                        tracing::warn!("requests still running at the deadline; closing");
+                        Ok(())
+                    }
+                };
+                (served, deadline)
+            }
+        };
+        let stopped = self.shutdown_until(deadline).await;
+        served.and(stopped)
+    }
+
+    /// Serves on `listener` in a background task; stop it with
+    /// [`RunningApp::stop`]. This is how tests and embedders run the app on port 0.
+    ///
+    /// # Errors
+    /// The listener's address cannot be read.
+    pub fn spawn(self, listener: TcpListener) -> anyhow::Result<RunningApp> {
+        let local_addr = listener
+            .local_addr()
+            .context("reading the listener's address")?;
+        let engine = self.engine.clone();
+        let jwt_secret = self.jwt_secret.clone();
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        let task = tokio::spawn(self.serve(listener, async move { signal.cancelled().await }));
+        Ok(RunningApp {
+            local_addr,
+            engine,
+            jwt_secret,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops everything but HTTP, bounded by `deadline`.
+    async fn shutdown_until(self, deadline: Instant) -> anyhow::Result<()> {
+        let steps = async {
+            self.market_cancel.cancel();
+            for task in self.market_tasks {
+                // A task that panicked has stopped too.
+                drop(task.await);
+            }
+            self.monitor_cancel.cancel();
+            self.engine.shutdown().await;
+            self.store.close().await;
+        };
+        match tokio::time::timeout_at(deadline, steps).await {
+            Ok(()) => {
+                tracing::info!("shut down cleanly");
+                Ok(())
+            }
+            Err(_) => anyhow::bail!(
+                "shutdown did not finish within {:?}; some work may be lost",
+                self.shutdown_timeout
+            ),
+        }
+    }
+}
+
+/// An app serving in the background.
+#[derive(Debug)]
+pub struct RunningApp {
+    local_addr: SocketAddr,
+    engine: Arc<Engine>,
+    jwt_secret: SecretString,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningApp {
+    /// The address it listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://{local_addr}`.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The engine.
+    #[must_use]
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Mints a token for `sub` with `role`, valid for `ttl`.
+    ///
+    /// # Errors
+    /// A `sub` that is not a valid user id.
+    pub fn mint_token(&self, sub: &str, role: Role, ttl: Duration) -> anyhow::Result<String> {
+        ordermon_http::mint_token(&self.jwt_secret, sub, role, ttl).context("minting a token")
+    }
+
+    /// Shuts down gracefully and waits for it.
+    ///
+    /// # Errors
+    /// As for [`App::serve`].
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+/// Readiness of the simulated feed: the newest quote is recent.
+struct FeedHealth {
+    quotes: Arc<QuoteBook>,
+    clock: Arc<dyn Clock>,
+    stale_after: Duration,
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl HealthCheck for FeedHealth {
+    fn name(&self) -> &'static str {
+        "market_data"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.engine.catalog().all().is_empty() {
+            return Ok(());
+        }
+        let newest = self
+            .quotes
+            .instruments()
+            .iter()
+            .filter_map(|i| self.quotes.latest(i))
+            .map(|q| q.ts)
+            .max()
+            .ok_or_else(|| "no quote yet".to_owned())?;
+        let age = (self.clock.now() - newest).to_std().unwrap_or_default();
+        if age > self.stale_after {
+            return Err(format!("newest quote is {}s old", age.as_secs()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! The configuration tree: defaults, then a TOML file, then `ORDERMON_*`
+//! environment overrides (`__` separates levels: `ORDERMON_DATABASE__URL`).
+//!
+//! Every key is documented in `docs/configuration.md`. Secrets (`auth.jwt_secret`)
+//! and the passwords in service URLs never appear in `Debug` output or in the
+//! serialized configuration (`monitor-server config`).
+
+pub mod duration;
+mod engine;
+pub mod env;
+pub mod redact;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Table;
+
+pub use engine::{CommitSettings, EngineSettings, RiskSettings};
+pub use sections::{
+    AuthSettings, BusSettings, CacheSettings, DatabaseKind, DatabaseSettings, DemoSettings,
+    HttpSettings, LogSettings, MonitorSettings, ServiceUrl, ShutdownSettings,
+};
+
+pub use ordermon_application::feed::FeedConfig;
+pub use ordermon_application::paper::PaperConfig;
+
+/// Optional string keys: they have no default, so the environment overlay cannot
+/// learn from the default that they are strings.
+const OPTIONAL_STRING_KEYS: &[&str] = &["auth.jwt_secret"];
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (unknown key, bad value).
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// The parser's message, naming the key and line.
+        message: String,
+    },
+    /// An environment override does not fit its key.
+    #[error("environment variable {var} (key `{key}`): {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// The key it sets.
+        key: String,
+        /// Why it was refused.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {key}: {message}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole configuration of a deployment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP listener.
+    pub http: HttpSettings,
+    /// The database (`sqlite:`, `postgres://`, `mysql://`, or `memory`).
+    pub database: DatabaseSettings,
+    /// The shared cache.
+    pub cache: CacheSettings,
+    /// The message bus.
+    pub bus: BusSettings,
+    /// Log output and per-user log files.
+    pub logs: LogSettings,
+    /// Monitoring control.
+    pub monitor: MonitorSettings,
+    /// Token signing.
+    pub auth: AuthSettings,
+    /// The order engine.
+    pub engine: EngineSettings,
+    /// The simulated quote feed.
+    pub feed: FeedConfig,
+    /// The paper-trading venue.
+    pub paper: PaperConfig,
+    /// Demo data.
+    pub demo: DemoSettings,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownSettings,
+}
+
+impl Config {
+    /// Loads defaults, then `file` when given, then the process environment.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => Some((
+                path.display().to_string(),
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        Self::from_sources(
+            text.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+            // Variables that are not valid Unicode cannot be ours; skip them
+            // rather than panic as `std::env::vars` would.
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Loads defaults, then `file` (`(name, text)`), then the overrides among `vars`.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn from_sources(
+        file: Option<(&str, &str)>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = Table::new();
+        if let Some((path, text)) = file {
+            let file_error = |e: toml::de::Error| ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            };
+            // Parsing the text directly gives errors with the key and line.
+            toml::from_str::<Self>(text).map_err(file_error)?;
+            table = toml::from_str::<Table>(text).map_err(file_error)?;
+        }
+        let defaults = Table::try_from(Self::default()).unwrap_or_default();
+        let overrides = env::overrides(vars, &defaults, OPTIONAL_STRING_KEYS);
+        for o in &overrides {
+            // Each override is checked alone so an error names its variable.
+            let mut single = table.clone();
+            env::merge(&mut single, o.table());
+            single.try_into::<Self>().map_err(|e| ConfigError::Env {
+                var: o.var.clone(),
+                key: o.key(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
+        }
+        for o in overrides {
+            env::merge(&mut table, o.table());
+        }
+        let config: Self = table.try_into().map_err(|e| ConfigError::Env {
+            var: "ORDERMON_*".to_owned(),
+            key: "(several)".to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and the database URL's scheme.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.addr.trim().is_empty() {
+            return Err(ConfigError::invalid("http.addr", "must not be empty"));
+        }
+        if self.http.body_limit_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "http.body_limit_bytes",
+                "must be positive",
+            ));
+        }
+        if self.http.request_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "http.request_timeout",
+                "must be positive",
+            ));
+        }
+        self.database.kind()?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                "must be positive",
+            ));
+        }
+        if self.database.acquire_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "database.acquire_timeout",
+                "must be positive",
+            ));
+        }
+        if self.logs.retention_days == 0 {
+            return Err(ConfigError::invalid(
+                "logs.retention_days",
+                "must be at least 1",
+            ));
+        }
+        let m = &self.monitor;
+        for (key, d) in [
+            ("monitor.scan_interval", m.scan_interval),
+            ("monitor.tick_interval", m.tick_interval),
+            ("monitor.stuck_submit_after", m.stuck_submit_after),
+            ("monitor.stuck_cancel_after", m.stuck_cancel_after),
+            ("monitor.heartbeat_timeout", m.heartbeat_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if self.shutdown.timeout.is_zero() {
+            return Err(ConfigError::invalid("shutdown.timeout", "must be positive"));
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secrecy::ExposeSecret::expose_secret(secret).len() < 16 {
+                return Err(ConfigError::invalid(
+                    "auth.jwt_secret",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        self.engine.validate()?;
+        self.feed
+            .validate()
+            .map_err(|e| ConfigError::invalid("feed", e.to_string()))?;
+        self.paper
+            .validate()
+            .map_err(|e| ConfigError::invalid("paper", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets and URL passwords redacted,
+    /// with values derived from other keys (commit workers) filled in.
+    ///
+    /// # Errors
+    /// Only if serialization fails.
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut effective = self.clone();
+        if let Ok(kind) = self.database.kind() {
+            effective.engine.commit.workers = Some(self.engine.commit.workers_for(kind));
+        }
+        toml::to_string_pretty(&effective)
+    }
+}

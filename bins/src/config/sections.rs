@@ -1,0 +1,323 @@
+//! The sections of the configuration tree, each with its defaults (`[engine]`
+//! lives in its own module).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ordermon_application::MonitorConfig;
+use ordermon_sql::Dialect;
+use ordermon_telemetry::LogFormat;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, duration, redact};
+
+/// A service URL whose password never prints: `Debug`, `Display` and
+/// serialization show it redacted; [`ServiceUrl::expose`] gives the real one.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceUrl(String);
+
+impl ServiceUrl {
+    /// A URL.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for connecting.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True for the in-process implementation (`memory`).
+    #[must_use]
+    pub fn is_memory(&self) -> bool {
+        self.0.trim() == "memory"
+    }
+}
+
+impl std::fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact::url(&self.0))
+    }
+}
+
+impl std::fmt::Display for ServiceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact::url(&self.0))
+    }
+}
+
+impl Serialize for ServiceUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&redact::url(&self.0))
+    }
+}
+
+/// `[http]`: the listener and request limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub addr: String,
+    /// Largest request body (default 1 MiB); larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Time a request may take (default `30s`).
+    #[serde(with = "duration::serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".to_owned(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which store a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// The in-process store (`memory`): nothing survives a restart.
+    Memory,
+    /// A SQLite file (`sqlite://path` or `sqlite:path`).
+    Sqlite,
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// MySQL or MariaDB (`mysql://` or `mariadb://`).
+    MySql,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Default `sqlite://data/ordermon.db`.
+    pub url: ServiceUrl,
+    /// Pool size (default 10).
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection (default `5s`).
+    #[serde(with = "duration::serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: ServiceUrl::new("sqlite://data/ordermon.db"),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The store the URL selects.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for any other scheme.
+    pub fn kind(&self) -> Result<DatabaseKind, ConfigError> {
+        if self.url.is_memory() {
+            return Ok(DatabaseKind::Memory);
+        }
+        match Dialect::from_url(self.url.expose().trim()) {
+            Some(Dialect::Sqlite) => Ok(DatabaseKind::Sqlite),
+            Some(Dialect::Postgres) => Ok(DatabaseKind::Postgres),
+            Some(Dialect::MySql) => Ok(DatabaseKind::MySql),
+            None => Err(ConfigError::invalid(
+                "database.url",
+                format!(
+                    "`{}` is not one of memory, sqlite:…, postgres://…, mysql://…",
+                    self.url
+                ),
+            )),
+        }
+    }
+
+    /// The SQLite file a `sqlite:` URL names (`None` for other URLs and for
+    /// in-memory SQLite).
+    #[must_use]
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let url = self.url.expose().trim();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" || path.starts_with("file::memory:") {
+            return None;
+        }
+        Some(Path::new(path).to_path_buf())
+    }
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// `memory` (default) or `redis://…`.
+    pub url: ServiceUrl,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            url: ServiceUrl::new("memory"),
+        }
+    }
+}
+
+/// `[bus]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    /// `memory` (default), `redis://…`, `amqp://…` or `kafka://host:port`.
+    pub url: ServiceUrl,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            url: ServiceUrl::new("memory"),
+        }
+    }
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// Directory of the per-user and system log files (default `logs`).
+    pub dir: PathBuf,
+    /// Days log files are kept (default 7).
+    pub retention_days: u32,
+    /// `pretty` (default) or `json`.
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter (default `info`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("logs"),
+            retention_days: 7,
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[monitor]`: the per-user monitors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSettings {
+    /// How often users' and strategies' status is re-read from the database
+    /// (default `10s`).
+    #[serde(with = "duration::serde")]
+    pub scan_interval: Duration,
+    /// How often monitors run their timers and checks (default `1s`).
+    #[serde(with = "duration::serde")]
+    pub tick_interval: Duration,
+    /// A submitted order not acknowledged for this long is stuck (default `30s`).
+    #[serde(with = "duration::serde")]
+    pub stuck_submit_after: Duration,
+    /// A cancel not confirmed for this long is stuck (default `30s`).
+    #[serde(with = "duration::serde")]
+    pub stuck_cancel_after: Duration,
+    /// A strategy silent for this long is reported missing (default `60s`).
+    #[serde(with = "duration::serde")]
+    pub heartbeat_timeout: Duration,
+    /// Restarts of one strategy per minute before it is suspended (default 5).
+    pub max_restarts_per_minute: u32,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        let d = MonitorConfig::default();
+        Self {
+            scan_interval: d.scan_interval,
+            tick_interval: d.tick_interval,
+            stuck_submit_after: d.stuck_submit_after,
+            stuck_cancel_after: d.stuck_cancel_after,
+            heartbeat_timeout: d.heartbeat_timeout,
+            max_restarts_per_minute: d.max_restarts_per_minute,
+        }
+    }
+}
+
+impl From<&MonitorSettings> for MonitorConfig {
+    fn from(m: &MonitorSettings) -> Self {
+        Self {
+            scan_interval: m.scan_interval,
+            tick_interval: m.tick_interval,
+            stuck_submit_after: m.stuck_submit_after,
+            stuck_cancel_after: m.stuck_cancel_after,
+            heartbeat_timeout: m.heartbeat_timeout,
+            max_restarts_per_minute: m.max_restarts_per_minute,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The HS256 signing secret (at least 16 characters). When unset, the
+    /// secret is read from `jwt_secret_file`, or generated there on first start.
+    #[serde(
+        serialize_with = "redact::secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jwt_secret: Option<SecretString>,
+    /// Where a generated secret is kept, mode 0600 (default `data/jwt_secret`).
+    /// Empty: a generated secret lives in memory only, so tokens stop working
+    /// at the next restart.
+    pub jwt_secret_file: PathBuf,
+    /// Clock skew tolerated on token expiry, in seconds (default 5).
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_file: PathBuf::from("data/jwt_secret"),
+            leeway_secs: 5,
+        }
+    }
+}
+
+/// `[demo]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Seed a few instruments when the catalog is empty (default true).
+    pub instruments: bool,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self { instruments: true }
+    }
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Deadline for draining requests, owners and the committer (default `10s`).
+    #[serde(with = "duration::serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+        }
+    }
+}

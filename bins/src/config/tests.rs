@@ -1,0 +1,261 @@
+//! Loading: defaults, the file, environment precedence, errors and redaction.
+
+use std::time::Duration;
+
+use ordermon_application::VenueMode;
+use ordermon_telemetry::LogFormat;
+use rust_decimal_macros::dec;
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_sources(file.map(|t| ("test.toml", t)), env(vars))
+}
+
+#[test]
+fn defaults_are_the_embedded_setup() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.http.addr, "127.0.0.1:8080");
+    assert_eq!(c.http.body_limit_bytes, 1024 * 1024);
+    assert_eq!(c.database.url.expose(), "sqlite://data/ordermon.db");
+    assert_eq!(c.database.kind().unwrap(), DatabaseKind::Sqlite);
+    assert_eq!(
+        c.database.sqlite_path().unwrap(),
+        std::path::PathBuf::from("data/ordermon.db")
+    );
+    assert!(c.cache.url.is_memory() && c.bus.url.is_memory());
+    assert_eq!(c.logs.dir, std::path::PathBuf::from("logs"));
+    assert_eq!(c.logs.retention_days, 7);
+    assert_eq!(c.logs.format, LogFormat::Pretty);
+    assert_eq!(c.monitor.scan_interval, Duration::from_secs(10));
+    assert!(c.auth.jwt_secret.is_none());
+    assert_eq!(c.engine.venue, VenueMode::Paper);
+    assert_eq!(c.engine.commit.workers_for(DatabaseKind::Sqlite), 1);
+    assert_eq!(c.engine.commit.workers_for(DatabaseKind::Postgres), 4);
+    assert!(c.demo.instruments);
+    assert_eq!(c.shutdown.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn the_file_overrides_defaults() {
+    let c = load(
+        Some(
+            r#"
+            [http]
+            addr = "0.0.0.0:9000"
+            [database]
+            url = "postgres://ordermon:pw@db/ordermon"
+            max_connections = 32
+            acquire_timeout = "250ms"
+            [logs]
+            format = "json"
+            [engine]
+            venue = "external"
+            [engine.risk]
+            fee_rate = 0.002
+            market_band = "0.10"
+            [engine.commit]
+            workers = 8
+            [feed]
+            interval_ms = 100
+            seed = 7
+            [paper]
+            latency_ms = 5
+            "#,
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.http.addr, "0.0.0.0:9000");
+    assert_eq!(c.database.kind().unwrap(), DatabaseKind::Postgres);
+    assert_eq!(c.database.max_connections, 32);
+    assert_eq!(c.database.acquire_timeout, Duration::from_millis(250));
+    assert_eq!(c.logs.format, LogFormat::Json);
+    assert_eq!(c.engine.venue, VenueMode::External);
+    assert_eq!(c.engine.risk.fee_rate, dec!(0.002));
+    assert_eq!(c.engine.risk.market_band, dec!(0.10));
+    // Untouched keys of a touched section keep their defaults.
+    assert_eq!(c.engine.risk.margin_ratio, dec!(1));
+    assert_eq!(c.engine.commit.workers_for(DatabaseKind::Postgres), 8);
+    assert_eq!(c.feed.interval_ms, 100);
+    assert_eq!(c.feed.seed, Some(7));
+    assert_eq!(c.paper.latency_ms, 5);
+    assert_eq!(c.http.body_limit_bytes, 1024 * 1024);
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let file = r#"
+        [http]
+        addr = "0.0.0.0:9000"
+        body_limit_bytes = 4096
+        [monitor]
+        scan_interval = "30s"
+    "#;
+    let c = load(
+        Some(file),
+        &[
+            ("ORDERMON_HTTP__ADDR", "127.0.0.1:7000"),
+            ("ORDERMON_MONITOR__SCAN_INTERVAL", "5m"),
+            ("ORDERMON_DATABASE__URL", "memory"),
+            ("ORDERMON_CONFIG", "ignored.toml"),
+            ("ORDERMON_REQUIRE_SERVICES", "1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.http.addr, "127.0.0.1:7000");
+    // Keys the environment does not set keep the file's value.
+    assert_eq!(c.http.body_limit_bytes, 4096);
+    assert_eq!(c.monitor.scan_interval, Duration::from_secs(300));
+    assert_eq!(c.database.kind().unwrap(), DatabaseKind::Memory);
+}
+
+#[test]
+fn nested_environment_keys_reach_every_level() {
+    let c = load(
+        None,
+        &[
+            ("ORDERMON_ENGINE__RISK__FEE_RATE", "0.0025"),
+            ("ORDERMON_ENGINE__COMMIT__WORKERS", "3"),
+            ("ORDERMON_ENGINE__VENUE", "external"),
+            ("ORDERMON_AUTH__JWT_SECRET", "0123456789abcdef0123"),
+            ("ORDERMON_FEED__SEED", "42"),
+            ("ORDERMON_DEMO__INSTRUMENTS", "false"),
+            ("ORDERMON_LOGS__FORMAT", "json"),
+            ("ORDERMON_PAPER__SLIPPAGE_BPS", "2.5"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.engine.risk.fee_rate, dec!(0.0025));
+    assert_eq!(c.engine.commit.workers, Some(3));
+    assert_eq!(c.engine.venue, VenueMode::External);
+    assert_eq!(
+        c.auth.jwt_secret.as_ref().unwrap().expose_secret(),
+        "0123456789abcdef0123"
+    );
+    assert_eq!(c.feed.seed, Some(42));
+    assert!(!c.demo.instruments);
+    assert_eq!(c.logs.format, LogFormat::Json);
+    assert_eq!(c.paper.slippage_bps, dec!(2.5));
+}
+
+#[test]
+fn a_numeric_secret_stays_text() {
+    let c = load(
+        None,
+        &[("ORDERMON_AUTH__JWT_SECRET", "12345678901234567890")],
+    )
+    .unwrap();
+    assert_eq!(
+        c.auth.jwt_secret.unwrap().expose_secret(),
+        "12345678901234567890"
+    );
+}
+
+#[test]
+fn bad_durations_are_refused_with_the_key() {
+    let e = load(None, &[("ORDERMON_MONITOR__SCAN_INTERVAL", "10")]).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("ORDERMON_MONITOR__SCAN_INTERVAL"), "{msg}");
+    assert!(msg.contains("missing unit"), "{msg}");
+    let e = load(Some("[monitor]\nscan_interval = \"ten seconds\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("bad duration"), "{e}");
+    let e = load(Some("[monitor]\nscan_interval = \"0s\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("monitor.scan_interval"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let e = load(Some("[database]\nurll = \"memory\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("urll"), "{e}");
+    let e = load(Some("[databse]\nurl = \"memory\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("databse"), "{e}");
+    let e = load(None, &[("ORDERMON_DATABSE__URL", "memory")]).unwrap_err();
+    assert!(e.to_string().contains("ORDERMON_DATABSE__URL"), "{e}");
+    let e = load(Some("[engine.risk]\nfee_rat = 1"), &[]).unwrap_err();
+    assert!(e.to_string().contains("fee_rat"), "{e}");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    let e = load(None, &[("ORDERMON_DATABASE__URL", "oracle://x")]).unwrap_err();
+    assert!(e.to_string().contains("database.url"), "{e}");
+    let e = load(None, &[("ORDERMON_AUTH__JWT_SECRET", "short")]).unwrap_err();
+    assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
+    assert!(!e.to_string().contains("short"), "{e}");
+    let e = load(None, &[("ORDERMON_ENGINE__VENUE", "moon")]).unwrap_err();
+    assert!(e.to_string().contains("ORDERMON_ENGINE__VENUE"), "{e}");
+    let e = load(Some("[http]\nbody_limit_bytes = \"lots\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("body_limit_bytes"), "{e}");
+    let e = load(Some("[feed]\ninterval_ms = 0"), &[]).unwrap_err();
+    assert!(e.to_string().contains("interval_ms"), "{e}");
+}
+
+#[test]
+fn secrets_and_passwords_are_redacted() {
+    let c = load(
+        None,
+        &[
+            ("ORDERMON_AUTH__JWT_SECRET", "super-secret-value-123"),
+            (
+                "ORDERMON_DATABASE__URL",
+                "postgres://ordermon:hunter2@db:5432/ordermon",
+            ),
+            ("ORDERMON_CACHE__URL", "redis://:cachepw@cache:6379"),
+        ],
+    )
+    .unwrap();
+    let debug = format!("{c:?}");
+    let text = c.to_redacted_toml().unwrap();
+    for out in [&debug, &text] {
+        assert!(!out.contains("super-secret-value-123"), "{out}");
+        assert!(
+            !out.contains("hunter2") && !out.contains("cachepw"),
+            "{out}"
+        );
+        assert!(
+            out.contains("postgres://ordermon:[REDACTED]@db:5432/ordermon"),
+            "{out}"
+        );
+    }
+    assert!(debug.contains("[REDACTED]"), "{debug}");
+    assert!(text.contains("jwt_secret = \"[REDACTED]\""), "{text}");
+    // The real values are still there for connecting.
+    assert_eq!(
+        c.database.url.expose(),
+        "postgres://ordermon:hunter2@db:5432/ordermon"
+    );
+}
+
+#[test]
+fn the_printed_configuration_loads_back() {
+    let c = load(None, &[("ORDERMON_HTTP__ADDR", "0.0.0.0:1234")]).unwrap();
+    let text = c.to_redacted_toml().unwrap();
+    assert!(text.contains("workers = 1"), "{text}");
+    let back = load(Some(&text), &[]).unwrap();
+    assert_eq!(back.http, c.http);
+    assert_eq!(back.engine.risk, c.engine.risk);
+    assert_eq!(back.monitor, c.monitor);
+}
+
+#[test]
+fn sqlite_paths() {
+    let db = |url: &str| DatabaseSettings {
+        url: ServiceUrl::new(url),
+        ..DatabaseSettings::default()
+    };
+    assert_eq!(
+        db("sqlite:/var/lib/ordermon/o.db?mode=rwc").sqlite_path(),
+        Some("/var/lib/ordermon/o.db".into())
+    );
+    assert_eq!(db("sqlite::memory:").sqlite_path(), None);
+    assert_eq!(db("postgres://h/db").sqlite_path(), None);
+}

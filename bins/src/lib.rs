@@ -1,0 +1,31 @@
+//! ordermon: the configuration and the composition root embedders depend on.
+//!
+//! [`build`] turns a [`Config`] into an [`App`]: the store `database.url` selects
+//! (migrated at start), the engine with its monitors, demo instruments, the
+//! simulated feed, the paper venue and the HTTP API. The `monitor-server`
+//! binary is a thin shell over this crate, and tests run the same app on port 0:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use ordermon::config::{Config, ServiceUrl};
+//! let mut config = Config::default();
+//! config.database.url = ServiceUrl::new("memory");
+//! let app = ordermon::build(config).await?;
+//! let running = app.spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+//! println!("listening on {}", running.base_url());
+//! running.stop().await?;
+//! # Ok(()) }
+//! ```
+
+mod app;
+pub mod client;
+pub mod config;
+pub mod logs;
+mod market;
+pub mod ops;
+pub mod secret;
+mod store;
+
+pub use app::{App, RunningApp, build};
+pub use config::Config;
+pub use store::OpenError;

@@ -1,0 +1,230 @@
+//! `monitor-server`: parse the command line, load the configuration, start
+//! telemetry, and run one command of the `ordermon` crate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use ordermon::config::duration;
+use ordermon::{Config, client, ops, secret};
+use ordermon_domain::user::Role;
+use ordermon_telemetry::{LogFormat, TelemetryConfig};
+
+/// The ordermon order-monitoring server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (keys in docs/configuration.md); `ORDERMON_*`
+    /// environment variables override it.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "ORDERMON_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Check every configured backend; exits non-zero naming the one that failed.
+    Check,
+    /// Print the running server's /status.
+    Status {
+        /// Base URL of the server (default: http://{http.addr}).
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token (default: a short-lived admin token from the configured secret).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a JWT signed with the configured secret.
+    Token {
+        /// The user id the token speaks for.
+        #[arg(long)]
+        sub: String,
+        /// admin, trader or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Validity, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        ttl: Duration,
+    },
+    /// Print the effective configuration as TOML, secrets redacted.
+    Config,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("`{s}` is not one of admin, trader, viewer"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    duration::parse(s).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain on one line, without a backtrace: this is for operators.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref()).context("loading the configuration")?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    // One-shot commands print results on stdout; keep their logs to warnings.
+    let filter = match command {
+        Command::Serve | Command::Migrate => config.logs.level.clone(),
+        _ => "warn".to_owned(),
+    };
+    // `serve` also writes the per-user and system log files under `logs.dir`.
+    let (extra, _log_writer) = if matches!(command, Command::Serve) {
+        let (layer, writer) = ordermon::logs::user_log_layer(&config)?;
+        (vec![layer], Some(writer))
+    } else {
+        (Vec::new(), None)
+    };
+    let _telemetry = ordermon_telemetry::init_with_layers(
+        &TelemetryConfig {
+            format: config.logs.format,
+            filter: Some(filter),
+            service: "monitor-server".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        extra,
+    )
+    .context("starting telemetry")?;
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Check => check(&config).await,
+        Command::Status { url, token } => status(&config, url, token).await,
+        Command::Migrate => {
+            println!("{}", ops::migrate(&config).await.context("migrating")?);
+            Ok(())
+        }
+        Command::Token { sub, role, ttl } => {
+            let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
+            let token = ordermon_http::mint_token(&secret, &sub, role, ttl)
+                .with_context(|| format!("minting a token for `{sub}`"))?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Config => {
+            print!(
+                "{}",
+                config
+                    .to_redacted_toml()
+                    .context("printing the configuration")?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.http.addr.clone();
+    let format = config.logs.format;
+    let app = ordermon::build(config).await.context("starting")?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(addr = %local, "monitor-server listening");
+    if format == LogFormat::Pretty {
+        tracing::info!("try: curl http://{local}/health/ready");
+    }
+    app.serve(listener, shutdown_signal()).await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+async fn check(config: &Config) -> anyhow::Result<()> {
+    let checks = ops::check(config).await;
+    for c in &checks {
+        println!("{c}");
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.outcome.is_err())
+        .map(|c| c.component)
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("check failed: {}", failed.join(", "))
+    }
+}
+
+async fn status(config: &Config, url: Option<String>, token: Option<String>) -> anyhow::Result<()> {
+    let base = url.unwrap_or_else(|| {
+        // A wildcard listen address is reached on loopback.
+        let addr = config
+            .http
+            .addr
+            .replace("0.0.0.0:", "127.0.0.1:")
+            .replace("[::]:", "[::1]:");
+        format!("http://{addr}")
+    });
+    let token = match token {
+        Some(t) => t,
+        None => {
+            let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
+            ordermon_http::mint_token(&secret, "admin", Role::Admin, Duration::from_secs(300))
+                .context("minting an admin token")?
+        }
+    };
+    let url = format!("{}/status", base.trim_end_matches('/'));
+    let response = client::get(&url, Some(&token), Duration::from_secs(10))
+        .await
+        .context("asking for the status")?;
+    let body = serde_json::from_str::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(response.body);
+    println!("{body}");
+    if response.status != 200 {
+        anyhow::bail!("{url} answered {}", response.status);
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The composition root end to end: build the app from configuration, serve it
+//! on port 0, trade through HTTP against the paper venue, shut down, restart on
+//! the same SQLite file.
+
+// Test helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ordermon::client::{self, Response};
+use ordermon::config::{Config, ServiceUrl};
+use ordermon::{RunningApp, build};
+use ordermon_domain::user::Role;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const SECRET: &str = "test-secret-0123456789abcdef";
+
+fn config(database_url: &str) -> Config {
+    let mut c = Config::from_sources(
+        None,
+        [("ORDERMON_AUTH__JWT_SECRET".to_owned(), SECRET.to_owned())],
+    )
+    .unwrap();
+    c.database.url = ServiceUrl::new(database_url);
+    c.feed.interval_ms = 20;
+    c.shutdown.timeout = Duration::from_secs(5);
+    c
+}
+
+async fn start(config: Config) -> RunningApp {
+    ordermon_telemetry::test_subscriber();
+    let app = build(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    app.spawn(listener).unwrap()
+}
+
+struct Api<'a> {
+    app: &'a RunningApp,
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let url = format!("{}{path}", self.app.base_url());
+        let Response { status, body } =
+            client::send(method, &url, Some(token), body.as_deref(), TIMEOUT)
+                .await
+                .unwrap();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ordermon-bins-{name}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_app_serves_health_metrics_and_demo_instruments() {
+    let app = start(config("memory")).await;
+    let live = client::get(&format!("{}/health/live", app.base_url()), None, TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(live.status, 200, "{}", live.body);
+    // The feed publishes at once, so readiness (store + market data) follows quickly.
+    let mut ready = None;
+    for _ in 0..50 {
+        let r = client::get(&format!("{}/health/ready", app.base_url()), None, TIMEOUT)
+            .await
+            .unwrap();
+        if r.status == 200 {
+            ready = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = ready.expect("ready within 2.5 s");
+    assert!(ready.body.contains("market_data"), "{}", ready.body);
+    let metrics = client::get(&format!("{}/metrics", app.base_url()), None, TIMEOUT)
+        .await
+        .unwrap();
+    assert!(
+        metrics.body.contains("ordermon_build_info"),
+        "{}",
+        metrics.body
+    );
+
+    let admin = app
+        .mint_token("admin", Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    let api = Api { app: &app };
+    let (status, instruments) = api.call("GET", "/api/v1/instruments", &admin, None).await;
+    assert_eq!(status, 200, "{instruments}");
+    let text = instruments.to_string();
+    for id in ["ACME.SIM", "AAPL.XNAS", "0700.HKEX", "BTCUSDT.BINANCE"] {
+        assert!(text.contains(id), "{id} missing from {text}");
+    }
+    let (status, quote) = api
+        .call("GET", "/api/v1/quotes/0700.HKEX", &admin, None)
+        .await;
+    assert_eq!(status, 200, "{quote}");
+    let (status, report) = api.call("GET", "/status", &admin, None).await;
+    assert_eq!(status, 200, "{report}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_app_trades_on_paper_and_keeps_state_across_restarts() {
+    let dir = temp_dir("sqlite");
+    let url = format!("sqlite://{}/ordermon.db", dir.join("data").display());
+    let app = start(config(&url)).await;
+    let admin = app
+        .mint_token("admin", Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    let alice = app
+        .mint_token("alice", Role::Trader, Duration::from_secs(60))
+        .unwrap();
+    let api = Api { app: &app };
+    let (s, body) = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            &admin,
+            Some(json!({"id": "alice", "name": "Alice"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = api
+        .call(
+            "POST",
+            "/api/v1/users/alice/cash",
+            &admin,
+            Some(json!({"currency": "USD", "amount": "100000", "reason": "initial deposit"})),
+        )
+        .await;
+    assert!(s == 200 || s == 201, "{s} {body}");
+    // A marketable limit buy fills against the simulated quote at once.
+    let (s, order) = api
+        .call(
+            "POST",
+            "/api/v1/orders",
+            &alice,
+            Some(json!({"client_order_id": "c-1", "instrument_id": "ACME.SIM", "side": "buy",
+                        "type": "limit", "quantity": "10", "price": "150.00", "time_in_force": "gtc"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let mut status = order["status"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..50 {
+        if status == "filled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, o) = api
+            .call("GET", &format!("/api/v1/orders/{id}"), &alice, None)
+            .await;
+        status = o["status"].as_str().unwrap_or_default().to_owned();
+    }
+    assert_eq!(status, "filled");
+    app.stop().await.unwrap();
+
+    // Same file, new process state: the order and the position are still there.
+    let app = start(config(&url)).await;
+    let api = Api { app: &app };
+    let (s, o) = api
+        .call("GET", &format!("/api/v1/orders/{id}"), &alice, None)
+        .await;
+    assert_eq!(s, 200, "{o}");
+    assert_eq!(o["status"], "filled");
+    let (s, positions) = api.call("GET", "/api/v1/positions", &alice, None).await;
+    assert_eq!(s, 200, "{positions}");
+    assert!(positions.to_string().contains("ACME.SIM"), "{positions}");
+    app.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn unsupported_backends_are_refused_by_name() {
+    let mut c = config("memory");
+    c.cache.url = ServiceUrl::new("redis://:pw@localhost:6379");
+    let e = build(c).await.unwrap_err().to_string();
+    assert!(e.contains("cache.url"), "{e}");
+    assert!(!e.contains(":pw@"), "{e}");
+}

@@ -1,0 +1,34 @@
+//! Ports: the traits infrastructure implements and the application depends on.
+//!
+//! Each is held as `Arc<dyn Port>` so the implementation is chosen at run time
+//! from configuration.
+
+mod bus;
+mod cache;
+mod clock;
+mod log_sink;
+mod market_data;
+mod notifier;
+mod repos;
+mod store;
+mod venue;
+
+pub use bus::{
+    BusError, BusMessage, DeadLetter, Delivery, MessageBus, Subscription, SubscriptionSpec,
+    topic_matches,
+};
+pub use cache::{Cache, CacheError, CacheKey};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use log_sink::{LogSinkError, UserLogSink};
+pub use market_data::{MarketDataError, MarketDataProvider};
+pub use notifier::{Notification, Notifier, NotifyError};
+pub use repos::{
+    AccountRepository, AlertQuery, AlertRepository, BarRepository, EventLog, FillQuery,
+    FillRepository, InstrumentRepository, OrderQuery, OrderRepository, Outbox, OutboxRecord, Page,
+    PositionRepository, StoredEvent, StrategyRepository, UserRepository,
+};
+pub use store::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, Store, StoreError};
+pub use venue::{
+    ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue, OrderChange,
+    VenueError,
+};

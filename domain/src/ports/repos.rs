@@ -1,0 +1,305 @@
+//! Query repositories: the read side of the store.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::store::{OutboxMessage, StoreError};
+use crate::account::Account;
+use crate::alert::{Alert, AlertState, Fingerprint};
+use crate::event::{AggregateType, DomainEvent};
+use crate::fill::Fill;
+use crate::ids::{AlertId, InstrumentId, OrderId, StrategyId, UserId};
+use crate::instrument::Instrument;
+use crate::market::{Bar, BarInterval};
+use crate::order::{Order, OrderStatus};
+use crate::position::Position;
+use crate::strategy::{Strategy, StrategyStatus};
+use crate::user::{User, UserStatus};
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters for listing orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderQuery {
+    /// Only this user's orders (`None` = every user, admin only).
+    pub user_id: Option<UserId>,
+    /// Only these statuses (empty = any).
+    pub statuses: Vec<OrderStatus>,
+    /// Only this instrument.
+    pub instrument_id: Option<InstrumentId>,
+    /// Only this strategy.
+    pub strategy_id: Option<StrategyId>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Orders older than this id (ids are UUIDv7, so this is time order).
+    pub before: Option<OrderId>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Filters for listing fills.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FillQuery {
+    /// Owner.
+    pub user_id: Option<UserId>,
+    /// One order's fills.
+    pub order_id: Option<OrderId>,
+    /// One instrument.
+    pub instrument_id: Option<InstrumentId>,
+    /// Fills with a log position before this (cursor).
+    pub before: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Filters for listing alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// Only this user's alerts.
+    pub user_id: Option<UserId>,
+    /// Only these states (empty = any).
+    pub states: Vec<AlertState>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Orders.
+#[async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// One order.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// One order by the client's id.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_order_by_client_id(
+        &self,
+        user: &UserId,
+        client_order_id: &str,
+    ) -> Result<Option<Order>, StoreError>;
+    /// A page of orders, newest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError>;
+    /// Every open order (of one user, or of all).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn open_orders(&self, user: Option<&UserId>) -> Result<Vec<Order>, StoreError>;
+}
+
+/// Fills.
+#[async_trait]
+pub trait FillRepository: Send + Sync {
+    /// A page of fills, newest first, with the cursor of each.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_fills(&self, query: &FillQuery) -> Result<Vec<(i64, Fill)>, StoreError>;
+}
+
+/// Positions.
+#[async_trait]
+pub trait PositionRepository: Send + Sync {
+    /// One position.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_position(
+        &self,
+        user: &UserId,
+        instrument: &InstrumentId,
+    ) -> Result<Option<Position>, StoreError>;
+    /// A user's positions (open and closed).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_positions(&self, user: &UserId) -> Result<Vec<Position>, StoreError>;
+}
+
+/// Accounts.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// A user's account.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_account(&self, user: &UserId) -> Result<Option<Account>, StoreError>;
+}
+
+/// Users.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// One user.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Users after a cursor id, by id.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_users(&self, after: Option<&UserId>, limit: u32)
+    -> Result<Vec<User>, StoreError>;
+    /// Every user's id and status (the monitoring engine's scan; cheap).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError>;
+}
+
+/// Strategies.
+#[async_trait]
+pub trait StrategyRepository: Send + Sync {
+    /// One strategy.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_strategy(&self, id: &StrategyId) -> Result<Option<Strategy>, StoreError>;
+    /// A user's strategies.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError>;
+    /// Every strategy's id, owner, status and version (the engine's scan; cheap).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn strategy_statuses(
+        &self,
+    ) -> Result<Vec<(StrategyId, UserId, StrategyStatus, u64)>, StoreError>;
+}
+
+/// Instruments.
+#[async_trait]
+pub trait InstrumentRepository: Send + Sync {
+    /// One instrument.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_instrument(&self, id: &InstrumentId) -> Result<Option<Instrument>, StoreError>;
+    /// All instruments.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_instruments(&self) -> Result<Vec<Instrument>, StoreError>;
+}
+
+/// An event as stored, with its global position in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global, strictly increasing position.
+    pub position: i64,
+    /// The event.
+    pub event: DomainEvent,
+}
+
+/// The event log (audit trail).
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// One aggregate's events in sequence order.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn aggregate_events(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Events after a global position, optionally one user's only.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn events_after(
+        &self,
+        after: i64,
+        user: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+}
+
+/// A row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// Commit-order id.
+    pub id: i64,
+    /// The message.
+    pub message: OutboxMessage,
+}
+
+/// The outbox the relay drains.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Unsent rows in commit order.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn pending(&self, limit: u32) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Marks rows sent; returns how many were still unsent (each row is marked
+    /// exactly once, so a second call for the same ids returns 0).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn mark_sent(&self, ids: &[i64]) -> Result<u64, StoreError>;
+    /// Number of unsent rows.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn pending_count(&self) -> Result<u64, StoreError>;
+}
+
+/// Alerts.
+#[async_trait]
+pub trait AlertRepository: Send + Sync {
+    /// One alert.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>, StoreError>;
+    /// The latest unresolved alert with a fingerprint.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn active_by_fingerprint(&self, fp: Fingerprint) -> Result<Option<Alert>, StoreError>;
+    /// A listing, newest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+}
+
+/// Market bars (reference data, not transactional with orders).
+#[async_trait]
+pub trait BarRepository: Send + Sync {
+    /// Inserts or replaces bars; returns how many were written.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn upsert_bars(&self, bars: &[Bar]) -> Result<u64, StoreError>;
+    /// Bars in `[from, to)`, oldest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn bars(
+        &self,
+        instrument: &InstrumentId,
+        interval: BarInterval,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Bar>, StoreError>;
+}

@@ -1,0 +1,136 @@
+//! The execution venue port and the execution reports venues send back.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fill::LiquiditySide;
+use crate::ids::{OrderId, TradeId, UserId};
+use crate::order::Order;
+use crate::values::{Money, Price, Quantity};
+
+/// A requested modification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderChange {
+    /// New total quantity.
+    #[serde(default)]
+    pub quantity: Option<Quantity>,
+    /// New limit price.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// New trigger price.
+    #[serde(default)]
+    pub trigger_price: Option<Price>,
+}
+
+/// What a venue reports about an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecutionReportKind {
+    /// Acknowledged.
+    Accepted {
+        /// The venue's id.
+        #[serde(default)]
+        venue_order_id: Option<String>,
+    },
+    /// Refused.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Canceled.
+    Canceled,
+    /// Expired.
+    Expired,
+    /// Stop triggered.
+    Triggered,
+    /// Modification confirmed.
+    Updated {
+        /// New change.
+        #[serde(flatten)]
+        change: OrderChange,
+    },
+    /// Modification refused.
+    ModifyRejected {
+        /// Why.
+        reason: String,
+    },
+    /// Cancel refused.
+    CancelRejected {
+        /// Why.
+        reason: String,
+    },
+    /// An execution.
+    Fill {
+        /// Execution id.
+        trade_id: TradeId,
+        /// Quantity.
+        quantity: Quantity,
+        /// Price.
+        price: Price,
+        /// Commission.
+        commission: Money,
+        /// Maker/taker.
+        liquidity_side: LiquiditySide,
+    },
+}
+
+/// One report from a venue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionReport {
+    /// Our order id.
+    pub order_id: OrderId,
+    /// Its owner.
+    pub user_id: UserId,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: ExecutionReportKind,
+    /// When it happened at the venue.
+    pub ts_event: DateTime<Utc>,
+}
+
+/// Why a venue request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VenueError {
+    /// Not connected.
+    #[error("venue unavailable: {0}")]
+    Unavailable(String),
+    /// The venue refused the request outright.
+    #[error("venue refused: {0}")]
+    Refused(String),
+}
+
+/// Where venues deliver their reports (the application's order owners).
+#[async_trait]
+pub trait ExecutionReportSink: Send + Sync {
+    /// Takes one report. Waits when the receiver is busy (backpressure).
+    async fn report(&self, report: ExecutionReport);
+}
+
+/// A trading venue (paper, or an external gateway).
+#[async_trait]
+pub trait ExecutionVenue: Send + Sync + std::fmt::Debug {
+    /// Venue name.
+    fn name(&self) -> &str;
+    /// Sends a new order. Returns the reports the venue knows at once (e.g. an
+    /// immediate ack and fills of a paper venue with no latency); later reports
+    /// arrive through the sink.
+    ///
+    /// # Errors
+    /// See [`VenueError`].
+    async fn submit(&self, order: &Order) -> Result<Vec<ExecutionReport>, VenueError>;
+    /// Requests a modification; returns immediate reports as for `submit`.
+    ///
+    /// # Errors
+    /// See [`VenueError`].
+    async fn modify(
+        &self,
+        order: &Order,
+        change: &OrderChange,
+    ) -> Result<Vec<ExecutionReport>, VenueError>;
+    /// Requests a cancel; returns immediate reports as for `submit`.
+    ///
+    /// # Errors
+    /// See [`VenueError`].
+    async fn cancel(&self, order: &Order) -> Result<Vec<ExecutionReport>, VenueError>;
+}

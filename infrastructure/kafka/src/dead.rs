@@ -1,0 +1,167 @@
+//! Listing and replaying dead letters from the dead-letter topic.
+//!
+//! The topic is read from the beginning to its high watermarks by a throwaway
+//! consumer that commits nothing. A replay publishes the dead letter again on the
+//! main topic, reserved for its group, then appends a tombstone (same key, so the
+//! same partition, after the dead letter) that hides it from later listings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ordermon_domain::ids::EventId;
+use ordermon_domain::ports::{BusError, DeadLetter};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::bus::{KafkaBus, Outgoing, unavailable};
+use crate::codec::{self, Record};
+
+/// How long reading the dead-letter topic may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every record of the dead-letter topic, in order within each partition.
+fn read_topic(bus: &KafkaBus) -> Result<Vec<Record>, BusError> {
+    let topic = bus.config.dead_letter_topic();
+    let consumer: BaseConsumer = bus
+        .client_config()
+        .set(
+            "group.id",
+            format!("ordermon-dlq-reader-{}", EventId::generate()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(|e| unavailable(&e))?;
+    let metadata = consumer
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .map_err(|e| unavailable(&e))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| {
+            t.partitions()
+                .iter()
+                .map(rdkafka::metadata::MetadataPartition::id)
+        })
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = HashMap::new();
+    for p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, p, Duration::from_secs(10))
+            .map_err(|e| unavailable(&e))?;
+        if high > low {
+            tpl.add_partition_offset(&topic, p, Offset::Offset(low))
+                .map_err(|e| unavailable(&e))?;
+            remaining.insert(p, high);
+        }
+    }
+    let mut records = Vec::new();
+    if remaining.is_empty() {
+        return Ok(records);
+    }
+    consumer.assign(&tpl).map_err(|e| unavailable(&e))?;
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
+    while !remaining.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(BusError::Unavailable(
+                "kafka: timed out reading the dead-letter topic".to_owned(),
+            ));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let r = Record::from_message(&m);
+                if remaining
+                    .get(&r.partition)
+                    .is_some_and(|high| r.offset + 1 >= *high)
+                {
+                    remaining.remove(&r.partition);
+                }
+                records.push(r);
+            }
+            Some(Err(e)) => tracing::debug!(error = %e, "kafka dead-letter read"),
+            None => {}
+        }
+    }
+    Ok(records)
+}
+
+/// The group's dead letters not yet replayed, oldest first.
+pub(crate) async fn read(bus: &KafkaBus, group: &str) -> Result<Vec<DeadLetter>, BusError> {
+    let reader = bus.clone();
+    let records = tokio::task::spawn_blocking(move || read_topic(&reader))
+        .await
+        .map_err(|e| BusError::Unexpected(e.to_string()))??;
+    // One id's records share a key, hence a partition, so they come in order.
+    let mut live: HashMap<EventId, DeadLetter> = HashMap::new();
+    for r in records.iter().filter(|r| r.only_group() == Some(group)) {
+        let Some(message) = r.message() else { continue };
+        if r.is_tombstone() {
+            live.remove(&message.id);
+        } else if let Some(dead) = r.dead_letter() {
+            live.insert(message.id, dead);
+        }
+    }
+    let mut out: Vec<DeadLetter> = live.into_values().collect();
+    out.sort_by(|a, b| {
+        a.dead_at
+            .cmp(&b.dead_at)
+            .then(a.message.id.cmp(&b.message.id))
+    });
+    Ok(out)
+}
+
+pub(crate) async fn replay(
+    bus: &KafkaBus,
+    group: &str,
+    ids: Option<&[EventId]>,
+) -> Result<usize, BusError> {
+    let chosen: Vec<DeadLetter> = read(bus, group)
+        .await?
+        .into_iter()
+        .filter(|d| ids.is_none_or(|ids| ids.contains(&d.message.id)))
+        .collect();
+    if chosen.is_empty() {
+        return Ok(0);
+    }
+    let topic = bus.config.topic.clone();
+    let dlq = bus.config.dead_letter_topic();
+    let only = [(codec::GROUP, group.to_owned())];
+    bus.send(
+        chosen
+            .iter()
+            .map(|d| Outgoing {
+                topic: &topic,
+                key: &d.message.key,
+                payload: &d.message.payload,
+                headers: codec::headers(&d.message, &only),
+            })
+            .collect(),
+    )
+    .await?;
+    // Only once the copies are acknowledged do the dead letters go away.
+    let tombstone = [
+        (codec::GROUP, group.to_owned()),
+        (codec::REPLAYED, "1".to_owned()),
+    ];
+    bus.send(
+        chosen
+            .iter()
+            .map(|d| Outgoing {
+                topic: &dlq,
+                key: &d.message.key,
+                payload: &[],
+                headers: tombstone_headers(d, &tombstone),
+            })
+            .collect(),
+    )
+    .await?;
+    metrics::counter!("ordermon_bus_replayed_total", "bus" => "kafka")
+        .increment(chosen.len() as u64);
+    Ok(chosen.len())
+}
+
+fn tombstone_headers(dead: &DeadLetter, extra: &[(&str, String)]) -> OwnedHeaders {
+    codec::headers(&dead.message, extra)
+}

@@ -1,0 +1,86 @@
+//! ordermon's in-process store: the [`Store`] and every query repository port,
+//! kept in memory with the same semantics as the SQL backends (expected-version
+//! checks, unique keys, an ordered event log and a transactional outbox).
+//!
+//! It backs the embedded default when nothing should touch disk, and makes
+//! application-layer unit tests fast. One [`MemoryStore`] implements every trait;
+//! share it as `Arc<MemoryStore>` and hand out `Arc<dyn Port>` views of it.
+//!
+//! ```
+//! # use ordermon_memory::MemoryStore;
+//! let store = std::sync::Arc::new(MemoryStore::new());
+//! let _as_store: std::sync::Arc<dyn ordermon_domain::ports::Store> = store.clone();
+//! ```
+
+pub mod bus;
+pub mod cache;
+mod repos;
+mod tables;
+
+use async_trait::async_trait;
+use ordermon_domain::ports::{ChangeSet, CommitReceipt, Store, StoreError};
+use parking_lot::Mutex;
+
+use tables::Tables;
+
+/// The page size used when a query asks for `limit = 0`.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// The largest page any listing returns.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// The page size a query's `limit` stands for: 0 means [`DEFAULT_LIMIT`], and
+/// nothing above [`MAX_LIMIT`]. The SQL backends use the same rule.
+#[must_use]
+pub fn page_size(limit: u32) -> usize {
+    let n = if limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        limit.min(MAX_LIMIT)
+    };
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The in-memory store. Every operation takes one short, synchronous lock (never
+/// held across an `.await`), so batches are serialized exactly like transactions
+/// on a single-writer database.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies a closure to the tables under the lock.
+    fn with<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> R {
+        f(&mut self.tables.lock())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn commit(&self, batch: ChangeSet) -> Result<CommitReceipt, StoreError> {
+        self.with(|t| t.apply(batch))
+    }
+
+    async fn commit_group(
+        &self,
+        batches: Vec<ChangeSet>,
+    ) -> Vec<Result<CommitReceipt, StoreError>> {
+        // One lock for the whole group (one "transaction"); each batch is undone on
+        // its own failure, like a savepoint, so the others still commit.
+        self.with(|t| batches.into_iter().map(|b| t.apply(b)).collect())
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

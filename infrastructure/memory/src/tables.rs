@@ -1,0 +1,344 @@
+//! The in-memory tables and how one batch is applied to them, all or nothing.
+//!
+//! Each write records how to undo itself; a batch that fails part-way runs its
+//! undo log backwards, so nothing of it stays visible. This mirrors a SQL
+//! transaction (and, for group commit, a savepoint per batch).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+
+use chrono::{DateTime, Utc};
+use ordermon_domain::account::Account;
+use ordermon_domain::alert::Alert;
+use ordermon_domain::event::{DomainEvent, position_aggregate_id};
+use ordermon_domain::fill::Fill;
+use ordermon_domain::ids::{AlertId, EventId, InstrumentId, OrderId, StrategyId, TradeId, UserId};
+use ordermon_domain::instrument::Instrument;
+use ordermon_domain::market::Bar;
+use ordermon_domain::order::Order;
+use ordermon_domain::ports::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, StoreError};
+use ordermon_domain::position::Position;
+use ordermon_domain::strategy::Strategy;
+use ordermon_domain::user::User;
+
+/// Key of one aggregate's event stream: aggregate type name and id.
+pub(crate) type StreamKey = (&'static str, String);
+
+/// Key of one bar: instrument, interval name, open time.
+pub(crate) type BarKey = (InstrumentId, &'static str, DateTime<Utc>);
+
+/// Every table of the store.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    pub(crate) orders: BTreeMap<OrderId, Order>,
+    /// `(user, client_order_id)` → order, the unique index on orders.
+    pub(crate) client_ids: BTreeMap<(UserId, String), OrderId>,
+    /// Fills by their insertion position (the listing cursor).
+    pub(crate) fills: BTreeMap<i64, Fill>,
+    /// The unique index `(order_id, trade_id)` on fills.
+    pub(crate) fill_keys: BTreeSet<(OrderId, TradeId)>,
+    pub(crate) positions: BTreeMap<(UserId, InstrumentId), Position>,
+    pub(crate) accounts: BTreeMap<UserId, Account>,
+    pub(crate) users: BTreeMap<UserId, User>,
+    pub(crate) strategies: BTreeMap<StrategyId, Strategy>,
+    pub(crate) instruments: BTreeMap<InstrumentId, Instrument>,
+    pub(crate) alerts: BTreeMap<AlertId, Alert>,
+    /// The event log by global position.
+    pub(crate) events: BTreeMap<i64, DomainEvent>,
+    /// The unique index on event ids.
+    pub(crate) event_ids: BTreeSet<EventId>,
+    /// Per-aggregate streams: sequence → global position (unique per aggregate and sequence).
+    pub(crate) streams: BTreeMap<StreamKey, BTreeMap<u64, i64>>,
+    /// Outbox rows by commit-order id, with their sent flag.
+    pub(crate) outbox: BTreeMap<i64, (OutboxMessage, bool)>,
+    pub(crate) bars: BTreeMap<BarKey, Bar>,
+    pub(crate) counters: Counters,
+}
+
+/// The autoincrement counters (last value handed out).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) fill: i64,
+    pub(crate) event: i64,
+    pub(crate) outbox: i64,
+}
+
+type UndoFn = Box<dyn FnOnce(&mut Tables) + Send>;
+
+/// The undo log of the batch being applied.
+struct Undo {
+    steps: Vec<UndoFn>,
+    counters: Counters,
+}
+
+impl Undo {
+    fn push(&mut self, f: impl FnOnce(&mut Tables) + Send + 'static) {
+        self.steps.push(Box::new(f));
+    }
+}
+
+/// Restores a map entry to what it was before a write.
+fn swap<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, prev: Option<V>) {
+    match prev {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
+/// Checks an expected version against the stored one and the new value's.
+fn check_version(
+    entity: &'static str,
+    id: impl Display,
+    actual: Option<u64>,
+    expected: u64,
+    new_version: u64,
+) -> Result<(), StoreError> {
+    let ok_now = match actual {
+        None => expected == 0,
+        Some(v) => expected != 0 && v == expected,
+    };
+    if !ok_now || new_version != expected.saturating_add(1) {
+        return Err(StoreError::Conflict {
+            entity,
+            id: id.to_string(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+impl Tables {
+    /// Applies one batch; on failure everything it did is undone.
+    pub(crate) fn apply(&mut self, batch: ChangeSet) -> Result<CommitReceipt, StoreError> {
+        let mut undo = Undo {
+            steps: Vec::new(),
+            counters: self.counters,
+        };
+        match self.apply_inner(batch, &mut undo) {
+            Ok(receipt) => Ok(receipt),
+            Err(e) => {
+                while let Some(step) = undo.steps.pop() {
+                    step(self);
+                }
+                self.counters = undo.counters;
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_inner(
+        &mut self,
+        batch: ChangeSet,
+        undo: &mut Undo,
+    ) -> Result<CommitReceipt, StoreError> {
+        for change in batch.changes {
+            self.apply_change(change, undo)?;
+        }
+        let mut event_positions = Vec::with_capacity(batch.events.len());
+        for event in batch.events {
+            event_positions.push(self.append_event(event, undo)?);
+        }
+        for message in batch.outbox {
+            self.counters.outbox += 1;
+            let id = self.counters.outbox;
+            self.outbox.insert(id, (message, false));
+            undo.push(move |t| {
+                t.outbox.remove(&id);
+            });
+        }
+        Ok(CommitReceipt { event_positions })
+    }
+
+    fn append_event(&mut self, event: DomainEvent, undo: &mut Undo) -> Result<i64, StoreError> {
+        let stream: StreamKey = (event.aggregate_type.as_str(), event.aggregate_id.clone());
+        if self.event_ids.contains(&event.event_id) {
+            return Err(StoreError::Duplicate {
+                entity: "event",
+                id: event.event_id.to_string(),
+            });
+        }
+        if self
+            .streams
+            .get(&stream)
+            .is_some_and(|s| s.contains_key(&event.sequence))
+        {
+            return Err(StoreError::Duplicate {
+                entity: "event",
+                id: format!("{}/{}#{}", stream.0, stream.1, event.sequence),
+            });
+        }
+        self.counters.event += 1;
+        let position = self.counters.event;
+        let (event_id, sequence) = (event.event_id, event.sequence);
+        self.event_ids.insert(event_id);
+        self.streams
+            .entry(stream.clone())
+            .or_default()
+            .insert(sequence, position);
+        self.events.insert(position, event);
+        undo.push(move |t| {
+            t.events.remove(&position);
+            t.event_ids.remove(&event_id);
+            if let Some(s) = t.streams.get_mut(&stream) {
+                s.remove(&sequence);
+                if s.is_empty() {
+                    t.streams.remove(&stream);
+                }
+            }
+        });
+        Ok(position)
+    }
+
+    fn apply_change(&mut self, change: StateChange, undo: &mut Undo) -> Result<(), StoreError> {
+        match change {
+            StateChange::Order { order, expected } => self.put_order(*order, expected, undo),
+            StateChange::Fill(fill) => self.put_fill(*fill, undo),
+            StateChange::Account { account, expected } => {
+                let key = account.user_id.clone();
+                let actual = self.accounts.get(&key).map(|a| a.version);
+                check_version("account", &key, actual, expected, account.version)?;
+                let prev = self.accounts.insert(key.clone(), *account);
+                undo.push(move |t| swap(&mut t.accounts, key, prev));
+                Ok(())
+            }
+            StateChange::Position { position, expected } => {
+                let key = (position.user_id.clone(), position.instrument_id.clone());
+                let actual = self.positions.get(&key).map(|p| p.version);
+                let id = position_aggregate_id(&key.0, &key.1);
+                check_version("position", id, actual, expected, position.version)?;
+                let prev = self.positions.insert(key.clone(), *position);
+                undo.push(move |t| swap(&mut t.positions, key, prev));
+                Ok(())
+            }
+            StateChange::User { user, expected } => {
+                let key = user.id.clone();
+                let actual = self.users.get(&key).map(|u| u.version);
+                check_version("user", &key, actual, expected, user.version)?;
+                let prev = self.users.insert(key.clone(), *user);
+                undo.push(move |t| swap(&mut t.users, key, prev));
+                Ok(())
+            }
+            StateChange::Strategy { strategy, expected } => {
+                let key = strategy.id.clone();
+                let actual = self.strategies.get(&key).map(|s| s.version);
+                check_version("strategy", &key, actual, expected, strategy.version)?;
+                let prev = self.strategies.insert(key.clone(), *strategy);
+                undo.push(move |t| swap(&mut t.strategies, key, prev));
+                Ok(())
+            }
+            StateChange::DeleteStrategy {
+                id,
+                user_id,
+                expected,
+            } => {
+                // Another user's strategy is as good as missing (tenant isolation).
+                let actual = self
+                    .strategies
+                    .get(&id)
+                    .filter(|s| s.user_id == user_id)
+                    .map(|s| s.version);
+                if actual.is_none() || actual != Some(expected) {
+                    return Err(StoreError::Conflict {
+                        entity: "strategy",
+                        id: id.to_string(),
+                        expected,
+                        actual,
+                    });
+                }
+                let prev = self.strategies.remove(&id);
+                undo.push(move |t| swap(&mut t.strategies, id, prev));
+                Ok(())
+            }
+            StateChange::Instrument {
+                instrument,
+                expected,
+            } => {
+                let key = instrument.id.clone();
+                let actual = self.instruments.get(&key).map(|i| i.version);
+                check_version("instrument", &key, actual, expected, instrument.version)?;
+                let prev = self.instruments.insert(key.clone(), *instrument);
+                undo.push(move |t| swap(&mut t.instruments, key, prev));
+                Ok(())
+            }
+            StateChange::Alert { alert, expected } => {
+                let key = alert.id;
+                let actual = self.alerts.get(&key).map(|a| a.version);
+                check_version("alert", key, actual, expected, alert.version)?;
+                let prev = self.alerts.insert(key, *alert);
+                undo.push(move |t| swap(&mut t.alerts, key, prev));
+                Ok(())
+            }
+        }
+    }
+
+    fn put_order(
+        &mut self,
+        order: Order,
+        expected: u64,
+        undo: &mut Undo,
+    ) -> Result<(), StoreError> {
+        let id = order.id;
+        let current = self.orders.get(&id);
+        check_version(
+            "order",
+            id,
+            current.map(|o| o.version),
+            expected,
+            order.version,
+        )?;
+        let new_key = (
+            order.user_id.clone(),
+            order.client_order_id.as_str().to_owned(),
+        );
+        let old_key = current.map(|o| (o.user_id.clone(), o.client_order_id.as_str().to_owned()));
+        if old_key.as_ref() != Some(&new_key) {
+            if self
+                .client_ids
+                .get(&new_key)
+                .is_some_and(|other| *other != id)
+            {
+                return Err(StoreError::Duplicate {
+                    entity: "order",
+                    id: format!("{}/{}", new_key.0, new_key.1),
+                });
+            }
+            if let Some(old) = old_key.clone() {
+                self.client_ids.remove(&old);
+            }
+            self.client_ids.insert(new_key.clone(), id);
+            undo.push(move |t| {
+                t.client_ids.remove(&new_key);
+                if let Some(old) = old_key {
+                    t.client_ids.insert(old, id);
+                }
+            });
+        }
+        let prev = self.orders.insert(id, order);
+        undo.push(move |t| swap(&mut t.orders, id, prev));
+        Ok(())
+    }
+
+    fn put_fill(&mut self, fill: Fill, undo: &mut Undo) -> Result<(), StoreError> {
+        let key = (fill.order_id, fill.trade_id.clone());
+        if self.fill_keys.contains(&key) {
+            return Err(StoreError::Duplicate {
+                entity: "fill",
+                id: format!("{}/{}", key.0, key.1),
+            });
+        }
+        self.counters.fill += 1;
+        let seq = self.counters.fill;
+        self.fills.insert(seq, fill);
+        self.fill_keys.insert(key.clone());
+        undo.push(move |t| {
+            t.fills.remove(&seq);
+            t.fill_keys.remove(&key);
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,431 @@
+//! Connection pools per dialect: configuration, connecting with retry and
+//! backoff, write transactions (one writer at a time on SQLite), read
+//! connections, and the embedded migrations.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use ordermon_domain::ports::StoreError;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Executor as _, MySql, Postgres, Sqlite, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::conn::Conn;
+use crate::error::is_transient;
+use crate::retry::Backoff;
+use crate::url::{Dialect, Scrubber, redact_url};
+
+/// Pool and retry settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a free connection before the attempt fails
+    /// (and is retried as transient).
+    pub acquire_timeout: Duration,
+    /// Idle connections older than this are closed.
+    pub idle_timeout: Option<Duration>,
+    /// Attempts to reach the database at start before giving up.
+    pub connect_attempts: u32,
+    /// Attempts of one operation that meets transient errors (deadlock,
+    /// serialization failure, lost connection, busy) before it fails with
+    /// [`StoreError::Unavailable`].
+    pub retry_attempts: u32,
+    /// First backoff between attempts; doubles each time, with jitter.
+    pub initial_backoff: Duration,
+    /// Longest backoff between attempts.
+    pub max_backoff: Duration,
+    /// How long SQLite waits on a lock held by another process before `SQLITE_BUSY`.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(600)),
+            connect_attempts: 6,
+            retry_attempts: 6,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(2),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// The backoff schedule for `attempts` tries.
+    pub(crate) fn backoff(&self, attempts: u32) -> Backoff {
+        Backoff::new(attempts, self.initial_backoff, self.max_backoff)
+    }
+}
+
+/// The pools of one database.
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
+    /// SQLite has one writer: writes queue on `writer` so concurrent callers
+    /// never see `SQLITE_BUSY`; reads run in parallel (WAL).
+    Sqlite {
+        pool: SqlitePool,
+        writer: Arc<Mutex<()>>,
+    },
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+/// An open write transaction (holding SQLite's writer slot while it lives).
+pub(crate) struct WriteTx {
+    tx: TxInner,
+    /// Dropped after `tx`, so the writer slot outlives the transaction.
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+    MySql(Transaction<'static, MySql>),
+}
+
+impl WriteTx {
+    /// The transaction's connection.
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match &mut self.tx {
+            TxInner::Sqlite(t) => Conn::Sqlite(t),
+            TxInner::Postgres(t) => Conn::Postgres(t),
+            TxInner::MySql(t) => Conn::MySql(t),
+        }
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        let Self { tx, _writer } = self;
+        match tx {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Postgres(t) => t.commit().await,
+            TxInner::MySql(t) => t.commit().await,
+        }
+    }
+
+    /// Rolls back (dropping the transaction does too, lazily).
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        let Self { tx, _writer } = self;
+        match tx {
+            TxInner::Sqlite(t) => t.rollback().await,
+            TxInner::Postgres(t) => t.rollback().await,
+            TxInner::MySql(t) => t.rollback().await,
+        }
+    }
+}
+
+/// A pooled connection for reads.
+pub(crate) enum ReadConn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+    MySql(PoolConnection<MySql>),
+}
+
+impl ReadConn {
+    /// The connection.
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(c) => Conn::Sqlite(c),
+            Self::Postgres(c) => Conn::Postgres(c),
+            Self::MySql(c) => Conn::MySql(c),
+        }
+    }
+}
+
+impl Pools {
+    /// The dialect.
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Self::Sqlite { .. } => Dialect::Sqlite,
+            Self::Postgres(_) => Dialect::Postgres,
+            Self::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it first waits for the writer slot,
+    /// then takes the database's write lock at once (`BEGIN IMMEDIATE`).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite { pool, writer } => {
+                let guard = Arc::clone(writer).lock_owned().await;
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                WriteTx {
+                    tx: TxInner::Sqlite(tx),
+                    _writer: Some(guard),
+                }
+            }
+            Self::Postgres(p) => WriteTx {
+                tx: TxInner::Postgres(p.begin().await?),
+                _writer: None,
+            },
+            Self::MySql(p) => WriteTx {
+                tx: TxInner::MySql(p.begin().await?),
+                _writer: None,
+            },
+        })
+    }
+
+    /// A connection for reads.
+    pub(crate) async fn read(&self) -> Result<ReadConn, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite { pool, .. } => ReadConn::Sqlite(pool.acquire().await?),
+            Self::Postgres(p) => ReadConn::Postgres(p.acquire().await?),
+            Self::MySql(p) => ReadConn::MySql(p.acquire().await?),
+        })
+    }
+
+    /// Runs operator SQL outside any batch (on SQLite, in the writer slot).
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let affected = match self {
+            Self::Sqlite { pool, writer } => {
+                let _slot = writer.lock().await;
+                pool.execute(sqlx::raw_sql(sql)).await?.rows_affected()
+            }
+            Self::Postgres(p) => p.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
+            Self::MySql(p) => p.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
+        };
+        Ok(affected)
+    }
+
+    /// Closes every connection.
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Sqlite { pool, .. } => pool.close().await,
+            Self::Postgres(p) => p.close().await,
+            Self::MySql(p) => p.close().await,
+        }
+    }
+
+    /// Applies the dialect's pending migrations.
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        let failed = |e: sqlx::migrate::MigrateError| {
+            StoreError::Unexpected(format!("migration failed: {e}"))
+        };
+        match self {
+            Self::Sqlite { pool, writer } => {
+                let _slot = writer.lock().await;
+                migrator(SQLITE).await?.run(pool).await.map_err(failed)
+            }
+            Self::Postgres(p) => migrator(POSTGRES).await?.run(p).await.map_err(failed),
+            Self::MySql(p) => migrator(MYSQL).await?.run(p).await.map_err(failed),
+        }
+    }
+}
+
+/// Connects to `url`, retrying transient failures with exponential backoff.
+pub(crate) async fn connect(url: &str, cfg: &PoolConfig) -> Result<Pools, StoreError> {
+    let dialect = Dialect::from_url(url).ok_or_else(|| {
+        StoreError::Unexpected(format!("unsupported database URL: {}", redact_url(url)))
+    })?;
+    let mut backoff = cfg.backoff(cfg.connect_attempts.max(1));
+    loop {
+        match try_connect(dialect, url, cfg).await {
+            Ok(pools) => {
+                tracing::info!(dialect = %dialect, url = %redact_url(url), "database connected");
+                return Ok(pools);
+            }
+            Err(e) => {
+                let text = Scrubber::new(url).scrub(&e.to_string());
+                let transient = is_transient(&e)
+                    || matches!(&e, sqlx::Error::Database(db) if db.is_transient_in_connect_phase());
+                match backoff.next_delay() {
+                    Some(delay) if transient => {
+                        tracing::warn!(dialect = %dialect, url = %redact_url(url), error = %text,
+                            ?delay, "database not reachable yet; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ if transient => {
+                        return Err(StoreError::Unavailable(format!(
+                            "cannot reach {dialect} at {}: {text}",
+                            redact_url(url)
+                        )));
+                    }
+                    _ => {
+                        return Err(StoreError::Unexpected(format!(
+                            "cannot connect to {dialect} at {}: {text}",
+                            redact_url(url)
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Pools, sqlx::Error> {
+    Ok(match dialect {
+        Dialect::Sqlite => {
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode survives a process kill; only power loss
+                // can take the last transactions.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(cfg.sqlite_busy_timeout)
+                .foreign_keys(true);
+            let mut pool = SqlitePoolOptions::new()
+                // A file connection does not go stale; skip the ping per acquire.
+                .test_before_acquire(false)
+                .max_connections(cfg.max_connections.max(1))
+                .min_connections(cfg.min_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .idle_timeout(cfg.idle_timeout);
+            if in_memory {
+                // An in-memory database lives as long as one of its connections,
+                // and shared-cache connections lock tables against each other:
+                // keep exactly one, forever.
+                pool = pool
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            Pools::Sqlite {
+                pool: pool.connect_with(opts).await?,
+                writer: Arc::new(Mutex::new(())),
+            }
+        }
+        Dialect::Postgres => {
+            let opts = PgConnectOptions::from_str(url)?.application_name("ordermon");
+            let pool = PgPoolOptions::new()
+                .max_connections(cfg.max_connections.max(1))
+                .min_connections(cfg.min_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .idle_timeout(cfg.idle_timeout)
+                .connect_with(opts)
+                .await?;
+            Pools::Postgres(pool)
+        }
+        Dialect::MySql => {
+            // sqlx names the scheme `mysql`; MariaDB speaks the same protocol.
+            let url = match url.strip_prefix("mariadb://") {
+                Some(rest) => Cow::Owned(format!("mysql://{rest}")),
+                None => Cow::Borrowed(url),
+            };
+            let opts = MySqlConnectOptions::from_str(&url)?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(cfg.max_connections.max(1))
+                .min_connections(cfg.min_connections)
+                .acquire_timeout(cfg.acquire_timeout)
+                .idle_timeout(cfg.idle_timeout)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // READ COMMITTED avoids InnoDB gap locks between concurrent
+                        // inserters; strict mode refuses truncation instead of warning.
+                        conn.execute(sqlx::raw_sql(
+                            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                        ))
+                        .await?;
+                        conn.execute(sqlx::raw_sql(
+                            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')",
+                        ))
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(opts)
+                .await?;
+            Pools::MySql(pool)
+        }
+    })
+}
+
+/// One embedded migration: version, description, SQL.
+type Embedded = (i64, &'static str, &'static str);
+
+/// SQLite migrations, embedded at compile time.
+const SQLITE: &[Embedded] = &[(
+    20_260_101_000_001,
+    "store",
+    include_str!("../../../migrations/sqlite/20260101000001_store.sql"),
+)];
+
+/// PostgreSQL migrations, embedded at compile time.
+const POSTGRES: &[Embedded] = &[(
+    20_260_101_000_001,
+    "store",
+    include_str!("../../../migrations/postgres/20260101000001_store.sql"),
+)];
+
+/// MySQL/MariaDB migrations, embedded at compile time.
+const MYSQL: &[Embedded] = &[(
+    20_260_101_000_001,
+    "store",
+    include_str!("../../../migrations/mysql/20260101000001_store.sql"),
+)];
+
+/// A migration source over embedded files (the binary needs no migrations
+/// folder at run time, and building needs no database).
+#[derive(Debug)]
+struct EmbeddedSource(&'static [Embedded]);
+
+impl<'s> MigrationSource<'s> for EmbeddedSource {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+async fn migrator(files: &'static [Embedded]) -> Result<Migrator, StoreError> {
+    Migrator::new(EmbeddedSource(files))
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("bad embedded migrations: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/<dialect>/` is embedded, under its own version.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        for (dir, embedded) in [("sqlite", SQLITE), ("postgres", POSTGRES), ("mysql", MYSQL)] {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let names: Vec<String> = embedded
+                .iter()
+                .map(|(v, d, _)| format!("{v}_{d}.sql"))
+                .collect();
+            assert_eq!(
+                files, names,
+                "migrations/{dir} and the embedded list differ"
+            );
+        }
+    }
+}

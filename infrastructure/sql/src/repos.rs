@@ -1,0 +1,467 @@
+//! The read side: every query repository port over SQL. Entities come back from
+//! their `data` JSON, with the columns operators may change (user and strategy
+//! status, account balances) taking precedence.
+
+use async_trait::async_trait;
+use ordermon_domain::account::Account;
+use ordermon_domain::alert::{Alert, Fingerprint};
+use ordermon_domain::event::{AggregateType, DomainEvent};
+use ordermon_domain::fill::Fill;
+use ordermon_domain::ids::{AlertId, EventId, InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::instrument::Instrument;
+use ordermon_domain::order::{Order, OrderStatus};
+use ordermon_domain::ports::{
+    AccountRepository, AlertQuery, AlertRepository, EventLog, FillQuery, FillRepository,
+    InstrumentRepository, OrderQuery, OrderRepository, Outbox, OutboxMessage, OutboxRecord,
+    PositionRepository, StoreError, StoredEvent, StrategyRepository, UserRepository,
+};
+use ordermon_domain::position::Position;
+use ordermon_domain::strategy::{Strategy, StrategyStatus};
+use ordermon_domain::user::{User, UserStatus};
+
+use crate::conn::{Kind, Val};
+use crate::decode::{corrupt, int, json, overlay_balances, parsed, text, ts, uint, uuid};
+use crate::store::SqlStore;
+
+/// Page size for a query's `limit` (same rule as the in-memory store).
+fn limit(n: u32) -> Val {
+    let n = if n == 0 { 100 } else { n.min(10_000) };
+    Val::Int(i64::from(n))
+}
+
+/// `?, ?, …` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// A `WHERE` clause under construction.
+#[derive(Default)]
+struct Filter {
+    conditions: Vec<String>,
+    args: Vec<Val>,
+}
+
+impl Filter {
+    fn and(&mut self, condition: impl Into<String>, args: impl IntoIterator<Item = Val>) {
+        self.conditions.push(condition.into());
+        self.args.extend(args);
+    }
+
+    fn sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+}
+
+impl SqlStore {
+    /// Entities from `(data)` rows.
+    async fn entities<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: Vec<Val>,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.fetch(sql, args, &[Kind::Text]).await?;
+        rows.iter().map(|r| json(r, 0, what)).collect()
+    }
+
+    /// Users from `(data, status)` rows: the status column wins.
+    async fn users(&self, sql: &str, args: Vec<Val>) -> Result<Vec<User>, StoreError> {
+        let rows = self.fetch(sql, args, &[Kind::Text, Kind::Text]).await?;
+        rows.iter()
+            .map(|r| {
+                let mut user: User = json(r, 0, "user")?;
+                user.status = parsed(r, 1, "user status")?;
+                Ok(user)
+            })
+            .collect()
+    }
+
+    /// Strategies from `(data, status)` rows: the status column wins.
+    async fn strategies(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Strategy>, StoreError> {
+        let rows = self.fetch(sql, args, &[Kind::Text, Kind::Text]).await?;
+        rows.iter()
+            .map(|r| {
+                let mut strategy: Strategy = json(r, 0, "strategy")?;
+                strategy.status = parsed(r, 1, "strategy status")?;
+                Ok(strategy)
+            })
+            .collect()
+    }
+
+    /// Events from `(position, data)` rows.
+    async fn stored_events(
+        &self,
+        sql: &str,
+        args: Vec<Val>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = self.fetch(sql, args, &[Kind::Int, Kind::Text]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    position: int(r, 0)?,
+                    event: json::<DomainEvent>(r, 1, "event")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl OrderRepository for SqlStore {
+    async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let sql = "SELECT data FROM orders WHERE id = ?";
+        Ok(self
+            .entities(sql, vec![Val::Uuid(id.as_uuid())], "order")
+            .await?
+            .pop())
+    }
+
+    async fn get_order_by_client_id(
+        &self,
+        user: &UserId,
+        client_order_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        let sql = "SELECT data FROM orders WHERE user_id = ? AND client_order_id = ?";
+        let args = vec![Val::text(user), Val::text(client_order_id)];
+        Ok(self.entities(sql, args, "order").await?.pop())
+    }
+
+    async fn list_orders(&self, q: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+        let mut f = Filter::default();
+        if let Some(u) = &q.user_id {
+            f.and("user_id = ?", [Val::text(u)]);
+        }
+        if !q.statuses.is_empty() {
+            let condition = format!("status IN ({})", marks(q.statuses.len()));
+            f.and(condition, q.statuses.iter().map(|s| Val::text(s.as_str())));
+        }
+        if let Some(i) = &q.instrument_id {
+            f.and("instrument_id = ?", [Val::text(i)]);
+        }
+        if let Some(s) = &q.strategy_id {
+            f.and("strategy_id = ?", [Val::text(s)]);
+        }
+        if let Some(from) = q.from {
+            f.and("created_at >= ?", [Val::Ts(from)]);
+        }
+        if let Some(to) = q.to {
+            f.and("created_at < ?", [Val::Ts(to)]);
+        }
+        if let Some(before) = q.before {
+            f.and("id < ?", [Val::Uuid(before.as_uuid())]);
+        }
+        let sql = format!(
+            "SELECT data FROM orders{} ORDER BY id DESC LIMIT ?",
+            f.sql()
+        );
+        let mut args = f.args;
+        args.push(limit(q.limit));
+        self.entities(&sql, args, "order").await
+    }
+
+    async fn open_orders(&self, user: Option<&UserId>) -> Result<Vec<Order>, StoreError> {
+        let open: Vec<Val> = OrderStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| Val::text(s.as_str()))
+            .collect();
+        let mut f = Filter::default();
+        f.and(format!("status IN ({})", marks(open.len())), open);
+        if let Some(u) = user {
+            f.and("user_id = ?", [Val::text(u)]);
+        }
+        let sql = format!("SELECT data FROM orders{} ORDER BY id", f.sql());
+        self.entities(&sql, f.args, "order").await
+    }
+}
+
+#[async_trait]
+impl FillRepository for SqlStore {
+    async fn list_fills(&self, q: &FillQuery) -> Result<Vec<(i64, Fill)>, StoreError> {
+        let mut f = Filter::default();
+        if let Some(u) = &q.user_id {
+            f.and("user_id = ?", [Val::text(u)]);
+        }
+        if let Some(o) = q.order_id {
+            f.and("order_id = ?", [Val::Uuid(o.as_uuid())]);
+        }
+        if let Some(i) = &q.instrument_id {
+            f.and("instrument_id = ?", [Val::text(i)]);
+        }
+        if let Some(before) = q.before {
+            f.and("seq < ?", [Val::Int(before)]);
+        }
+        let sql = format!(
+            "SELECT seq, data FROM fills{} ORDER BY seq DESC LIMIT ?",
+            f.sql()
+        );
+        let mut args = f.args;
+        args.push(limit(q.limit));
+        let rows = self.fetch(&sql, args, &[Kind::Int, Kind::Text]).await?;
+        rows.iter()
+            .map(|r| Ok((int(r, 0)?, json(r, 1, "fill")?)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PositionRepository for SqlStore {
+    async fn get_position(
+        &self,
+        user: &UserId,
+        instrument: &InstrumentId,
+    ) -> Result<Option<Position>, StoreError> {
+        let sql = "SELECT data FROM positions WHERE user_id = ? AND instrument_id = ?";
+        let args = vec![Val::text(user), Val::text(instrument)];
+        Ok(self.entities(sql, args, "position").await?.pop())
+    }
+
+    async fn list_positions(&self, user: &UserId) -> Result<Vec<Position>, StoreError> {
+        let sql = "SELECT data FROM positions WHERE user_id = ? ORDER BY instrument_id";
+        self.entities(sql, vec![Val::text(user)], "position").await
+    }
+}
+
+#[async_trait]
+impl AccountRepository for SqlStore {
+    async fn get_account(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
+        // One statement, so the account and its balances are one snapshot.
+        let sql = "SELECT a.data, b.currency, b.total, b.reserved FROM accounts a \
+                   LEFT JOIN account_balances b ON b.user_id = a.user_id \
+                   WHERE a.user_id = ? ORDER BY b.currency";
+        let kinds = [Kind::Text, Kind::Text, Kind::Dec, Kind::Dec];
+        let rows = self.fetch(sql, vec![Val::text(user)], &kinds).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut account: Account = json(first, 0, "account")?;
+        overlay_balances(&mut account, &rows, 1)?;
+        Ok(Some(account))
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlStore {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let sql = "SELECT data, status FROM users WHERE id = ?";
+        Ok(self.users(sql, vec![Val::text(id)]).await?.pop())
+    }
+
+    async fn list_users(&self, after: Option<&UserId>, n: u32) -> Result<Vec<User>, StoreError> {
+        let mut f = Filter::default();
+        if let Some(a) = after {
+            f.and("id > ?", [Val::text(a)]);
+        }
+        let sql = format!(
+            "SELECT data, status FROM users{} ORDER BY id LIMIT ?",
+            f.sql()
+        );
+        let mut args = f.args;
+        args.push(limit(n));
+        self.users(&sql, args).await
+    }
+
+    async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError> {
+        let sql = "SELECT id, status FROM users ORDER BY id";
+        let rows = self
+            .fetch(sql, Vec::new(), &[Kind::Text, Kind::Text])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((parsed(r, 0, "user id")?, parsed(r, 1, "user status")?)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl StrategyRepository for SqlStore {
+    async fn get_strategy(&self, id: &StrategyId) -> Result<Option<Strategy>, StoreError> {
+        let sql = "SELECT data, status FROM strategies WHERE id = ?";
+        Ok(self.strategies(sql, vec![Val::text(id)]).await?.pop())
+    }
+
+    async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError> {
+        let sql = "SELECT data, status FROM strategies WHERE user_id = ? ORDER BY id";
+        self.strategies(sql, vec![Val::text(user)]).await
+    }
+
+    async fn strategy_statuses(
+        &self,
+    ) -> Result<Vec<(StrategyId, UserId, StrategyStatus, u64)>, StoreError> {
+        let sql = "SELECT id, user_id, status, version FROM strategies ORDER BY id";
+        let kinds = [Kind::Text, Kind::Text, Kind::Text, Kind::Int];
+        let rows = self.fetch(sql, Vec::new(), &kinds).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parsed(r, 0, "strategy id")?,
+                    parsed(r, 1, "user id")?,
+                    parsed(r, 2, "strategy status")?,
+                    uint(r, 3)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl InstrumentRepository for SqlStore {
+    async fn get_instrument(&self, id: &InstrumentId) -> Result<Option<Instrument>, StoreError> {
+        let sql = "SELECT data FROM instruments WHERE id = ?";
+        Ok(self
+            .entities(sql, vec![Val::text(id)], "instrument")
+            .await?
+            .pop())
+    }
+
+    async fn list_instruments(&self) -> Result<Vec<Instrument>, StoreError> {
+        self.entities(
+            "SELECT data FROM instruments ORDER BY id",
+            Vec::new(),
+            "instrument",
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqlStore {
+    async fn aggregate_events(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = "SELECT position, data FROM events \
+                   WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence";
+        let args = vec![Val::text(aggregate_type.as_str()), Val::text(aggregate_id)];
+        self.stored_events(sql, args).await
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        user: Option<&UserId>,
+        n: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut f = Filter::default();
+        f.and("position > ?", [Val::Int(after)]);
+        if let Some(u) = user {
+            f.and("user_id = ?", [Val::text(u)]);
+        }
+        let sql = format!(
+            "SELECT position, data FROM events{} ORDER BY position LIMIT ?",
+            f.sql()
+        );
+        let mut args = f.args;
+        args.push(limit(n));
+        self.stored_events(&sql, args).await
+    }
+}
+
+#[async_trait]
+impl Outbox for SqlStore {
+    async fn pending(&self, n: u32) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = "SELECT id, event_id, topic, msg_key, payload, created_at FROM outbox \
+                   WHERE sent_at IS NULL ORDER BY id LIMIT ?";
+        let kinds = [
+            Kind::Int,
+            Kind::Uuid,
+            Kind::Text,
+            Kind::Text,
+            Kind::Text,
+            Kind::Ts,
+        ];
+        let rows = self.fetch(sql, vec![limit(n)], &kinds).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    id: int(r, 0)?,
+                    message: OutboxMessage {
+                        event_id: EventId::from_uuid(uuid(r, 1)?).map_err(corrupt)?,
+                        topic: text(r, 2)?.to_owned(),
+                        key: text(r, 3)?.to_owned(),
+                        payload: text(r, 4)?.to_owned(),
+                        created_at: ts(r, 5)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_sent(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        let now = chrono::Utc::now();
+        let statements: Vec<(String, Vec<Val>)> = ids
+            .chunks(1_000)
+            .map(|chunk| {
+                let sql = format!(
+                    "UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL AND id IN ({})",
+                    marks(chunk.len())
+                );
+                let mut args = vec![Val::Ts(now)];
+                args.extend(chunk.iter().map(|id| Val::Int(*id)));
+                (sql, args)
+            })
+            .collect();
+        if statements.is_empty() {
+            return Ok(0);
+        }
+        self.exec_each(&statements).await
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL";
+        let rows = self.fetch(sql, Vec::new(), &[Kind::Int]).await?;
+        rows.first().map_or(Ok(0), |r| uint(r, 0))
+    }
+}
+
+#[async_trait]
+impl AlertRepository for SqlStore {
+    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>, StoreError> {
+        let sql = "SELECT data FROM alerts WHERE id = ?";
+        Ok(self
+            .entities(sql, vec![Val::Uuid(id.as_uuid())], "alert")
+            .await?
+            .pop())
+    }
+
+    async fn active_by_fingerprint(&self, fp: Fingerprint) -> Result<Option<Alert>, StoreError> {
+        // Alert ids are UUIDv7, so the highest id is the latest occurrence.
+        let sql = "SELECT data FROM alerts WHERE fingerprint = ? AND state <> 'resolved' \
+                   ORDER BY id DESC LIMIT 1";
+        Ok(self
+            .entities(sql, vec![Val::text(fp)], "alert")
+            .await?
+            .pop())
+    }
+
+    async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        let mut f = Filter::default();
+        if let Some(u) = &q.user_id {
+            f.and("user_id = ?", [Val::text(u)]);
+        }
+        if !q.states.is_empty() {
+            let states: Vec<Val> = q
+                .states
+                .iter()
+                .map(|s| match serde_json::to_value(s) {
+                    Ok(serde_json::Value::String(s)) => Ok(Val::Text(s)),
+                    _ => Err(StoreError::Unexpected(
+                        "alert state without a name".to_owned(),
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            f.and(format!("state IN ({})", marks(states.len())), states);
+        }
+        let sql = format!(
+            "SELECT data FROM alerts{} ORDER BY id DESC LIMIT ?",
+            f.sql()
+        );
+        let mut args = f.args;
+        args.push(limit(q.limit));
+        self.entities(&sql, args, "alert").await
+    }
+}

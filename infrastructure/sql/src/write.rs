@@ -1,0 +1,485 @@
+//! Writing batches inside a transaction.
+//!
+//! *Precise* writing runs one statement per state row, checks each expected
+//! version (`UPDATE … WHERE version = ?`, or an insert for version 0) and turns
+//! every refusal into the exact typed error. *Bulk* writing (the group-commit
+//! fast path) buffers the inserts of many batches into multi-row statements; any
+//! refusal there makes the caller roll the attempt back to a savepoint and write
+//! precisely, batch by batch.
+//!
+//! Events and outbox rows get their positions and ids from the `log_clock` row,
+//! locked first by every transaction that appends to the log, so positions and
+//! ids are handed out — and become visible — in commit order.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ordermon_domain::ports::{ChangeSet, CommitReceipt, StoreError};
+
+use crate::conn::{Cell, Conn, Kind, Val};
+use crate::error::{Failure, is_unique_violation};
+use crate::rows::{
+    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, event_row, outbox_row, row_write,
+};
+use crate::url::Dialect;
+
+/// Most bind parameters one statement carries (SQLite allows 32766).
+const MAX_PARAMS: usize = 30_000;
+
+/// Most rows one multi-row insert carries.
+const MAX_ROWS: usize = 1_000;
+
+/// A batch checked and mapped to rows, ready to write.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub(crate) batch: &'a ChangeSet,
+    rows: Vec<RowWrite>,
+}
+
+impl Prepared<'_> {
+    /// True when the batch appends events or outbox rows.
+    pub(crate) fn needs_clock(&self) -> bool {
+        !self.batch.events.is_empty() || !self.batch.outbox.is_empty()
+    }
+}
+
+/// Maps a batch to rows and checks what needs no database: each value's version
+/// is `expected + 1`, and no event id or aggregate sequence repeats in the batch.
+pub(crate) fn prepare(batch: &ChangeSet) -> Result<Prepared<'_>, StoreError> {
+    let rows = batch
+        .changes
+        .iter()
+        .map(row_write)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids = HashSet::new();
+    let mut seqs = HashSet::new();
+    for e in &batch.events {
+        if !ids.insert(e.event_id) {
+            return Err(StoreError::Duplicate {
+                entity: "event",
+                id: e.event_id.to_string(),
+            });
+        }
+        if !seqs.insert((e.aggregate_type, e.aggregate_id.as_str(), e.sequence)) {
+            return Err(StoreError::Duplicate {
+                entity: "event",
+                id: format!(
+                    "{}/{}#{}",
+                    e.aggregate_type.as_str(),
+                    e.aggregate_id,
+                    e.sequence
+                ),
+            });
+        }
+    }
+    Ok(Prepared { batch, rows })
+}
+
+/// The last event position and outbox id handed out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Clock {
+    event: i64,
+    outbox: i64,
+}
+
+/// Locks the log clock for the rest of the transaction and reads it.
+pub(crate) async fn lock_clock(c: &mut Conn<'_>) -> Result<Clock, Failure> {
+    let sql = match c.dialect() {
+        // SQLite's writer already holds the database write lock.
+        Dialect::Sqlite => "SELECT event_pos, outbox_id FROM log_clock WHERE id = 1",
+        Dialect::Postgres | Dialect::MySql => {
+            "SELECT event_pos, outbox_id FROM log_clock WHERE id = 1 FOR UPDATE"
+        }
+    };
+    let rows = c.fetch(sql, Vec::new(), &[Kind::Int, Kind::Int]).await?;
+    match rows.first().map(Vec::as_slice) {
+        Some([Cell::Int(event), Cell::Int(outbox)]) => Ok(Clock {
+            event: *event,
+            outbox: *outbox,
+        }),
+        _ => Err(StoreError::Corrupt("log_clock row is missing".to_owned()).into()),
+    }
+}
+
+/// Stores the clock's new values (under the lock taken by [`lock_clock`]).
+pub(crate) async fn save_clock(c: &mut Conn<'_>, clock: Clock) -> Result<(), Failure> {
+    c.exec(
+        "UPDATE log_clock SET event_pos = ?, outbox_id = ? WHERE id = 1",
+        vec![Val::Int(clock.event), Val::Int(clock.outbox)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks the log clock and advances it past one batch's events and outbox rows
+/// in one step; returns the clock as it was, for the batch to count from. On
+/// PostgreSQL and SQLite this is a single `UPDATE … RETURNING`.
+pub(crate) async fn reserve_clock(c: &mut Conn<'_>, p: &Prepared<'_>) -> Result<Clock, Failure> {
+    let events = i64::try_from(p.batch.events.len()).unwrap_or(i64::MAX);
+    let outbox = i64::try_from(p.batch.outbox.len()).unwrap_or(i64::MAX);
+    if c.dialect() == Dialect::MySql {
+        // MariaDB has no UPDATE … RETURNING.
+        let start = lock_clock(c).await?;
+        let end = Clock {
+            event: start.event + events,
+            outbox: start.outbox + outbox,
+        };
+        save_clock(c, end).await?;
+        return Ok(start);
+    }
+    let rows = c
+        .fetch(
+            "UPDATE log_clock SET event_pos = event_pos + ?, outbox_id = outbox_id + ? \
+             WHERE id = 1 RETURNING event_pos, outbox_id",
+            vec![Val::Int(events), Val::Int(outbox)],
+            &[Kind::Int, Kind::Int],
+        )
+        .await?;
+    match rows.first().map(Vec::as_slice) {
+        Some([Cell::Int(event), Cell::Int(out)]) => Ok(Clock {
+            event: event - events,
+            outbox: out - outbox,
+        }),
+        _ => Err(StoreError::Corrupt("log_clock row is missing".to_owned()).into()),
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…)`, chunked; with `ignore`, rows
+/// hitting a unique key are skipped (PostgreSQL, SQLite) so the caller can
+/// diagnose without aborting the transaction. Returns the rows inserted.
+async fn insert_many(
+    c: &mut Conn<'_>,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Val>>,
+    ignore: bool,
+) -> Result<u64, sqlx::Error> {
+    let per = (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS);
+    let one = format!("({})", vec!["?"; columns.len()].join(", "));
+    let mut inserted = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        sql.push_str(&vec![one.as_str(); chunk.len()].join(", "));
+        if ignore && c.dialect() != Dialect::MySql {
+            sql.push_str(" ON CONFLICT DO NOTHING");
+        }
+        inserted += c.exec(&sql, chunk.into_iter().flatten().collect()).await?;
+    }
+    Ok(inserted)
+}
+
+/// ` AND `-joined `col = ?` conditions and their values.
+fn key_filter(key: &[(&'static str, Val)]) -> (String, Vec<Val>) {
+    let sql = key
+        .iter()
+        .map(|(c, _)| format!("{c} = ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    (sql, key.iter().map(|(_, v)| v.clone()).collect())
+}
+
+/// The stored version of a row, if it exists.
+async fn stored_version(c: &mut Conn<'_>, r: &RowWrite) -> Result<Option<u64>, Failure> {
+    let (filter, args) = key_filter(&r.key);
+    let sql = format!("SELECT version FROM {} WHERE {filter}", r.table);
+    let rows = c.fetch(&sql, args, &[Kind::Int]).await?;
+    match rows.first().map(Vec::as_slice) {
+        None => Ok(None),
+        Some([Cell::Int(v)]) => Ok(Some(u64::try_from(*v).unwrap_or(0))),
+        Some(_) => Err(StoreError::Corrupt(format!("{} {} has no version", r.entity, r.id)).into()),
+    }
+}
+
+fn conflict(r: &RowWrite, expected: u64, actual: Option<u64>) -> Failure {
+    Failure::Fatal(StoreError::Conflict {
+        entity: r.entity,
+        id: r.id.clone(),
+        expected,
+        actual,
+    })
+}
+
+fn duplicate(r: &RowWrite) -> Failure {
+    let (entity, id) = r.dup.clone().unwrap_or((r.entity, r.id.clone()));
+    Failure::Fatal(StoreError::Duplicate { entity, id })
+}
+
+/// The column names and values of a row, key first.
+fn insert_parts(r: &RowWrite) -> (Vec<&'static str>, Vec<Val>) {
+    r.key
+        .iter()
+        .chain(&r.cols)
+        .map(|(c, v)| (*c, v.clone()))
+        .unzip()
+}
+
+async fn replace_children(c: &mut Conn<'_>, ch: &Children, existed: bool) -> Result<(), Failure> {
+    if existed {
+        let sql = format!("DELETE FROM {} WHERE {} = ?", ch.table, ch.parent.0);
+        c.exec(&sql, vec![ch.parent.1.clone()]).await?;
+    }
+    if !ch.rows.is_empty() {
+        insert_many(c, ch.table, ch.columns, ch.rows.clone(), false).await?;
+    }
+    Ok(())
+}
+
+/// Writes one state row precisely, with its typed error on refusal.
+async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
+    match r.mode {
+        Mode::Versioned { expected: 0 } | Mode::InsertOnly => {
+            let (columns, values) = insert_parts(r);
+            let inserted = match insert_many(c, r.table, &columns, vec![values], true).await {
+                Ok(n) => n == 1,
+                Err(e) if is_unique_violation(&e) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !inserted {
+                if r.mode != Mode::InsertOnly {
+                    if let Some(v) = stored_version(c, r).await? {
+                        return Err(conflict(r, 0, Some(v)));
+                    }
+                }
+                return Err(duplicate(r));
+            }
+            if let Some(ch) = &r.children {
+                replace_children(c, ch, false).await?;
+            }
+        }
+        Mode::Versioned { expected } => {
+            let set = r
+                .cols
+                .iter()
+                .map(|(c, _)| format!("{c} = ?"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (filter, key_args) = key_filter(&r.key);
+            let sql = format!(
+                "UPDATE {} SET {set} WHERE {filter} AND version = ?",
+                r.table
+            );
+            let mut args: Vec<Val> = r.cols.iter().map(|(_, v)| v.clone()).collect();
+            args.extend(key_args);
+            args.push(Val::version(expected));
+            match c.exec(&sql, args).await {
+                Ok(1) => {}
+                Ok(_) => return Err(conflict(r, expected, stored_version(c, r).await?)),
+                Err(e) if is_unique_violation(&e) => return Err(duplicate(r)),
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(ch) = &r.children {
+                replace_children(c, ch, true).await?;
+            }
+        }
+        Mode::Delete { expected } => {
+            let (filter, mut args) = key_filter(&r.key);
+            let sql = format!("DELETE FROM {} WHERE {filter} AND version = ?", r.table);
+            args.push(Val::version(expected));
+            if c.exec(&sql, args).await? != 1 {
+                return Err(conflict(r, expected, stored_version(c, r).await?));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows to insert into one table.
+type Rows = Vec<Vec<Val>>;
+
+/// The event and outbox rows of a batch, with positions and ids from the clock.
+fn log_rows(
+    batch: &ChangeSet,
+    clock: &mut Clock,
+) -> Result<(CommitReceipt, Rows, Rows), StoreError> {
+    let mut positions = Vec::with_capacity(batch.events.len());
+    let mut events = Vec::with_capacity(batch.events.len());
+    for e in &batch.events {
+        clock.event += 1;
+        positions.push(clock.event);
+        events.push(event_row(clock.event, e)?);
+    }
+    let mut outbox = Vec::with_capacity(batch.outbox.len());
+    for m in &batch.outbox {
+        clock.outbox += 1;
+        outbox.push(outbox_row(clock.outbox, m));
+    }
+    let receipt = CommitReceipt {
+        event_positions: positions,
+    };
+    Ok((receipt, events, outbox))
+}
+
+/// Finds which event of a refused append already exists, and how.
+async fn diagnose_events(c: &mut Conn<'_>, batch: &ChangeSet, positions: &[i64]) -> Failure {
+    for (e, pos) in batch.events.iter().zip(positions) {
+        let by_id = c
+            .fetch(
+                "SELECT position FROM events WHERE event_id = ?",
+                vec![Val::Uuid(e.event_id.as_uuid())],
+                &[Kind::Int],
+            )
+            .await;
+        let by_seq = c
+            .fetch(
+                "SELECT position FROM events \
+                 WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+                vec![
+                    Val::text(e.aggregate_type.as_str()),
+                    Val::text(&e.aggregate_id),
+                    Val::version(e.sequence),
+                ],
+                &[Kind::Int],
+            )
+            .await;
+        let other = |rows: &[Vec<Cell>]| rows.iter().any(|r| r.first() != Some(&Cell::Int(*pos)));
+        match (by_id, by_seq) {
+            (Ok(rows), _) if other(&rows) => {
+                return Failure::Fatal(StoreError::Duplicate {
+                    entity: "event",
+                    id: e.event_id.to_string(),
+                });
+            }
+            (_, Ok(rows)) if other(&rows) => {
+                return Failure::Fatal(StoreError::Duplicate {
+                    entity: "event",
+                    id: format!(
+                        "{}/{}#{}",
+                        e.aggregate_type.as_str(),
+                        e.aggregate_id,
+                        e.sequence
+                    ),
+                });
+            }
+            (Err(err), _) | (_, Err(err)) => return err.into(),
+            _ => {}
+        }
+    }
+    Failure::Fatal(StoreError::Duplicate {
+        entity: "event",
+        id: "unknown".to_owned(),
+    })
+}
+
+/// Writes one batch precisely: state rows in order, then events, then outbox rows.
+pub(crate) async fn write_precise(
+    c: &mut Conn<'_>,
+    p: &Prepared<'_>,
+    clock: &mut Clock,
+) -> Result<CommitReceipt, Failure> {
+    for r in &p.rows {
+        write_row(c, r).await?;
+    }
+    let (receipt, events, outbox) = log_rows(p.batch, clock)?;
+    let n = events.len() as u64;
+    if n > 0 {
+        match insert_many(c, "events", EVENT_COLUMNS, events, true).await {
+            Ok(inserted) if inserted == n => {}
+            Ok(_) => return Err(diagnose_events(c, p.batch, &receipt.event_positions).await),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(diagnose_events(c, p.batch, &receipt.event_positions).await);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !outbox.is_empty() {
+        insert_many(c, "outbox", OUTBOX_COLUMNS, outbox, false).await?;
+    }
+    Ok(receipt)
+}
+
+/// Insert buffers of the bulk writer, flushed in this table order (a parent
+/// before its children).
+const TABLE_ORDER: [&str; 9] = [
+    "users",
+    "instruments",
+    "strategies",
+    "accounts",
+    "account_balances",
+    "positions",
+    "orders",
+    "fills",
+    "alerts",
+];
+
+/// One table's pending inserts: its name, columns and rows.
+type Buffer = (&'static str, Vec<&'static str>, Rows);
+
+#[derive(Default)]
+struct Buffers {
+    tables: BTreeMap<usize, Buffer>,
+}
+
+impl Buffers {
+    fn push(&mut self, table: &'static str, columns: Vec<&'static str>, row: Vec<Val>) {
+        let rank = TABLE_ORDER
+            .iter()
+            .position(|t| *t == table)
+            .unwrap_or(TABLE_ORDER.len());
+        self.tables
+            .entry(rank)
+            .or_insert_with(|| (table, columns, Vec::new()))
+            .2
+            .push(row);
+    }
+
+    async fn flush(&mut self, c: &mut Conn<'_>) -> Result<(), Failure> {
+        for (_, (table, columns, rows)) in std::mem::take(&mut self.tables) {
+            let n = rows.len() as u64;
+            if insert_many(c, table, &columns, rows, false).await? != n {
+                return Err(StoreError::Unexpected(format!("short insert into {table}")).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes many batches as one (the group-commit fast path): new rows go out as
+/// multi-row inserts, updates run in order after flushing what precedes them,
+/// and all events and outbox rows follow. Any refusal fails the whole attempt;
+/// the caller then rolls back to its savepoint and writes batch by batch.
+pub(crate) async fn write_bulk(
+    c: &mut Conn<'_>,
+    batches: &[&Prepared<'_>],
+    clock: &mut Clock,
+) -> Result<Vec<CommitReceipt>, Failure> {
+    let mut buffers = Buffers::default();
+    for p in batches {
+        for r in &p.rows {
+            match r.mode {
+                Mode::Versioned { expected: 0 } | Mode::InsertOnly => {
+                    let (columns, values) = insert_parts(r);
+                    buffers.push(r.table, columns, values);
+                    if let Some(ch) = &r.children {
+                        for row in &ch.rows {
+                            buffers.push(ch.table, ch.columns.to_vec(), row.clone());
+                        }
+                    }
+                }
+                Mode::Versioned { .. } | Mode::Delete { .. } => {
+                    buffers.flush(c).await?;
+                    write_row(c, r).await?;
+                }
+            }
+        }
+    }
+    buffers.flush(c).await?;
+    let mut receipts = Vec::with_capacity(batches.len());
+    let (mut events, mut outbox) = (Vec::new(), Vec::new());
+    for p in batches {
+        let (receipt, e, o) = log_rows(p.batch, clock)?;
+        receipts.push(receipt);
+        events.extend(e);
+        outbox.extend(o);
+    }
+    for (table, columns, rows) in [
+        ("events", EVENT_COLUMNS, events),
+        ("outbox", OUTBOX_COLUMNS, outbox),
+    ] {
+        let n = rows.len() as u64;
+        if n > 0 && insert_many(c, table, columns, rows, false).await? != n {
+            return Err(StoreError::Unexpected(format!("short insert into {table}")).into());
+        }
+    }
+    Ok(receipts)
+}

@@ -1,0 +1,53 @@
+//! The bus contract suite, run against every bus: in-process, RabbitMQ, Kafka
+//! and Redis Streams; fault tests (broker connections broken in the middle of
+//! 10,000 events); and the outbox relay over each bus. Every test gets uniquely
+//! named broker objects, removed afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod contract;
+mod faults;
+mod relay;
+mod support;
+
+/// Declares one test per contract test for a bus kind.
+macro_rules! bus_tests {
+    ($kind:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let Some(t) = ordermon_tests::bus::provision_bus(
+                    $kind,
+                    ordermon_tests::bus::BusOptions::default(),
+                )
+                .await
+                else {
+                    return;
+                };
+                crate::$module::$test(&t).await;
+            }
+        )*
+    };
+}
+
+/// Every bus test, for one kind.
+macro_rules! bus_suite {
+    ($name:ident, $kind:expr) => {
+        mod $name {
+            bus_tests!($kind;
+                contract::publish_and_consume,
+                contract::order_per_key,
+                contract::redelivery_after_failure,
+                contract::dead_letter_after_max_attempts,
+                contract::replay_from_dead_letters,
+                contract::duplicates_have_no_double_effect,
+                faults::connections_broken_mid_stream,
+                relay::relay_publishes_each_event_once_in_commit_order,
+            );
+        }
+    };
+}
+
+bus_suite!(memory, ordermon_tests::bus::BusKind::Memory);
+bus_suite!(rabbitmq, ordermon_tests::bus::BusKind::RabbitMq);
+bus_suite!(kafka, ordermon_tests::bus::BusKind::Kafka);
+bus_suite!(redis, ordermon_tests::bus::BusKind::Redis);

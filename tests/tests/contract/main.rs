@@ -1,0 +1,49 @@
+//! The store contract suite, run against every implementation: in-memory,
+//! SQLite, PostgreSQL and MySQL/MariaDB. Each test gets a fresh store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fixtures;
+mod reads;
+mod writes;
+
+/// Declares one `#[tokio::test]` per contract test for a backend.
+macro_rules! contract_tests {
+    ($backend:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                let Some(t) = ordermon_tests::provision($backend).await else {
+                    return;
+                };
+                crate::$module::$test(&t).await;
+            }
+        )*
+    };
+}
+
+/// Every contract test, for one backend.
+macro_rules! contract_suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            contract_tests!($backend;
+                writes::decimal_round_trip,
+                writes::two_writers_same_version,
+                writes::failed_batch_leaves_nothing,
+                writes::group_commit_isolates_batches,
+                writes::event_log_replays_order,
+                writes::outbox_commit_order_and_mark_once,
+                writes::concurrent_writers,
+                writes::typed_refusals,
+                reads::list_orders_filters_and_pages,
+                reads::operator_sql_flips_statuses,
+                reads::reference_data_round_trip,
+                reads::alerts_bars_fills_and_feed,
+            );
+        }
+    };
+}
+
+contract_suite!(memory, ordermon_tests::Backend::Memory);
+contract_suite!(sqlite, ordermon_tests::Backend::Sqlite);
+contract_suite!(postgres, ordermon_tests::Backend::Postgres);
+contract_suite!(mysql, ordermon_tests::Backend::MySql);

@@ -1,0 +1,429 @@
+//! The read contract: listings, filters, cursors, operator SQL and every
+//! repository's round trip.
+
+use chrono::{Duration, Utc};
+use ordermon_domain::alert::AlertState;
+use ordermon_domain::ids::{OrderId, StrategyId};
+use ordermon_domain::order::{Order, OrderEvent, OrderStatus};
+use ordermon_domain::ports::{AlertQuery, FillQuery, OrderQuery, StateChange};
+use ordermon_domain::strategy::StrategyStatus;
+use ordermon_domain::user::UserStatus;
+use ordermon_domain::values::{Currency, Money};
+use ordermon_tests::TestStore;
+use rust_decimal_macros::dec;
+
+use crate::fixtures::*;
+
+fn ids(orders: &[Order]) -> Vec<OrderId> {
+    orders.iter().map(|o| o.id).collect()
+}
+
+pub(crate) async fn list_orders_filters_and_pages(t: &TestStore) {
+    let s = &t.store;
+    let base = Utc::now() - Duration::hours(1);
+    let mut alice = Vec::new();
+    for i in 0..12 {
+        let instrument = if i % 2 == 0 { "ACME.SIM" } else { "BETA.SIM" };
+        let at = base + Duration::seconds(i);
+        let mut o = order_with("alice", &format!("a-{i}"), instrument, dec!(1), dec!(2), at);
+        if i % 3 == 0 {
+            o.strategy_id = Some(StrategyId::new("s1").unwrap());
+        }
+        s.commit(created(&o)).await.unwrap();
+        if i % 4 == 0 {
+            let (next, step) = advance(&o, OrderEvent::Submitted);
+            s.commit(step).await.unwrap();
+            o = next;
+        }
+        alice.push(o);
+    }
+    for i in 0..3 {
+        let o = order_with("bob", &format!("b-{i}"), "ACME.SIM", dec!(1), dec!(2), base);
+        let (_, step) = advance(&o, OrderEvent::Submitted);
+        s.commit(created(&o)).await.unwrap();
+        s.commit(step).await.unwrap();
+    }
+    let newest_first: Vec<OrderId> = alice.iter().rev().map(|o| o.id).collect();
+    let query = |f: &dyn Fn(&mut OrderQuery)| {
+        let mut q = OrderQuery {
+            user_id: Some(uid("alice")),
+            limit: 100,
+            ..OrderQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+
+    let all = s.list_orders(&query(&|_| {})).await.unwrap();
+    assert_eq!(ids(&all), newest_first);
+    assert_eq!(all[0], alice[11]);
+    assert_eq!(
+        s.list_orders(&OrderQuery::default()).await.unwrap().len(),
+        15
+    );
+
+    // Cursor pagination: pages of 5, newest first.
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s
+            .list_orders(&query(&|q| {
+                q.limit = 5;
+                q.before = before;
+            }))
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|o| o.id);
+        pages.push(ids(&page));
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![5, 5, 2]
+    );
+    assert_eq!(pages.concat(), newest_first);
+
+    let submitted = s
+        .list_orders(&query(&|q| q.statuses = vec![OrderStatus::Submitted]))
+        .await;
+    assert_eq!(
+        ids(&submitted.unwrap()),
+        vec![alice[8].id, alice[4].id, alice[0].id]
+    );
+    let either = query(&|q| q.statuses = vec![OrderStatus::Submitted, OrderStatus::Initialized]);
+    assert_eq!(s.list_orders(&either).await.unwrap().len(), 12);
+    let beta = s
+        .list_orders(&query(&|q| q.instrument_id = Some(iid("BETA.SIM"))))
+        .await;
+    assert_eq!(beta.unwrap().len(), 6);
+    let by_strategy = query(&|q| q.strategy_id = Some(StrategyId::new("s1").unwrap()));
+    assert_eq!(ids(&s.list_orders(&by_strategy).await.unwrap()), {
+        vec![alice[9].id, alice[6].id, alice[3].id, alice[0].id]
+    });
+    let window = query(&|q| {
+        q.from = Some(base + Duration::seconds(3));
+        q.to = Some(base + Duration::seconds(6));
+    });
+    let got = s.list_orders(&window).await.unwrap();
+    assert_eq!(ids(&got), vec![alice[5].id, alice[4].id, alice[3].id]);
+
+    let open = s.open_orders(Some(&uid("alice"))).await.unwrap();
+    let mut open_ids = ids(&open);
+    open_ids.sort();
+    assert_eq!(open_ids, vec![alice[0].id, alice[4].id, alice[8].id]);
+    assert_eq!(s.open_orders(None).await.unwrap().len(), 6);
+    assert!(
+        s.open_orders(Some(&uid("nobody")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) async fn operator_sql_flips_statuses(t: &TestStore) {
+    let s = &t.store;
+    let u = user("alice");
+    let st = strategy("s1", "alice");
+    s.commit(only(StateChange::User {
+        user: Box::new(u.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(st.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.user_statuses().await.unwrap(),
+        vec![(uid("alice"), UserStatus::Active)]
+    );
+
+    let flipped = t
+        .operator_sql("UPDATE users SET status = 'disabled' WHERE id = 'alice'")
+        .await;
+    let Some(n) = flipped else {
+        eprintln!("memory backend: no SQL; statuses are only changed through the store");
+        return;
+    };
+    assert_eq!(n, 1);
+    assert_eq!(
+        s.user_statuses().await.unwrap(),
+        vec![(uid("alice"), UserStatus::Disabled)]
+    );
+    assert_eq!(
+        s.get_user(&u.id).await.unwrap().unwrap().status,
+        UserStatus::Disabled
+    );
+
+    t.operator_sql("UPDATE strategies SET status = 'disabled' WHERE id = 's1'")
+        .await;
+    let statuses = s.strategy_statuses().await.unwrap();
+    assert_eq!(
+        statuses,
+        vec![(st.id.clone(), uid("alice"), StrategyStatus::Disabled, 1)]
+    );
+    let listed = s.list_strategies(&uid("alice")).await.unwrap();
+    assert_eq!(listed[0].status, StrategyStatus::Disabled);
+
+    // The schema refuses statuses the application would not understand.
+    let sql = t.sql.as_ref().unwrap();
+    assert!(
+        sql.execute_unprepared("UPDATE users SET status = 'paused'")
+            .await
+            .is_err()
+    );
+    assert!(
+        sql.execute_unprepared("UPDATE strategies SET status = 'on'")
+            .await
+            .is_err()
+    );
+
+    t.operator_sql("UPDATE users SET status = 'active' WHERE id = 'alice'")
+        .await;
+    assert_eq!(
+        s.user_statuses().await.unwrap(),
+        vec![(uid("alice"), UserStatus::Active)]
+    );
+}
+
+pub(crate) async fn reference_data_round_trip(t: &TestStore) {
+    let s = &t.store;
+    // Ids compare byte-wise and case-sensitively on every backend.
+    for id in ["bob", "Zed", "alice", "Alice"] {
+        let u = user(id);
+        s.commit(only(StateChange::User {
+            user: Box::new(u.clone()),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+        assert_eq!(s.get_user(&u.id).await.unwrap(), Some(u));
+    }
+    let order: Vec<String> = s
+        .list_users(None, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id.to_string())
+        .collect();
+    assert_eq!(order, ["Alice", "Zed", "alice", "bob"]);
+    let after = s.list_users(Some(&uid("Zed")), 1).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, uid("alice"));
+    assert_eq!(s.get_user(&uid("nobody")).await.unwrap(), None);
+
+    for id in ["BETA.SIM", "ACME.SIM"] {
+        s.commit(only(StateChange::Instrument {
+            instrument: Box::new(instrument(id)),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+    }
+    let listed = s.list_instruments().await.unwrap();
+    assert_eq!(listed, vec![instrument("ACME.SIM"), instrument("BETA.SIM")]);
+
+    // Strategy update.
+    let st = strategy("s1", "alice");
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(st.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let mut next = st.clone();
+    next.params = serde_json::json!({"slices": 8});
+    next.version = 2;
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(next.clone()),
+        expected: 1,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(s.get_strategy(&st.id).await.unwrap(), Some(next.clone()));
+    assert_eq!(s.list_strategies(&uid("alice")).await.unwrap(), vec![next]);
+    assert!(s.list_strategies(&uid("bob")).await.unwrap().is_empty());
+
+    // Account update: a second currency appears, balances move.
+    let acct = account("alice", dec!(1000), dec!(10));
+    s.commit(only(StateChange::Account {
+        account: Box::new(acct.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let mut next = acct.clone();
+    let hkd = Currency::new("HKD").unwrap();
+    next.adjust_cash(&Money::new(dec!(7.80), hkd.clone()).unwrap())
+        .unwrap();
+    next.adjust_cash(&Money::new(dec!(-0.5), usd()).unwrap())
+        .unwrap();
+    next.version = 2;
+    s.commit(only(StateChange::Account {
+        account: Box::new(next.clone()),
+        expected: 1,
+    }))
+    .await
+    .unwrap();
+    let got = s.get_account(&uid("alice")).await.unwrap().unwrap();
+    assert_eq!(got, next);
+    assert_eq!(got.balance(&hkd).total.to_string(), "7.80");
+    assert_eq!(s.get_account(&uid("bob")).await.unwrap(), None);
+
+    // Positions per user, by instrument.
+    for id in ["BETA.SIM", "ACME.SIM"] {
+        s.commit(only(StateChange::Position {
+            position: Box::new(position("alice", id, dec!(3), dec!(30))),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+    }
+    let listed: Vec<String> = s
+        .list_positions(&uid("alice"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.instrument_id.to_string())
+        .collect();
+    assert_eq!(listed, ["ACME.SIM", "BETA.SIM"]);
+    assert!(
+        s.get_position(&uid("bob"), &iid("ACME.SIM"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(crate) async fn alerts_bars_fills_and_feed(t: &TestStore) {
+    let s = &t.store;
+    // Alerts: the latest unresolved occurrence of a fingerprint.
+    let first = alert("stuck_order", Some("alice"));
+    let mut resolved = first.clone();
+    resolved.resolve(Utc::now());
+    resolved.version = 2;
+    let second = alert("stuck_order", Some("alice"));
+    let other = alert("reject_spike", Some("bob"));
+    for a in [&first, &second, &other] {
+        s.commit(only(StateChange::Alert {
+            alert: Box::new(a.clone()),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+    }
+    assert_eq!(first.fingerprint, second.fingerprint);
+    assert_eq!(
+        s.active_by_fingerprint(first.fingerprint).await.unwrap(),
+        Some(second.clone())
+    );
+    s.commit(only(StateChange::Alert {
+        alert: Box::new(resolved.clone()),
+        expected: 1,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(s.get_alert(first.id).await.unwrap(), Some(resolved.clone()));
+    let mine = AlertQuery {
+        user_id: Some(uid("alice")),
+        ..AlertQuery::default()
+    };
+    assert_eq!(
+        s.list_alerts(&mine).await.unwrap(),
+        vec![second.clone(), resolved.clone()]
+    );
+    let firing = AlertQuery {
+        states: vec![AlertState::Firing],
+        ..AlertQuery::default()
+    };
+    assert_eq!(s.list_alerts(&firing).await.unwrap(), vec![other, second]);
+
+    // Bars: upsert replaces, ranges are [from, to) oldest first.
+    let bars: Vec<_> = (0..5)
+        .map(|m| bar("ACME.SIM", m, dec!(10) + rust_decimal::Decimal::from(m)))
+        .collect();
+    assert_eq!(s.upsert_bars(&bars).await.unwrap(), 5);
+    let replaced = bar("ACME.SIM", 2, dec!(99.5));
+    assert_eq!(
+        s.upsert_bars(std::slice::from_ref(&replaced))
+            .await
+            .unwrap(),
+        1
+    );
+    let got = s
+        .bars(
+            &iid("ACME.SIM"),
+            replaced.interval,
+            bars[1].open_time,
+            bars[4].open_time,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![bars[1].clone(), replaced, bars[3].clone()]);
+    let (acme, beta) = (iid("ACME.SIM"), iid("BETA.SIM"));
+    let (from, to, interval) = (bars[0].open_time, bars[4].open_time, bars[0].interval);
+    assert_eq!(s.bars(&acme, interval, from, to, 2).await.unwrap().len(), 2);
+    assert!(
+        s.bars(&beta, interval, from, to, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Fills: newest first, with a cursor.
+    let o = order("alice", "f");
+    let bob = order("bob", "f");
+    for (i, owner) in [&o, &o, &bob, &o].into_iter().enumerate() {
+        let f = fill(owner, &format!("t-{i}"), dec!(1), dec!(10));
+        s.commit(only(StateChange::Fill(Box::new(f))))
+            .await
+            .unwrap();
+    }
+    let page = s
+        .list_fills(&FillQuery {
+            user_id: Some(uid("alice")),
+            limit: 2,
+            ..FillQuery::default()
+        })
+        .await
+        .unwrap();
+    let trades: Vec<String> = page.iter().map(|(_, f)| f.trade_id.to_string()).collect();
+    assert_eq!(trades, ["t-3", "t-1"]);
+    let rest = s
+        .list_fills(&FillQuery {
+            user_id: Some(uid("alice")),
+            before: page.last().map(|(c, _)| *c),
+            limit: 10,
+            ..FillQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|(_, f)| f.trade_id.to_string())
+            .collect::<Vec<_>>(),
+        ["t-0"]
+    );
+    let by_order = FillQuery {
+        order_id: Some(bob.id),
+        ..FillQuery::default()
+    };
+    assert_eq!(s.list_fills(&by_order).await.unwrap().len(), 1);
+
+    // The event feed: after a position, optionally one user's, limited.
+    for (user, cid) in [("alice", "e1"), ("bob", "e2"), ("alice", "e3")] {
+        s.commit(created(&order(user, cid))).await.unwrap();
+    }
+    let all = s.events_after(0, None, 0).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let alices = s.events_after(0, Some(&uid("alice")), 10).await.unwrap();
+    assert_eq!(alices.len(), 2);
+    let later = s.events_after(all[0].position, None, 1).await.unwrap();
+    assert_eq!(later, vec![all[1].clone()]);
+}

@@ -1,0 +1,601 @@
+//! The write contract: exact decimals, optimistic concurrency, atomic batches,
+//! group commit, the event log and the outbox.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ordermon_domain::event::{AggregateType, EventPayload};
+use ordermon_domain::fill::Fill;
+use ordermon_domain::ids::StrategyId;
+use ordermon_domain::order::{Order, OrderEvent, TimedOrderEvent};
+use ordermon_domain::ports::{ChangeSet, FillQuery, OutboxMessage, StateChange, StoreError};
+use ordermon_tests::TestStore;
+use rust_decimal_macros::dec;
+use tokio::sync::Barrier;
+
+use crate::fixtures::*;
+
+fn is_conflict(r: &Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict { .. }))
+}
+
+pub(crate) async fn decimal_round_trip(t: &TestStore) {
+    let s = &t.store;
+    let tiny = order_with("alice", "tiny", "ACME.SIM", TINY, BIG, chrono::Utc::now());
+    let big = order_with("alice", "big", "ACME.SIM", BIG, TINY, chrono::Utc::now());
+    for o in [&tiny, &big] {
+        s.commit(created(o)).await.unwrap();
+        assert_eq!(s.get_order(o.id).await.unwrap().as_ref(), Some(o));
+    }
+    let back = s.get_order(tiny.id).await.unwrap().unwrap();
+    assert_eq!(back.quantity.get().to_string(), "0.000000000000000001");
+    assert_eq!(
+        back.price.unwrap().get().to_string(),
+        "123456789012.123456789"
+    );
+
+    let acct = account("alice", BIG, TINY);
+    s.commit(only(StateChange::Account {
+        account: Box::new(acct.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let got = s.get_account(&uid("alice")).await.unwrap().unwrap();
+    assert_eq!(got, acct);
+    let b = got.balance(&usd());
+    assert_eq!((b.total, b.reserved), (BIG, TINY));
+
+    let pos = position("alice", "ACME.SIM", TINY, BIG);
+    s.commit(only(StateChange::Position {
+        position: Box::new(pos.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_position(&uid("alice"), &iid("ACME.SIM"))
+            .await
+            .unwrap(),
+        Some(pos)
+    );
+
+    let f = fill(&tiny, "t-1", TINY, BIG);
+    s.commit(only(StateChange::Fill(Box::new(f.clone()))))
+        .await
+        .unwrap();
+    let fills = s.list_fills(&FillQuery::default()).await.unwrap();
+    assert_eq!(
+        fills.iter().map(|(_, f)| f).collect::<Vec<&Fill>>(),
+        vec![&f]
+    );
+
+    let inst = instrument("TINY.SIM");
+    s.commit(only(StateChange::Instrument {
+        instrument: Box::new(inst.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(s.get_instrument(&inst.id).await.unwrap(), Some(inst));
+
+    // Bars live in plain columns only: this is the columns' own exactness.
+    let bars = vec![bar("ACME.SIM", 0, BIG), bar("ACME.SIM", 1, TINY)];
+    assert_eq!(s.upsert_bars(&bars).await.unwrap(), 2);
+    let (from, to) = (
+        bars[0].open_time,
+        bars[1].open_time + chrono::Duration::minutes(1),
+    );
+    let back = s
+        .bars(&iid("ACME.SIM"), bars[0].interval, from, to, 10)
+        .await
+        .unwrap();
+    assert_eq!(back, bars);
+
+    // Balances are real columns an operator can correct; the store reads them back exactly.
+    if let Some(n) = t
+        .operator_sql(
+            "UPDATE account_balances SET total = '98765432109.987654321', \
+             reserved = '0.000000000000000002' WHERE user_id = 'alice'",
+        )
+        .await
+    {
+        assert_eq!(n, 1);
+        let b = s
+            .get_account(&uid("alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .balance(&usd());
+        assert_eq!(
+            (b.total, b.reserved),
+            (dec!(98765432109.987654321), dec!(0.000000000000000002))
+        );
+    }
+}
+
+pub(crate) async fn two_writers_same_version(t: &TestStore) {
+    for round in 0..5 {
+        let o = order("alice", &format!("race-{round}"));
+        t.store.commit(created(&o)).await.unwrap();
+        let (_, a) = advance(&o, OrderEvent::Submitted);
+        let (_, b) = advance(&o, OrderEvent::Submitted);
+        let barrier = Arc::new(Barrier::new(2));
+        let tasks: Vec<_> = [a, b]
+            .into_iter()
+            .map(|batch| {
+                let (store, barrier) = (Arc::clone(&t.store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.commit(batch).await
+                })
+            })
+            .collect();
+        let results: Vec<_> = futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        let lost = results.iter().find(|r| r.is_err()).unwrap();
+        assert!(
+            matches!(
+                lost,
+                Err(StoreError::Conflict {
+                    expected: 1,
+                    actual: Some(2),
+                    ..
+                })
+            ),
+            "{lost:?}"
+        );
+        let events = t
+            .store
+            .aggregate_events(AggregateType::Order, &o.id.to_string())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 2, "only the winner's event is logged");
+    }
+
+    // State-only batches race the same way.
+    let u = user("carol");
+    t.store
+        .commit(only(StateChange::User {
+            user: Box::new(u.clone()),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+    let mut next = u.clone();
+    next.version = 2;
+    let batches = [next.clone(), next].map(|u| {
+        only(StateChange::User {
+            user: Box::new(u),
+            expected: 1,
+        })
+    });
+    let results = futures::future::join_all(batches.map(|b| t.store.commit(b))).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results.iter().any(is_conflict));
+}
+
+pub(crate) async fn failed_batch_leaves_nothing(t: &TestStore) {
+    let s = &t.store;
+    let a = order("alice", "a");
+    let first = s.commit(created(&a)).await.unwrap();
+
+    // A batch whose last state change fails.
+    let b = order("alice", "b");
+    let mut batch = created(&b);
+    batch.changes.push(StateChange::Fill(Box::new(fill(
+        &a,
+        "t-1",
+        dec!(1),
+        dec!(10),
+    ))));
+    batch.changes.push(StateChange::User {
+        user: Box::new(user("bob")),
+        expected: 0,
+    });
+    let mut stale = account("alice", dec!(5), dec!(0));
+    stale.version = 8;
+    batch.changes.push(StateChange::Account {
+        account: Box::new(stale),
+        expected: 7,
+    });
+    assert!(is_conflict(&s.commit(batch).await));
+
+    // A batch whose last event fails (it repeats a logged event id).
+    let c = order("alice", "c");
+    let mut batch = created(&c);
+    let logged = created(&a).events.remove(0);
+    let mut repeat = batch.events[0].clone();
+    repeat.event_id = s.events_after(0, None, 10).await.unwrap()[0].event.event_id;
+    repeat.aggregate_id = logged.aggregate_id.clone();
+    repeat.sequence = 99;
+    batch.events.push(repeat);
+    let refused = s.commit(batch).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Duplicate {
+                entity: "event",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+
+    for o in [&b, &c] {
+        assert_eq!(s.get_order(o.id).await.unwrap(), None);
+        let cid = o.client_order_id.as_str();
+        assert_eq!(
+            s.get_order_by_client_id(&o.user_id, cid).await.unwrap(),
+            None
+        );
+        let events = s
+            .aggregate_events(AggregateType::Order, &o.id.to_string())
+            .await;
+        assert!(events.unwrap().is_empty());
+    }
+    assert!(
+        s.list_fills(&FillQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.get_user(&uid("bob")).await.unwrap(), None);
+    assert_eq!(s.events_after(0, None, 100).await.unwrap().len(), 1);
+    assert_eq!(s.pending_count().await.unwrap(), 1);
+
+    // The log carries on strictly increasing after the failures.
+    let d = order("alice", "d");
+    let next = s.commit(created(&d)).await.unwrap();
+    assert!(next.event_positions[0] > first.event_positions[0]);
+}
+
+pub(crate) async fn group_commit_isolates_batches(t: &TestStore) {
+    let s = &t.store;
+    let x = order("alice", "x");
+    s.commit(created(&x)).await.unwrap();
+    let (a, b) = (order("alice", "a"), order("alice", "b"));
+    let twin = order("alice", "a"); // same client order id as `a`
+    let mut stale_x = x.clone();
+    stale_x.version = 6;
+    let results = s
+        .commit_group(vec![
+            created(&a),
+            created(&x),
+            created(&b),
+            only(StateChange::Order {
+                order: Box::new(stale_x),
+                expected: 5,
+            }),
+            created(&twin),
+        ])
+        .await;
+    assert_eq!(results.len(), 5);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(
+            results[1],
+            Err(StoreError::Conflict {
+                actual: Some(1),
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert!(matches!(
+        results[3],
+        Err(StoreError::Conflict {
+            expected: 5,
+            actual: Some(1),
+            ..
+        })
+    ));
+    assert!(
+        matches!(
+            results[4],
+            Err(StoreError::Duplicate {
+                entity: "order",
+                ..
+            })
+        ),
+        "{results:?}"
+    );
+    assert!(s.get_order(a.id).await.unwrap().is_some());
+    assert!(s.get_order(b.id).await.unwrap().is_some());
+    assert_eq!(s.get_order(twin.id).await.unwrap(), None);
+    assert_eq!(s.get_order(x.id).await.unwrap(), Some(x));
+    assert_eq!(s.pending_count().await.unwrap(), 3);
+    let pa = results[0].as_ref().unwrap().event_positions[0];
+    let pb = results[2].as_ref().unwrap().event_positions[0];
+    assert!(pa < pb);
+
+    // A clean group, with a batch that builds on an earlier one of the group.
+    let orders: Vec<Order> = (0..10).map(|i| order("bob", &format!("g-{i}"))).collect();
+    let mut batches: Vec<ChangeSet> = orders.iter().map(created).collect();
+    let (submitted, step) = advance(&orders[0], OrderEvent::Submitted);
+    batches.push(step);
+    let results = s.commit_group(batches).await;
+    let positions: Vec<i64> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().event_positions[0])
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert_eq!(s.get_order(orders[0].id).await.unwrap(), Some(submitted));
+    assert!(s.commit_group(Vec::new()).await.is_empty());
+}
+
+pub(crate) async fn event_log_replays_order(t: &TestStore) {
+    let s = &t.store;
+    let mut o = order_with(
+        "alice",
+        "replay",
+        "ACME.SIM",
+        dec!(10),
+        dec!(10.25),
+        chrono::Utc::now(),
+    );
+    s.commit(created(&o)).await.unwrap();
+    let steps = [
+        OrderEvent::Submitted,
+        OrderEvent::Accepted {
+            venue_order_id: Some("V-1".to_owned()),
+        },
+        OrderEvent::Filled {
+            fill: fill(&o, "t-1", dec!(4), dec!(10.25)),
+        },
+        OrderEvent::PendingCancel,
+        OrderEvent::Filled {
+            fill: fill(&o, "t-2", dec!(6), dec!(10.2)),
+        },
+    ];
+    for e in steps {
+        let (next, batch) = advance(&o, e);
+        s.commit(batch).await.unwrap();
+        o = next;
+    }
+    let stored = s.get_order(o.id).await.unwrap().unwrap();
+    assert_eq!(stored, o);
+    let events = s
+        .aggregate_events(AggregateType::Order, &o.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 6);
+    let seqs: Vec<u64> = events.iter().map(|e| e.event.sequence).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    assert!(events.windows(2).all(|w| w[0].position < w[1].position));
+    let timed: Vec<TimedOrderEvent> = events
+        .iter()
+        .map(|e| match &e.event.payload {
+            EventPayload::Order(oe) => TimedOrderEvent {
+                at: e.event.occurred_at,
+                event: oe.clone(),
+            },
+            other => panic!("not an order event: {other:?}"),
+        })
+        .collect();
+    let mut replayed = Order::replay(&timed).unwrap();
+    replayed.version = stored.version; // versions count commits, not events
+    assert_eq!(replayed, stored);
+}
+
+pub(crate) async fn outbox_commit_order_and_mark_once(t: &TestStore) {
+    let s = &t.store;
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        let o = order("alice", &format!("o-{i}"));
+        let mut batch = created(&o);
+        let mut extra: OutboxMessage = batch.outbox[0].clone();
+        extra.topic = format!("audit.{i}");
+        batch.outbox.push(extra);
+        expected.extend(batch.outbox.iter().map(|m| (m.event_id, m.topic.clone())));
+        s.commit(batch).await.unwrap();
+    }
+    let pending = s.pending(100).await.unwrap();
+    let got: Vec<_> = pending
+        .iter()
+        .map(|r| (r.message.event_id, r.message.topic.clone()))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(
+        pending[0].message.payload.len(),
+        pending[1].message.payload.len()
+    );
+    assert_eq!(s.pending(2).await.unwrap().len(), 2);
+    let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+    assert_eq!(s.mark_sent(&ids[..4]).await.unwrap(), 4);
+    assert_eq!(s.mark_sent(&ids).await.unwrap(), 2);
+    assert_eq!(s.mark_sent(&ids).await.unwrap(), 0);
+    assert_eq!(s.mark_sent(&[]).await.unwrap(), 0);
+    assert_eq!(s.pending_count().await.unwrap(), 0);
+    assert!(s.pending(10).await.unwrap().is_empty());
+
+    // Concurrent committers: outbox id order is the event log's commit order.
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&t.store);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..5 {
+                    let o = order("bob", &format!("w{w}-{i}"));
+                    let batch = created(&o);
+                    let id = batch.events[0].event_id;
+                    let r = store.commit(batch).await.unwrap();
+                    seen.push((id, r.event_positions[0]));
+                }
+                seen
+            })
+        })
+        .collect();
+    let positions: HashMap<_, _> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    let pending = s.pending(1000).await.unwrap();
+    assert_eq!(pending.len(), 40);
+    let in_id_order: Vec<i64> = pending
+        .iter()
+        .map(|r| positions[&r.message.event_id])
+        .collect();
+    assert!(
+        in_id_order.windows(2).all(|w| w[0] < w[1]),
+        "{in_id_order:?}"
+    );
+
+    // Two relays marking the same rows: each row is marked exactly once.
+    let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+    let marks = futures::future::join_all((0..2).map(|_| s.mark_sent(&ids))).await;
+    assert_eq!(marks.into_iter().map(Result::unwrap).sum::<u64>(), 40);
+}
+
+pub(crate) async fn concurrent_writers(t: &TestStore) {
+    const WRITERS: usize = 16;
+    const EACH: usize = 20;
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, barrier) = (Arc::clone(&t.store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for i in 0..EACH {
+                    let o = order(&format!("user{w}"), &format!("c-{i}"));
+                    store.commit(created(&o)).await?;
+                    let (_, step) = advance(&o, OrderEvent::Submitted);
+                    store.commit(step).await?;
+                }
+                Ok::<(), StoreError>(())
+            })
+        })
+        .collect();
+    for r in futures::future::join_all(tasks).await {
+        r.unwrap().unwrap();
+    }
+    let open = t.store.open_orders(None).await.unwrap();
+    assert_eq!(open.len(), WRITERS * EACH);
+    let events = t.store.events_after(0, None, 10_000).await.unwrap();
+    assert_eq!(events.len(), WRITERS * EACH * 2);
+    assert!(events.windows(2).all(|w| w[0].position < w[1].position));
+}
+
+pub(crate) async fn typed_refusals(t: &TestStore) {
+    let s = &t.store;
+    let a = order("alice", "a");
+    s.commit(created(&a)).await.unwrap();
+
+    let twin = order("alice", "a");
+    let dup = s.commit(created(&twin)).await;
+    assert!(
+        matches!(
+            dup,
+            Err(StoreError::Duplicate {
+                entity: "order",
+                ..
+            })
+        ),
+        "{dup:?}"
+    );
+    // The same client id for another user is fine.
+    s.commit(created(&order("bob", "a"))).await.unwrap();
+
+    let again = s.commit(created(&a)).await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Conflict {
+            expected: 0,
+            actual: Some(1),
+            ..
+        })
+    ));
+
+    let ghost = order("alice", "ghost");
+    let (_, step) = advance(&ghost, OrderEvent::Submitted);
+    let missing = s.commit(step).await;
+    assert!(
+        matches!(missing, Err(StoreError::Conflict { actual: None, .. })),
+        "{missing:?}"
+    );
+
+    let mut skip = a.clone();
+    skip.version = 3;
+    let skipping = s
+        .commit(only(StateChange::Order {
+            order: Box::new(skip),
+            expected: 1,
+        }))
+        .await;
+    assert!(is_conflict(&skipping));
+
+    let f = fill(&a, "t-1", dec!(1), dec!(10));
+    s.commit(only(StateChange::Fill(Box::new(f.clone()))))
+        .await
+        .unwrap();
+    let dup_fill = s.commit(only(StateChange::Fill(Box::new(f)))).await;
+    assert!(matches!(
+        dup_fill,
+        Err(StoreError::Duplicate { entity: "fill", .. })
+    ));
+
+    // An event id seen before, and an aggregate sequence taken before.
+    let logged = s.events_after(0, None, 10).await.unwrap().remove(0).event;
+    let mut same_id = created(&order("carol", "e1"));
+    same_id.events[0].event_id = logged.event_id;
+    let r = s.commit(same_id).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Duplicate {
+                entity: "event",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let mut same_seq = ChangeSet::default();
+    let mut taken = logged.clone();
+    taken.event_id = ordermon_domain::ids::EventId::generate();
+    same_seq.events.push(taken);
+    let r = s.commit(same_seq).await;
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Duplicate {
+                entity: "event",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+
+    // Deleting a strategy checks its version and owner.
+    let st = strategy("s1", "alice");
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(st.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let delete = |user: &str, expected| {
+        only(StateChange::DeleteStrategy {
+            id: StrategyId::new("s1").unwrap(),
+            user_id: uid(user),
+            expected,
+        })
+    };
+    assert!(is_conflict(&s.commit(delete("alice", 4)).await));
+    assert!(matches!(
+        s.commit(delete("bob", 1)).await,
+        Err(StoreError::Conflict { actual: None, .. })
+    ));
+    s.commit(delete("alice", 1)).await.unwrap();
+    assert_eq!(s.get_strategy(&st.id).await.unwrap(), None);
+    s.health().await.unwrap();
+}
