@@ -297,6 +297,26 @@ impl ReadCache {
         self.read::<T>(backend, key).await.flatten()
     }
 
+    /// Drops this instance's copies of keys another instance changed (its
+    /// events arrive over the bus): bumps each key's generation, so a fill in
+    /// flight is discarded, then evicts the in-process tier only — the writer
+    /// already invalidated the shared one.
+    pub async fn evict_local(&self, keys: &[CacheKey]) {
+        let Some(backend) = &self.backend else {
+            return;
+        };
+        for key in keys {
+            self.stripes.evict_barrier(&key.render()).await;
+        }
+        for key in keys {
+            metrics::counter!("ordermon_cache_remote_evictions_total", "namespace" => key.namespace)
+                .increment(1);
+            if let Err(e) = backend.evict_local(key).await {
+                tracing::debug!(key = %key, error = %e, "cache eviction failed");
+            }
+        }
+    }
+
     /// Invalidates keys here and, through the backend, everywhere: bumps each
     /// key's generation (waiting for fills in flight), then deletes. Failures
     /// are logged, never returned: the Redis tier keeps them for replay.

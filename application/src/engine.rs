@@ -878,6 +878,62 @@ impl Engine {
     }
 }
 
+/// Events about the instance itself.
+impl Engine {
+    /// Records in the event log that a supporting component of `instance`
+    /// (`cache`, `bus`) stopped working (`Some(reason)`) or works again
+    /// (`None`). Each instance's component history is its own aggregate
+    /// (`component/{instance}/{component}`), so instances never contend.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn record_component_health(
+        &self,
+        instance: &str,
+        component: &str,
+        problem: Option<String>,
+    ) -> Result<(), AppError> {
+        let aggregate = format!("component/{instance}/{component}");
+        let last = self
+            .ctx
+            .persistence
+            .events
+            .aggregate_events(AggregateType::System, &aggregate)
+            .await?
+            .last()
+            .map_or(0, |e| e.event.sequence);
+        let payload = match problem {
+            Some(reason) => {
+                tracing::warn!(component, %reason, "component degraded");
+                SystemEvent::ComponentDegraded {
+                    component: component.to_owned(),
+                    instance: instance.to_owned(),
+                    reason,
+                }
+            }
+            None => {
+                tracing::info!(component, "component recovered");
+                SystemEvent::ComponentRecovered {
+                    component: component.to_owned(),
+                    instance: instance.to_owned(),
+                }
+            }
+        };
+        let mut cs = ChangeSet::default();
+        cs.push_events([DomainEvent::new(
+            aggregate,
+            last + 1,
+            None,
+            self.ctx.clock.now(),
+            None,
+            EventPayload::System(payload),
+        )])
+        .map_err(|e| AppError::Unexpected(e.to_string()))?;
+        self.ctx.committer.commit(cs).await?;
+        Ok(())
+    }
+}
+
 /// Monitoring plumbing used by the monitoring engine.
 impl Engine {
     pub(crate) fn tracker(&self) -> TaskTracker {

@@ -18,6 +18,7 @@ pub mod paper;
 pub mod persistence;
 pub mod relay;
 pub mod strategy;
+pub mod stream;
 pub mod validate;
 pub mod views;
 

@@ -10,18 +10,23 @@ use async_trait::async_trait;
 use ordermon_application::feed::SimulatedFeed;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::paper::PaperVenue;
+use ordermon_application::strategy::StrategyRegistry;
+use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
 use ordermon_domain::ports::{Clock, SystemClock};
 use ordermon_domain::user::Role;
-use ordermon_http::{ApiState, AuthConfig, HealthCheck, HttpLimits};
+use ordermon_http::{ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
 use crate::market;
+use crate::messaging::{self, BusHealth, Messaging};
 use crate::secret::{self, SecretSource};
 use crate::store::{self, OpenStore};
 
@@ -40,6 +45,11 @@ pub struct App {
     market_tasks: Vec<JoinHandle<()>>,
     /// Stops the monitors' scan, quote routing and ticker.
     monitor_cancel: CancellationToken,
+    /// The outbox relay and this instance's bus consumer.
+    messaging: Messaging,
+    /// The cache's background tasks (Redis subscriber, prober, health watch).
+    cache_tasks: TaskTracker,
+    cache_cancel: CancellationToken,
     shutdown_timeout: Duration,
 }
 
@@ -48,6 +58,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("engine", &self.engine)
             .field("store", &self.store)
+            .field("messaging", &self.messaging)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -89,12 +100,11 @@ fn spawn_log_retention(
 ///
 /// # Errors
 /// A backend that cannot be reached or set up, or settings the running build
-/// does not support (a cache or bus other than `memory`).
+/// does not support (`kafka://` without the `kafka` feature).
 pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate().context("invalid configuration")?;
-    ensure_memory("cache.url", config.cache.url.is_memory(), &config.cache.url)?;
-    ensure_memory("bus.url", config.bus.url.is_memory(), &config.bus.url)?;
     let kind = config.database.kind()?;
+    let instance = config.bus.instance_name(&config.http.addr);
     let (jwt_secret, source) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
     match source {
         SecretSource::Generated => tracing::info!(
@@ -107,23 +117,63 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         SecretSource::Configured | SecretSource::File => {}
     }
 
+    // The bus first: it is the likeliest to be unreachable, and nothing has
+    // been started yet that would need stopping.
+    let bus = messaging::open_bus(&config.bus, config.bus.connect_timeout)
+        .await
+        .context("opening the message bus")?;
     let store = store::open(&config.database, true).await?;
     if kind == DatabaseKind::Memory {
         tracing::warn!("database.url = memory: nothing survives a restart");
     }
+    let cache_tasks = TaskTracker::new();
+    let cache_cancel = CancellationToken::new();
+    let cache: OpenCache = match read_cache::open(&config.cache, &cache_tasks, &cache_cancel).await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            store.close().await;
+            return Err(anyhow::Error::new(e).context("opening the cache"));
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let quotes = Arc::new(QuoteBook::new(QUOTE_BUFFER));
     let root = CancellationToken::new();
-    let engine = Engine::start(
+    let engine = Engine::start_with_cache(
         store.persistence(),
         quotes.clone(),
         clock.clone(),
         config.engine.engine_config(&config.monitor),
         config.engine.commit.for_database(kind),
         root.child_token(),
+        StrategyRegistry::with_builtins(),
+        cache.read.clone(),
     )
-    .await
-    .context("starting the engine")?;
+    .await;
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => {
+            cache_cancel.cancel();
+            store.close().await;
+            return Err(anyhow::Error::new(e).context("starting the engine"));
+        }
+    };
+    cache.watch(
+        engine.clone(),
+        instance.clone(),
+        &cache_tasks,
+        cache_cancel.clone(),
+    );
+    let fanout = EventFanout::new(ordermon_application::stream::DEFAULT_CAPACITY);
+    let messaging = Messaging::start(
+        bus,
+        &config.bus,
+        config.bus.group(&config.http.addr),
+        &engine,
+        clock.clone(),
+        fanout.clone(),
+        cache.read.clone(),
+    );
     let monitor_cancel = root.child_token();
     let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
     // Per-user logs: the API reads them through the engine's sink port; the
@@ -140,6 +190,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             // Leave nothing running behind a failed build.
             root.cancel();
             engine.shutdown().await;
+            messaging.shutdown().await;
+            cache_cancel.cancel();
             store.close().await;
             return Err(anyhow::Error::new(e).context("seeding demo instruments"));
         }
@@ -175,13 +227,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Ok(m) => Arc::new(move || m.render()),
         Err(_) => Arc::new(String::new),
     };
-    let health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(FeedHealth {
-        quotes,
-        clock,
-        stale_after: Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
-            .max(Duration::from_secs(5)),
-        engine: engine.clone(),
-    })];
+    let mut health: Vec<Arc<dyn HealthCheck>> = vec![
+        Arc::new(FeedHealth {
+            quotes,
+            clock,
+            stale_after: Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
+                .max(Duration::from_secs(5)),
+            engine: engine.clone(),
+        }),
+        Arc::new(BusHealth(messaging.bus().clone())),
+    ];
+    health.extend(cache.health());
+    let mut status = messaging.status_sections();
+    status.push(cache.status_section());
+    let monitoring_status = monitoring.clone();
+    status.push(Arc::new(messaging::Section::new("monitoring", move || {
+        serde_json::to_value(monitoring_status.status()).unwrap_or_default()
+    })));
     let router = ordermon_http::router(ApiState {
         engine: engine.clone(),
         auth: AuthConfig {
@@ -195,6 +257,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             request_timeout_secs: config.http.request_timeout.as_secs().max(1),
         },
         health,
+        events: fanout,
+        dead_letters: Some(DeadLetterAdmin {
+            letters: messaging.dead_letters(),
+            default_group: messaging.group().to_owned(),
+        }),
+        status,
     });
     Ok(App {
         engine,
@@ -205,19 +273,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         market_cancel,
         market_tasks,
         monitor_cancel,
+        messaging,
+        cache_tasks,
+        cache_cancel,
         shutdown_timeout: config.shutdown.timeout,
     })
-}
-
-fn ensure_memory(
-    key: &str,
-    is_memory: bool,
-    url: &crate::config::ServiceUrl,
-) -> anyhow::Result<()> {
-    if is_memory {
-        return Ok(());
-    }
-    anyhow::bail!("{key} = `{url}`: this build supports only `memory` here")
 }
 
 impl App {
@@ -322,6 +382,12 @@ impl App {
             }
             self.monitor_cancel.cancel();
             self.engine.shutdown().await;
+            // After the last commit: the relay drains the outbox, then the
+            // consumer stops.
+            self.messaging.shutdown().await;
+            self.cache_cancel.cancel();
+            self.cache_tasks.close();
+            self.cache_tasks.wait().await;
             self.store.close().await;
         };
         match tokio::time::timeout_at(deadline, steps).await {

@@ -18,14 +18,18 @@
 //! ```
 
 mod app;
+mod cache;
 pub mod client;
 pub mod config;
 pub mod logs;
 mod market;
+mod messaging;
 pub mod ops;
 pub mod secret;
 mod store;
 
 pub use app::{App, RunningApp, build};
+pub use cache::CacheOpenError;
 pub use config::Config;
+pub use messaging::BusOpenError;
 pub use store::OpenError;

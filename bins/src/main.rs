@@ -61,6 +61,33 @@ enum Command {
     },
     /// Print the effective configuration as TOML, secrets redacted.
     Config,
+    /// List or replay the bus's dead letters.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// Print a consumer group's dead letters as JSON lines, oldest first.
+    List {
+        /// The consumer group (default: this instance's, `instance-{bus.instance}`).
+        #[arg(long)]
+        group: Option<String>,
+        /// Most dead letters printed (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send dead letters back to their group for another try.
+    Replay {
+        /// The consumer group (default: this instance's).
+        #[arg(long)]
+        group: Option<String>,
+        /// Only this event (repeatable); without any, every dead letter of the group.
+        #[arg(long = "id", value_name = "EVENT_ID")]
+        ids: Vec<ordermon_domain::ids::EventId>,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -124,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Dlq { action } => dlq(&config, action).await,
         Command::Config => {
             print!(
                 "{}",
@@ -176,6 +204,33 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<()> {
+    match action {
+        DlqAction::List { group, limit } => {
+            let group = ops::dlq_group(config, group);
+            let letters = ops::dlq_list(config, &group, limit)
+                .await
+                .with_context(|| format!("listing the dead letters of `{group}`"))?;
+            for l in &letters {
+                println!(
+                    "{}",
+                    serde_json::to_string(l).context("printing a dead letter")?
+                );
+            }
+            eprintln!("{} dead letter(s) in `{group}`", letters.len());
+            Ok(())
+        }
+        DlqAction::Replay { group, ids } => {
+            let group = ops::dlq_group(config, group);
+            let outcome = ops::dlq_replay(config, &group, &ids)
+                .await
+                .with_context(|| format!("replaying the dead letters of `{group}`"))?;
+            println!("replayed {} dead letter(s) to `{group}`", outcome.replayed);
+            Ok(())
+        }
     }
 }
 

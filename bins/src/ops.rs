@@ -1,8 +1,13 @@
-//! Operator commands behind `monitor-server check` and `migrate`.
+//! Operator commands behind `monitor-server check`, `migrate` and `dlq`.
 
 use std::fmt;
 
-use crate::config::{Config, ServiceUrl};
+use ordermon_application::consume::{DeadLetterView, DeadLetters, ReplayOutcome};
+use ordermon_domain::ids::EventId;
+use ordermon_domain::ports::Cache;
+
+use crate::config::{CacheKind, Config};
+use crate::messaging;
 use crate::store::{self, OpenStore};
 
 /// The outcome of checking one backend.
@@ -36,11 +41,12 @@ impl fmt::Display for Check {
 /// Checks every configured backend: the database (connect, health, migrations),
 /// then the cache and the bus. Never panics; each outcome says what it found.
 pub async fn check(config: &Config) -> Vec<Check> {
-    vec![
-        check_database(config).await,
-        check_memory_only("cache", &config.cache.url),
-        check_memory_only("bus", &config.bus.url),
-    ]
+    let (database, cache, bus) = tokio::join!(
+        check_database(config),
+        check_cache(config),
+        check_bus(config)
+    );
+    vec![database, cache, bus]
 }
 
 async fn check_database(config: &Config) -> Check {
@@ -78,17 +84,104 @@ async fn check_database(config: &Config) -> Check {
     }
 }
 
-fn check_memory_only(component: &'static str, url: &ServiceUrl) -> Check {
-    let outcome = if url.is_memory() {
-        Ok("in-process".to_owned())
-    } else {
-        Err("this build supports only `memory`".to_owned())
+async fn check_cache(config: &Config) -> Check {
+    let target = config.cache.url.to_string();
+    let outcome = match config.cache.kind() {
+        Err(e) => Err(e.to_string()),
+        Ok(CacheKind::Memory) => Ok("in-process".to_owned()),
+        Ok(CacheKind::Redis) => {
+            let redis = ordermon_redis::cache::RedisCacheConfig {
+                connect_timeout: std::time::Duration::from_secs(2),
+                command_timeout: std::time::Duration::from_secs(2),
+                ..ordermon_redis::cache::RedisCacheConfig::default()
+            };
+            match ordermon_redis::cache::RedisCache::new(config.cache.url.expose(), &redis) {
+                Err(e) => Err(e.to_string()),
+                Ok(c) => c
+                    .health()
+                    .await
+                    .map(|()| "reachable".to_owned())
+                    .map_err(|e| e.to_string()),
+            }
+        }
     };
     Check {
-        component,
-        target: url.to_string(),
+        component: "cache",
+        target,
         outcome,
     }
+}
+
+async fn check_bus(config: &Config) -> Check {
+    let target = config.bus.url.to_string();
+    let outcome = match messaging::open_bus(
+        &config.bus,
+        config
+            .bus
+            .connect_timeout
+            .min(std::time::Duration::from_secs(5)),
+    )
+    .await
+    {
+        Err(messaging::BusOpenError::Connect { source, .. }) => Err(source.to_string()),
+        Err(e) => Err(e.to_string()),
+        Ok(bus) => match bus.health().await {
+            Ok(()) if config.bus.url.is_memory() => Ok("in-process".to_owned()),
+            Ok(()) => Ok(format!("{} reachable", bus.name())),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    Check {
+        component: "bus",
+        target,
+        outcome,
+    }
+}
+
+/// The consumer group `dlq` commands work on: `group`, or this instance's own.
+#[must_use]
+pub fn dlq_group(config: &Config, group: Option<String>) -> String {
+    group.unwrap_or_else(|| config.bus.group(&config.http.addr))
+}
+
+async fn dead_letter_service(config: &Config) -> anyhow::Result<DeadLetters> {
+    use anyhow::Context as _;
+    if config.bus.url.is_memory() {
+        anyhow::bail!(
+            "bus.url = memory: dead letters live inside the running server; use GET /api/v1/admin/dead-letters"
+        );
+    }
+    let bus = messaging::open_bus(&config.bus, config.bus.connect_timeout)
+        .await
+        .context("opening the message bus")?;
+    Ok(DeadLetters::new(bus))
+}
+
+/// `dlq list`: up to `limit` dead letters of `group`, oldest first.
+///
+/// # Errors
+/// The bus cannot be reached, or a bad group or limit.
+pub async fn dlq_list(
+    config: &Config,
+    group: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<DeadLetterView>> {
+    let service = dead_letter_service(config).await?;
+    Ok(service.list(group, limit).await?)
+}
+
+/// `dlq replay`: sends dead letters of `group` back (the given ids, or all).
+///
+/// # Errors
+/// The bus cannot be reached, or a bad group.
+pub async fn dlq_replay(
+    config: &Config,
+    group: &str,
+    ids: &[EventId],
+) -> anyhow::Result<ReplayOutcome> {
+    let service = dead_letter_service(config).await?;
+    let ids = (!ids.is_empty()).then_some(ids);
+    Ok(service.replay(group, ids).await?)
 }
 
 /// Applies pending migrations and closes the connection; returns a line for the operator.

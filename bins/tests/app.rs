@@ -194,8 +194,30 @@ async fn sqlite_app_trades_on_paper_and_keeps_state_across_restarts() {
 #[tokio::test]
 async fn unsupported_backends_are_refused_by_name() {
     let mut c = config("memory");
-    c.cache.url = ServiceUrl::new("redis://:pw@localhost:6379");
-    let e = build(c).await.unwrap_err().to_string();
+    c.cache.url = ServiceUrl::new("memcached://:pw@localhost:11211");
+    let e = format!("{:#}", build(c).await.unwrap_err());
     assert!(e.contains("cache.url"), "{e}");
     assert!(!e.contains(":pw@"), "{e}");
+
+    let mut c = config("memory");
+    c.bus.url = ServiceUrl::new("nats://user:pw@localhost:4222");
+    let e = format!("{:#}", build(c).await.unwrap_err());
+    assert!(e.contains("bus.url"), "{e}");
+    assert!(!e.contains(":pw@"), "{e}");
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_named_without_its_password() {
+    let mut c = config("memory");
+    // Nothing listens on port 1.
+    c.bus.url = ServiceUrl::new("amqp://guest:secretpw@127.0.0.1:1/%2f");
+    c.bus.connect_timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let e = format!("{:#}", build(c).await.unwrap_err());
+    assert!(e.contains("rabbitmq"), "{e}");
+    assert!(!e.contains("secretpw"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "gave up too late"
+    );
 }

@@ -289,6 +289,23 @@ pub enum SystemEvent {
         /// Who.
         actor: String,
     },
+    /// A supporting component of one instance (the cache, the bus) stopped
+    /// working; the instance carries on without it (slower, never wrong).
+    ComponentDegraded {
+        /// `cache`, `bus`.
+        component: String,
+        /// The instance that noticed.
+        instance: String,
+        /// A short, non-secret reason.
+        reason: String,
+    },
+    /// The component works again.
+    ComponentRecovered {
+        /// `cache`, `bus`.
+        component: String,
+        /// The instance that noticed.
+        instance: String,
+    },
 }
 
 /// Every event payload, by aggregate.
@@ -396,6 +413,8 @@ impl EventName for SystemEvent {
     fn name(&self) -> &'static str {
         match self {
             Self::TradingStateChanged { .. } => "trading_state_changed",
+            Self::ComponentDegraded { .. } => "component_degraded",
+            Self::ComponentRecovered { .. } => "component_recovered",
         }
     }
 }

@@ -26,6 +26,8 @@ use async_trait::async_trait;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use ordermon_application::Engine;
+use ordermon_application::consume::DeadLetters;
+use ordermon_application::stream::EventFanout;
 
 pub use auth::{AuthConfig, AuthError, Caller, mint_token};
 pub use error::{ApiError, Problem};
@@ -45,6 +47,30 @@ pub struct ApiState {
     pub limits: HttpLimits,
     /// Extra components checked by `/health/ready` (the store is always checked).
     pub health: Vec<Arc<dyn HealthCheck>>,
+    /// The live events WebSocket streams read (fed by this instance's bus consumer).
+    pub events: Arc<EventFanout>,
+    /// Dead-letter administration, when the server runs a bus.
+    pub dead_letters: Option<DeadLetterAdmin>,
+    /// Extra sections of `/status` (relay, consumers, cache, monitoring…).
+    pub status: Vec<Arc<dyn StatusSection>>,
+}
+
+/// What the dead-letter endpoints work on.
+#[derive(Debug, Clone)]
+pub struct DeadLetterAdmin {
+    /// The use cases over the bus.
+    pub letters: DeadLetters,
+    /// The group listed and replayed when a request names none (this
+    /// instance's own consumer group).
+    pub default_group: String,
+}
+
+/// A named section of `/status`, rendered as JSON when asked for.
+pub trait StatusSection: Send + Sync {
+    /// The section's key in the report.
+    fn name(&self) -> &'static str;
+    /// The section's current figures.
+    fn report(&self) -> serde_json::Value;
 }
 
 impl std::fmt::Debug for ApiState {
@@ -57,6 +83,10 @@ impl std::fmt::Debug for ApiState {
             .field(
                 "health",
                 &self.health.iter().map(|h| h.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "status",
+                &self.status.iter().map(|s| s.name()).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -85,6 +115,12 @@ impl Default for HttpLimits {
 pub trait HealthCheck: Send + Sync {
     /// The component's name in the readiness report.
     fn name(&self) -> &'static str;
+    /// Whether the server is unready without it. A non-critical component that
+    /// fails is reported `degraded` and readiness stays 200 (the cache: without
+    /// Redis reads are slower, never wrong).
+    fn critical(&self) -> bool {
+        true
+    }
     /// Checks the component.
     ///
     /// # Errors

@@ -41,6 +41,7 @@ impl Modify for BearerAuth {
     paths(
         health::live, health::ready, health::metrics,
         admin::status, admin::execution, admin::kill_switch,
+        admin::dead_letters, admin::replay_dead_letters,
         users::create, users::list, users::get, users::patch, users::cash, users::logs,
         strategies::create, strategies::list, strategies::types, strategies::get,
         strategies::patch, strategies::delete,
@@ -58,7 +59,7 @@ impl Modify for BearerAuth {
         (name = "users", description = "user administration and per-user logs"),
         (name = "strategies", description = "strategy configuration"),
         (name = "events", description = "event feed and live stream"),
-        (name = "admin", description = "status and kill switch"),
+        (name = "admin", description = "status, kill switch and dead letters"),
         (name = "health", description = "liveness, readiness, metrics"),
     )
 )]

@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
+use ordermon_domain::event::{DomainEvent, EventPayload};
 use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::order::OrderEvent;
 use ordermon_domain::ports::{CacheKey, ChangeSet, StateChange};
 
 /// Orders by id.
@@ -127,6 +129,59 @@ pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> 
             StateChange::Instrument { instrument: i, .. } => add(instrument(&i.id)),
             StateChange::Alert { .. } => {}
         }
+    }
+    keys
+}
+
+/// Every key an event committed anywhere makes stale, for evicting this
+/// instance's own copies when the event arrives over the bus. It mirrors
+/// [`stale_after_all`] from the event's side: the committer of the change has
+/// already invalidated the shared tier; this only reaches in-process copies.
+#[must_use]
+pub fn stale_after_event(event: &DomainEvent) -> Vec<CacheKey> {
+    let owner = event.user_id.as_ref();
+    let mut keys = Vec::new();
+    match (&event.payload, owner) {
+        (EventPayload::Order(e), Some(u)) => {
+            if let Ok(id) = event.aggregate_id.parse::<OrderId>() {
+                keys.push(order(Some(u), id));
+                keys.push(order(None, id));
+            }
+            if let OrderEvent::Initialized { order: o } = e {
+                keys.push(order_cid(u, o.client_order_id.as_str()));
+            }
+            keys.push(portfolio(u));
+        }
+        (EventPayload::Account(_) | EventPayload::Position(_), Some(u)) => keys.push(portfolio(u)),
+        (EventPayload::User(_), _) => {
+            if let Ok(id) = event.aggregate_id.parse::<UserId>() {
+                keys.push(user(&id));
+                keys.push(portfolio(&id));
+            }
+        }
+        (EventPayload::Strategy(_), _) => {
+            if let Ok(id) = event.aggregate_id.parse::<StrategyId>() {
+                if let Some(u) = owner {
+                    keys.push(strategy(Some(u), &id));
+                }
+                keys.push(strategy(None, &id));
+            }
+        }
+        (EventPayload::Instrument(_), _) => {
+            if let Ok(id) = event.aggregate_id.parse::<InstrumentId>() {
+                keys.push(instrument(&id));
+            }
+        }
+        // Nothing cached is derived from these (or they carry no user).
+        (
+            EventPayload::Order(_)
+            | EventPayload::Account(_)
+            | EventPayload::Position(_)
+            | EventPayload::Alert(_)
+            | EventPayload::Monitor(_)
+            | EventPayload::System(_),
+            _,
+        ) => {}
     }
     keys
 }

@@ -114,6 +114,70 @@ pub mod serde {
     }
 }
 
+/// `#[serde(with = "duration::serde_list")]` for a list of durations written
+/// as text (`["1s", "5s", "30s"]`).
+pub mod serde_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes each duration as `10s`-style text.
+    ///
+    /// # Errors
+    /// Those of the serializer.
+    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|d| super::format(*d)))
+    }
+
+    /// Reads a list of `10s`-style texts.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| super::parse(t).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// `#[serde(with = "duration::serde_map")]` for named durations written as
+/// text (`{ quote = "5s" }`).
+pub mod serde_map {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes each duration as `10s`-style text.
+    ///
+    /// # Errors
+    /// Those of the serializer.
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, d)| (k, super::format(*d))))
+    }
+
+    /// Reads named `10s`-style texts.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Duration>, D::Error> {
+        BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(k, t)| {
+                super::parse(&t)
+                    .map(|d| (k, d))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,14 +14,15 @@ mod sections;
 mod tests;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Table;
 
 pub use engine::{CommitSettings, EngineSettings, RiskSettings};
 pub use sections::{
-    AuthSettings, BusSettings, CacheSettings, DatabaseKind, DatabaseSettings, DemoSettings,
-    HttpSettings, LogSettings, MonitorSettings, ServiceUrl, ShutdownSettings,
+    AuthSettings, BusKind, BusSettings, CacheKind, CacheSettings, DatabaseKind, DatabaseSettings,
+    DemoSettings, HttpSettings, LogSettings, MonitorSettings, ServiceUrl, ShutdownSettings,
 };
 
 pub use ordermon_application::feed::FeedConfig;
@@ -206,6 +207,60 @@ impl Config {
         if self.database.acquire_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "database.acquire_timeout",
+                "must be positive",
+            ));
+        }
+        self.cache.kind()?;
+        self.cache.read_settings()?;
+        if self.cache.max_entries == 0 {
+            return Err(ConfigError::invalid(
+                "cache.max_entries",
+                "must be positive",
+            ));
+        }
+        if self.cache.command_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "cache.command_timeout",
+                "must be positive",
+            ));
+        }
+        self.bus.kind()?;
+        if self.bus.topic.trim().is_empty()
+            || !self
+                .bus
+                .topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':'))
+        {
+            return Err(ConfigError::invalid(
+                "bus.topic",
+                "1 or more of A-Z a-z 0-9 _ . - : expected",
+            ));
+        }
+        if self.bus.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "bus.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.bus.retry_delays.is_empty() || self.bus.retry_delays.iter().any(Duration::is_zero) {
+            return Err(ConfigError::invalid(
+                "bus.retry_delays",
+                "one or more positive durations expected",
+            ));
+        }
+        if self.bus.relay_batch == 0 {
+            return Err(ConfigError::invalid("bus.relay_batch", "must be positive"));
+        }
+        if self.bus.connect_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "bus.connect_timeout",
+                "must be positive",
+            ));
+        }
+        if self.bus.relay_poll_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "bus.relay_poll_interval",
                 "must be positive",
             ));
         }

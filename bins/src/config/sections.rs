@@ -1,10 +1,13 @@
 //! The sections of the configuration tree, each with its defaults (`[engine]`
 //! lives in its own module).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ordermon_application::MonitorConfig;
+use ordermon_application::cache::{CacheSettings as ReadCacheSettings, Codec, NamespaceSettings};
+use ordermon_application::relay::RelayConfig;
 use ordermon_sql::Dialect;
 use ordermon_telemetry::LogFormat;
 use secrecy::SecretString;
@@ -154,35 +157,260 @@ impl DatabaseSettings {
     }
 }
 
-/// `[cache]`.
+/// `[cache]`: the read-through cache in front of the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
-    /// `memory` (default) or `redis://…`.
+    /// `memory` (default: in-process only, right for one instance) or
+    /// `redis://…` (Redis shared by every instance, with an in-process tier in
+    /// front and cross-instance invalidation).
     pub url: ServiceUrl,
+    /// Off: every read goes to the store (default on).
+    pub enabled: bool,
+    /// Most entries the in-process tier holds (default 100,000).
+    pub max_entries: u64,
+    /// Per-namespace TTL overrides (`order`, `order_cid`, `portfolio`, `user`,
+    /// `strategy`, `instrument`, `quote`, `bar`, `session`), e.g. `quote = "5s"`.
+    #[serde(with = "duration::serde_map")]
+    pub ttl: BTreeMap<String, Duration>,
+    /// Per-namespace serializer overrides: `json` or `message_pack`.
+    pub codec: BTreeMap<String, Codec>,
+    /// TTL of a cached "not found" (default `2s`).
+    #[serde(with = "duration::serde")]
+    pub negative_ttl: Duration,
+    /// Longest a Redis command may take before the cache counts Redis as
+    /// failing and falls through to the store (default `250ms`).
+    #[serde(with = "duration::serde")]
+    pub command_timeout: Duration,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
             url: ServiceUrl::new("memory"),
+            enabled: true,
+            max_entries: 100_000,
+            ttl: BTreeMap::new(),
+            codec: BTreeMap::new(),
+            negative_ttl: ReadCacheSettings::default().negative_ttl,
+            command_timeout: Duration::from_millis(250),
         }
     }
 }
 
-/// `[bus]`.
+impl CacheSettings {
+    /// What the URL selects.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for any other scheme.
+    pub fn kind(&self) -> Result<CacheKind, ConfigError> {
+        let url = self.url.expose().trim();
+        if self.url.is_memory() {
+            Ok(CacheKind::Memory)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Ok(CacheKind::Redis)
+        } else {
+            Err(ConfigError::invalid(
+                "cache.url",
+                format!("`{}` is not one of memory, redis://…", self.url),
+            ))
+        }
+    }
+
+    /// The application's read-through settings: defaults with the overrides.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming an unknown namespace or a zero TTL.
+    pub fn read_settings(&self) -> Result<ReadCacheSettings, ConfigError> {
+        let mut s = ReadCacheSettings {
+            enabled: self.enabled,
+            negative_ttl: self.negative_ttl,
+            ..ReadCacheSettings::default()
+        };
+        for (ns, ttl) in &self.ttl {
+            if ttl.is_zero() {
+                return Err(ConfigError::invalid(
+                    "cache.ttl",
+                    format!("`{ns}` must be positive"),
+                ));
+            }
+            namespace_mut(&mut s, ns, "cache.ttl")?.ttl = *ttl;
+        }
+        for (ns, codec) in &self.codec {
+            namespace_mut(&mut s, ns, "cache.codec")?.codec = *codec;
+        }
+        Ok(s)
+    }
+}
+
+fn namespace_mut<'a>(
+    s: &'a mut ReadCacheSettings,
+    ns: &str,
+    key: &'static str,
+) -> Result<&'a mut NamespaceSettings, ConfigError> {
+    Ok(match ns {
+        // Client-id aliases share the order namespace's settings.
+        "order" | "order_cid" => &mut s.order,
+        "portfolio" => &mut s.portfolio,
+        "user" => &mut s.user,
+        "strategy" => &mut s.strategy,
+        "instrument" => &mut s.instrument,
+        "quote" => &mut s.quote,
+        "bar" => &mut s.bar,
+        "session" => &mut s.session,
+        other => {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "unknown namespace `{other}` (order, portfolio, user, strategy, instrument, quote, bar, session)"
+                ),
+            ));
+        }
+    })
+}
+
+/// Which cache `cache.url` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheKind {
+    /// In-process only.
+    Memory,
+    /// Redis, with an in-process tier in front.
+    Redis,
+}
+
+/// `[bus]`: where committed events go, and this instance's consumer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
-    /// `memory` (default), `redis://…`, `amqp://…` or `kafka://host:port`.
+    /// `memory` (default), `redis://…` (Redis Streams), `amqp://…` (RabbitMQ)
+    /// or `kafka://host:port[,host:port]` (builds with the `kafka` feature).
     pub url: ServiceUrl,
+    /// The exchange (RabbitMQ), topic (Kafka) or stream (Redis) events are
+    /// published to (default `ordermon.events`).
+    pub topic: String,
+    /// This instance's name: its consumer group is `instance-{instance}`, so
+    /// every instance sees every event. Must differ between instances; empty
+    /// (default) derives it from the host name and the HTTP port.
+    pub instance: String,
+    /// Deliveries of an event before it is dead-lettered (default 5).
+    pub max_attempts: u32,
+    /// Delay before each redelivery, the last one repeating (default
+    /// `["1s", "5s", "30s"]`).
+    #[serde(with = "duration::serde_list")]
+    pub retry_delays: Vec<Duration>,
+    /// Run the outbox relay here (default true). With several instances on one
+    /// database, exactly one must relay: two would publish the same rows.
+    pub relay: bool,
+    /// Most outbox rows per published batch (default 500).
+    pub relay_batch: u32,
+    /// How often an idle relay looks at the outbox without being woken by a
+    /// commit (default `250ms`).
+    #[serde(with = "duration::serde")]
+    pub relay_poll_interval: Duration,
+    /// How long `serve` keeps trying to reach the broker at start before it
+    /// gives up (default `20s`).
+    #[serde(with = "duration::serde")]
+    pub connect_timeout: Duration,
 }
 
 impl Default for BusSettings {
     fn default() -> Self {
+        let relay = RelayConfig::default();
         Self {
             url: ServiceUrl::new("memory"),
+            topic: "ordermon.events".to_owned(),
+            instance: String::new(),
+            max_attempts: 5,
+            retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ],
+            relay: true,
+            relay_batch: relay.batch,
+            relay_poll_interval: relay.poll_interval,
+            connect_timeout: Duration::from_secs(20),
         }
+    }
+}
+
+/// Which broker `bus.url` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// In-process.
+    Memory,
+    /// Redis Streams.
+    Redis,
+    /// RabbitMQ.
+    RabbitMq,
+    /// Kafka.
+    Kafka,
+}
+
+impl BusSettings {
+    /// What the URL selects.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for any other scheme.
+    pub fn kind(&self) -> Result<BusKind, ConfigError> {
+        let url = self.url.expose().trim();
+        if self.url.is_memory() {
+            Ok(BusKind::Memory)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Ok(BusKind::Redis)
+        } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
+            Ok(BusKind::RabbitMq)
+        } else if url.starts_with("kafka://") {
+            Ok(BusKind::Kafka)
+        } else {
+            Err(ConfigError::invalid(
+                "bus.url",
+                format!(
+                    "`{}` is not one of memory, redis://…, amqp://…, kafka://host:port",
+                    self.url
+                ),
+            ))
+        }
+    }
+
+    /// This instance's name: `bus.instance`, or `{host}-{port}` from the host
+    /// name and the port of `http_addr`, reduced to `[A-Za-z0-9_.-]`.
+    #[must_use]
+    pub fn instance_name(&self, http_addr: &str) -> String {
+        let raw = if self.instance.trim().is_empty() {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "ordermon".to_owned());
+            let port = http_addr.rsplit(':').next().unwrap_or("0");
+            format!("{host}-{port}")
+        } else {
+            self.instance.trim().to_owned()
+        };
+        let clean: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(100)
+            .collect();
+        if clean.is_empty() {
+            "ordermon".to_owned()
+        } else {
+            clean
+        }
+    }
+
+    /// This instance's consumer group.
+    #[must_use]
+    pub fn group(&self, http_addr: &str) -> String {
+        format!("instance-{}", self.instance_name(http_addr))
     }
 }
 

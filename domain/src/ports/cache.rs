@@ -72,6 +72,16 @@ pub trait Cache: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`CacheError::Unavailable`] when the backend is down.
     async fn invalidate(&self, key: &CacheKey) -> Result<(), CacheError>;
+    /// Drops this process's own copy of a value, after another instance has
+    /// changed it and already invalidated the shared tier (the event arrived
+    /// over the bus). In-process caches drop the value; a remote-only cache has
+    /// no copy of its own. The default invalidates, which is always safe.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`] when the backend is down.
+    async fn evict_local(&self, key: &CacheKey) -> Result<(), CacheError> {
+        self.invalidate(key).await
+    }
     /// Checks the backend.
     ///
     /// # Errors

@@ -15,7 +15,8 @@ pub use orders::{
     OrderView, SubmitOrderRequest,
 };
 pub use system::{
-    ComponentHealth, EventPage, EventView, HealthReport, InstrumentDto, KillScope,
-    KillSwitchRequest, KillSwitchResponse, QuoteView, StatusReport,
+    ComponentHealth, DeadLetterDto, DeadLetterList, DeadLetterQuery, EventPage, EventView,
+    HealthReport, InstrumentDto, KillScope, KillSwitchRequest, KillSwitchResponse, QuoteView,
+    ReplayRequest, ReplayResponse, StatusReport,
 };
 pub use users::{CashRequest, CreateUserRequest, Limits, PatchUserRequest, UserPage, UserView};

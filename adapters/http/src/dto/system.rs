@@ -158,7 +158,8 @@ pub struct EventPage {
 /// One component of the readiness report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ComponentHealth {
-    /// `ok` or `error`.
+    /// `ok`, `degraded` (a non-critical component failing: the server still
+    /// answers correctly) or `error`.
     pub status: String,
     /// What is wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,7 +169,7 @@ pub struct ComponentHealth {
 /// `/health/live` and `/health/ready`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthReport {
-    /// `ok` or `unavailable`.
+    /// `ok`, `degraded` (still ready) or `unavailable`.
     pub status: String,
     /// Per component (readiness only).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -197,6 +198,92 @@ pub struct StatusReport {
     pub trading_state: TradingState,
     /// Instruments known.
     pub instruments: usize,
+    /// Further sections, each a component's own figures: `monitoring` (active
+    /// users, running monitors and strategies, events processed, restarts),
+    /// `relay` (outbox lag), `consumers`, `cache`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub components: BTreeMap<String, serde_json::Value>,
+}
+
+/// `GET /api/v1/admin/dead-letters` parameters.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// The consumer group (default: this instance's own group).
+    pub group: Option<String>,
+    /// Most dead letters returned, 1–1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// One dead-lettered message.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeadLetterDto {
+    /// The event id (what a replay takes).
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: ordermon_domain::ids::EventId,
+    /// The group that gave up on it.
+    pub group: String,
+    /// The message topic (`aggregate.event.user`).
+    pub topic: String,
+    /// The ordering key (the user).
+    pub key: String,
+    /// Deliveries made.
+    pub attempts: u32,
+    /// The last failure.
+    pub error: String,
+    /// When it was dead-lettered.
+    pub dead_at: DateTime<Utc>,
+    /// The event as JSON (or the raw text when it is not JSON).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl From<ordermon_application::consume::DeadLetterView> for DeadLetterDto {
+    fn from(d: ordermon_application::consume::DeadLetterView) -> Self {
+        Self {
+            event_id: d.event_id,
+            group: d.group,
+            topic: d.topic,
+            key: d.key,
+            attempts: d.attempts,
+            error: d.error,
+            dead_at: d.dead_at,
+            payload: d.payload,
+        }
+    }
+}
+
+/// `GET /api/v1/admin/dead-letters`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    /// The group listed.
+    pub group: String,
+    /// Oldest first.
+    pub items: Vec<DeadLetterDto>,
+}
+
+/// `POST /api/v1/admin/dead-letters/replay`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The consumer group (default: this instance's own group).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Only these events (default: every dead letter of the group).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub event_ids: Option<Vec<ordermon_domain::ids::EventId>>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReplayResponse {
+    /// The group.
+    pub group: String,
+    /// Dead letters sent back to it.
+    pub replayed: usize,
 }
 
 /// Who a kill switch applies to.

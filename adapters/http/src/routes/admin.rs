@@ -1,5 +1,5 @@
-//! Admin and gateway endpoints: `/status`, external execution reports and the
-//! kill switch.
+//! Admin and gateway endpoints: `/status`, external execution reports, the
+//! kill switch and the bus's dead letters.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,9 +8,12 @@ use ordermon_domain::ports::ExecutionReport;
 
 use super::Admin;
 use crate::ApiState;
-use crate::dto::{KillScope, KillSwitchRequest, KillSwitchResponse, OrderView, StatusReport};
+use crate::dto::{
+    DeadLetterList, DeadLetterQuery, KillScope, KillSwitchRequest, KillSwitchResponse, OrderView,
+    ReplayRequest, ReplayResponse, StatusReport,
+};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 
 /// Engine figures, uptime and version (admin).
 #[utoipa::path(get, path = "/status", tag = "admin",
@@ -29,7 +32,73 @@ pub async fn status(State(state): State<ApiState>, Admin(_admin): Admin) -> Json
         strategies: state.engine.running_strategies(),
         trading_state: s.trading_state,
         instruments: s.instruments,
+        components: state
+            .status
+            .iter()
+            .map(|section| (section.name().to_owned(), section.report()))
+            .collect(),
     })
+}
+
+fn dead_letter_admin(state: &ApiState) -> Result<&crate::DeadLetterAdmin, ApiError> {
+    state.dead_letters.as_ref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server runs no message bus",
+        )
+    })
+}
+
+/// A consumer group's dead letters, oldest first (admin). Without `group`,
+/// this instance's own group.
+#[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "admin", params(DeadLetterQuery),
+    responses(
+        (status = 200, body = DeadLetterList),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the broker is down", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn dead_letters(
+    State(state): State<ApiState>,
+    Admin(_admin): Admin,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+) -> ApiResult<Json<DeadLetterList>> {
+    let admin = dead_letter_admin(&state)?;
+    let group = q.group.unwrap_or_else(|| admin.default_group.clone());
+    let items = admin.letters.list(&group, q.limit.unwrap_or(100)).await?;
+    Ok(Json(DeadLetterList {
+        group,
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Sends a group's dead letters back to it for another try: the given events,
+/// or all of them (admin, logged).
+#[utoipa::path(post, path = "/api/v1/admin/dead-letters/replay", tag = "admin",
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, body = ReplayResponse),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the broker is down", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn replay_dead_letters(
+    State(state): State<ApiState>,
+    Admin(caller): Admin,
+    ApiJson(body): ApiJson<ReplayRequest>,
+) -> ApiResult<Json<ReplayResponse>> {
+    let admin = dead_letter_admin(&state)?;
+    let group = body.group.unwrap_or_else(|| admin.default_group.clone());
+    let outcome = admin
+        .letters
+        .replay(&group, body.event_ids.as_deref())
+        .await?;
+    tracing::info!(admin = %caller.user_id, group = %group, replayed = outcome.replayed, "dead letters replayed through the API");
+    Ok(Json(ReplayResponse {
+        group,
+        replayed: outcome.replayed,
+    }))
 }
 
 /// Applies an execution report from an external venue gateway (admin):

@@ -24,21 +24,22 @@ pub async fn live() -> Json<HealthReport> {
     })
 }
 
-fn component(result: Result<(), String>) -> ComponentHealth {
+fn component(result: Result<(), String>, critical: bool) -> ComponentHealth {
     match result {
         Ok(()) => ComponentHealth {
             status: "ok".to_owned(),
             error: None,
         },
         Err(e) => ComponentHealth {
-            status: "error".to_owned(),
+            status: if critical { "error" } else { "degraded" }.to_owned(),
             error: Some(e),
         },
     }
 }
 
-/// 200 when the store and every configured component answer, 503 otherwise;
-/// the body names each component's state.
+/// 200 when the store and every critical component answer (`degraded` when a
+/// non-critical one, such as the cache, does not), 503 otherwise; the body
+/// names each component's state.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = HealthReport), (status = 503, description = "a component is down", body = HealthReport)))]
 pub async fn ready(State(state): State<ApiState>) -> Response {
@@ -53,19 +54,22 @@ pub async fn ready(State(state): State<ApiState>) -> Response {
         state
             .health
             .iter()
-            .map(|h| async move { (h.name(), h.check().await) }),
+            .map(|h| async move { (h.name(), h.critical(), h.check().await) }),
     )
     .await;
     let mut components = BTreeMap::new();
-    components.insert("store".to_owned(), component(store));
-    for (name, result) in checks {
-        components.insert(name.to_owned(), component(result));
+    components.insert("store".to_owned(), component(store, true));
+    for (name, critical, result) in checks {
+        components.insert(name.to_owned(), component(result, critical));
     }
-    let ok = components.values().all(|c| c.error.is_none());
-    let (status, text) = if ok {
-        (StatusCode::OK, "ok")
-    } else {
+    let down = components.values().any(|c| c.status == "error");
+    let degraded = components.values().any(|c| c.status == "degraded");
+    let (status, text) = if down {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    } else if degraded {
+        (StatusCode::OK, "degraded")
+    } else {
+        (StatusCode::OK, "ok")
     };
     (
         status,

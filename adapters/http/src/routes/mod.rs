@@ -75,6 +75,11 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/orders/{id}/events", get(orders::events))
         .route("/api/v1/executions", post(admin::execution))
         .route("/api/v1/admin/kill-switch", post(admin::kill_switch))
+        .route("/api/v1/admin/dead-letters", get(admin::dead_letters))
+        .route(
+            "/api/v1/admin/dead-letters/replay",
+            post(admin::replay_dead_letters),
+        )
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/stream", get(stream::stream))
         .fallback(not_found)

@@ -67,8 +67,8 @@ pub async fn stream(
             return ApiError::new(e.status(), "bad_request", e.body_text()).into_response();
         }
     };
-    // Subscribe before upgrading so nothing committed after the 101 is missed.
-    let rx = state.engine.subscribe_events();
+    // Subscribe before upgrading so nothing delivered after the 101 is missed.
+    let rx = state.events.subscribe();
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
     ws.on_upgrade(move |socket| async move {

@@ -9,17 +9,23 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use ordermon_application::committer::CommitConfig;
+use ordermon_application::consume::DeadLetters;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::persistence::Persistence;
+use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, EngineConfig, VenueMode};
 use ordermon_domain::Decimal;
-use ordermon_domain::ports::{OrderQuery, SystemClock};
+use ordermon_domain::ports::{MessageBus, OrderQuery, SystemClock};
 use ordermon_domain::user::Role;
-use ordermon_http::{ApiState, AuthConfig, HealthCheck, HttpLimits, mint_token, router};
+use ordermon_http::{
+    ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits, mint_token, router,
+};
 use ordermon_memory::MemoryStore;
+use ordermon_memory::bus::MemoryBus;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 pub const SECRET: &str = "test-secret-for-ordermon";
@@ -80,6 +86,15 @@ impl TestApp {
         .await
         .expect("engine starts");
         let secret = SecretString::from(SECRET);
+        // Streams follow the local committer; dead letters live on an
+        // in-process bus with nothing consuming it.
+        let events = EventFanout::new(1024);
+        events.follow(
+            engine.subscribe_events(),
+            &TaskTracker::new(),
+            cancel.child_token(),
+        );
+        let bus: Arc<dyn MessageBus> = Arc::new(MemoryBus::new());
         let state = ApiState {
             engine: engine.clone(),
             auth: AuthConfig {
@@ -90,6 +105,12 @@ impl TestApp {
             started_at: chrono::Utc::now(),
             limits: HttpLimits::default(),
             health,
+            events,
+            dead_letters: Some(DeadLetterAdmin {
+                letters: DeadLetters::new(bus),
+                default_group: "api-tests".to_owned(),
+            }),
+            status: Vec::new(),
         };
         Self {
             app: router(state),

@@ -144,6 +144,11 @@ impl Cache for RedisCache {
         .await
     }
 
+    async fn evict_local(&self, _key: &CacheKey) -> Result<(), CacheError> {
+        // Nothing of its own: the writer already deleted the shared entry.
+        Ok(())
+    }
+
     async fn health(&self) -> Result<(), CacheError> {
         let (pong,): (String,) = self
             .run("ping", || {

@@ -269,7 +269,7 @@ impl TieredCache {
     }
 
     /// Removes `key` from the in-process tier, after any fill in flight.
-    async fn evict_local(&self, key: &str) {
+    async fn evict_here(&self, key: &str) {
         self.inner.stripes.evict_barrier(key).await;
         self.inner.local.invalidate(key).await;
     }
@@ -308,7 +308,7 @@ impl TieredCache {
             _ => false,
         };
         self.inner.own.remove_if(key, |_, (n, _)| *n == 0);
-        self.evict_local(key).await;
+        self.evict_here(key).await;
         if own {
             return;
         }
@@ -532,7 +532,14 @@ impl Cache for TieredCache {
         // the delete either filled the in-process tier before the eviction below
         // (which removes it) or sees the bumped generation and does not fill.
         self.remote_invalidate(key).await;
-        self.evict_local(&k).await;
+        self.evict_here(&k).await;
+        Ok(())
+    }
+
+    async fn evict_local(&self, key: &CacheKey) -> Result<(), CacheError> {
+        // Redis was invalidated by the writer; only our own copy is left. The
+        // fence records stay: the pub/sub message still arrives and may correct.
+        self.evict_here(&key.render()).await;
         Ok(())
     }
 
