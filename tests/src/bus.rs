@@ -217,6 +217,29 @@ pub async fn provision_bus(kind: BusKind, options: BusOptions) -> Option<TestBus
 }
 
 impl TestBus {
+    /// The `bus.url` a `monitor-server` needs to use this bus (`memory` for
+    /// the in-process one, which another process cannot share).
+    #[must_use]
+    pub fn server_url(&self) -> String {
+        match self.kind {
+            BusKind::Memory => "memory".to_owned(),
+            BusKind::RabbitMq => amqp_url(),
+            BusKind::Redis => redis_url(),
+            BusKind::Kafka => format!("kafka://{}", kafka_brokers()),
+        }
+    }
+
+    /// The `bus.topic` a `monitor-server` needs to use this bus: this test's
+    /// exchange (RabbitMQ), stream (Redis) or topic (Kafka).
+    #[must_use]
+    pub fn server_topic(&self) -> String {
+        match self.kind {
+            BusKind::Memory => "ordermon.events".to_owned(),
+            BusKind::RabbitMq | BusKind::Kafka => format!("ordermon.test.{}", self.suffix),
+            BusKind::Redis => format!("ordermon:test:{}", self.suffix),
+        }
+    }
+
     /// A unique consumer-group name for `name`, removed with the bus.
     #[must_use]
     pub fn group(&self, name: &str) -> String {

@@ -112,7 +112,13 @@ pub(crate) async fn replay(
             .await
             .map_err(unavailable)?;
         let mut replayed = Vec::new();
+        // Only what is dead now: a replayed message that fails again lands
+        // behind the messages counted here and must not be replayed twice.
+        let mut left: Option<u32> = None;
         for _ in 0..REPLAY_SCAN_LIMIT {
+            if left == Some(0) {
+                break;
+            }
             let Some(got) = channel
                 .basic_get(&dlq, BasicGetOptions { no_ack: false })
                 .await
@@ -120,6 +126,7 @@ pub(crate) async fn replay(
             else {
                 break;
             };
+            left = Some(left.map_or(got.message_count, |n| n - 1));
             let d = got.delivery;
             let Some(decoded) = codec::decode(d.routing_key.as_str(), &d.properties, d.data) else {
                 continue;

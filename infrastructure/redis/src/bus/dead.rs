@@ -9,13 +9,19 @@ use super::{RedisBus, codec, unavailable};
 /// Entries read per page.
 const PAGE: usize = 500;
 
-/// One page of the dead-letter stream after `start` (exclusive once paging).
-async fn page(bus: &RedisBus, group: &str, start: &str) -> Result<StreamRangeReply, BusError> {
+/// One page of the dead-letter stream after `start` (exclusive once paging),
+/// up to `end` (inclusive; `+` for the newest).
+async fn page(
+    bus: &RedisBus,
+    group: &str,
+    start: &str,
+    end: &str,
+) -> Result<StreamRangeReply, BusError> {
     let mut c = bus.commands();
     redis::cmd("XRANGE")
         .arg(bus.config().dead_stream(group))
         .arg(start)
-        .arg("+")
+        .arg(end)
         .arg("COUNT")
         .arg(PAGE)
         .query_async(&mut c)
@@ -31,7 +37,7 @@ pub(crate) async fn list(
     let mut out = Vec::new();
     let mut start = "-".to_owned();
     while out.len() < limit {
-        let reply = page(bus, group, &start).await?;
+        let reply = page(bus, group, &start, "+").await?;
         let Some(last) = reply.ids.last() else { break };
         start = format!("({}", last.id);
         out.extend(
@@ -51,10 +57,27 @@ pub(crate) async fn replay(
     ids: Option<&[EventId]>,
 ) -> Result<usize, BusError> {
     let dead_stream = bus.config().dead_stream(group);
+    // Only what is dead now: a replayed message that fails again is appended
+    // behind this point and must not be replayed a second time by this call.
+    let newest: StreamRangeReply = {
+        let mut c = bus.commands();
+        redis::cmd("XREVRANGE")
+            .arg(&dead_stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| unavailable(&e))?
+    };
+    let Some(end) = newest.ids.first().map(|e| e.id.clone()) else {
+        return Ok(0);
+    };
     let mut start = "-".to_owned();
     let mut replayed = 0;
     loop {
-        let reply = page(bus, group, &start).await?;
+        let reply = page(bus, group, &start, &end).await?;
         let Some(last) = reply.ids.last() else { break };
         start = format!("({}", last.id);
         let mut pipe = redis::pipe();

@@ -1,0 +1,91 @@
+//! What the process-level suites share: start `monitor-server` as a child
+//! process on a free port, wait for readiness, mint tokens, call the API.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ordermon_domain::user::Role;
+use serde_json::Value;
+
+/// The JWT secret every child server is started with.
+pub(crate) const SECRET: &str = "process-suite-secret-0123456789abcdef";
+
+/// A port nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `monitor-server` binary with the suites' environment (external venue,
+/// no demo data, warnings only) plus `env`, running `args`.
+pub(crate) fn command(
+    db: &str,
+    logs: &std::path::Path,
+    port: u16,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_monitor-server"));
+    c.args(args)
+        .env("ORDERMON_HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("ORDERMON_DATABASE__URL", db)
+        .env("ORDERMON_AUTH__JWT_SECRET", SECRET)
+        .env("ORDERMON_ENGINE__VENUE", "external")
+        .env("ORDERMON_DEMO__INSTRUMENTS", "false")
+        .env("ORDERMON_LOGS__DIR", logs)
+        .env("ORDERMON_LOGS__LEVEL", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// `monitor-server serve` in the background.
+pub(crate) fn serve(db: &str, logs: &std::path::Path, port: u16, env: &[(&str, String)]) -> Child {
+    command(db, logs, port, env, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("monitor-server starts")
+}
+
+/// Waits until `/health/ready` answers 200.
+pub(crate) async fn ready(http: &reqwest::Client, base: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {base} not ready within 60 s");
+}
+
+/// A token signed with [`SECRET`].
+pub(crate) fn token(sub: &str, role: Role) -> String {
+    ordermon_http::mint_token(
+        &SECRET.to_owned().into(),
+        sub,
+        role,
+        Duration::from_secs(3600),
+    )
+    .unwrap()
+}
+
+/// Sends a request; the status and the JSON body (`Null` when not JSON).
+pub(crate) async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// A fresh folder for a child server's logs.
+pub(crate) fn logs_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ordermon-{name}-{}", uuid::Uuid::now_v7().simple()))
+}

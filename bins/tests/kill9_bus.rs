@@ -1,0 +1,242 @@
+//! Messaging durability: `kill -9` of `monitor-server` while orders stream in,
+//! on PostgreSQL with a real broker. After a restart the outbox relay has
+//! published every committed event, and a consumer (the consumer framework,
+//! deduplicating by event id) has applied each exactly once: none is lost, none
+//! has a double effect, whatever the relay sent twice around the kill.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ordermon_application::consume::{
+    Consumer, ConsumerConfig, EventHandler, HandlerError, MemoryProcessedEvents,
+};
+use ordermon_domain::event::DomainEvent;
+use ordermon_domain::ids::EventId;
+use ordermon_domain::user::Role;
+use ordermon_tests::bus::{BusKind, BusOptions, TestBus, provision_bus};
+use ordermon_tests::{Backend, provision};
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+mod common;
+
+use common::{call, ready, token};
+
+fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16) -> std::process::Child {
+    let env = [
+        ("ORDERMON_BUS__URL", bus.server_url()),
+        ("ORDERMON_BUS__TOPIC", bus.server_topic()),
+        ("ORDERMON_BUS__INSTANCE", bus.suffix.clone()),
+    ];
+    common::serve(db, logs, port, &env)
+}
+
+/// Counts how often each event was applied.
+#[derive(Debug, Default)]
+struct Applied(Mutex<HashMap<EventId, u32>>);
+
+#[async_trait]
+impl EventHandler for Applied {
+    async fn handle(&self, event: &DomainEvent) -> Result<(), HandlerError> {
+        *self.0.lock().entry(event.event_id).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Every event id in the server's event log.
+async fn logged_events(http: &reqwest::Client, base: &str, admin: &str) -> HashSet<EventId> {
+    let mut ids = HashSet::new();
+    let mut after = 0_i64;
+    loop {
+        let (s, page) = call(
+            http.get(format!("{base}/api/v1/events?after={after}&limit=500"))
+                .bearer_auth(admin),
+        )
+        .await;
+        assert_eq!(s, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            return ids;
+        }
+        for item in &items {
+            after = after.max(item["position"].as_i64().unwrap());
+            let event: DomainEvent = serde_json::from_value(item["event"].clone()).unwrap();
+            ids.insert(event.event_id);
+        }
+    }
+}
+
+async fn kill_during_load(kind: BusKind) {
+    let Some(store) = provision(Backend::Postgres).await else {
+        return;
+    };
+    let Some(bus) = provision_bus(kind, BusOptions::default()).await else {
+        return;
+    };
+    // The server's own group, removed with the test bus.
+    let _server_group = bus.group("instance");
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("kill9-bus");
+
+    // An independent consumer of everything the server publishes.
+    let applied = Arc::new(Applied::default());
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let mut config = ConsumerConfig::new(bus.group("audit"), ["#"]);
+    config.max_attempts = 10;
+    let consumer = Consumer::new(bus.bus.clone(), applied.clone(), config)
+        .with_processed(Arc::new(MemoryProcessedEvents::new()))
+        .spawn(&tracker, cancel.clone());
+    let t0 = Instant::now();
+    while !consumer.status().running {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "consumer not running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let http = reqwest::Client::new();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(&db, &bus, &logs, port);
+    ready(&http, &base).await;
+    let admin = token("root", Role::Admin);
+    let (s, b) = call(http.post(format!("{base}/api/v1/instruments")).bearer_auth(&admin).json(
+        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{b}");
+    for user in ["alice", "bob"] {
+        let (s, b) = call(
+            http.post(format!("{base}/api/v1/users"))
+                .bearer_auth(&admin)
+                .json(&json!({"id": user, "name": user})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = call(
+            http.post(format!("{base}/api/v1/users/{user}/cash"))
+                .bearer_auth(&admin)
+                .json(&json!({"currency": "USD", "amount": "1000000", "reason": "initial"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    // Eight clients submit as fast as they can while the server is killed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let user = if w % 2 == 0 { "alice" } else { "bob" };
+        let (http, base, tok, stop, answered) = (
+            http.clone(),
+            base.clone(),
+            token(user, Role::Trader),
+            stop.clone(),
+            answered.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({"client_order_id": format!("k-{w}-{n}"), "instrument_id": "ACME.SIM",
+                    "side": "buy", "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"});
+                match http.post(format!("{base}/api/v1/orders")).bearer_auth(&tok).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let answered = answered.load(Ordering::Relaxed);
+    assert!(answered > 20, "the load ran before the kill ({answered})");
+
+    let mut server = start(&db, &bus, &logs, port);
+    ready(&http, &base).await;
+    let committed = logged_events(&http, &base, &admin).await;
+    assert!(
+        committed.len() > answered,
+        "every answered order has events ({} events, {answered} orders)",
+        committed.len()
+    );
+
+    // Everything committed arrives, once per event id.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let seen: HashSet<EventId> = applied.0.lock().keys().copied().collect();
+        if committed.is_subset(&seen) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: {} of {} committed events never arrived",
+            kind.name(),
+            committed.difference(&seen).count(),
+            committed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Late redeliveries must be absorbed too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counts = applied.0.lock().clone();
+    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        doubled.is_empty(),
+        "{}: {} events applied twice",
+        kind.name(),
+        doubled.len()
+    );
+    let (s, status) = call(http.get(format!("{base}/status")).bearer_auth(&admin)).await;
+    assert_eq!(s, 200, "{status}");
+    assert_eq!(
+        status["components"]["relay"]["bus"],
+        kind.name(),
+        "{status}"
+    );
+    eprintln!(
+        "{}: {answered} orders answered before the kill, {} events committed, all applied once; duplicates absorbed {}",
+        kind.name(),
+        committed.len(),
+        consumer.status().duplicates
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_rabbitmq() {
+    kill_during_load(BusKind::RabbitMq).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_redis_streams() {
+    kill_during_load(BusKind::Redis).await;
+}
+
+#[cfg(feature = "kafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_kafka() {
+    kill_during_load(BusKind::Kafka).await;
+}
