@@ -447,8 +447,11 @@ impl Engine {
     /// NotFound, or the store failing.
     #[tracing::instrument(skip_all, fields(user_id = %id), err)]
     pub async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, AppError> {
-        self.ask(id, |reply| Command::UpdateUser { patch, reply })
-            .await
+        self.ask(id, |reply| Command::UpdateUser {
+            patch: Box::new(patch),
+            reply,
+        })
+        .await
     }
 
     /// An audited deposit or withdrawal.
@@ -466,7 +469,7 @@ impl Engine {
             return Err(AppError::field("reason", "must be 1-500 characters"));
         }
         self.ask(id, |reply| Command::AdjustCash {
-            amount,
+            amount: Box::new(amount),
             reason,
             reply,
         })
@@ -583,8 +586,11 @@ impl Engine {
             return replay(existing, &new);
         }
         let user = new.user_id.clone();
-        self.ask(&user, |reply| Command::Submit { new, reply })
-            .await
+        self.ask(&user, |reply| Command::Submit {
+            new: Box::new(new),
+            reply,
+        })
+        .await
     }
 
     async fn precheck(&self, new: &NewOrder) -> Result<(), AppError> {
@@ -691,7 +697,7 @@ impl Engine {
     ) -> Result<Order, AppError> {
         self.ask(user, |reply| Command::Modify {
             order_id: id,
-            change,
+            change: Box::new(change),
             reply,
         })
         .await
@@ -729,7 +735,7 @@ impl Engine {
     pub async fn execution_report(&self, report: ExecutionReport) -> Result<Order, AppError> {
         let user = report.user_id.clone();
         self.ask(&user, |reply| Command::Report {
-            report,
+            report: Box::new(report),
             reply: Some(reply),
         })
         .await
@@ -1006,11 +1012,17 @@ impl Engine {
     }
 
     pub(crate) fn route_quote(&self, quote: Arc<Quote>) {
-        let Some(users) = self.ctx.router.watchers(&quote.instrument_id) else {
+        let Some(watchers) = self.ctx.router.watchers(&quote.instrument_id) else {
             return;
         };
-        for user in users.iter() {
-            if !self.owners.try_send(user, Command::Quote(quote.clone())) {
+        for w in watchers.iter() {
+            // A full mailbox drops this quote (the next one supersedes it); a
+            // stopped owner's mailbox is gone until its successor resubscribes.
+            let sent = w
+                .mailbox
+                .upgrade()
+                .is_some_and(|tx| tx.try_send(Command::Quote(quote.clone())).is_ok());
+            if !sent {
                 self.ctx
                     .counters
                     .dropped_quotes
@@ -1019,9 +1031,10 @@ impl Engine {
         }
     }
 
-    pub(crate) fn tick_monitors(&self) {
-        for user in self.ctx.monitored.iter() {
-            let _ = self.owners.try_send(&user, Command::Tick);
+    pub(crate) fn tick_users(&self, users: &[UserId]) {
+        for user in users {
+            // A full mailbox skips this tick; the next one comes.
+            let _ = self.owners.try_send(user, Command::Tick);
         }
     }
 }
@@ -1062,8 +1075,12 @@ impl Engine {
         patch: StrategyPatch,
     ) -> Result<ordermon_domain::strategy::Strategy, AppError> {
         let id = id.clone();
-        self.ask(user, |reply| Command::UpdateStrategy { id, patch, reply })
-            .await
+        self.ask(user, |reply| Command::UpdateStrategy {
+            id,
+            patch: Box::new(patch),
+            reply,
+        })
+        .await
     }
 
     /// Deletes a strategy (stopping it first).

@@ -208,16 +208,38 @@ impl MonitoringEngine {
         }
     }
 
+    /// Ticks every monitor once per `tick_interval`, spread over the interval
+    /// in slices: ticking thousands of owners at the same instant would stall
+    /// the runtime and delay every quote behind the burst.
     async fn tick_loop(self: Arc<Self>, cancel: CancellationToken) {
-        let every = self.engine.monitor_config().tick_interval;
-        let mut interval = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        let every = self
+            .engine
+            .monitor_config()
+            .tick_interval
+            .max(std::time::Duration::from_millis(10));
+        let slices = u32::try_from((every.as_millis() / 10).clamp(1, TICK_SLICES)).unwrap_or(1);
+        let mut interval = tokio::time::interval(every / slices);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut round: Vec<ordermon_domain::ids::UserId> = Vec::new();
+        let mut slice = 0_usize;
+        let slices = slices as usize;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 () = cancel.cancelled() => return,
             }
-            self.engine.tick_monitors();
+            if slice == 0 {
+                // Users who start monitoring mid-round get ticks from the next.
+                round = self.engine.monitored_list();
+            }
+            let per = round.len().div_ceil(slices);
+            let from = (slice * per).min(round.len());
+            let to = (from + per).min(round.len());
+            self.engine.tick_users(&round[from..to]);
+            slice = (slice + 1) % slices;
         }
     }
 }
+
+/// Most slices a tick round is spread over (one every 10 ms at least).
+const TICK_SLICES: u128 = 50;

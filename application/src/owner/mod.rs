@@ -53,8 +53,9 @@ type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 
 /// A command for a user's owner.
 pub(crate) enum Command {
+    // Large payloads are boxed: every quote and tick moves a `Command`.
     Submit {
-        new: NewOrder,
+        new: Box<NewOrder>,
         reply: Reply<SubmitOutcome>,
     },
     SubmitBatch {
@@ -64,7 +65,7 @@ pub(crate) enum Command {
     },
     Modify {
         order_id: OrderId,
-        change: OrderChange,
+        change: Box<OrderChange>,
         reply: Reply<Order>,
     },
     Cancel {
@@ -76,16 +77,16 @@ pub(crate) enum Command {
         reply: Reply<Vec<Order>>,
     },
     Report {
-        report: ExecutionReport,
+        report: Box<ExecutionReport>,
         reply: Option<Reply<Order>>,
     },
     AdjustCash {
-        amount: Money,
+        amount: Box<Money>,
         reason: String,
         reply: Reply<Account>,
     },
     UpdateUser {
-        patch: UserPatch,
+        patch: Box<UserPatch>,
         reply: Reply<ordermon_domain::user::User>,
     },
     Snapshot {
@@ -112,7 +113,7 @@ pub(crate) enum Command {
     },
     UpdateStrategy {
         id: ordermon_domain::ids::StrategyId,
-        patch: StrategyPatch,
+        patch: Box<StrategyPatch>,
         reply: Reply<ordermon_domain::strategy::Strategy>,
     },
     DeleteStrategy {
@@ -158,6 +159,8 @@ impl Command {
 /// One user's owner task.
 pub(crate) struct Owner {
     ctx: Arc<Context>,
+    /// This owner's own mailbox, for the quote router.
+    mailbox: mpsc::WeakSender<Command>,
     state: UserState,
     cycle: Cycle,
     correlation: Option<Uuid>,
@@ -178,6 +181,7 @@ impl Owner {
         ctx: Arc<Context>,
         user_id: UserId,
         mut rx: mpsc::Receiver<Command>,
+        mailbox: mpsc::WeakSender<Command>,
         cancel: CancellationToken,
     ) {
         let now = ctx.clock.now();
@@ -200,6 +204,7 @@ impl Owner {
         };
         let mut owner = Self {
             ctx,
+            mailbox,
             state,
             cycle: Cycle::default(),
             correlation: None,
@@ -207,20 +212,27 @@ impl Owner {
             monitor: None,
         };
         let max = owner.ctx.config.max_commands_per_cycle.max(1);
+        let mut batch: Vec<Command> = Vec::new();
+        // One cancellation future for the owner's life: creating one per
+        // command registers and unregisters a waiter each time.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let first = tokio::select! {
+                biased;
+                () = &mut cancelled => None,
                 cmd = rx.recv() => cmd,
-                () = cancel.cancelled() => None,
             };
             let Some(first) = first else { break };
-            let mut batch = vec![first];
+            // One buffer for the owner's life: no allocation per wake-up.
+            batch.push(first);
             while batch.len() < max {
                 match rx.try_recv() {
                     Ok(cmd) => batch.push(cmd),
                     Err(_) => break,
                 }
             }
-            for cmd in batch {
+            for cmd in batch.drain(..) {
                 owner.handle(cmd).await;
                 owner.feed_order_events().await;
             }
@@ -240,10 +252,15 @@ impl Owner {
     }
 
     async fn handle(&mut self, cmd: Command) {
-        self.correlation = Some(Uuid::now_v7());
+        // Quotes and ticks usually change nothing: their correlation id is made
+        // only when a strategy acts on them (see `execute`).
+        self.correlation = match &cmd {
+            Command::Quote(_) | Command::Tick => None,
+            _ => Some(Uuid::now_v7()),
+        };
         match cmd {
             Command::Submit { new, reply } => {
-                let r = self.submit(new).await;
+                let r = self.submit(*new).await;
                 self.reply(reply, r);
             }
             Command::SubmitBatch {
@@ -259,7 +276,7 @@ impl Owner {
                 change,
                 reply,
             } => {
-                let r = self.modify(order_id, change).await;
+                let r = self.modify(order_id, *change).await;
                 self.reply(reply, r);
             }
             Command::Cancel { order_id, reply } => {
@@ -271,7 +288,7 @@ impl Owner {
                 self.reply(reply, r);
             }
             Command::Report { report, reply } => {
-                let r = self.apply_report(report).await;
+                let r = self.apply_report(*report).await;
                 match reply {
                     Some(reply) => self.reply(reply, r),
                     None => {
@@ -290,7 +307,7 @@ impl Owner {
                 self.reply(reply, r);
             }
             Command::UpdateUser { patch, reply } => {
-                let r = self.update_user(patch).await;
+                let r = self.update_user(*patch).await;
                 self.reply(reply, r);
             }
             Command::Snapshot { reply } => {
@@ -314,7 +331,7 @@ impl Owner {
                 self.reply(reply, r);
             }
             Command::UpdateStrategy { id, patch, reply } => {
-                let r = self.update_strategy(&id, patch).await;
+                let r = self.update_strategy(&id, *patch).await;
                 self.reply(reply, r);
             }
             Command::DeleteStrategy { id, reply } => {
@@ -554,5 +571,16 @@ impl Owner {
             EventPayload::User(event),
         );
         self.cycle.events.push(e);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn commands_stay_small() {
+        // Every quote and tick moves a `Command` through a mailbox; large
+        // variants are boxed so that stays a few words.
+        let size = std::mem::size_of::<super::Command>();
+        assert!(size <= 48, "Command is {size} bytes");
     }
 }

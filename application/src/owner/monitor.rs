@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
@@ -58,6 +59,10 @@ pub(crate) struct MonitorState {
     aggregate: String,
     seq: u64,
     running: BTreeMap<StrategyId, Running>,
+    /// Running strategies by the instruments they trade: who a quote goes to.
+    /// Rebuilt by `resubscribe`, which every change of the running set or of a
+    /// strategy's instruments ends with.
+    targets: HashMap<InstrumentId, Arc<[StrategyId]>>,
     reported_stuck: HashSet<OrderId>,
     active_alerts: HashMap<Fingerprint, Alert>,
 }
@@ -120,6 +125,7 @@ impl Owner {
             aggregate: format!("{}:{}", self.state.user.id, uuid::Uuid::now_v7().simple()),
             seq: 0,
             running: BTreeMap::new(),
+            targets: HashMap::new(),
             reported_stuck: HashSet::new(),
             active_alerts: HashMap::new(),
         });
@@ -157,21 +163,33 @@ impl Owner {
         });
         self.monitor = None;
         self.ctx.monitored.remove(&self.state.user.id);
-        self.ctx.router.set(&self.state.user.id, &[]);
+        self.ctx.router.set(&self.state.user.id, &self.mailbox, &[]);
         tracing::info!(user_id = %self.state.user.id, reason, "monitor stopped");
     }
 
-    /// Watches the instruments of running strategies and of open orders.
-    fn resubscribe(&self) {
-        let Some(m) = &self.monitor else { return };
+    /// Watches the instruments of running strategies and of open orders, and
+    /// records which running strategy a quote of each instrument goes to.
+    fn resubscribe(&mut self) {
+        let Some(m) = &mut self.monitor else { return };
         let mut wanted: Vec<InstrumentId> = Vec::new();
+        let mut targets: HashMap<InstrumentId, Vec<StrategyId>> = HashMap::new();
         if let Some(configs) = &self.strategies {
             for id in m.running.keys() {
                 if let Some(c) = configs.get(id) {
                     wanted.extend(c.instruments.iter().cloned());
+                    for i in &c.instruments {
+                        let ids = targets.entry(i.clone()).or_default();
+                        if !ids.contains(id) {
+                            ids.push(id.clone());
+                        }
+                    }
                 }
             }
         }
+        m.targets = targets
+            .into_iter()
+            .map(|(i, ids)| (i, ids.into()))
+            .collect();
         wanted.extend(
             self.state
                 .orders
@@ -181,7 +199,9 @@ impl Owner {
         );
         wanted.sort();
         wanted.dedup();
-        self.ctx.router.set(&self.state.user.id, &wanted);
+        self.ctx
+            .router
+            .set(&self.state.user.id, &self.mailbox, &wanted);
     }
 
     async fn start_strategy(&mut self, id: &StrategyId) {
@@ -276,6 +296,8 @@ impl Owner {
         };
         self.ctx.counters.events.fetch_add(1, Ordering::Relaxed);
         match result {
+            // Most callbacks decide nothing: skip the boxed future then.
+            Ok(cmds) if cmds.is_empty() => {}
             Ok(cmds) => self.execute(id, cmds).await,
             Err(panic) => self.restart_strategy(id, &panic_text(panic.as_ref())),
         }
@@ -340,6 +362,10 @@ impl Owner {
         cmds: Vec<StrategyCommand>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
+            if self.correlation.is_none() {
+                // What the strategy does now is one command's worth of events.
+                self.correlation = Some(uuid::Uuid::now_v7());
+            }
             for cmd in cmds {
                 let outcome = match cmd {
                     StrategyCommand::Submit(o) => {
@@ -459,20 +485,15 @@ impl Owner {
         if self.monitor.is_none() {
             return;
         }
-        let ids: Vec<StrategyId> = match (&self.monitor, &self.strategies) {
-            (Some(m), Some(configs)) => m
-                .running
-                .keys()
-                .filter(|id| {
-                    configs
-                        .get(*id)
-                        .is_some_and(|c| c.instruments.contains(&quote.instrument_id))
-                })
-                .cloned()
-                .collect(),
-            _ => Vec::new(),
+        // An `Arc` of the ids: no allocation per quote.
+        let Some(ids) = self
+            .monitor
+            .as_ref()
+            .and_then(|m| m.targets.get(&quote.instrument_id).cloned())
+        else {
+            return;
         };
-        for id in &ids {
+        for id in ids.iter() {
             self.invoke(id, |s, ctx| s.on_quote(ctx, quote)).await;
         }
         if !ids.is_empty() {

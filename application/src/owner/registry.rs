@@ -70,8 +70,9 @@ impl Owners {
                 let user = user.clone();
                 let cancel = self.cancel.child_token();
                 let span = tracing::info_span!("owner", user_id = %user);
+                let mailbox = tx.downgrade();
                 self.tracker.spawn(tracing::Instrument::instrument(
-                    async move { Owner::run(ctx, user, rx, cancel).await },
+                    async move { Owner::run(ctx, user, rx, mailbox, cancel).await },
                     span,
                 ));
                 tx
@@ -133,7 +134,7 @@ impl ExecutionReportSink for OwnerSink {
                 .send(
                     &user,
                     Command::Report {
-                        report,
+                        report: Box::new(report),
                         reply: None,
                     },
                 )
