@@ -174,8 +174,7 @@ async fn dead_letters_listed_and_replayed(kind: BusKind) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill9();
     let _ = std::fs::remove_dir_all(&logs);
 }
 

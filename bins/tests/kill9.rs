@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ordermon_domain::account::Account;
 use ordermon_domain::event::{AccountEvent, DomainEvent, EventPayload};
@@ -17,78 +16,28 @@ use ordermon_tests::{Backend, provision};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-const SECRET: &str = "kill9-secret-0123456789abcdef0123456789";
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{ready, token};
 
 struct Server {
-    child: Child,
+    process: common::Server,
     base: String,
 }
 
 fn start(db: &str, logs: &std::path::Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-        .arg("serve")
-        .env("ORDERMON_HTTP__ADDR", format!("127.0.0.1:{port}"))
-        .env("ORDERMON_DATABASE__URL", db)
-        .env("ORDERMON_AUTH__JWT_SECRET", SECRET)
-        .env("ORDERMON_ENGINE__VENUE", "external")
-        .env("ORDERMON_DEMO__INSTRUMENTS", "false")
-        .env("ORDERMON_LOGS__DIR", logs)
-        .env("ORDERMON_LOGS__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("monitor-server starts");
     Server {
-        child,
+        process: common::serve(db, logs, port, &[]),
         base: format!("http://127.0.0.1:{port}"),
     }
 }
 
-async fn ready(http: &reqwest::Client, base: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server at {base} not ready within 30 s");
-}
-
-fn token(sub: &str, role: Role) -> String {
-    ordermon_http::mint_token(
-        &SECRET.to_owned().into(),
-        sub,
-        role,
-        Duration::from_secs(3600),
-    )
-    .unwrap()
-}
-
 async fn post(http: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let r = http
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    common::call(http.post(url).bearer_auth(token).json(&body)).await
 }
 
 async fn get(http: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
-    let r = http.get(url).bearer_auth(token).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    common::call(http.get(url).bearer_auth(token)).await
 }
 
 async fn kill_during_submissions(backend: Backend) {
@@ -99,7 +48,7 @@ async fn kill_during_submissions(backend: Backend) {
     let logs =
         std::env::temp_dir().join(format!("ordermon-kill9-{}", uuid::Uuid::now_v7().simple()));
     let http = reqwest::Client::new();
-    let port = free_port();
+    let port = common::free_port();
     let mut server = start(&db, &logs, port);
     ready(&http, &server.base).await;
     let admin = token("root", Role::Admin);
@@ -159,8 +108,7 @@ async fn kill_during_submissions(backend: Backend) {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // SIGKILL: no shutdown hook runs.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.process.kill9();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
@@ -245,8 +193,7 @@ async fn kill_during_submissions(backend: Backend) {
         "the orders' reservations survived"
     );
 
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.process.kill9();
     let _ = std::fs::remove_dir_all(&logs);
 }
 

@@ -29,7 +29,7 @@ mod common;
 
 use common::{call, ready, token};
 
-fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16) -> std::process::Child {
+fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16) -> common::Server {
     let env = [
         ("ORDERMON_BUS__URL", bus.server_url()),
         ("ORDERMON_BUS__TOPIC", bus.server_topic()),
@@ -159,8 +159,7 @@ async fn kill_during_load(kind: BusKind) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill9();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
@@ -217,8 +216,7 @@ async fn kill_during_load(kind: BusKind) {
         consumer.status().duplicates
     );
 
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill9();
     cancel.cancel();
     tracker.close();
     tracker.wait().await;

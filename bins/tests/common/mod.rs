@@ -45,13 +45,35 @@ pub(crate) fn command(
     c
 }
 
+/// A child `monitor-server`, killed when dropped (so a failing test leaves
+/// no server behind).
+pub(crate) struct Server(Child);
+
+impl Server {
+    /// SIGKILL, and reap it: no shutdown hook runs.
+    pub(crate) fn kill9(&mut self) {
+        self.0.kill().expect("kill");
+        self.0.wait().expect("wait");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already gone is fine.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `monitor-server serve` in the background.
-pub(crate) fn serve(db: &str, logs: &std::path::Path, port: u16, env: &[(&str, String)]) -> Child {
-    command(db, logs, port, env, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("monitor-server starts")
+pub(crate) fn serve(db: &str, logs: &std::path::Path, port: u16, env: &[(&str, String)]) -> Server {
+    Server(
+        command(db, logs, port, env, &["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("monitor-server starts"),
+    )
 }
 
 /// Waits until `/health/ready` answers 200.
