@@ -112,6 +112,10 @@ pub struct Engine {
     owners: Arc<Owners>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    /// The owners run apart from the committer, so that on shutdown they can
+    /// commit their last batches (monitor stops) before the committer goes.
+    owner_tracker: TaskTracker,
+    owner_cancel: CancellationToken,
     high_water: DashMap<UserId, Decimal>,
     system_seq: RwLock<u64>,
     user_logs: std::sync::OnceLock<Arc<dyn ordermon_domain::ports::UserLogSink>>,
@@ -235,12 +239,16 @@ impl Engine {
             monitored: dashmap::DashSet::new(),
             counters: crate::owner::MonitorCounters::default(),
         });
-        let owners = Owners::new(ctx.clone(), tracker.clone(), cancel.child_token());
+        let owner_tracker = TaskTracker::new();
+        let owner_cancel = cancel.child_token();
+        let owners = Owners::new(ctx.clone(), owner_tracker.clone(), owner_cancel.clone());
         Ok(Arc::new(Self {
             ctx,
             owners,
             tracker,
             cancel,
+            owner_tracker,
+            owner_cancel,
             high_water: DashMap::new(),
             system_seq: RwLock::new(system.last().map_or(0, |e| e.event.sequence)),
             user_logs: std::sync::OnceLock::new(),
@@ -307,11 +315,17 @@ impl Engine {
 
     /// Resolves once the engine has begun shutting down (live streams close then).
     pub async fn stopping(&self) {
-        self.cancel.cancelled().await;
+        // Cancelled by `shutdown` first, and with the engine's own token.
+        self.owner_cancel.cancelled().await;
     }
 
     /// Stops owners and the committer and waits for them (bounded by the caller).
     pub async fn shutdown(&self) {
+        // Owners first: each stops its monitor and commits what it holds,
+        // through the committer, which is still running.
+        self.owner_cancel.cancel();
+        self.owner_tracker.close();
+        self.owner_tracker.wait().await;
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;

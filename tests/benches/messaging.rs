@@ -196,6 +196,48 @@ async fn measure(t: &TestBus, n: u64, rate: u64) -> (Outcome, Outcome) {
     (saturation, paced)
 }
 
+/// The same-run baseline: the bus alone, without ordermon's outbox, relay or
+/// consumer framework — `n` messages of the same size published with
+/// `bus.publish` in batches of 1,000 (confirms on), then drained by a plain
+/// subscription that acks each. Returns (published/s, consumed/s).
+async fn raw_bus(t: &TestBus, n: u64) -> (f64, f64) {
+    let mut sub = t
+        .bus
+        .subscribe(ordermon_domain::ports::SubscriptionSpec {
+            group: t.group("raw"),
+            topics: vec!["#".to_owned()],
+            max_attempts: 5,
+            prefetch: 1000,
+        })
+        .await
+        .unwrap();
+    let messages: Vec<ordermon_domain::ports::BusMessage> = events(0, n)
+        .iter()
+        .map(|e| {
+            let m = ordermon_domain::ports::OutboxMessage::for_event(e).unwrap();
+            ordermon_domain::ports::BusMessage {
+                id: m.event_id,
+                topic: m.topic,
+                key: m.key,
+                payload: m.payload.into_bytes(),
+                headers: std::collections::BTreeMap::new(),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in messages.chunks(1000) {
+        t.bus.publish(chunk).await.unwrap();
+    }
+    let published = n as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for _ in 0..n {
+        let d = sub.next().await.unwrap().unwrap();
+        sub.ack(&d).await.unwrap();
+    }
+    let consumed = n as f64 / started.elapsed().as_secs_f64();
+    (published, consumed)
+}
+
 fn kinds() -> Vec<BusKind> {
     let wanted = std::env::var("ORDERMON_BENCH_BUSES")
         .unwrap_or_else(|_| "memory,rabbitmq,kafka,redis".to_owned());
@@ -231,16 +273,17 @@ fn main() {
     rt.block_on(async {
         println!("messaging: {n} events per run, paced run at {rate} events/s");
         println!(
-            "| bus | saturation events/s | p50 ms | p99 ms | max ms | paced events/s | p50 ms | p99 ms | max ms |"
+            "| bus | saturation events/s | p50 ms | p99 ms | max ms | paced events/s | p50 ms | p99 ms | max ms | raw bus publish msgs/s | raw bus consume msgs/s | saturation ÷ raw publish |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for kind in kinds {
             let Some(t) = provision_bus(kind, BusOptions::default()).await else {
                 continue;
             };
             let (s, p) = measure(&t, n, rate).await;
+            let (raw_pub, raw_con) = raw_bus(&t, n).await;
             println!(
-                "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2} |",
                 kind.name(),
                 s.events as f64 / s.seconds,
                 s.p50_ms,
@@ -250,6 +293,9 @@ fn main() {
                 p.p50_ms,
                 p.p99_ms,
                 p.max_ms,
+                raw_pub,
+                raw_con,
+                (s.events as f64 / s.seconds) / raw_pub,
             );
         }
     });

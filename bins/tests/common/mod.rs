@@ -50,6 +50,19 @@ pub(crate) fn command(
 pub(crate) struct Server(Child);
 
 impl Server {
+    /// SIGTERM, then waits for the process to exit; how long that took and
+    /// whether it exited successfully.
+    pub(crate) fn terminate(&mut self) -> (Duration, bool) {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM could not be sent");
+        let status = self.0.wait().expect("wait");
+        (started.elapsed(), status.success())
+    }
+
     /// SIGKILL, and reap it: no shutdown hook runs.
     pub(crate) fn kill9(&mut self) {
         self.0.kill().expect("kill");

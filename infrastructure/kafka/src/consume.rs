@@ -85,6 +85,11 @@ impl KafkaSubscription {
             .set("session.timeout.ms", "10000")
             .set("max.poll.interval.ms", max_poll.as_millis().to_string())
             .set("client.id", "ordermon")
+            // Latency over fetch size: a fetch returns as soon as anything is
+            // there, and an idle partition is asked again after 10 ms (the
+            // default waits up to 500 ms, which is every live stream's latency).
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.min.bytes", "1")
             .create()
             .map_err(|e| unavailable(&e))?;
         consumer
