@@ -218,10 +218,13 @@ impl Owner {
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
+            // The mailbox first: a waiting command is taken without looking at
+            // the token (whose check takes a lock); cancellation is seen as
+            // soon as the mailbox is empty.
             let first = tokio::select! {
                 biased;
-                () = &mut cancelled => None,
                 cmd = rx.recv() => cmd,
+                () = &mut cancelled => None,
             };
             let Some(first) = first else { break };
             // One buffer for the owner's life: no allocation per wake-up.
