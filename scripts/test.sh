@@ -85,18 +85,20 @@ main() {
   log "cargo clippy --all-targets -- -D warnings"
   cargo clippy --workspace --all-targets --all-features -- -D warnings
   log "tests (every suite, every backend)"
-  # Suites that stop a shared service (the Redis outage suite) run alone,
-  # after everything else, so they cannot disturb other suites.
+  # Suites that stop a shared service (Redis outage, RabbitMQ restart) run
+  # alone, after everything else, so they cannot disturb other suites.
+  local outage='package(ordermon-tests) & (binary(cache_outage) | binary(broker_restart))'
   if command -v cargo-nextest >/dev/null 2>&1; then
-    cargo nextest run --workspace --all-features --no-fail-fast \
-      -E 'not (package(ordermon-tests) & binary(cache_outage))'
+    cargo nextest run --workspace --all-features --no-fail-fast -E "not ($outage)"
     log "service-outage suites (serial)"
     # Same flags as above so the build is reused, not redone.
     cargo nextest run --workspace --all-features --no-fail-fast \
-      --test-threads 1 --run-ignored only -E 'package(ordermon-tests) & binary(cache_outage)'
+      --test-threads 1 --run-ignored only -E "$outage"
   else
-    cargo test --workspace --all-features --no-fail-fast -- --skip redis_stopped_mid_test
+    cargo test --workspace --all-features --no-fail-fast -- \
+      --skip redis_stopped_mid_test --skip rabbitmq_restarted_mid_stream
     cargo test -p ordermon-tests --all-features --test cache_outage -- --ignored --test-threads 1
+    cargo test -p ordermon-tests --all-features --test broker_restart -- --ignored --test-threads 1
   fi
   # Doc tests are not run by nextest.
   cargo test --workspace --all-features --doc
