@@ -160,3 +160,166 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
     drop(outage);
     cancel.cancel();
 }
+
+/// The server's view of the same outage: with `cache.url = redis://…` and Redis
+/// stopped, every request is still answered, `/health/ready` stays 200 and
+/// says the cache is degraded, the event log records the degradation, and
+/// both clear by themselves once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "stops Redis: run alone with --ignored --test-threads=1"]
+async fn the_server_reports_a_redis_outage_and_recovers() {
+    use ordermon::config::{Config, ServiceUrl};
+    use ordermon_domain::user::Role;
+    use serde_json::{Value, json};
+
+    let _lock = RedisLock::exclusive();
+    if redis_or_skip().await.is_none() {
+        return;
+    }
+    let Some(store) = ordermon_tests::provision(ordermon_tests::Backend::Sqlite).await else {
+        return;
+    };
+    let logs = std::env::temp_dir().join(unique("outage-logs-"));
+    let mut config = Config::default();
+    config.database.url = ServiceUrl::new(store.url.clone().unwrap());
+    config.cache.url = ServiceUrl::new(redis_url());
+    config.auth.jwt_secret = Some("outage-secret-0123456789abcdef01234".to_owned().into());
+    config.logs.dir = logs.clone();
+    config.engine.venue = ordermon_application::VenueMode::External;
+    config.demo.instruments = false;
+    config.bus.instance = unique("outage-");
+    let app = ordermon::build(config)
+        .await
+        .unwrap()
+        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    let base = app.base_url();
+    let http = reqwest::Client::new();
+    let admin = app
+        .mint_token("root", Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    let ready = || async {
+        let r = http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let component_events = || async {
+        let r = http
+            .get(format!("{base}/api/v1/events?after=0&limit=500"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let page: Value = r.json().await.unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["event"]["event_type"].as_str().unwrap().to_owned())
+            .filter(|t| t.starts_with("system.component_"))
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    loop {
+        let (s, body) = ready().await;
+        if s == 200 && body["components"]["cache"]["status"] == "ok" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "cache never ok: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let user = json!({"id": "carol", "name": "Carol"});
+    let r = http
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let outage = RedisOutage::stop();
+    let started = Instant::now();
+    loop {
+        let (s, body) = ready().await;
+        assert_eq!(s, 200, "a degraded cache keeps the server ready: {body}");
+        if body["components"]["cache"]["status"] == "degraded" {
+            assert_eq!(body["status"], "degraded", "{body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never degraded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reads and writes still work, from the store.
+    let r = http
+        .get(format!("{base}/api/v1/users/carol"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = http
+        .post(format!("{base}/api/v1/users/carol/cash"))
+        .bearer_auth(&admin)
+        .json(&json!({"currency": "USD", "amount": "100", "reason": "during the outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let started = Instant::now();
+    while !component_events()
+        .await
+        .contains(&"system.component_degraded".to_owned())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "degradation not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    outage.restart();
+    let started = Instant::now();
+    loop {
+        let (s, body) = ready().await;
+        if s == 200 && body["components"]["cache"]["status"] == "ok" {
+            assert_eq!(body["status"], "ok", "{body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never recovered: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    while !component_events()
+        .await
+        .contains(&"system.component_recovered".to_owned())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "recovery not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .get(format!("{base}/api/v1/account?user_id=carol"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let account: Value = r.json().await.unwrap();
+    assert_eq!(account["balances"][0]["total"], "100", "{account}");
+    app.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&logs);
+}
