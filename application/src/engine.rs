@@ -417,7 +417,7 @@ impl Engine {
         match self.ctx.committer.commit(cs).await {
             Ok(_) => {
                 // An owner that answered "not found" earlier must not linger.
-                self.owners.forget(&req.id);
+                self.owners.forget_ended(&req.id);
                 Ok(user)
             }
             Err(ordermon_domain::ports::StoreError::Conflict { .. })

@@ -1,7 +1,8 @@
 //! Graceful shutdown at scale (SPEC §3.6): `monitor-server` with 1,000 active
 //! users, each with a running monitor and strategy, gets SIGTERM; it exits
 //! successfully within 5 s, and every monitor's stop is in the event log
-//! (the owners commit their last batches before the committer stops).
+//! (the owners commit their last batches before the committer stops), and
+//! each started exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -86,13 +87,24 @@ async fn sigterm_with_a_thousand_monitors_is_clean_and_quick() {
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     eprintln!("SIGTERM with {USERS} monitors: exited cleanly in {took:?}");
 
-    // Every monitor's stop was committed.
+    // Every monitor's stop was committed, and each started exactly once (a
+    // user never had two owners).
     let mut stopped = 0;
+    let mut started = 0;
     let mut after = 0;
     loop {
         let page = store.store.events_after(after, None, 1000).await.unwrap();
         let Some(last) = page.last() else { break };
         after = last.position;
+        started += page
+            .iter()
+            .filter(|e| {
+                matches!(
+                    &e.event.payload,
+                    EventPayload::Monitor(MonitorEvent::Started)
+                )
+            })
+            .count();
         stopped += page
             .iter()
             .filter(|e| {
@@ -100,6 +112,7 @@ async fn sigterm_with_a_thousand_monitors_is_clean_and_quick() {
             })
             .count();
     }
+    assert_eq!(started, USERS, "every monitor started once");
     assert_eq!(stopped, USERS, "every monitor's stop is in the event log");
     let _ = std::fs::remove_dir_all(&logs);
 }

@@ -241,7 +241,12 @@ impl Owner {
             }
             owner.flush().await;
         }
-        owner.stop_monitor("shutdown").await;
+        let reason = if cancel.is_cancelled() {
+            "shutdown"
+        } else {
+            "owner stopped"
+        };
+        owner.stop_monitor(reason).await;
         owner.flush().await;
         // Shutdown: answer what is still queued.
         rx.close();

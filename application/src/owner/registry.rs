@@ -110,10 +110,12 @@ impl Owners {
             .is_some_and(|tx| tx.try_send(cmd).is_ok())
     }
 
-    /// Stops and forgets a user's owner (e.g. the user was disabled, or created
-    /// after an owner answered "not found").
-    pub fn forget(&self, user: &UserId) {
-        self.map.remove(user);
+    /// Forgets a user's owner if it has ended (it answered "not found" before
+    /// the user existed), so the next command starts a fresh one. A running
+    /// owner is kept: one may have started, for the new user, between its
+    /// commit and this call, and a user must never have two.
+    pub fn forget_ended(&self, user: &UserId) {
+        self.map.remove_if(user, |_, tx| tx.is_closed());
     }
 
     /// A sink that routes venue reports to owners.
