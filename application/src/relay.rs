@@ -44,6 +44,11 @@ pub struct RelayConfig {
     pub drain_timeout: Duration,
     /// How often the (possibly costly) pending count is refreshed.
     pub count_interval: Duration,
+    /// How long sent rows stay in the outbox before the relay deletes them
+    /// (`None`: never). The event log keeps every event regardless.
+    pub retain_sent: Option<Duration>,
+    /// How often sent rows older than `retain_sent` are deleted.
+    pub purge_interval: Duration,
 }
 
 impl Default for RelayConfig {
@@ -55,6 +60,8 @@ impl Default for RelayConfig {
             backoff_max: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
             count_interval: Duration::from_secs(1),
+            retain_sent: Some(Duration::from_secs(24 * 3600)),
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -263,16 +270,46 @@ impl OutboxRelay {
         s.last_error = Some(e.to_string());
     }
 
+    /// Deletes sent rows older than `retain_sent`; returns how many went.
+    ///
+    /// # Errors
+    /// The outbox failed (nothing is lost: the rows stay until next time).
+    pub async fn purge_once(&self) -> Result<u64, RelayError> {
+        let Some(keep) = self.config.retain_sent else {
+            return Ok(0);
+        };
+        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let cutoff = self
+            .clock
+            .now()
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let n = self.outbox.purge_sent(cutoff).await?;
+        if n > 0 {
+            metrics::counter!("ordermon_outbox_purged_total").increment(n);
+            tracing::info!(rows = n, %cutoff, "sent outbox rows deleted");
+        }
+        Ok(n)
+    }
+
     /// Relays until `cancel` fires, then drains what it can before the deadline.
     pub async fn run(mut self, cancel: CancellationToken) {
         self.handle.status.lock().running = true;
         tracing::info!(bus = self.bus.name(), "outbox relay started");
         let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
         let mut last_count = tokio::time::Instant::now() - self.config.count_interval;
+        // The first purge comes one interval after start, not during it.
+        let mut last_purge = tokio::time::Instant::now();
         while !cancel.is_cancelled() {
             if last_count.elapsed() >= self.config.count_interval {
                 self.refresh_count().await;
                 last_count = tokio::time::Instant::now();
+            }
+            if last_purge.elapsed() >= self.config.purge_interval {
+                if let Err(e) = self.purge_once().await {
+                    tracing::warn!(error = %e, "outbox purge failed; trying again later");
+                }
+                last_purge = tokio::time::Instant::now();
             }
             match self.relay_once().await {
                 Ok(0) => {

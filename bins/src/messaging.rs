@@ -183,6 +183,8 @@ impl Messaging {
             let config = RelayConfig {
                 batch: settings.relay_batch,
                 poll_interval: settings.relay_poll_interval,
+                retain_sent: (!settings.outbox_retention.is_zero())
+                    .then_some(settings.outbox_retention),
                 ..RelayConfig::default()
             };
             OutboxRelay::new(

@@ -245,3 +245,47 @@ fn backoff_doubles_with_jitter_up_to_the_cap() {
     b.reset();
     assert!(b.next() <= Duration::from_millis(100));
 }
+
+#[tokio::test]
+async fn purge_deletes_only_rows_sent_long_enough_ago() {
+    use ordermon_domain::ports::ManualClock;
+    let store = Arc::new(MemoryStore::new());
+    commit(&store, (1..=3).map(|n| event("alice", n)).collect()).await;
+    // The clock is a day and an hour ahead of the rows' real send time.
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let relay = OutboxRelay::new(
+        store.clone(),
+        Arc::new(MemoryBus::new()),
+        clock.clone(),
+        RelayConfig::default(),
+    );
+    assert_eq!(relay.relay_once().await.unwrap(), 3);
+    assert_eq!(relay.purge_once().await.unwrap(), 0, "sent just now: kept");
+    commit(&store, vec![event("alice", 4)]).await;
+    clock.advance(chrono::Duration::hours(25));
+    assert_eq!(
+        relay.purge_once().await.unwrap(),
+        3,
+        "older than a day: gone"
+    );
+    assert_eq!(
+        store.pending_count().await.unwrap(),
+        1,
+        "the unsent row stays"
+    );
+    let keep = OutboxRelay::new(
+        store.clone(),
+        Arc::new(MemoryBus::new()),
+        clock,
+        RelayConfig {
+            retain_sent: None,
+            ..RelayConfig::default()
+        },
+    );
+    assert_eq!(keep.relay_once().await.unwrap(), 1);
+    assert_eq!(
+        keep.purge_once().await.unwrap(),
+        0,
+        "retention off: nothing goes"
+    );
+}

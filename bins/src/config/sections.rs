@@ -311,6 +311,11 @@ pub struct BusSettings {
     /// gives up (default `20s`).
     #[serde(with = "duration::serde")]
     pub connect_timeout: Duration,
+    /// How long sent rows stay in the outbox table before the relay deletes
+    /// them, hourly (default `24h`; `0s` keeps them forever). The event log
+    /// keeps every event whatever this says.
+    #[serde(with = "duration::serde")]
+    pub outbox_retention: Duration,
 }
 
 impl Default for BusSettings {
@@ -330,6 +335,7 @@ impl Default for BusSettings {
             relay_batch: relay.batch,
             relay_poll_interval: relay.poll_interval,
             connect_timeout: Duration::from_secs(20),
+            outbox_retention: Duration::from_secs(24 * 3600),
         }
     }
 }

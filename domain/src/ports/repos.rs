@@ -260,6 +260,14 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn pending_count(&self) -> Result<u64, StoreError>;
+    /// Deletes rows that were marked sent before `sent_before` and lie before
+    /// the oldest unsent row (an unsent row is never deleted, whatever its
+    /// age); returns how many went. The event log keeps every event: the
+    /// outbox is only the relay's queue.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn purge_sent(&self, sent_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Alerts.

@@ -251,7 +251,7 @@ impl Outbox for MemoryStore {
         Ok(self.with(|t| {
             t.outbox
                 .iter()
-                .filter(|(_, (_, sent))| !sent)
+                .filter(|(_, (_, sent))| sent.is_none())
                 .take(n)
                 .map(|(id, (message, _))| OutboxRecord {
                     id: *id,
@@ -262,12 +262,13 @@ impl Outbox for MemoryStore {
     }
 
     async fn mark_sent(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        let now = chrono::Utc::now();
         Ok(self.with(|t| {
             let mut marked = 0;
             for id in ids {
                 if let Some((_, sent)) = t.outbox.get_mut(id) {
-                    if !*sent {
-                        *sent = true;
+                    if sent.is_none() {
+                        *sent = Some(now);
                         marked += 1;
                     }
                 }
@@ -277,7 +278,24 @@ impl Outbox for MemoryStore {
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
-        Ok(self.with(|t| t.outbox.values().filter(|(_, sent)| !sent).count() as u64))
+        Ok(self.with(|t| t.outbox.values().filter(|(_, sent)| sent.is_none()).count() as u64))
+    }
+
+    async fn purge_sent(
+        &self,
+        sent_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(self.with(|t| {
+            let below = t
+                .outbox
+                .iter()
+                .find(|(_, (_, sent))| sent.is_none())
+                .map_or(i64::MAX, |(id, _)| *id);
+            let before = t.outbox.len();
+            t.outbox
+                .retain(|id, (_, sent)| *id >= below || sent.is_none_or(|at| at >= sent_before));
+            (before - t.outbox.len()) as u64
+        }))
     }
 }
 

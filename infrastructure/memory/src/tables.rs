@@ -50,7 +50,7 @@ pub(crate) struct Tables {
     /// Per-aggregate streams: sequence → global position (unique per aggregate and sequence).
     pub(crate) streams: BTreeMap<StreamKey, BTreeMap<u64, i64>>,
     /// Outbox rows by commit-order id, with their sent flag.
-    pub(crate) outbox: BTreeMap<i64, (OutboxMessage, bool)>,
+    pub(crate) outbox: BTreeMap<i64, (OutboxMessage, Option<DateTime<Utc>>)>,
     pub(crate) bars: BTreeMap<BarKey, Bar>,
     pub(crate) counters: Counters,
 }
@@ -146,7 +146,7 @@ impl Tables {
         for message in batch.outbox {
             self.counters.outbox += 1;
             let id = self.counters.outbox;
-            self.outbox.insert(id, (message, false));
+            self.outbox.insert(id, (message, None));
             undo.push(move |t| {
                 t.outbox.remove(&id);
             });

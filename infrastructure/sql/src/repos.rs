@@ -416,6 +416,26 @@ impl Outbox for SqlStore {
         let rows = self.fetch(sql, Vec::new(), &[Kind::Int]).await?;
         rows.first().map_or(Ok(0), |r| uint(r, 0))
     }
+
+    async fn purge_sent(
+        &self,
+        sent_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        // Below the oldest unsent row only (found through the pending index),
+        // so the delete walks the primary key and never touches the queue.
+        let sql = "SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1";
+        let rows = self.fetch(sql, Vec::new(), &[Kind::Int]).await?;
+        let below = match rows.first() {
+            Some(r) => int(r, 0)?,
+            None => i64::MAX,
+        };
+        let delete = "DELETE FROM outbox WHERE id < ? AND sent_at IS NOT NULL AND sent_at < ?";
+        self.exec_each(&[(
+            delete.to_owned(),
+            vec![Val::Int(below), Val::Ts(sent_before)],
+        )])
+        .await
+    }
 }
 
 #[async_trait]

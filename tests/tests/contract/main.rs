@@ -32,6 +32,7 @@ macro_rules! contract_suite {
                 writes::group_commit_isolates_batches,
                 writes::event_log_replays_order,
                 writes::outbox_commit_order_and_mark_once,
+                writes::outbox_purge_keeps_the_queue,
                 writes::concurrent_writers,
                 writes::typed_refusals,
                 reads::list_orders_filters_and_pages,

@@ -457,6 +457,45 @@ pub(crate) async fn outbox_commit_order_and_mark_once(t: &TestStore) {
     assert_eq!(marks.into_iter().map(Result::unwrap).sum::<u64>(), 40);
 }
 
+pub(crate) async fn outbox_purge_keeps_the_queue(t: &TestStore) {
+    let s = &t.store;
+    for i in 0..6 {
+        let o = order("alice", &format!("p-{i}"));
+        s.commit(created(&o)).await.unwrap();
+    }
+    let rows = s.pending(100).await.unwrap();
+    assert_eq!(rows.len(), 6);
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    // Rows 1-2 and 4 sent; 3, 5 and 6 still queued.
+    assert_eq!(s.mark_sent(&[ids[0], ids[1], ids[3]]).await.unwrap(), 3);
+    // Nothing was sent before an hour ago: nothing goes.
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(s.purge_sent(an_hour_ago).await.unwrap(), 0);
+    // Everything sent so far is older than "in a second": rows 1-2 go; row 4
+    // stays, since it lies behind the oldest unsent row (3).
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(s.purge_sent(soon).await.unwrap(), 2);
+    let left: Vec<i64> = s.pending(100).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(left, vec![ids[2], ids[4], ids[5]], "the queue is untouched");
+    assert_eq!(s.pending_count().await.unwrap(), 3);
+    assert_eq!(
+        s.purge_sent(soon).await.unwrap(),
+        0,
+        "purging again removes nothing"
+    );
+    // Once everything is sent, everything old enough goes.
+    assert_eq!(s.mark_sent(&ids).await.unwrap(), 3);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(s.purge_sent(later).await.unwrap(), 4);
+    assert_eq!(s.pending_count().await.unwrap(), 0);
+    // New rows after a purge queue as before, in order.
+    let o = order("alice", "after-purge");
+    s.commit(created(&o)).await.unwrap();
+    let after = s.pending(10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].id > ids[5], "ids keep growing after a purge");
+}
+
 pub(crate) async fn concurrent_writers(t: &TestStore) {
     const WRITERS: usize = 16;
     const EACH: usize = 20;
