@@ -30,7 +30,7 @@ fn limit(n: u32) -> Val {
 }
 
 /// `?, ?, …` for `n` values.
-fn marks(n: usize) -> String {
+pub(crate) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 

@@ -9,7 +9,8 @@ use crate::error::{Failure, to_store_error};
 use crate::pool::{PoolConfig, Pools, connect};
 use crate::url::{Dialect, Scrubber, redact_url};
 use crate::write::{
-    Clock, Prepared, lock_clock, prepare, reserve_clock, save_clock, write_bulk, write_precise,
+    Clock, Prepared, lock_clock, prepare, reserve_clock, save_clock, write_bulk_log,
+    write_bulk_state, write_log, write_precise, write_state,
 };
 
 /// The SQL store: one pool per database, any of SQLite, PostgreSQL and
@@ -172,14 +173,16 @@ impl SqlStore {
         let mut tx = self.pools.begin_write().await?;
         let result = async {
             let mut conn = tx.conn();
-            // The clock is advanced before the batch is written (the whole
-            // transaction rolls back if the batch is refused).
+            // State rows first, then the clock (locked until the commit), then
+            // the log rows: the lock is held only for the log and the commit.
+            // The whole transaction rolls back if the batch is refused.
+            write_state(&mut conn, p).await?;
             let mut clock = if p.needs_clock() {
                 reserve_clock(&mut conn, p).await?
             } else {
                 Clock::default()
             };
-            write_precise(&mut conn, p, &mut clock).await
+            write_log(&mut conn, p, &mut clock).await
         }
         .await;
         match result {
@@ -205,12 +208,21 @@ impl SqlStore {
         let result = async {
             let mut conn = tx.conn();
             let needs_clock = batches.iter().any(|p| p.needs_clock());
-            let mut clock = if needs_clock { lock_clock(&mut conn).await? } else { Clock::default() };
-            let start = clock;
+            let mut clock = Clock::default();
             let mut fast = None;
             if batches.len() > 1 {
+                // State rows of every batch, then the clock, then the log rows:
+                // the clock is locked only for the log rows and the commit.
                 conn.raw("SAVEPOINT og_fast").await?;
-                match write_bulk(&mut conn, batches, &mut clock).await {
+                let attempt = async {
+                    write_bulk_state(&mut conn, batches).await?;
+                    if needs_clock {
+                        clock = lock_clock(&mut conn).await?;
+                    }
+                    write_bulk_log(&mut conn, batches, &mut clock).await
+                }
+                .await;
+                match attempt {
                     Ok(receipts) => {
                         conn.raw("RELEASE SAVEPOINT og_fast").await?;
                         fast = Some(receipts.into_iter().map(Ok).collect());
@@ -220,13 +232,17 @@ impl SqlStore {
                         tracing::debug!(error = %e, "group fast path refused; committing batch by batch");
                         conn.raw("ROLLBACK TO SAVEPOINT og_fast").await?;
                         conn.raw("RELEASE SAVEPOINT og_fast").await?;
-                        clock = start;
                     }
                 }
             }
             let results = match fast {
                 Some(results) => results,
                 None => {
+                    // The careful path (one batch, or a refusal above): the
+                    // clock is locked (again) first and held throughout.
+                    if needs_clock {
+                        clock = lock_clock(&mut conn).await?;
+                    }
                     let mut results = Vec::with_capacity(batches.len());
                     for p in batches {
                         conn.raw("SAVEPOINT og_batch").await?;

@@ -8,8 +8,11 @@
 //! precisely, batch by batch.
 //!
 //! Events and outbox rows get their positions and ids from the `log_clock` row,
-//! locked first by every transaction that appends to the log, so positions and
-//! ids are handed out — and become visible — in commit order.
+//! locked by every transaction that appends to the log and held until it
+//! commits, so positions and ids are handed out — and become visible — in
+//! commit order. Writers take it as late as they can: after their state rows,
+//! just before the log rows, so that concurrent transactions overlap in their
+//! state writes and serialize only for the log and the commit.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,6 +20,7 @@ use ordermon_domain::ports::{ChangeSet, CommitReceipt, StoreError};
 
 use crate::conn::{Cell, Conn, Kind, Val};
 use crate::error::{Failure, is_unique_violation};
+use crate::repos::marks;
 use crate::rows::{
     Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, event_row, outbox_row, row_write,
 };
@@ -225,6 +229,176 @@ async fn replace_children(c: &mut Conn<'_>, ch: &Children, existed: bool) -> Res
     Ok(())
 }
 
+/// `UPDATE … WHERE key AND version = expected` for a versioned row (not its
+/// children), with the typed error on refusal.
+async fn update_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
+    let Mode::Versioned { expected } = r.mode else {
+        return Err(
+            StoreError::Unexpected(format!("{} {} is not an update", r.entity, r.id)).into(),
+        );
+    };
+    let set = r
+        .cols
+        .iter()
+        .map(|(c, _)| format!("{c} = ?"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (filter, key_args) = key_filter(&r.key);
+    let sql = format!(
+        "UPDATE {} SET {set} WHERE {filter} AND version = ?",
+        r.table
+    );
+    let mut args: Vec<Val> = r.cols.iter().map(|(_, v)| v.clone()).collect();
+    args.extend(key_args);
+    args.push(Val::version(expected));
+    match c.exec(&sql, args).await {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(conflict(r, expected, stored_version(c, r).await?)),
+        Err(e) if is_unique_violation(&e) => Err(duplicate(r)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rows one multi-row update carries (SQLite allows 500 terms in a compound
+/// `SELECT`).
+const MAX_UPDATE_ROWS: usize = 400;
+
+/// Versioned updates of many rows of one table with the same columns, as one
+/// `UPDATE … FROM (SELECT … UNION ALL …)` per chunk (`UPDATE … JOIN` on MySQL),
+/// each row matched on its key *and* its expected version. Fewer rows updated
+/// than given means a stale version somewhere: the attempt fails (the caller
+/// then writes precisely, which names the row).
+async fn update_many(c: &mut Conn<'_>, rows: &[&RowWrite]) -> Result<(), Failure> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    if rows.len() == 1 {
+        return update_row(c, first).await;
+    }
+    let keys: Vec<&str> = first.key.iter().map(|(c, _)| *c).collect();
+    let cols: Vec<&str> = first.cols.iter().map(|(c, _)| *c).collect();
+    let width = keys.len() + cols.len() + 1;
+    let per = (MAX_PARAMS / width).clamp(1, MAX_UPDATE_ROWS);
+    for chunk in rows.chunks(per) {
+        let named = keys
+            .iter()
+            .chain(&cols)
+            .map(|c| format!("? AS {c}"))
+            .chain(std::iter::once("? AS ordermon_expected".to_owned()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let plain = vec!["?"; width].join(", ");
+        let mut derived = format!("SELECT {named}");
+        for _ in 1..chunk.len() {
+            derived.push_str(" UNION ALL SELECT ");
+            derived.push_str(&plain);
+        }
+        let on = keys
+            .iter()
+            .map(|k| format!("t.{k} = v.{k}"))
+            .chain(std::iter::once(
+                "t.version = v.ordermon_expected".to_owned(),
+            ))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let table = first.table;
+        let sql = match c.dialect() {
+            Dialect::MySql => {
+                let set = cols
+                    .iter()
+                    .map(|c| format!("t.{c} = v.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("UPDATE {table} AS t JOIN ({derived}) AS v ON {on} SET {set}")
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                let set = cols
+                    .iter()
+                    .map(|c| format!("{c} = v.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("UPDATE {table} AS t SET {set} FROM ({derived}) AS v WHERE {on}")
+            }
+        };
+        let mut args = Vec::with_capacity(width * chunk.len());
+        for r in chunk {
+            let Mode::Versioned { expected } = r.mode else {
+                return Err(StoreError::Unexpected(format!(
+                    "{} {} is not an update",
+                    r.entity, r.id
+                ))
+                .into());
+            };
+            args.extend(r.key.iter().map(|(_, v)| v.clone()));
+            args.extend(r.cols.iter().map(|(_, v)| v.clone()));
+            args.push(Val::version(expected));
+        }
+        let n = match c.exec(&sql, args).await {
+            Ok(n) => n,
+            Err(e) if is_unique_violation(&e) => return Err(duplicate(first)),
+            Err(e) => return Err(e.into()),
+        };
+        if n != chunk.len() as u64 {
+            // Which row is stale is for the precise path to say.
+            return Err(conflict(first, 0, None));
+        }
+    }
+    Ok(())
+}
+
+/// Updates waiting to be written as multi-row statements, per table and
+/// column list, in first-seen order.
+#[derive(Default)]
+struct Updates<'a> {
+    groups: Vec<Vec<&'a RowWrite>>,
+}
+
+impl<'a> Updates<'a> {
+    fn push(&mut self, r: &'a RowWrite) {
+        let same = |g: &&mut Vec<&'a RowWrite>| {
+            g.first().is_some_and(|f| {
+                f.table == r.table
+                    && f.cols.len() == r.cols.len()
+                    && f.cols.iter().zip(&r.cols).all(|(a, b)| a.0 == b.0)
+                    && f.key.iter().zip(&r.key).all(|(a, b)| a.0 == b.0)
+            })
+        };
+        match self.groups.iter_mut().find(same) {
+            Some(g) => g.push(r),
+            None => self.groups.push(vec![r]),
+        }
+    }
+
+    /// Writes them, with their children's old rows deleted; the new child
+    /// rows go to `buffers`.
+    async fn write(&mut self, c: &mut Conn<'_>, buffers: &mut Buffers) -> Result<(), Failure> {
+        for group in std::mem::take(&mut self.groups) {
+            update_many(c, &group).await?;
+            let parents: Vec<&Children> =
+                group.iter().filter_map(|r| r.children.as_ref()).collect();
+            if let Some(first) = parents.first() {
+                for chunk in parents.chunks(MAX_UPDATE_ROWS) {
+                    let sql = format!(
+                        "DELETE FROM {} WHERE {} IN ({})",
+                        first.table,
+                        first.parent.0,
+                        marks(chunk.len())
+                    );
+                    c.exec(&sql, chunk.iter().map(|ch| ch.parent.1.clone()).collect())
+                        .await?;
+                }
+                for ch in parents {
+                    for row in &ch.rows {
+                        buffers.push(ch.table, ch.columns.to_vec(), row.clone());
+                    }
+                    buffers.remember(ch.table, &[&ch.parent.1]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes one state row precisely, with its typed error on refusal.
 async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
     match r.mode {
@@ -247,27 +421,8 @@ async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
                 replace_children(c, ch, false).await?;
             }
         }
-        Mode::Versioned { expected } => {
-            let set = r
-                .cols
-                .iter()
-                .map(|(c, _)| format!("{c} = ?"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let (filter, key_args) = key_filter(&r.key);
-            let sql = format!(
-                "UPDATE {} SET {set} WHERE {filter} AND version = ?",
-                r.table
-            );
-            let mut args: Vec<Val> = r.cols.iter().map(|(_, v)| v.clone()).collect();
-            args.extend(key_args);
-            args.push(Val::version(expected));
-            match c.exec(&sql, args).await {
-                Ok(1) => {}
-                Ok(_) => return Err(conflict(r, expected, stored_version(c, r).await?)),
-                Err(e) if is_unique_violation(&e) => return Err(duplicate(r)),
-                Err(e) => return Err(e.into()),
-            }
+        Mode::Versioned { .. } => {
+            update_row(c, r).await?;
             if let Some(ch) = &r.children {
                 replace_children(c, ch, true).await?;
             }
@@ -367,9 +522,25 @@ pub(crate) async fn write_precise(
     p: &Prepared<'_>,
     clock: &mut Clock,
 ) -> Result<CommitReceipt, Failure> {
+    write_state(c, p).await?;
+    write_log(c, p, clock).await
+}
+
+/// A batch's state rows, one statement each, every version checked.
+pub(crate) async fn write_state(c: &mut Conn<'_>, p: &Prepared<'_>) -> Result<(), Failure> {
     for r in &p.rows {
         write_row(c, r).await?;
     }
+    Ok(())
+}
+
+/// A batch's events and outbox rows, positioned by `clock` (which the caller
+/// holds locked).
+pub(crate) async fn write_log(
+    c: &mut Conn<'_>,
+    p: &Prepared<'_>,
+    clock: &mut Clock,
+) -> Result<CommitReceipt, Failure> {
     let (receipt, events, outbox) = log_rows(p.batch, clock)?;
     let n = events.len() as u64;
     if n > 0 {
@@ -408,9 +579,27 @@ type Buffer = (&'static str, Vec<&'static str>, Rows);
 #[derive(Default)]
 struct Buffers {
     tables: BTreeMap<usize, Buffer>,
+    /// What the buffered rows are, for deciding whether an update must wait
+    /// for them: `table|key` of buffered rows, `table|parent` of buffered
+    /// child rows.
+    keys: HashSet<String>,
+}
+
+fn buffer_key(table: &str, values: &[&Val]) -> String {
+    format!("{table}|{values:?}")
 }
 
 impl Buffers {
+    /// True when a buffered row has this key, or a buffered child row this
+    /// parent: a statement touching it must run after the buffers are flushed.
+    fn touches(&self, table: &str, values: &[&Val]) -> bool {
+        !self.keys.is_empty() && self.keys.contains(&buffer_key(table, values))
+    }
+
+    fn remember(&mut self, table: &str, values: &[&Val]) {
+        self.keys.insert(buffer_key(table, values));
+    }
+
     fn push(&mut self, table: &'static str, columns: Vec<&'static str>, row: Vec<Val>) {
         let rank = TABLE_ORDER
             .iter()
@@ -424,6 +613,7 @@ impl Buffers {
     }
 
     async fn flush(&mut self, c: &mut Conn<'_>) -> Result<(), Failure> {
+        self.keys.clear();
         for (_, (table, columns, rows)) in std::mem::take(&mut self.tables) {
             let n = rows.len() as u64;
             if insert_many(c, table, &columns, rows, false).await? != n {
@@ -434,36 +624,77 @@ impl Buffers {
     }
 }
 
-/// Writes many batches as one (the group-commit fast path): new rows go out as
-/// multi-row inserts, updates run in order after flushing what precedes them,
-/// and all events and outbox rows follow. Any refusal fails the whole attempt;
-/// the caller then rolls back to its savepoint and writes batch by batch.
-pub(crate) async fn write_bulk(
+/// Writes the state rows of many batches as one (the group-commit fast path):
+/// new rows go out as multi-row inserts, updates run in order after flushing
+/// what precedes them. Any refusal fails the whole attempt; the caller then
+/// rolls back to its savepoint and writes batch by batch. Needs no clock, so
+/// it runs before the clock is locked: concurrent group commits overlap here.
+pub(crate) async fn write_bulk_state(
     c: &mut Conn<'_>,
     batches: &[&Prepared<'_>],
-    clock: &mut Clock,
-) -> Result<Vec<CommitReceipt>, Failure> {
+) -> Result<(), Failure> {
     let mut buffers = Buffers::default();
+    let mut updates = Updates::default();
+    let mut updated: HashSet<String> = HashSet::new();
     for p in batches {
         for r in &p.rows {
+            let key: Vec<&Val> = r.key.iter().map(|(_, v)| v).collect();
             match r.mode {
                 Mode::Versioned { expected: 0 } | Mode::InsertOnly => {
+                    if updated.contains(&buffer_key(r.table, &key)) {
+                        // Its own row waits in the updates: keep the order.
+                        updates.write(c, &mut buffers).await?;
+                        buffers.flush(c).await?;
+                        updated.clear();
+                    }
                     let (columns, values) = insert_parts(r);
                     buffers.push(r.table, columns, values);
+                    buffers.remember(r.table, &key);
                     if let Some(ch) = &r.children {
                         for row in &ch.rows {
                             buffers.push(ch.table, ch.columns.to_vec(), row.clone());
                         }
+                        buffers.remember(ch.table, &[&ch.parent.1]);
                     }
                 }
-                Mode::Versioned { .. } | Mode::Delete { .. } => {
+                Mode::Versioned { .. } => {
+                    // Updates are gathered into multi-row statements. One waits
+                    // for what is buffered only when that is its own row or its
+                    // children, or when its row is already waiting (never, in
+                    // practice: a group holds one batch per user).
+                    let child_pending = r
+                        .children
+                        .as_ref()
+                        .is_some_and(|ch| buffers.touches(ch.table, &[&ch.parent.1]));
+                    let seen = !updated.insert(buffer_key(r.table, &key));
+                    if buffers.touches(r.table, &key) || child_pending || seen {
+                        updates.write(c, &mut buffers).await?;
+                        buffers.flush(c).await?;
+                        updated.clear();
+                        updated.insert(buffer_key(r.table, &key));
+                    }
+                    updates.push(r);
+                }
+                Mode::Delete { .. } => {
+                    updates.write(c, &mut buffers).await?;
                     buffers.flush(c).await?;
+                    updated.clear();
                     write_row(c, r).await?;
                 }
             }
         }
     }
-    buffers.flush(c).await?;
+    updates.write(c, &mut buffers).await?;
+    buffers.flush(c).await
+}
+
+/// The events and outbox rows of many batches as two multi-row inserts,
+/// positioned by `clock` (which the caller holds locked).
+pub(crate) async fn write_bulk_log(
+    c: &mut Conn<'_>,
+    batches: &[&Prepared<'_>],
+    clock: &mut Clock,
+) -> Result<Vec<CommitReceipt>, Failure> {
     let mut receipts = Vec::with_capacity(batches.len());
     let (mut events, mut outbox) = (Vec::new(), Vec::new());
     for p in batches {

@@ -30,6 +30,7 @@ macro_rules! contract_suite {
                 writes::two_writers_same_version,
                 writes::failed_batch_leaves_nothing,
                 writes::group_commit_isolates_batches,
+                writes::group_commit_updates_many_rows,
                 writes::event_log_replays_order,
                 writes::outbox_commit_order_and_mark_once,
                 writes::outbox_purge_keeps_the_queue,

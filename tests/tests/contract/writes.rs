@@ -9,7 +9,9 @@ use ordermon_domain::fill::Fill;
 use ordermon_domain::ids::StrategyId;
 use ordermon_domain::order::{Order, OrderEvent, TimedOrderEvent};
 use ordermon_domain::ports::{ChangeSet, FillQuery, OutboxMessage, StateChange, StoreError};
+use ordermon_domain::values::{Currency, Money};
 use ordermon_tests::TestStore;
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tokio::sync::Barrier;
 
@@ -330,6 +332,103 @@ pub(crate) async fn group_commit_isolates_batches(t: &TestStore) {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert_eq!(s.get_order(orders[0].id).await.unwrap(), Some(submitted));
     assert!(s.commit_group(Vec::new()).await.is_empty());
+}
+
+pub(crate) async fn group_commit_updates_many_rows(t: &TestStore) {
+    let s = &t.store;
+    // Twelve users with an account and an accepted order each.
+    let users: Vec<String> = (0..12).map(|i| format!("grp{i}")).collect();
+    let mut accounts = Vec::new();
+    let mut orders = Vec::new();
+    for u in &users {
+        let a = account(u, dec!(1000), dec!(0));
+        s.commit(only(StateChange::Account {
+            account: Box::new(a.clone()),
+            expected: 0,
+        }))
+        .await
+        .unwrap();
+        let o = order(u, "grp-order");
+        s.commit(created(&o)).await.unwrap();
+        accounts.push(a);
+        orders.push(o);
+    }
+    // One group: every account changes (balances too, in two currencies for
+    // some) and every order advances; user 5's account is stale.
+    let mut batches = Vec::new();
+    let mut expected_accounts = Vec::new();
+    for (i, (a, o)) in accounts.iter().zip(&orders).enumerate() {
+        let mut next = a.clone();
+        // The stale writer believes it is at version 9.
+        let expected = if i == 5 { 9 } else { a.version };
+        next.version = expected + 1;
+        if let Some(b) = next.balances.get_mut(&usd()) {
+            b.reserved = Decimal::from(i as u64);
+        }
+        if i % 3 == 0 {
+            next.adjust_cash(&Money::new(dec!(7.5), Currency::new("EUR").unwrap()).unwrap())
+                .unwrap();
+        }
+        let (advanced, mut batch) = advance(o, OrderEvent::Submitted);
+        batch.changes.push(StateChange::Account {
+            account: Box::new(next.clone()),
+            expected,
+        });
+        batches.push(batch);
+        expected_accounts.push((next, advanced));
+    }
+    let results = s.commit_group(batches).await;
+    for (i, r) in results.iter().enumerate() {
+        if i == 5 {
+            assert!(
+                matches!(
+                    r,
+                    Err(StoreError::Conflict {
+                        expected: 9,
+                        actual: Some(1),
+                        ..
+                    })
+                ),
+                "{r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "batch {i}: {r:?}");
+        }
+    }
+    for (i, (u, (next, advanced))) in users.iter().zip(&expected_accounts).enumerate() {
+        let stored = s.get_account(&uid(u)).await.unwrap().unwrap();
+        let order = s.get_order(advanced.id).await.unwrap().unwrap();
+        if i == 5 {
+            assert_eq!(stored, accounts[5], "the stale batch changed nothing");
+            assert_eq!(order, orders[5]);
+        } else {
+            assert_eq!(&stored, next, "account {u}, balances included");
+            assert_eq!(&order, advanced);
+        }
+    }
+    // A clean group of the same shape takes the fast path.
+    let mut batches = Vec::new();
+    let mut wanted = Vec::new();
+    for (u, (next, _)) in users
+        .iter()
+        .zip(&expected_accounts)
+        .filter(|(u, _)| *u != "grp5")
+    {
+        let mut again = next.clone();
+        again.version += 1;
+        if let Some(b) = again.balances.get_mut(&usd()) {
+            b.reserved = Decimal::ZERO;
+        }
+        batches.push(only(StateChange::Account {
+            account: Box::new(again.clone()),
+            expected: next.version,
+        }));
+        wanted.push((u.clone(), again));
+    }
+    assert!(s.commit_group(batches).await.iter().all(Result::is_ok));
+    for (u, again) in wanted {
+        assert_eq!(s.get_account(&uid(&u)).await.unwrap().unwrap(), again);
+    }
 }
 
 pub(crate) async fn event_log_replays_order(t: &TestStore) {
