@@ -225,6 +225,7 @@ impl Engine {
             cache.clone(),
         );
         cache.spawn_quote_mirror(quotes.clone(), &tracker, cancel.child_token());
+        let config_lanes = config.monitor.lane_count();
         let ctx = Arc::new(Context {
             persistence,
             committer,
@@ -235,7 +236,7 @@ impl Engine {
             config,
             global_state: RwLock::new(global),
             registry: Arc::new(registry),
-            router: crate::monitor::QuoteRouter::default(),
+            lanes: crate::monitor::QuoteLanes::new(config_lanes),
             monitored: dashmap::DashSet::new(),
             counters: crate::owner::MonitorCounters::default(),
         });
@@ -994,7 +995,7 @@ impl Engine {
     }
 
     pub(crate) fn quote_subscriptions(&self) -> usize {
-        self.ctx.router.subscriptions()
+        self.ctx.lanes.subscriptions()
     }
 
     pub(crate) async fn start_monitor(&self, user: &UserId) {
@@ -1025,24 +1026,25 @@ impl Engine {
             .await;
     }
 
-    pub(crate) fn route_quote(&self, quote: Arc<Quote>) {
-        let Some(watchers) = self.ctx.router.watchers(&quote.instrument_id) else {
-            return;
-        };
-        for w in watchers.iter() {
-            // A full mailbox drops this quote (the next one supersedes it); a
-            // stopped owner's mailbox is gone until its successor resubscribes.
-            let sent = w
-                .mailbox
-                .upgrade()
-                .is_some_and(|tx| tx.try_send(Command::Quote(quote.clone())).is_ok());
-            if !sent {
-                self.ctx
-                    .counters
-                    .dropped_quotes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+    /// Starts the quote lanes (see `monitor::lanes`).
+    pub(crate) fn spawn_lanes(&self, cancel: &CancellationToken) {
+        for lane in 0..self.ctx.lanes.len() {
+            self.tracker.spawn(crate::monitor::lanes::run_lane(
+                self.ctx.clone(),
+                lane,
+                cancel.clone(),
+            ));
         }
+    }
+
+    /// Quotes the lanes missed because they fell behind the quote book.
+    pub(crate) fn lagged_quotes(&self) -> u64 {
+        self.ctx.lanes.lagged()
+    }
+
+    /// Number of quote lanes.
+    pub(crate) fn lane_count(&self) -> usize {
+        self.ctx.lanes.len()
     }
 
     pub(crate) fn tick_users(&self, users: &[UserId]) {

@@ -14,7 +14,7 @@ use ordermon_application::committer::CommitConfig;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::persistence::Persistence;
 use ordermon_application::strategy::{
-    Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyRegistry,
+    Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyOrder, StrategyRegistry,
 };
 use ordermon_application::{
     AppError, CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine,
@@ -22,8 +22,8 @@ use ordermon_application::{
 };
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
 use ordermon_domain::market::Quote;
-use ordermon_domain::order::Side;
-use ordermon_domain::ports::{AlertQuery, ChangeSet, StateChange, SystemClock};
+use ordermon_domain::order::{OrderType, Side, TimeInForce};
+use ordermon_domain::ports::{AlertQuery, ChangeSet, OrderQuery, StateChange, SystemClock};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
 use ordermon_domain::user::UserStatus;
 use ordermon_domain::values::{Price, Quantity};
@@ -61,6 +61,49 @@ impl StrategyFactory for PanickyFactory {
     }
 }
 
+/// Buys far below the market whenever it has no open order: acting twice on
+/// one state would show as a second order.
+#[derive(Debug)]
+struct Eager;
+
+impl Strategy for Eager {
+    fn on_quote(&mut self, ctx: &StrategyContext<'_>, q: &Quote) -> Vec<StrategyCommand> {
+        if !ctx.open_orders.is_empty() {
+            return Vec::new();
+        }
+        vec![StrategyCommand::Submit(StrategyOrder {
+            instrument_id: q.instrument_id.clone(),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            quantity: Quantity::new(d("1")).unwrap(),
+            price: Some(Price::new(d("50")).unwrap()),
+            time_in_force: TimeInForce::Gtc,
+            reduce_only: false,
+        })]
+    }
+    fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct EagerFactory;
+
+impl StrategyFactory for EagerFactory {
+    fn type_name(&self) -> &'static str {
+        "eager"
+    }
+    fn description(&self) -> &'static str {
+        "buys when it has no open order"
+    }
+    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
+        Ok(Box::new(Eager))
+    }
+}
+
 struct Monitored {
     h: Harness,
     monitoring: Arc<MonitoringEngine>,
@@ -71,6 +114,7 @@ async fn monitored(mode: VenueMode) -> Monitored {
     let store = Arc::new(MemoryStore::new());
     let mut registry = StrategyRegistry::with_builtins();
     registry.register(Arc::new(PanickyFactory));
+    registry.register(Arc::new(EagerFactory));
     let cancel = CancellationToken::new();
     let engine = Engine::start_with_registry(
         Persistence::from_backend(store.clone()),
@@ -303,6 +347,49 @@ async fn a_panicking_strategy_is_contained() {
         m.h.engine.is_monitored(&a),
         "alice's monitor itself keeps running"
     );
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strategy_never_acts_twice_on_one_state() {
+    // Quotes reach strategies in lanes, away from the owner that executes what
+    // they ask for; a burst of quotes must still see the first order placed.
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "1000").await;
+    let b = funded_user(&m.h, "bob", "1000").await;
+    for (user, id) in [(&a, "eager-a"), (&b, "eager-b")] {
+        m.h.engine
+            .create_strategy(strategy(user, id, "eager", serde_json::json!({})))
+            .await
+            .unwrap();
+    }
+    eventually("both monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a) && m.h.engine.is_monitored(&b)
+    })
+    .await;
+    for n in 0..2_000 {
+        publish(&m, "99.00", "99.02");
+        if n % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for user in [&a, &b] {
+        let orders =
+            m.h.engine
+                .list_orders(&OrderQuery {
+                    user_id: Some(user.clone()),
+                    limit: 100,
+                    ..OrderQuery::default()
+                })
+                .await
+                .unwrap();
+        assert_eq!(orders.len(), 1, "{user}: {orders:?}");
+        let strategies = m.h.engine.list_strategies(user).await.unwrap();
+        assert_eq!(strategies[0].stats.orders, 1);
+    }
+    // The strategies kept seeing quotes after acting.
+    assert!(m.monitoring.status().events_processed > 100);
     m.cancel.cancel();
 }
 

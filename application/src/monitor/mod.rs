@@ -5,12 +5,13 @@
 //! the monitors of newly active users, stops those of disabled ones, and sends
 //! strategy changes to the affected monitors. Changes made through the API go
 //! through the user's owner and take effect at once, without waiting for a scan.
-//! Two more tasks feed the monitors: the quote router (each quote goes only to
-//! the monitors watching its instrument) and the ticker (timers and checks).
+//! More tasks feed the monitors: the quote lanes (each quote goes straight to
+//! the running strategies that trade its instrument, see [`lanes`]) and the
+//! ticker (timers and checks, through the owners).
 
-mod router;
+pub(crate) mod lanes;
 
-pub use router::QuoteRouter;
+pub use lanes::QuoteLanes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,7 +21,6 @@ use ordermon_domain::ids::{StrategyId, UserId};
 use ordermon_domain::strategy::StrategyStatus;
 use ordermon_domain::user::UserStatus;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
@@ -39,10 +39,12 @@ pub struct MonitoringStatus {
     pub events_processed: u64,
     /// Strategy restarts after failures.
     pub restarts: u64,
-    /// Quotes dropped because a monitor's mailbox was full.
+    /// Quotes the quote lanes missed because they fell behind the feed.
     pub dropped_quotes: u64,
-    /// (instrument, user) quote subscriptions.
+    /// (instrument, strategy) quote subscriptions.
     pub subscriptions: usize,
+    /// Quote lanes strategies are called in.
+    pub lanes: usize,
     /// Scans completed.
     pub scans: u64,
 }
@@ -55,7 +57,7 @@ struct Seen {
     scans: u64,
 }
 
-/// Runs the scan loop, the quote router and the ticker for an engine.
+/// Runs the scan loop, the quote lanes and the ticker for an engine.
 #[derive(Debug)]
 pub struct MonitoringEngine {
     engine: Arc<Engine>,
@@ -63,7 +65,8 @@ pub struct MonitoringEngine {
 }
 
 impl MonitoringEngine {
-    /// Starts the three tasks; they stop when `cancel` fires.
+    /// Starts the scan loop, the lanes and the ticker; they stop when
+    /// `cancel` fires.
     #[must_use]
     pub fn spawn(engine: Arc<Engine>, cancel: &CancellationToken) -> Arc<Self> {
         let me = Arc::new(Self {
@@ -76,11 +79,7 @@ impl MonitoringEngine {
             let cancel = cancel.clone();
             tracker.spawn(async move { me.scan_loop(cancel).await });
         }
-        {
-            let me = me.clone();
-            let cancel = cancel.clone();
-            tracker.spawn(async move { me.route_quotes(cancel).await });
-        }
+        me.engine.spawn_lanes(cancel);
         {
             let me = me.clone();
             let cancel = cancel.clone();
@@ -100,8 +99,9 @@ impl MonitoringEngine {
             running_strategies: c.strategies.load(Ordering::Relaxed),
             events_processed: c.events.load(Ordering::Relaxed),
             restarts: c.restarts.load(Ordering::Relaxed),
-            dropped_quotes: c.dropped_quotes.load(Ordering::Relaxed),
+            dropped_quotes: self.engine.lagged_quotes(),
             subscriptions: self.engine.quote_subscriptions(),
+            lanes: self.engine.lane_count(),
             scans: seen.scans,
         }
     }
@@ -189,23 +189,6 @@ impl MonitoringEngine {
         seen.strategies = now;
         seen.scans += 1;
         Ok(())
-    }
-
-    async fn route_quotes(self: Arc<Self>, cancel: CancellationToken) {
-        let mut rx = self.engine.quotes().subscribe();
-        loop {
-            let quote = tokio::select! {
-                q = rx.recv() => q,
-                () = cancel.cancelled() => return,
-            };
-            match quote {
-                Ok(q) => self.engine.route_quote(Arc::new(q)),
-                Err(RecvError::Lagged(n)) => {
-                    metrics::counter!("ordermon_quotes_lagged_total").increment(n);
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
     }
 
     /// Ticks every monitor once per `tick_interval`, spread over the interval

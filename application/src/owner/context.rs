@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
 use crate::market::QuoteBook;
-use crate::monitor::QuoteRouter;
+use crate::monitor::QuoteLanes;
 use crate::persistence::Persistence;
 use crate::strategy::StrategyRegistry;
 
@@ -74,6 +74,20 @@ pub struct MonitorConfig {
     pub heartbeat_timeout: Duration,
     /// Restarts of one strategy within a minute before it is suspended with backoff.
     pub max_restarts_per_minute: u32,
+    /// Quote lanes strategies are called in (0: one per core).
+    pub lanes: usize,
+}
+
+impl MonitorConfig {
+    /// The number of quote lanes: `lanes`, or one per core when 0.
+    #[must_use]
+    pub fn lane_count(&self) -> usize {
+        if self.lanes > 0 {
+            self.lanes
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }
+    }
 }
 
 impl Default for MonitorConfig {
@@ -85,6 +99,7 @@ impl Default for MonitorConfig {
             stuck_cancel_after: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(60),
             max_restarts_per_minute: 5,
+            lanes: 0,
         }
     }
 }
@@ -98,8 +113,6 @@ pub struct MonitorCounters {
     pub restarts: AtomicU64,
     /// Strategies currently running.
     pub strategies: AtomicU64,
-    /// Quotes dropped because a monitor's mailbox was full.
-    pub dropped_quotes: AtomicU64,
 }
 
 /// Shared by every owner.
@@ -113,7 +126,7 @@ pub(crate) struct Context {
     pub(crate) config: EngineConfig,
     pub(crate) global_state: RwLock<TradingState>,
     pub(crate) registry: Arc<StrategyRegistry>,
-    pub(crate) router: QuoteRouter,
+    pub(crate) lanes: QuoteLanes,
     /// Users whose monitor runs (the owner is the source of truth).
     pub(crate) monitored: DashSet<UserId>,
     pub(crate) counters: MonitorCounters,

@@ -19,6 +19,7 @@ mod user_ops;
 pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub use monitor::StrategyPatch;
+pub(crate) use monitor::panic_text;
 pub use registry::Owners;
 pub use user_ops::{Snapshot, UserPatch};
 
@@ -92,8 +93,10 @@ pub(crate) enum Command {
     Snapshot {
         reply: Reply<Snapshot>,
     },
-    /// A quote for an instrument the monitor watches.
-    Quote(Arc<ordermon_domain::market::Quote>),
+    /// A strategy decided in its quote lane: execute what it asked for.
+    StrategyDecided(Box<crate::monitor::lanes::Decision>),
+    /// A strategy panicked in its quote lane: restart it.
+    StrategyFailed(Box<(Arc<crate::monitor::lanes::Slot>, String)>),
     /// Timer tick: strategy timers, stuck orders, heartbeats.
     Tick,
     /// Start monitoring (the user is active).
@@ -147,7 +150,8 @@ impl Command {
             }
             Self::DeleteStrategy { reply, .. } => drop(reply.send(Err(e))),
             Self::ListStrategies { reply } => drop(reply.send(Err(e))),
-            Self::Quote(_)
+            Self::StrategyDecided(_)
+            | Self::StrategyFailed(_)
             | Self::Tick
             | Self::StartMonitor
             | Self::StopMonitor { .. }
@@ -159,7 +163,7 @@ impl Command {
 /// One user's owner task.
 pub(crate) struct Owner {
     ctx: Arc<Context>,
-    /// This owner's own mailbox, for the quote router.
+    /// This owner's own mailbox, for its strategies' quote lane.
     mailbox: mpsc::WeakSender<Command>,
     state: UserState,
     cycle: Cycle,
@@ -173,6 +177,9 @@ pub(crate) struct Owner {
     >,
     /// The running monitor, when the user is monitored.
     monitor: Option<monitor::MonitorState>,
+    /// Cycles committed (or reloaded after a failure): the state's version
+    /// for the views published to strategies.
+    published: u64,
 }
 
 impl Owner {
@@ -210,6 +217,7 @@ impl Owner {
             correlation: None,
             strategies: None,
             monitor: None,
+            published: 0,
         };
         let max = owner.ctx.config.max_commands_per_cycle.max(1);
         let mut batch: Vec<Command> = Vec::new();
@@ -260,10 +268,11 @@ impl Owner {
     }
 
     async fn handle(&mut self, cmd: Command) {
-        // Quotes and ticks usually change nothing: their correlation id is made
-        // only when a strategy acts on them (see `execute`).
+        // Ticks usually change nothing, and a lane's decision is the
+        // strategy's: their correlation id is made only when a strategy acts
+        // (see `execute`).
         self.correlation = match &cmd {
-            Command::Quote(_) | Command::Tick => None,
+            Command::StrategyDecided(_) | Command::StrategyFailed(_) | Command::Tick => None,
             _ => Some(Uuid::now_v7()),
         };
         match cmd {
@@ -323,7 +332,14 @@ impl Owner {
                 // Reads need no commit; answer at once.
                 drop(reply.send(Ok(snap)));
             }
-            Command::Quote(q) => self.on_quote(&q).await,
+            Command::StrategyDecided(d) => {
+                let (slot, cmds) = *d;
+                self.on_decided(slot, cmds).await;
+            }
+            Command::StrategyFailed(f) => {
+                let (slot, error) = *f;
+                self.on_failed(slot, &error).await;
+            }
             Command::Tick => self.on_tick().await,
             Command::StartMonitor => self.start_monitor().await,
             Command::StopMonitor { status, reason } => {
@@ -384,6 +400,8 @@ impl Owner {
             Ok(_) => {
                 metrics::counter!("ordermon_owner_cycles_total").increment(1);
                 self.state.orders.retain(|_, o| !o.status.is_terminal());
+                self.published += 1;
+                self.publish_view();
                 for r in cycle.replies {
                     r(Ok(()));
                 }
@@ -419,6 +437,8 @@ impl Owner {
                 tracing::error!(user_id = %self.state.user.id, error = %err, "reload failed; keeping state");
             }
         }
+        self.published += 1;
+        self.publish_view();
     }
 
     fn build_batch(&self, cycle: &Cycle) -> Result<ChangeSet, AppError> {

@@ -6,7 +6,7 @@
 //! which is rebuilt from its configuration and restarted (with backoff once it
 //! keeps failing); the owner, and every other user's monitor, carry on.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,13 +15,13 @@ use chrono::{DateTime, Duration, Utc};
 use ordermon_domain::alert::{Alert, Fingerprint, Severity};
 use ordermon_domain::event::{AlertEvent, EventPayload, MonitorEvent, StrategyEvent};
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, StrategyId};
-use ordermon_domain::market::Quote;
 use ordermon_domain::order::{NewOrder, Order, OrderStatus};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
 use serde::Deserialize;
 
 use super::Owner;
 use crate::error::AppError;
+use crate::monitor::lanes::{Running, Slot, UserView};
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 use crate::validate::check_new_order;
 
@@ -43,14 +43,8 @@ pub struct StrategyPatch {
     pub instruments: Option<Vec<InstrumentId>>,
 }
 
-/// A strategy instance and its health.
-struct Running {
-    instance: Box<dyn Strategy>,
-    last_beat: DateTime<Utc>,
-    restarts: VecDeque<DateTime<Utc>>,
-    suspended_until: Option<DateTime<Utc>>,
-    heartbeat_reported: bool,
-}
+/// Which state a published view shows: (cycles flushed, events of this cycle).
+type ViewGen = (u64, usize);
 
 /// The monitor's state.
 pub(crate) struct MonitorState {
@@ -58,16 +52,18 @@ pub(crate) struct MonitorState {
     /// at 1 for each run and never collide with an earlier run's.
     aggregate: String,
     seq: u64,
-    running: BTreeMap<StrategyId, Running>,
-    /// Running strategies by the instruments they trade: who a quote goes to.
-    /// Rebuilt by `resubscribe`, which every change of the running set or of a
-    /// strategy's instruments ends with.
-    targets: HashMap<InstrumentId, Arc<[StrategyId]>>,
+    /// Running strategies; each slot is also in the user's quote lane.
+    running: BTreeMap<StrategyId, Arc<Slot>>,
+    /// The last view of the user published to the slots.
+    view: Option<(ViewGen, Arc<UserView>)>,
     reported_stuck: HashSet<OrderId>,
     active_alerts: HashMap<Fingerprint, Alert>,
 }
 
-fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+/// Quotes replayed in the owner while releasing a strategy, at most.
+const MAX_REPLAY: usize = 64;
+
+pub(crate) fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
     e.downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| e.downcast_ref::<String>().cloned())
@@ -125,7 +121,7 @@ impl Owner {
             aggregate: format!("{}:{}", self.state.user.id, uuid::Uuid::now_v7().simple()),
             seq: 0,
             running: BTreeMap::new(),
-            targets: HashMap::new(),
+            view: None,
             reported_stuck: HashSet::new(),
             active_alerts: HashMap::new(),
         });
@@ -163,45 +159,67 @@ impl Owner {
         });
         self.monitor = None;
         self.ctx.monitored.remove(&self.state.user.id);
-        self.ctx.router.set(&self.state.user.id, &self.mailbox, &[]);
+        self.ctx.lanes.set(&self.state.user.id, &[]);
         tracing::info!(user_id = %self.state.user.id, reason, "monitor stopped");
     }
 
-    /// Watches the instruments of running strategies and of open orders, and
-    /// records which running strategy a quote of each instrument goes to.
+    /// Puts the running strategies in the user's quote lane, each under the
+    /// instruments it trades.
     fn resubscribe(&mut self) {
-        let Some(m) = &mut self.monitor else { return };
-        let mut wanted: Vec<InstrumentId> = Vec::new();
-        let mut targets: HashMap<InstrumentId, Vec<StrategyId>> = HashMap::new();
-        if let Some(configs) = &self.strategies {
-            for id in m.running.keys() {
-                if let Some(c) = configs.get(id) {
-                    wanted.extend(c.instruments.iter().cloned());
-                    for i in &c.instruments {
-                        let ids = targets.entry(i.clone()).or_default();
-                        if !ids.contains(id) {
-                            ids.push(id.clone());
-                        }
-                    }
-                }
+        let Some(m) = &self.monitor else { return };
+        let entries: Vec<(Arc<Slot>, Vec<InstrumentId>)> = m
+            .running
+            .iter()
+            .filter_map(|(id, slot)| {
+                let c = self.strategies.as_ref()?.get(id)?;
+                Some((slot.clone(), c.instruments.clone()))
+            })
+            .collect();
+        self.ctx.lanes.set(&self.state.user.id, &entries);
+    }
+
+    /// Which state a view would show now.
+    fn view_gen(&self) -> ViewGen {
+        (self.published, self.cycle.events.len())
+    }
+
+    /// The user's positions and open orders as strategies in a lane see them
+    /// (rebuilt only when the state changed).
+    fn user_view(&mut self) -> Arc<UserView> {
+        let generation = self.view_gen();
+        if let Some((g, v)) = self.monitor.as_ref().and_then(|m| m.view.as_ref()) {
+            if *g == generation {
+                return v.clone();
             }
         }
-        m.targets = targets
-            .into_iter()
-            .map(|(i, ids)| (i, ids.into()))
-            .collect();
-        wanted.extend(
-            self.state
+        let view = Arc::new(UserView {
+            positions: self.state.positions.clone(),
+            open_orders: self
+                .state
                 .orders
                 .values()
                 .filter(|o| o.is_open())
-                .map(|o| o.instrument_id.clone()),
-        );
-        wanted.sort();
-        wanted.dedup();
-        self.ctx
-            .router
-            .set(&self.state.user.id, &self.mailbox, &wanted);
+                .cloned()
+                .collect(),
+        });
+        if let Some(m) = self.monitor.as_mut() {
+            m.view = Some((generation, view.clone()));
+        }
+        view
+    }
+
+    /// Gives every running strategy the current view (after a commit).
+    pub(super) fn publish_view(&mut self) {
+        if self.monitor.as_ref().is_none_or(|m| m.running.is_empty()) {
+            return;
+        }
+        let view = self.user_view();
+        for slot in self.monitor.iter().flat_map(|m| m.running.values()) {
+            let mut st = slot.state.lock();
+            if !Arc::ptr_eq(&st.view, &view) {
+                st.view = view.clone();
+            }
+        }
     }
 
     async fn start_strategy(&mut self, id: &StrategyId) {
@@ -221,32 +239,34 @@ impl Owner {
             }
         };
         let now = self.now();
+        let view = self.user_view();
+        let slot = Slot::new(
+            id.clone(),
+            self.state.user.id.clone(),
+            self.mailbox.clone(),
+            Running::new(instance, now),
+            view,
+        );
         let Some(m) = self.monitor.as_mut() else {
             return;
         };
-        m.running.insert(
-            id.clone(),
-            Running {
-                instance,
-                last_beat: now,
-                restarts: VecDeque::new(),
-                suspended_until: None,
-                heartbeat_reported: false,
-            },
-        );
+        m.running.insert(id.clone(), slot);
         self.ctx.counters.strategies.fetch_add(1, Ordering::Relaxed);
         tracing::info!(user_id = %self.state.user.id, strategy_id = %id, kind = %config.strategy_type, "strategy started");
         self.invoke(id, |s, ctx| s.on_start(ctx)).await;
     }
 
     async fn stop_strategy(&mut self, id: &StrategyId) {
-        if !self
+        let Some(slot) = self
             .monitor
             .as_ref()
-            .is_some_and(|m| m.running.contains_key(id))
-        {
+            .and_then(|m| m.running.get(id))
+            .cloned()
+        else {
             return;
-        }
+        };
+        // The lane stops calling it first; `on_stop` is its last callback.
+        slot.state.lock().stopped = true;
         self.invoke(id, |s, ctx| s.on_stop(ctx)).await;
         if let Some(m) = self.monitor.as_mut() {
             if m.running.remove(id).is_some() {
@@ -256,23 +276,43 @@ impl Owner {
         tracing::info!(user_id = %self.state.user.id, strategy_id = %id, "strategy stopped");
     }
 
-    /// Calls one strategy callback, contained: a panic restarts the strategy.
+    /// Calls one strategy callback in the owner, contained: a panic restarts
+    /// the strategy; what it asks for is executed at once.
     async fn invoke(
         &mut self,
         id: &StrategyId,
         f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
     ) {
+        if self.invoke_once(id, f).await {
+            self.release(id).await;
+        }
+    }
+
+    /// [`Self::invoke`] without the release: returns whether the strategy
+    /// asked for something (it then holds its lane until released).
+    async fn invoke_once(
+        &mut self,
+        id: &StrategyId,
+        f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
+    ) -> bool {
         let now = self.now();
+        let Some(slot) = self
+            .monitor
+            .as_ref()
+            .and_then(|m| m.running.get(id))
+            .cloned()
+        else {
+            return false;
+        };
+        let view = self.user_view();
         let result = {
-            let Some(m) = self.monitor.as_mut() else {
-                return;
-            };
-            let Some(run) = m.running.get_mut(id) else {
-                return;
-            };
-            if run.suspended_until.is_some_and(|t| t > now) {
-                return;
+            let mut guard = slot.state.lock();
+            let st = &mut *guard;
+            if st.run.suspended(now) {
+                return false;
             }
+            // What it learns here and what the lane shows it stay in step.
+            st.view = view;
             let orders: Vec<&Order> = self
                 .state
                 .orders
@@ -286,21 +326,102 @@ impl Owner {
                 positions: &self.state.positions,
                 open_orders: &orders,
             };
-            let r = catch_unwind(AssertUnwindSafe(|| f(run.instance.as_mut(), &ctx)));
-            if r.is_ok() {
-                run.last_beat = now;
-                run.heartbeat_reported = false;
-                run.suspended_until = None;
+            let instance = &mut st.run.instance;
+            let r = catch_unwind(AssertUnwindSafe(|| f(instance.as_mut(), &ctx)));
+            if let Ok(cmds) = &r {
+                st.run.beat(now);
+                if !cmds.is_empty() {
+                    st.holds += 1;
+                }
             }
             r
         };
         self.ctx.counters.events.fetch_add(1, Ordering::Relaxed);
         match result {
             // Most callbacks decide nothing: skip the boxed future then.
-            Ok(cmds) if cmds.is_empty() => {}
-            Ok(cmds) => self.execute(id, cmds).await,
-            Err(panic) => self.restart_strategy(id, &panic_text(panic.as_ref())),
+            Ok(cmds) if cmds.is_empty() => false,
+            Ok(cmds) => {
+                self.execute(id, cmds).await;
+                true
+            }
+            Err(panic) => {
+                self.restart_strategy(id, &panic_text(panic.as_ref()));
+                false
+            }
         }
+    }
+
+    /// Ends one hold of a strategy: the quotes it missed while held are fed
+    /// to it here, in order, and the lane takes over again with a fresh view.
+    async fn release(&mut self, id: &StrategyId) {
+        let Some(slot) = self
+            .monitor
+            .as_ref()
+            .and_then(|m| m.running.get(id))
+            .cloned()
+        else {
+            return;
+        };
+        for _ in 0..MAX_REPLAY {
+            let view = self.user_view();
+            let quote = {
+                let mut st = slot.state.lock();
+                if st.holds > 1 {
+                    // Another decision is still on its way to this owner.
+                    st.holds -= 1;
+                    return;
+                }
+                match st.pending.pop_front() {
+                    Some(q) if !st.stopped => q,
+                    _ => {
+                        st.pending.clear();
+                        st.holds = 0;
+                        st.view = view;
+                        return;
+                    }
+                }
+            };
+            if self.invoke_once(id, |s, ctx| s.on_quote(ctx, &quote)).await {
+                // Acted on the replayed quote and executed it: that hold is done.
+                let mut st = slot.state.lock();
+                st.holds = st.holds.saturating_sub(1).max(1);
+            }
+        }
+        // Still behind after many replays: the rest is superseded.
+        let view = self.user_view();
+        let mut st = slot.state.lock();
+        st.pending.clear();
+        st.holds = st.holds.saturating_sub(1);
+        st.view = view;
+    }
+
+    /// Whether `slot` is still the one running for its strategy.
+    fn is_current(&self, slot: &Arc<Slot>) -> bool {
+        self.monitor
+            .as_ref()
+            .and_then(|m| m.running.get(&slot.strategy_id))
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+    }
+
+    /// A strategy decided in its lane: execute, then release it.
+    pub(super) async fn on_decided(&mut self, slot: Arc<Slot>, cmds: Vec<StrategyCommand>) {
+        if !self.is_current(&slot) {
+            // Stopped (or restarted under a new slot) since: not executed.
+            return;
+        }
+        let id = slot.strategy_id.clone();
+        self.execute(&id, cmds).await;
+        self.release(&id).await;
+    }
+
+    /// A strategy panicked in its lane: restart it, then release it.
+    pub(super) async fn on_failed(&mut self, slot: Arc<Slot>, error: &str) {
+        if !self.is_current(&slot) {
+            return;
+        }
+        let id = slot.strategy_id.clone();
+        self.restart_strategy(&id, error);
+        self.release(&id).await;
     }
 
     fn restart_strategy(&mut self, id: &StrategyId, error: &str) {
@@ -310,29 +431,36 @@ impl Owner {
             return;
         };
         let fresh = self.ctx.registry.create(&config).ok();
-        let Some(m) = self.monitor.as_mut() else {
+        let Some(slot) = self
+            .monitor
+            .as_ref()
+            .and_then(|m| m.running.get(id))
+            .cloned()
+        else {
             return;
         };
-        let Some(run) = m.running.get_mut(id) else {
-            return;
+        let attempt = {
+            let mut st = slot.state.lock();
+            let run = &mut st.run;
+            run.restarts.push_back(now);
+            while run
+                .restarts
+                .front()
+                .is_some_and(|t| now - *t > Duration::minutes(1))
+            {
+                run.restarts.pop_front();
+            }
+            let attempt = u32::try_from(run.restarts.len()).unwrap_or(u32::MAX);
+            if attempt > limit {
+                // Keeps failing: back off exponentially (capped at 5 minutes).
+                let secs = 2_i64.saturating_pow((attempt - limit).min(8)).min(300);
+                run.suspended_until = Some(now + Duration::seconds(secs));
+            }
+            if let Some(instance) = fresh {
+                run.instance = instance;
+            }
+            attempt
         };
-        run.restarts.push_back(now);
-        while run
-            .restarts
-            .front()
-            .is_some_and(|t| now - *t > Duration::minutes(1))
-        {
-            run.restarts.pop_front();
-        }
-        let attempt = u32::try_from(run.restarts.len()).unwrap_or(u32::MAX);
-        if attempt > limit {
-            // Keeps failing: back off exponentially (capped at 5 minutes).
-            let secs = 2_i64.saturating_pow((attempt - limit).min(8)).min(300);
-            run.suspended_until = Some(now + Duration::seconds(secs));
-        }
-        if let Some(instance) = fresh {
-            run.instance = instance;
-        }
         self.ctx.counters.restarts.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("ordermon_strategy_restarts_total").increment(1);
         tracing::error!(user_id = %self.state.user.id, strategy_id = %id, attempt, error, "strategy failed; restarted");
@@ -481,31 +609,6 @@ impl Owner {
         self.cycle.alerts.push((alert, 0));
     }
 
-    pub(super) async fn on_quote(&mut self, quote: &Quote) {
-        if self.monitor.is_none() {
-            return;
-        }
-        // An `Arc` of the ids: no allocation per quote.
-        let Some(ids) = self
-            .monitor
-            .as_ref()
-            .and_then(|m| m.targets.get(&quote.instrument_id).cloned())
-        else {
-            return;
-        };
-        for id in ids.iter() {
-            self.invoke(id, |s, ctx| s.on_quote(ctx, quote)).await;
-        }
-        if !ids.is_empty() {
-            let latency = (self.now() - quote.ts)
-                .num_microseconds()
-                .unwrap_or(0)
-                .max(0);
-            #[allow(clippy::cast_precision_loss)]
-            metrics::histogram!("ordermon_quote_to_decision_seconds").record(latency as f64 / 1e6);
-        }
-    }
-
     pub(super) async fn on_tick(&mut self) {
         if self.monitor.is_none() {
             return;
@@ -527,12 +630,12 @@ impl Owner {
         let timeout = Duration::from_std(self.ctx.config.monitor.heartbeat_timeout)
             .unwrap_or(Duration::seconds(60));
         let mut silent = Vec::new();
-        if let Some(m) = self.monitor.as_mut() {
-            for (id, run) in &mut m.running {
-                if !run.heartbeat_reported && now - run.last_beat > timeout {
-                    run.heartbeat_reported = true;
-                    silent.push((id.clone(), (now - run.last_beat).num_seconds()));
-                }
+        for (id, slot) in self.monitor.iter().flat_map(|m| m.running.iter()) {
+            let mut st = slot.state.lock();
+            let run = &mut st.run;
+            if !run.heartbeat_reported && now - run.last_beat > timeout {
+                run.heartbeat_reported = true;
+                silent.push((id.clone(), (now - run.last_beat).num_seconds()));
             }
         }
         for (id, secs) in silent {
@@ -806,10 +909,12 @@ impl Owner {
                 // Hot update: the running instance takes the new params.
                 let r = self
                     .monitor
-                    .as_mut()
-                    .and_then(|m| m.running.get_mut(id))
-                    .map(|run| {
-                        catch_unwind(AssertUnwindSafe(|| run.instance.update_params(&now.params)))
+                    .as_ref()
+                    .and_then(|m| m.running.get(id))
+                    .map(|slot| {
+                        let mut st = slot.state.lock();
+                        let instance = &mut st.run.instance;
+                        catch_unwind(AssertUnwindSafe(|| instance.update_params(&now.params)))
                     });
                 match r {
                     Some(Ok(Ok(()))) | None => {}

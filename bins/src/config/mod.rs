@@ -282,6 +282,12 @@ impl Config {
                 return Err(ConfigError::invalid(key, "must be positive"));
             }
         }
+        if self.monitor.lanes > 256 {
+            return Err(ConfigError::invalid(
+                "monitor.lanes",
+                "must be at most 256 (0 means one per core)",
+            ));
+        }
         if self.shutdown.timeout.is_zero() {
             return Err(ConfigError::invalid("shutdown.timeout", "must be positive"));
         }

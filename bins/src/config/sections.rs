@@ -467,6 +467,8 @@ pub struct MonitorSettings {
     pub heartbeat_timeout: Duration,
     /// Restarts of one strategy per minute before it is suspended (default 5).
     pub max_restarts_per_minute: u32,
+    /// Quote lanes strategies are called in (default 0: one per core).
+    pub lanes: usize,
 }
 
 impl Default for MonitorSettings {
@@ -479,6 +481,7 @@ impl Default for MonitorSettings {
             stuck_cancel_after: d.stuck_cancel_after,
             heartbeat_timeout: d.heartbeat_timeout,
             max_restarts_per_minute: d.max_restarts_per_minute,
+            lanes: d.lanes,
         }
     }
 }
@@ -492,6 +495,7 @@ impl From<&MonitorSettings> for MonitorConfig {
             stuck_cancel_after: m.stuck_cancel_after,
             heartbeat_timeout: m.heartbeat_timeout,
             max_restarts_per_minute: m.max_restarts_per_minute,
+            lanes: m.lanes,
         }
     }
 }
