@@ -152,12 +152,6 @@ impl Slot {
         if st.stopped {
             return false;
         }
-        if self.owner.strong_count() == 0 {
-            // The owner is gone without stopping it (it will not come back
-            // for this slot: a new owner makes new slots).
-            st.stopped = true;
-            return false;
-        }
         if st.holds > 0 {
             if let Some(p) = st
                 .pending
@@ -208,10 +202,14 @@ impl Slot {
     /// mailbox is waited for off the lane.
     fn hand_over(&self, command: Command) {
         let Some(tx) = self.owner.upgrade() else {
+            // The owner is gone without stopping the strategy (a new owner
+            // makes new slots): nobody will release it.
+            self.state.lock().stopped = true;
             return;
         };
         match tx.try_send(command) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => self.state.lock().stopped = true,
             Err(mpsc::error::TrySendError::Full(command)) => {
                 tokio::spawn(async move {
                     let _ = tx.send(command).await;
@@ -347,10 +345,10 @@ pub(crate) async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: Cancellatio
             continue;
         };
         let quote = Arc::new(quote);
+        let now = ctx.clock.now();
         let mut called = 0_u64;
         for slot in slots.iter() {
-            // Each strategy gets the time it is called at.
-            if slot.on_quote(&quote, ctx.clock.now()) {
+            if slot.on_quote(&quote, now) {
                 called += 1;
             }
         }
