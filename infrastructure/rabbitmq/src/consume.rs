@@ -90,7 +90,7 @@ impl RabbitSubscription {
     async fn try_start(&self) -> Result<Active, BusError> {
         let live = self.bus.supervisor.live().await?;
         let result = async {
-            let channel = live.connection.create_channel().await?;
+            let channel = live.consumers.create_channel().await?;
             channel
                 .basic_qos(self.spec.prefetch.max(1), BasicQosOptions::default())
                 .await?;
@@ -110,7 +110,7 @@ impl RabbitSubscription {
                 settled: BTreeSet::new(),
             }),
             Err(e) => {
-                if !live.connection.status().connected() {
+                if !live.consumers.status().connected() {
                     self.bus.supervisor.invalidate(live.generation).await;
                 }
                 Err(unavailable(e))

@@ -24,10 +24,16 @@ use crate::topology;
 pub(crate) struct Live {
     /// Which connection this is (1, 2, … for each reconnect).
     pub(crate) generation: u64,
-    /// The connection.
+    /// The connection for publishes and topology.
     pub(crate) connection: Arc<Connection>,
     /// A channel in confirm mode for publishes.
     pub(crate) publisher: Channel,
+    /// The connection consumers' channels are on. It is a separate one
+    /// because the broker throttles a connection that publishes faster than
+    /// its queues take messages (flow control): on a shared connection that
+    /// also held back the consumers' acks, which is what would let the
+    /// queues drain.
+    pub(crate) consumers: Arc<Connection>,
 }
 
 impl std::fmt::Debug for Live {
@@ -39,8 +45,17 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
+    /// Closes both connections, waiting at most `within` for each.
+    async fn close(&self, within: Duration, reason: &str) {
+        for c in [&self.connection, &self.consumers] {
+            let _ = tokio::time::timeout(within, c.close(200, reason)).await;
+        }
+    }
+
     fn usable(&self) -> bool {
-        self.connection.status().connected() && self.publisher.status().connected()
+        self.connection.status().connected()
+            && self.publisher.status().connected()
+            && self.consumers.status().connected()
     }
 }
 
@@ -102,11 +117,7 @@ impl Supervisor {
             );
             metrics::counter!("ordermon_bus_reconnects_total", "bus" => "rabbitmq").increment(1);
             // Best effort: the old one is usually dead already.
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                old.connection.close(200, "reconnecting"),
-            )
-            .await;
+            old.close(Duration::from_secs(1), "reconnecting").await;
         }
         let live = self.connect().await?;
         *guard = Some(live.clone());
@@ -140,11 +151,7 @@ impl Supervisor {
         let mut guard = self.live.lock().await;
         if guard.as_ref().is_some_and(|l| l.generation == generation) {
             if let Some(old) = guard.take() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    old.connection.close(200, "reconnecting"),
-                )
-                .await;
+                old.close(Duration::from_secs(1), "reconnecting").await;
             }
         }
     }
@@ -152,24 +159,25 @@ impl Supervisor {
     /// Closes the connection.
     pub async fn close(&self) {
         if let Some(old) = self.live.lock().await.take() {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                old.connection.close(200, "shutting down"),
-            )
-            .await;
+            old.close(Duration::from_secs(2), "shutting down").await;
         }
     }
 
-    async fn connect(&self) -> Result<Live, BusError> {
-        let props = ConnectionProperties::default()
-            .with_connection_name(LongString::from(self.config.connection_name.clone()));
-        let connection = tokio::time::timeout(
+    async fn open(&self, role: &str) -> Result<Connection, BusError> {
+        let props = ConnectionProperties::default().with_connection_name(LongString::from(
+            format!("{} ({role})", self.config.connection_name),
+        ));
+        tokio::time::timeout(
             Duration::from_secs(10),
             Connection::connect(&self.config.url, props),
         )
         .await
         .map_err(|_| BusError::Unavailable("rabbitmq connect timed out".to_owned()))?
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+    }
+
+    async fn connect(&self) -> Result<Live, BusError> {
+        let connection = self.open("publish").await?;
         let publisher = connection.create_channel().await.map_err(unavailable)?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
@@ -178,6 +186,13 @@ impl Supervisor {
         topology::declare_exchanges(&publisher, &self.config)
             .await
             .map_err(unavailable)?;
+        let consumers = match self.open("consume").await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = connection.close(200, "consumer connection failed").await;
+                return Err(e);
+            }
+        };
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
@@ -187,6 +202,7 @@ impl Supervisor {
             generation,
             connection: Arc::new(connection),
             publisher,
+            consumers: Arc::new(consumers),
         })
     }
 }
