@@ -326,11 +326,15 @@ impl QuoteLanes {
 /// lane's strategies that trade its instrument.
 pub(crate) async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: CancellationToken) {
     let mut rx = ctx.quotes.subscribe();
+    // One cancellation future for the lane's life, looked at first: a feed
+    // that never pauses must not keep a lane past shutdown.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let quote = tokio::select! {
             biased;
+            () = &mut cancelled => return,
             q = rx.recv() => q,
-            () = cancel.cancelled() => return,
         };
         let quote = match quote {
             Ok(q) => q,
