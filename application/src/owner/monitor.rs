@@ -257,12 +257,7 @@ impl Owner {
     }
 
     async fn stop_strategy(&mut self, id: &StrategyId) {
-        let Some(slot) = self
-            .monitor
-            .as_ref()
-            .and_then(|m| m.running.get(id))
-            .cloned()
-        else {
+        let Some(slot) = self.slot(id) else {
             return;
         };
         // The lane stops calling it first; `on_stop` is its last callback.
@@ -296,12 +291,7 @@ impl Owner {
         f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
     ) -> bool {
         let now = self.now();
-        let Some(slot) = self
-            .monitor
-            .as_ref()
-            .and_then(|m| m.running.get(id))
-            .cloned()
-        else {
+        let Some(slot) = self.slot(id) else {
             return false;
         };
         let view = self.user_view();
@@ -354,12 +344,7 @@ impl Owner {
     /// Ends one hold of a strategy: the quotes it missed while held are fed
     /// to it here, in order, and the lane takes over again with a fresh view.
     async fn release(&mut self, id: &StrategyId) {
-        let Some(slot) = self
-            .monitor
-            .as_ref()
-            .and_then(|m| m.running.get(id))
-            .cloned()
-        else {
+        let Some(slot) = self.slot(id) else {
             return;
         };
         for _ in 0..MAX_REPLAY {
@@ -393,6 +378,11 @@ impl Owner {
         st.pending.clear();
         st.holds = st.holds.saturating_sub(1);
         st.view = view;
+    }
+
+    /// The running slot of a strategy.
+    fn slot(&self, id: &StrategyId) -> Option<Arc<Slot>> {
+        self.monitor.as_ref()?.running.get(id).cloned()
     }
 
     /// Whether `slot` is still the one running for its strategy.
@@ -431,12 +421,7 @@ impl Owner {
             return;
         };
         let fresh = self.ctx.registry.create(&config).ok();
-        let Some(slot) = self
-            .monitor
-            .as_ref()
-            .and_then(|m| m.running.get(id))
-            .cloned()
-        else {
+        let Some(slot) = self.slot(id) else {
             return;
         };
         let attempt = {

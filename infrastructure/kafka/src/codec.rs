@@ -133,9 +133,9 @@ impl Record {
         })
     }
 
-    /// Whether this is a tombstone for a replayed dead letter.
-    pub(crate) fn is_tombstone(&self) -> bool {
-        self.headers.contains_key(REPLAYED)
+    /// For a tombstone, the dead-letter record it hides (`partition:offset`).
+    pub(crate) fn replayed(&self) -> Option<&str> {
+        self.headers.get(REPLAYED).map(String::as_str)
     }
 }
 
@@ -187,6 +187,6 @@ mod tests {
         };
         let r = record(&headers(&m, &dead_headers(&dead)), "alice", b"{}");
         assert_eq!(r.dead_letter().unwrap(), dead);
-        assert!(!r.is_tombstone());
+        assert!(r.replayed().is_none());
     }
 }

@@ -4,6 +4,9 @@
 //! consumer that commits nothing. A replay publishes the dead letter again on the
 //! main topic, reserved for its group, then appends a tombstone (same key, so the
 //! same partition, after the dead letter) that hides it from later listings.
+//! The tombstone names the record it hides (partition and offset): a copy that
+//! fails again before the tombstone is written is dead-lettered anew and stays
+//! listed.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -89,22 +92,59 @@ fn read_topic(bus: &KafkaBus) -> Result<Vec<Record>, BusError> {
 
 /// The group's dead letters not yet replayed, oldest first.
 pub(crate) async fn read(bus: &KafkaBus, group: &str) -> Result<Vec<DeadLetter>, BusError> {
+    Ok(read_live(bus, group)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect())
+}
+
+/// Where a dead-letter record is: what a tombstone names, so it hides that
+/// record and not a later one of the same event.
+fn position(partition: i32, offset: i64) -> String {
+    format!("{partition}:{offset}")
+}
+
+/// Whether a tombstone naming `named` hides the record at (`partition`, `offset`).
+fn hides(named: &str, partition: i32, offset: i64) -> bool {
+    match named.split_once(':') {
+        Some((p, o)) => {
+            p.parse::<i32>().is_ok_and(|p| p == partition)
+                && o.parse::<i64>().is_ok_and(|o| offset <= o)
+        }
+        // A tombstone that names no record hides every earlier one.
+        None => true,
+    }
+}
+
+/// [`read`], each dead letter with the position of its record.
+async fn read_live(bus: &KafkaBus, group: &str) -> Result<Vec<(String, DeadLetter)>, BusError> {
     let reader = bus.clone();
     let records = tokio::task::spawn_blocking(move || read_topic(&reader))
         .await
         .map_err(|e| BusError::Unexpected(e.to_string()))??;
     // One id's records share a key, hence a partition, so they come in order.
-    let mut live: HashMap<EventId, DeadLetter> = HashMap::new();
+    let mut live: HashMap<EventId, (i32, i64, DeadLetter)> = HashMap::new();
     for r in records.iter().filter(|r| r.only_group() == Some(group)) {
         let Some(message) = r.message() else { continue };
-        if r.is_tombstone() {
-            live.remove(&message.id);
+        if let Some(named) = r.replayed() {
+            // A message that failed again while it was being replayed is
+            // dead-lettered anew, behind the record the tombstone names.
+            if live
+                .get(&message.id)
+                .is_some_and(|(p, o, _)| hides(named, *p, *o))
+            {
+                live.remove(&message.id);
+            }
         } else if let Some(dead) = r.dead_letter() {
-            live.insert(message.id, dead);
+            live.insert(message.id, (r.partition, r.offset, dead));
         }
     }
-    let mut out: Vec<DeadLetter> = live.into_values().collect();
-    out.sort_by(|a, b| {
+    let mut out: Vec<(String, DeadLetter)> = live
+        .into_values()
+        .map(|(p, o, d)| (position(p, o), d))
+        .collect();
+    out.sort_by(|(_, a), (_, b)| {
         a.dead_at
             .cmp(&b.dead_at)
             .then(a.message.id.cmp(&b.message.id))
@@ -117,10 +157,10 @@ pub(crate) async fn replay(
     group: &str,
     ids: Option<&[EventId]>,
 ) -> Result<usize, BusError> {
-    let chosen: Vec<DeadLetter> = read(bus, group)
+    let chosen: Vec<(String, DeadLetter)> = read_live(bus, group)
         .await?
         .into_iter()
-        .filter(|d| ids.is_none_or(|ids| ids.contains(&d.message.id)))
+        .filter(|(_, d)| ids.is_none_or(|ids| ids.contains(&d.message.id)))
         .collect();
     if chosen.is_empty() {
         return Ok(0);
@@ -131,7 +171,7 @@ pub(crate) async fn replay(
     bus.send(
         chosen
             .iter()
-            .map(|d| Outgoing {
+            .map(|(_, d)| Outgoing {
                 topic: &topic,
                 key: &d.message.key,
                 payload: &d.message.payload,
@@ -140,19 +180,30 @@ pub(crate) async fn replay(
             .collect(),
     )
     .await?;
-    // Only once the copies are acknowledged do the dead letters go away.
-    let tombstone = [
-        (codec::GROUP, group.to_owned()),
-        (codec::REPLAYED, "1".to_owned()),
-    ];
+    // Only once the copies are acknowledged do the dead letters go away; each
+    // tombstone names the record it hides, since a copy may already have
+    // failed again and been dead-lettered behind it.
+    let tombstones: Vec<OwnedHeaders> = chosen
+        .iter()
+        .map(|(at, d)| {
+            tombstone_headers(
+                d,
+                &[
+                    (codec::GROUP, group.to_owned()),
+                    (codec::REPLAYED, at.clone()),
+                ],
+            )
+        })
+        .collect();
     bus.send(
         chosen
             .iter()
-            .map(|d| Outgoing {
+            .zip(tombstones)
+            .map(|((_, d), headers)| Outgoing {
                 topic: &dlq,
                 key: &d.message.key,
                 payload: &[],
-                headers: tombstone_headers(d, &tombstone),
+                headers,
             })
             .collect(),
     )
@@ -164,4 +215,21 @@ pub(crate) async fn replay(
 
 fn tombstone_headers(dead: &DeadLetter, extra: &[(&str, String)]) -> OwnedHeaders {
     codec::headers(&dead.message, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tombstone_hides_its_record_and_earlier_ones_only() {
+        let named = position(2, 40);
+        assert!(hides(&named, 2, 40));
+        assert!(hides(&named, 2, 12));
+        // Dead-lettered again during the replay: behind the named record.
+        assert!(!hides(&named, 2, 41));
+        assert!(!hides(&named, 3, 40));
+        // Tombstones written before they named a record hide what precedes them.
+        assert!(hides("1", 2, 41));
+    }
 }
