@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ordermon_application::VenueMode;
+use ordermon_application::{MonitorConfig, VenueMode};
 use ordermon_telemetry::LogFormat;
 use rust_decimal_macros::dec;
 use secrecy::ExposeSecret;
@@ -197,6 +197,11 @@ fn bad_values_are_refused() {
     assert!(e.to_string().contains("body_limit_bytes"), "{e}");
     let e = load(Some("[feed]\ninterval_ms = 0"), &[]).unwrap_err();
     assert!(e.to_string().contains("interval_ms"), "{e}");
+    let e = load(None, &[("ORDERMON_MONITOR__LANES", "1000")]).unwrap_err();
+    assert!(e.to_string().contains("monitor.lanes"), "{e}");
+    let c = load(None, &[("ORDERMON_MONITOR__LANES", "3")]).unwrap();
+    assert_eq!(MonitorConfig::from(&c.monitor).lane_count(), 3);
+    assert!(MonitorConfig::from(&load(None, &[]).unwrap().monitor).lane_count() >= 1);
 }
 
 #[test]
