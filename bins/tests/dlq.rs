@@ -52,7 +52,13 @@ async fn wait_for_dead_letter(http: &reqwest::Client, base: &str, admin: &str, i
         if items.iter().any(|d| d["event_id"] == id.to_string()) {
             return;
         }
-        assert!(Instant::now() < deadline, "never dead-lettered: {items:?}");
+        if Instant::now() >= deadline {
+            let (_, status) = call(http.get(format!("{base}/status")).bearer_auth(admin)).await;
+            panic!(
+                "never dead-lettered: {items:?}; consumer: {}",
+                status["components"]["consumer"]
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
