@@ -236,7 +236,7 @@ impl Engine {
             config,
             global_state: RwLock::new(global),
             registry: Arc::new(registry),
-            lanes: crate::monitor::QuoteLanes::new(config_lanes),
+            lanes: crate::owner::QuoteLanes::new(config_lanes),
             monitored: dashmap::DashSet::new(),
             counters: crate::owner::MonitorCounters::default(),
         });
@@ -1026,10 +1026,10 @@ impl Engine {
             .await;
     }
 
-    /// Starts the quote lanes (see `monitor::lanes`).
+    /// Starts the quote lanes (see `owner::lanes`).
     pub(crate) fn spawn_lanes(&self, cancel: &CancellationToken) {
         for lane in 0..self.ctx.lanes.len() {
-            self.tracker.spawn(crate::monitor::lanes::run_lane(
+            self.tracker.spawn(crate::owner::lanes::run_lane(
                 self.ctx.clone(),
                 lane,
                 cancel.clone(),

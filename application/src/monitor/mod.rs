@@ -6,12 +6,9 @@
 //! strategy changes to the affected monitors. Changes made through the API go
 //! through the user's owner and take effect at once, without waiting for a scan.
 //! More tasks feed the monitors: the quote lanes (each quote goes straight to
-//! the running strategies that trade its instrument, see [`lanes`]) and the
-//! ticker (timers and checks, through the owners).
-
-pub(crate) mod lanes;
-
-pub use lanes::QuoteLanes;
+//! the running strategies that trade its instrument, see
+//! [`QuoteLanes`](crate::owner::QuoteLanes)) and the ticker (timers and checks,
+//! through the owners).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -12,10 +12,10 @@ use ordermon_domain::risk::{RiskParams, TradingState};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use super::lanes::QuoteLanes;
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
 use crate::market::QuoteBook;
-use crate::monitor::QuoteLanes;
 use crate::persistence::Persistence;
 use crate::strategy::StrategyRegistry;
 

@@ -11,6 +11,7 @@
 
 mod context;
 mod flow;
+pub(crate) mod lanes;
 mod monitor;
 mod registry;
 mod state;
@@ -18,6 +19,7 @@ mod user_ops;
 
 pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
+pub use lanes::QuoteLanes;
 pub use monitor::StrategyPatch;
 pub(crate) use monitor::panic_text;
 pub use registry::Owners;
@@ -94,9 +96,9 @@ pub(crate) enum Command {
         reply: Reply<Snapshot>,
     },
     /// A strategy decided in its quote lane: execute what it asked for.
-    StrategyDecided(Box<crate::monitor::lanes::Decision>),
+    StrategyDecided(Box<lanes::Decision>),
     /// A strategy panicked in its quote lane: restart it.
-    StrategyFailed(Box<(Arc<crate::monitor::lanes::Slot>, String)>),
+    StrategyFailed(Box<(Arc<lanes::Slot>, String)>),
     /// Timer tick: strategy timers, stuck orders, heartbeats.
     Tick,
     /// Start monitoring (the user is active).

@@ -20,8 +20,8 @@ use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
 use serde::Deserialize;
 
 use super::Owner;
+use super::lanes::{Running, Slot, UserView};
 use crate::error::AppError;
-use crate::monitor::lanes::{Running, Slot, UserView};
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 use crate::validate::check_new_order;
 

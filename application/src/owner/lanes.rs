@@ -35,7 +35,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::owner::{Command, Context};
+use super::{Command, Context};
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 
 /// Quotes held for a parked strategy, at most (one per instrument).
@@ -187,10 +187,9 @@ impl Slot {
                 st.run.beat(now);
                 Command::StrategyDecided(Box::new((self.clone(), cmds)))
             }
-            Err(panic) => Command::StrategyFailed(Box::new((
-                self.clone(),
-                crate::owner::panic_text(panic.as_ref()),
-            ))),
+            Err(panic) => {
+                Command::StrategyFailed(Box::new((self.clone(), super::panic_text(panic.as_ref()))))
+            }
         };
         st.holds += 1;
         drop(guard);
