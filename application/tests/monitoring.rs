@@ -86,6 +86,49 @@ impl Strategy for Eager {
     }
 }
 
+/// Buys one when flat, sells it when long: one round trip per price swing.
+#[derive(Debug)]
+struct RoundTrip;
+
+impl Strategy for RoundTrip {
+    fn on_quote(&mut self, ctx: &StrategyContext<'_>, q: &Quote) -> Vec<StrategyCommand> {
+        if !ctx.open_orders.is_empty() {
+            return Vec::new();
+        }
+        let long = ctx.position_qty(&q.instrument_id) > d("0");
+        vec![StrategyCommand::Submit(StrategyOrder {
+            instrument_id: q.instrument_id.clone(),
+            side: if long { Side::Sell } else { Side::Buy },
+            order_type: OrderType::Market,
+            quantity: Quantity::new(d("1")).unwrap(),
+            price: None,
+            time_in_force: TimeInForce::Ioc,
+            reduce_only: long,
+        })]
+    }
+    fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct RoundTripFactory;
+
+impl StrategyFactory for RoundTripFactory {
+    fn type_name(&self) -> &'static str {
+        "round_trip"
+    }
+    fn description(&self) -> &'static str {
+        "buys when flat, sells when long"
+    }
+    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
+        Ok(Box::new(RoundTrip))
+    }
+}
+
 #[derive(Debug)]
 struct EagerFactory;
 
@@ -115,6 +158,7 @@ async fn monitored(mode: VenueMode) -> Monitored {
     let mut registry = StrategyRegistry::with_builtins();
     registry.register(Arc::new(PanickyFactory));
     registry.register(Arc::new(EagerFactory));
+    registry.register(Arc::new(RoundTripFactory));
     let cancel = CancellationToken::new();
     let engine = Engine::start_with_registry(
         Persistence::from_backend(store.clone()),
@@ -390,6 +434,69 @@ async fn a_strategy_never_acts_twice_on_one_state() {
     }
     // The strategies kept seeing quotes after acting.
     assert!(m.monitoring.status().events_processed > 100);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strategy_stats_count_orders_fills_pnl_and_wins() {
+    let m = monitored(VenueMode::Paper).await;
+    let venue = ordermon_application::paper::PaperVenue::new(
+        Default::default(),
+        m.h.engine.quotes(),
+        m.h.engine.report_sink(),
+        Arc::new(SystemClock),
+        m.h.engine.catalog(),
+    )
+    .unwrap();
+    m.h.engine.set_venue(Arc::new(venue));
+    let a = funded_user(&m.h, "alice", "1000").await;
+    m.h.engine
+        .create_strategy(strategy(&a, "trips", "round_trip", serde_json::json!({})))
+        .await
+        .unwrap();
+    eventually("monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    let stats = || async {
+        m.h.engine.list_strategies(&a).await.unwrap()[0]
+            .stats
+            .clone()
+    };
+    // Buy at 100.02; sell at 101.00: a winning round trip.
+    publish(&m, "100.00", "100.02");
+    let start = Instant::now();
+    while stats().await.fills < 1 {
+        assert!(start.elapsed() < Duration::from_secs(2), "no buy fill");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publish(&m, "101.00", "101.02");
+    while stats().await.fills < 2 {
+        assert!(start.elapsed() < Duration::from_secs(4), "no sell fill");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let won = stats().await;
+    assert_eq!((won.orders, won.fills, won.wins, won.losses), (2, 2, 1, 0));
+    // 0.98 gained, less commissions on both fills.
+    assert!(
+        won.realized_pnl > d("0") && won.realized_pnl < d("0.98"),
+        "{won:?}"
+    );
+    // Buy at 101.02 again; sell at 99.00: a losing one.
+    publish(&m, "101.00", "101.02");
+    while stats().await.fills < 3 {
+        assert!(start.elapsed() < Duration::from_secs(6), "no second buy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publish(&m, "99.00", "99.02");
+    while stats().await.fills < 4 {
+        assert!(start.elapsed() < Duration::from_secs(8), "no second sell");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lost = stats().await;
+    assert_eq!((lost.wins, lost.losses), (1, 1));
+    assert!(lost.realized_pnl < won.realized_pnl, "{lost:?}");
+    assert_eq!(lost.win_rate(), Some(d("0.5")));
     m.cancel.cancel();
 }
 

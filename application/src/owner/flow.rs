@@ -580,6 +580,26 @@ impl Owner {
         let change =
             position.apply_fill(fill.side, fill.quantity, fill.price, &fill.commission, now);
         self.state.day_realized += change.realized;
+        if let Some(strategy) = self
+            .state
+            .orders
+            .get(&fill.order_id)
+            .and_then(|o| o.strategy_id.clone())
+        {
+            // The strategy's own result: what its fills realized, net of
+            // commission; a fill that closes exposure is a win or a loss.
+            let (realized, closed) = (change.realized, !change.closed_qty.is_zero());
+            self.bump_stats(&strategy, |s| {
+                s.realized_pnl += realized;
+                if closed {
+                    if realized > Decimal::ZERO {
+                        s.wins += 1;
+                    } else {
+                        s.losses += 1;
+                    }
+                }
+            });
+        }
         self.position_event(
             &fill.instrument_id,
             PositionEvent::FillApplied {

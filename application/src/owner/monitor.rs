@@ -541,7 +541,7 @@ impl Owner {
         })
     }
 
-    fn bump_stats(
+    pub(super) fn bump_stats(
         &mut self,
         id: &StrategyId,
         f: impl FnOnce(&mut ordermon_domain::strategy::StrategyStats),
