@@ -241,15 +241,8 @@ impl QuoteLanes {
     }
 
     /// Number of lanes.
-    #[must_use]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lanes.len()
-    }
-
-    /// Never true: there is always a lane.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
     }
 
     fn lane_of(&self, user: &UserId) -> usize {
