@@ -43,24 +43,6 @@ impl Strategy for Panicky {
     }
 }
 
-#[derive(Debug)]
-struct PanickyFactory;
-
-impl StrategyFactory for PanickyFactory {
-    fn type_name(&self) -> &'static str {
-        "panicky"
-    }
-    fn description(&self) -> &'static str {
-        "panics"
-    }
-    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
-        Ok(())
-    }
-    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
-        Ok(Box::new(Panicky))
-    }
-}
-
 /// Buys far below the market whenever it has no open order: acting twice on
 /// one state would show as a second order.
 #[derive(Debug)]
@@ -111,39 +93,22 @@ impl Strategy for RoundTrip {
     }
 }
 
+/// A test strategy type: a name and how to make an instance.
 #[derive(Debug)]
-struct RoundTripFactory;
+struct TestFactory(&'static str, fn() -> Box<dyn Strategy>);
 
-impl StrategyFactory for RoundTripFactory {
+impl StrategyFactory for TestFactory {
     fn type_name(&self) -> &'static str {
-        "round_trip"
+        self.0
     }
     fn description(&self) -> &'static str {
-        "buys when flat, sells when long"
+        "a test strategy"
     }
     fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
         Ok(())
     }
     fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
-        Ok(Box::new(RoundTrip))
-    }
-}
-
-#[derive(Debug)]
-struct EagerFactory;
-
-impl StrategyFactory for EagerFactory {
-    fn type_name(&self) -> &'static str {
-        "eager"
-    }
-    fn description(&self) -> &'static str {
-        "buys when it has no open order"
-    }
-    fn validate(&self, _: &serde_json::Value, _: &[InstrumentId]) -> Result<(), Vec<FieldError>> {
-        Ok(())
-    }
-    fn create(&self, _: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>> {
-        Ok(Box::new(Eager))
+        Ok((self.1)())
     }
 }
 
@@ -156,9 +121,9 @@ struct Monitored {
 async fn monitored(mode: VenueMode) -> Monitored {
     let store = Arc::new(MemoryStore::new());
     let mut registry = StrategyRegistry::with_builtins();
-    registry.register(Arc::new(PanickyFactory));
-    registry.register(Arc::new(EagerFactory));
-    registry.register(Arc::new(RoundTripFactory));
+    registry.register(Arc::new(TestFactory("panicky", || Box::new(Panicky))));
+    registry.register(Arc::new(TestFactory("eager", || Box::new(Eager))));
+    registry.register(Arc::new(TestFactory("round_trip", || Box::new(RoundTrip))));
     let cancel = CancellationToken::new();
     let engine = Engine::start_with_registry(
         Persistence::from_backend(store.clone()),
