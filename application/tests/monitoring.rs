@@ -23,7 +23,8 @@ use ordermon_application::{
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{OrderType, Side, TimeInForce};
-use ordermon_domain::ports::{AlertQuery, ChangeSet, OrderQuery, StateChange, SystemClock};
+use ordermon_domain::event::{EventPayload, MonitorEvent};
+use ordermon_domain::ports::{ChangeSet, OrderQuery, StateChange, SystemClock};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
 use ordermon_domain::user::UserStatus;
 use ordermon_domain::values::{Price, Quantity};
@@ -309,38 +310,24 @@ async fn a_panicking_strategy_is_contained() {
     })
     .await;
     publish(&m, "101.00", "101.02");
-    // Bob's strategy kept working: its crossing alert is stored.
-    let store = m.h.engine.persistence().alerts.clone();
+    // Bob's strategy kept working: its crossing is recorded as a strategy
+    // alert event (the alerting service raises the alert from it).
     let mut found = false;
     for _ in 0..100 {
-        let alerts = store
-            .list_alerts(&AlertQuery {
-                user_id: Some(b.clone()),
-                states: vec![],
-                limit: 10,
-            })
-            .await
-            .unwrap();
-        if alerts.iter().any(|x| x.rule.as_str() == "price_alert") {
+        let events =
+            m.h.engine
+                .events_after(&ordermon_application::Scope::User(b.clone()), 0, 1000)
+                .await
+                .unwrap();
+        if events.iter().any(|e| {
+            matches!(&e.event.payload, EventPayload::Monitor(MonitorEvent::StrategyAlert { rule, .. }) if rule.as_str() == "price_alert")
+        }) {
             found = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(found, "bob's price alert fired");
-    let alice_alerts = store
-        .list_alerts(&AlertQuery {
-            user_id: Some(a.clone()),
-            states: vec![],
-            limit: 10,
-        })
-        .await
-        .unwrap();
-    assert!(
-        alice_alerts
-            .iter()
-            .any(|x| x.rule.as_str() == "strategy_crashed")
-    );
     // The restart is an event in the log.
     let events =
         m.h.engine

@@ -267,6 +267,25 @@ pub enum MonitorEvent {
         /// Seconds since the last beat.
         silent_secs: u64,
     },
+    /// A strategy whose heartbeat was reported missing beats again.
+    StrategyHeartbeatResumed {
+        /// The strategy.
+        strategy_id: StrategyId,
+    },
+    /// A strategy asked for an alert (e.g. a price level crossed).
+    StrategyAlert {
+        /// The strategy.
+        strategy_id: StrategyId,
+        /// The rule it names (e.g. `price_alert`).
+        rule: crate::ids::RuleName,
+        /// How bad it is.
+        severity: crate::alert::Severity,
+        /// One line for people.
+        summary: String,
+        /// Extra identifying labels.
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    },
     /// An instrument's market data went stale.
     StaleMarketData {
         /// The instrument.
@@ -404,6 +423,8 @@ impl EventName for MonitorEvent {
             Self::Restarted { .. } => "restarted",
             Self::StuckOrder { .. } => "stuck_order",
             Self::StrategyHeartbeatMissing { .. } => "strategy_heartbeat_missing",
+            Self::StrategyHeartbeatResumed { .. } => "strategy_heartbeat_resumed",
+            Self::StrategyAlert { .. } => "strategy_alert",
             Self::StaleMarketData { .. } => "stale_market_data",
         }
     }

@@ -239,6 +239,11 @@ uuid_id!(
     /// A silence's id (UUIDv7).
     SilenceId, "silence id"
 );
+uuid_id!(
+    /// A notification's id (UUIDv7): one message to one receiver, and the key
+    /// receivers can deduplicate on.
+    NotificationId, "notification id"
+);
 
 /// An instrument's id, `SYMBOL.VENUE` (e.g. `0700.HKEX`, `AAPL.XNAS`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod alert;
+pub mod duration;
 pub mod event;
 pub mod fill;
 pub mod ids;

@@ -127,7 +127,12 @@ pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> 
                 add(strategy(None, id));
             }
             StateChange::Instrument { instrument: i, .. } => add(instrument(&i.id)),
-            StateChange::Alert { .. } => {}
+            // Alerting state is not cached.
+            StateChange::Alert { .. }
+            | StateChange::Silence { .. }
+            | StateChange::Notification { .. }
+            | StateChange::RuleOverride { .. }
+            | StateChange::DeleteRuleOverride { .. } => {}
         }
     }
     keys

@@ -80,10 +80,10 @@ impl Running {
         }
     }
 
-    /// A callback completed.
+    /// A callback completed. A missing heartbeat that was reported stays
+    /// reported until the owner's next check records that it resumed.
     pub(crate) fn beat(&mut self, now: DateTime<Utc>) {
         self.last_beat = now;
-        self.heartbeat_reported = false;
         self.suspended_until = None;
     }
 

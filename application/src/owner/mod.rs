@@ -485,12 +485,6 @@ impl Owner {
                 }),
             }
         }
-        for (alert, expected) in &cycle.alerts {
-            cs.changes.push(StateChange::Alert {
-                alert: Box::new(alert.clone()),
-                expected: *expected,
-            });
-        }
         if let Some(expected) = cycle.user {
             cs.changes.push(StateChange::User {
                 user: Box::new(self.state.user.clone()),

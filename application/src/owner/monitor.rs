@@ -1,6 +1,7 @@
 //! The monitor inside a user's owner: runs the user's enabled strategies,
 //! watches the instruments they and the open orders need, and checks for stuck
-//! orders and silent strategies. Everything it notices is a domain event.
+//! orders and silent strategies. Everything it notices is a domain event (a
+//! monitor event); the alerting service turns those facts into alerts.
 //!
 //! A strategy runs inside `catch_unwind`: a panic is contained to that strategy,
 //! which is rebuilt from its configuration and restarted (with backoff once it
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
-use ordermon_domain::alert::{Alert, Fingerprint, Severity};
-use ordermon_domain::event::{AlertEvent, EventPayload, MonitorEvent, StrategyEvent};
+use ordermon_domain::alert::Severity;
+use ordermon_domain::event::{EventPayload, MonitorEvent, StrategyEvent};
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, StrategyId};
 use ordermon_domain::order::{NewOrder, Order, OrderStatus};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
@@ -57,7 +58,6 @@ pub(crate) struct MonitorState {
     /// The last view of the user published to the slots.
     view: Option<(ViewGen, Arc<UserView>)>,
     reported_stuck: HashSet<OrderId>,
-    active_alerts: HashMap<Fingerprint, Alert>,
 }
 
 /// Quotes replayed in the owner while releasing a strategy, at most.
@@ -123,7 +123,6 @@ impl Owner {
             running: BTreeMap::new(),
             view: None,
             reported_stuck: HashSet::new(),
-            active_alerts: HashMap::new(),
         });
         self.ctx.monitored.insert(self.state.user.id.clone());
         tracing::info!(user_id = %self.state.user.id, "monitor started");
@@ -449,23 +448,12 @@ impl Owner {
         self.ctx.counters.restarts.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("ordermon_strategy_restarts_total").increment(1);
         tracing::error!(user_id = %self.state.user.id, strategy_id = %id, attempt, error, "strategy failed; restarted");
+        // The alerting service raises `strategy_crashed` from this event.
         self.monitor_event(MonitorEvent::Restarted {
             strategy_id: Some(id.clone()),
             error: error.to_owned(),
             attempt,
         });
-        let mut labels = BTreeMap::new();
-        labels.insert("strategy_id".to_owned(), id.to_string());
-        self.raise_alert(
-            "strategy_crashed",
-            if attempt > limit {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
-            format!("strategy {id} failed and was restarted (attempt {attempt}): {error}"),
-            labels,
-        );
     }
 
     /// Executes what a strategy asked for, through the same paths as the API.
@@ -527,10 +515,9 @@ impl Owner {
                         rule,
                         severity,
                         summary,
-                        mut labels,
+                        labels,
                     } => {
-                        labels.insert("strategy_id".to_owned(), id.to_string());
-                        self.raise_alert(&rule, severity, summary, labels);
+                        self.strategy_alert(id, &rule, severity, summary, labels);
                         Ok(())
                     }
                 };
@@ -551,47 +538,28 @@ impl Owner {
         }
     }
 
-    /// Raises (or keeps) an alert for this user, deduplicated by fingerprint.
-    pub(super) fn raise_alert(
+    /// Records what a strategy asked to be alerted about; the alerting
+    /// service raises the alert from the event.
+    fn strategy_alert(
         &mut self,
+        id: &StrategyId,
         rule: &str,
         severity: Severity,
         summary: String,
-        mut labels: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
     ) {
         let Ok(rule) = RuleName::new(rule) else {
+            tracing::warn!(user_id = %self.state.user.id, strategy_id = %id, rule, "strategy alert with a bad rule name ignored");
             return;
         };
-        labels.insert("user_id".to_owned(), self.state.user.id.to_string());
-        let mut annotations = BTreeMap::new();
-        annotations.insert("summary".to_owned(), summary);
-        let mut alert = Alert::raise(
+        metrics::counter!("ordermon_strategy_alerts_total").increment(1);
+        self.monitor_event(MonitorEvent::StrategyAlert {
+            strategy_id: id.clone(),
             rule,
             severity,
+            summary,
             labels,
-            annotations,
-            Some(self.state.user.id.clone()),
-            Duration::zero(),
-            self.now(),
-        );
-        if let Some(m) = self.monitor.as_mut() {
-            if m.active_alerts.contains_key(&alert.fingerprint) {
-                return;
-            }
-            m.active_alerts.insert(alert.fingerprint, alert.clone());
-        }
-        alert.version = 1;
-        metrics::counter!("ordermon_alerts_raised_total", "rule" => alert.rule.as_str().to_owned())
-            .increment(1);
-        let e = self.envelope(
-            alert.id.to_string(),
-            1,
-            EventPayload::Alert(AlertEvent::Changed {
-                alert: Box::new(alert.clone()),
-            }),
-        );
-        self.cycle.events.push(e);
-        self.cycle.alerts.push((alert, 0));
+        });
     }
 
     pub(super) async fn on_tick(&mut self) {
@@ -615,27 +583,27 @@ impl Owner {
         let timeout = Duration::from_std(self.ctx.config.monitor.heartbeat_timeout)
             .unwrap_or(Duration::seconds(60));
         let mut silent = Vec::new();
+        let mut resumed = Vec::new();
         for (id, slot) in self.monitor.iter().flat_map(|m| m.running.iter()) {
             let mut st = slot.state.lock();
             let run = &mut st.run;
-            if !run.heartbeat_reported && now - run.last_beat > timeout {
+            let quiet = now - run.last_beat > timeout;
+            if !run.heartbeat_reported && quiet {
                 run.heartbeat_reported = true;
                 silent.push((id.clone(), (now - run.last_beat).num_seconds()));
+            } else if run.heartbeat_reported && !quiet {
+                run.heartbeat_reported = false;
+                resumed.push(id.clone());
             }
         }
         for (id, secs) in silent {
             self.monitor_event(MonitorEvent::StrategyHeartbeatMissing {
-                strategy_id: id.clone(),
+                strategy_id: id,
                 silent_secs: u64::try_from(secs).unwrap_or(0),
             });
-            let mut labels = BTreeMap::new();
-            labels.insert("strategy_id".to_owned(), id.to_string());
-            self.raise_alert(
-                "strategy_heartbeat_missing",
-                Severity::Warning,
-                format!("strategy {id} silent for {secs} s"),
-                labels,
-            );
+        }
+        for id in resumed {
+            self.monitor_event(MonitorEvent::StrategyHeartbeatResumed { strategy_id: id });
         }
     }
 
@@ -668,19 +636,6 @@ impl Owner {
                 status,
                 waited_secs: u64::try_from(secs).unwrap_or(0),
             });
-            let mut labels = BTreeMap::new();
-            labels.insert("order_status".to_owned(), status.as_str().to_owned());
-            let rule = if status == OrderStatus::Submitted {
-                "stuck_order"
-            } else {
-                "stuck_cancel"
-            };
-            self.raise_alert(
-                rule,
-                Severity::Warning,
-                format!("order {id} {status} for {secs} s"),
-                labels,
-            );
         }
     }
 

@@ -99,7 +99,6 @@ pub(crate) struct Cycle {
     /// Strategies written this cycle (expected version); absent from the
     /// owner's map means deleted.
     pub(crate) strategies: HashMap<ordermon_domain::ids::StrategyId, u64>,
-    pub(crate) alerts: Vec<(ordermon_domain::alert::Alert, u64)>,
     /// Order events for strategies, fed after the command that caused them.
     pub(crate) strategy_events: Vec<(OrderId, ordermon_domain::order::OrderEvent)>,
     pub(crate) replies: Vec<PendingReply>,
@@ -125,6 +124,5 @@ impl Cycle {
             || !self.fills.is_empty()
             || !self.events.is_empty()
             || !self.strategies.is_empty()
-            || !self.alerts.is_empty()
     }
 }

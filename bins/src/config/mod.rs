@@ -5,7 +5,7 @@
 //! and the passwords in service URLs never appear in `Debug` output or in the
 //! serialized configuration (`monitor-server config`).
 
-pub mod duration;
+pub use ordermon_domain::duration;
 mod engine;
 pub mod env;
 pub mod redact;

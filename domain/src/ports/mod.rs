@@ -23,9 +23,10 @@ pub use log_sink::{LogSinkError, UserLogSink};
 pub use market_data::{MarketDataError, MarketDataProvider};
 pub use notifier::{Notification, Notifier, NotifyError};
 pub use repos::{
-    AccountRepository, AlertQuery, AlertRepository, BarRepository, EventLog, FillQuery,
-    FillRepository, InstrumentRepository, OrderQuery, OrderRepository, Outbox, OutboxRecord, Page,
-    PositionRepository, StoredEvent, StrategyRepository, UserRepository,
+    AccountRepository, AlertQuery, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
+    FillQuery, FillRepository, InstrumentRepository, NotificationLog, OrderQuery, OrderRepository,
+    Outbox, OutboxRecord, Page, PositionRepository, SilenceQuery, SilenceRepository, StoredEvent,
+    StrategyRepository, UserRepository,
 };
 pub use store::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, Store, StoreError};
 pub use venue::{

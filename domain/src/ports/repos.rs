@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use super::store::{OutboxMessage, StoreError};
 use crate::account::Account;
-use crate::alert::{Alert, AlertState, Fingerprint};
+use crate::alert::{
+    Alert, AlertState, Fingerprint, NotificationRecord, RuleOverride, Severity, Silence,
+};
 use crate::event::{AggregateType, DomainEvent};
 use crate::fill::Fill;
-use crate::ids::{AlertId, InstrumentId, OrderId, StrategyId, UserId};
+use crate::ids::{
+    AlertId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId, UserId,
+};
 use crate::instrument::Instrument;
 use crate::market::{Bar, BarInterval};
 use crate::order::{Order, OrderStatus};
@@ -62,13 +66,33 @@ pub struct FillQuery {
     pub limit: u32,
 }
 
-/// Filters for listing alerts.
+/// Filters for listing alerts. Label filters are applied by the caller (labels
+/// live in the alert's JSON), the others by the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertQuery {
     /// Only this user's alerts.
     pub user_id: Option<UserId>,
     /// Only these states (empty = any).
     pub states: Vec<AlertState>,
+    /// Only these severities (empty = any).
+    pub severities: Vec<Severity>,
+    /// Only this rule's alerts.
+    pub rule: Option<RuleName>,
+    /// Alerts older than this id (ids are UUIDv7, so this is time order).
+    pub before: Option<AlertId>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Filters for listing silences.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SilenceQuery {
+    /// Only this tenant's silences (`None` = every silence, admin only).
+    pub user_id: Option<UserId>,
+    /// Only silences whose window has not ended by this time.
+    pub ending_after: Option<DateTime<Utc>>,
+    /// Silences older than this id.
+    pub before: Option<SilenceId>,
     /// Page size.
     pub limit: u32,
 }
@@ -288,6 +312,89 @@ pub trait AlertRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError>;
+}
+
+/// Silences.
+#[async_trait]
+pub trait SilenceRepository: Send + Sync {
+    /// One silence.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_silence(&self, id: SilenceId) -> Result<Option<Silence>, StoreError>;
+    /// A listing, newest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_silences(&self, query: &SilenceQuery) -> Result<Vec<Silence>, StoreError>;
+}
+
+/// Notifications and their delivery records: the queue the senders work
+/// through, and the log of what each group was last told.
+#[async_trait]
+pub trait NotificationLog: Send + Sync {
+    /// One record.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_notification(
+        &self,
+        id: NotificationId,
+    ) -> Result<Option<NotificationRecord>, StoreError>;
+    /// Pending records due at `now` (next attempt reached, no running claim),
+    /// oldest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// The newest record of each group (receiver and group id), whatever its
+    /// status: what each group was last told.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn latest_per_group(&self) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// Records newest first, optionally of one receiver.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_notifications(
+        &self,
+        receiver: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// Deletes delivered or failed records created before `before`, except the
+    /// newest record of each group (which [`Self::latest_per_group`] needs);
+    /// returns how many went.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn purge_notifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Per-user overrides of alert rules.
+#[async_trait]
+pub trait AlertRuleRepository: Send + Sync {
+    /// Every override, or one user's.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn list_rule_overrides(
+        &self,
+        user: Option<&UserId>,
+    ) -> Result<Vec<RuleOverride>, StoreError>;
+    /// One override.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_rule_override(
+        &self,
+        rule: &RuleName,
+        user: &UserId,
+    ) -> Result<Option<RuleOverride>, StoreError>;
 }
 
 /// Market bars (reference data, not transactional with orders).

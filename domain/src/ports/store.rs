@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::account::Account;
-use crate::alert::Alert;
+use crate::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use crate::event::DomainEvent;
 use crate::fill::Fill;
-use crate::ids::{EventId, StrategyId, UserId};
+use crate::ids::{EventId, RuleName, StrategyId, UserId};
 use crate::instrument::Instrument;
 use crate::order::Order;
 use crate::position::Position;
@@ -78,6 +78,37 @@ pub enum StateChange {
     Alert {
         /// New state.
         alert: Box<Alert>,
+        /// Version it must have now.
+        expected: u64,
+    },
+    /// Insert or update a silence.
+    Silence {
+        /// New state.
+        silence: Box<Silence>,
+        /// Version it must have now.
+        expected: u64,
+    },
+    /// Insert or update a notification's delivery record (a claim is an
+    /// update with a version check, so one instance wins it).
+    Notification {
+        /// New state.
+        record: Box<NotificationRecord>,
+        /// Version it must have now.
+        expected: u64,
+    },
+    /// Insert or update a user's override of an alert rule.
+    RuleOverride {
+        /// New state.
+        rule_override: Box<RuleOverride>,
+        /// Version it must have now.
+        expected: u64,
+    },
+    /// Delete a user's override of an alert rule.
+    DeleteRuleOverride {
+        /// The rule.
+        rule: RuleName,
+        /// The user.
+        user_id: UserId,
         /// Version it must have now.
         expected: u64,
     },

@@ -1,4 +1,4 @@
-//! Human durations in configuration: `250ms`, `10s`, `5m`, `1h30m`, `7d`.
+//! Human durations in configuration and the API: `250ms`, `10s`, `5m`, `1h30m`, `7d`.
 
 use std::time::Duration;
 
