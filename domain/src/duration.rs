@@ -114,6 +114,35 @@ pub mod serde {
     }
 }
 
+/// `#[serde(with = "duration::serde_opt")]` for an optional duration written
+/// as text (absent or `null` = `None`).
+pub mod serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the duration as `10s`-style text, or nothing.
+    ///
+    /// # Errors
+    /// Those of the serializer.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&super::format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads `10s`-style text or nothing.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| super::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// `#[serde(with = "duration::serde_list")]` for a list of durations written
 /// as text (`["1s", "5s", "30s"]`).
 pub mod serde_list {

@@ -26,7 +26,7 @@ pub struct RuleOverride {
     #[serde(default, with = "opt_decimal_string")]
     pub threshold: Option<Decimal>,
     /// The rule's `for` duration for this user.
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "crate::duration::serde_opt")]
     pub for_duration: Option<Duration>,
     /// The rule's severity for this user.
     #[serde(default)]
@@ -39,27 +39,6 @@ pub struct RuleOverride {
     pub version: u64,
 }
 
-/// `Option<Duration>` as `10s`-style text.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&crate::duration::format(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|t| crate::duration::parse(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
 
 #[cfg(test)]
 mod tests {

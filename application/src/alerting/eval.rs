@@ -1,0 +1,632 @@
+//! Rule evaluation: from the observed series to *hits*, the conditions that
+//! hold now, each with the labels that identify its alert and the value that
+//! fired. Threshold rules are decided here at every evaluation; sampled rules
+//! (detectors, baselines, predictions, the forest) are decided when their
+//! samples are taken ([`super::sampled`]) and only read here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ordermon_domain::Decimal;
+use ordermon_domain::alert::Severity;
+use ordermon_domain::ids::{InstrumentId, RuleName, StrategyId, UserId};
+use ordermon_domain::risk::TradingState;
+use rust_decimal::prelude::FromPrimitive;
+
+use super::observed::Observed;
+use super::rule::{Condition, Rule};
+use super::sampled::Sampled;
+use super::series::{UserSeries, Waiting};
+use super::signal::{Signal, SignalScope};
+use crate::catalog::InstrumentCatalog;
+use crate::market::QuoteBook;
+
+/// What an evaluation covers; an alert belongs to exactly one subject, and an
+/// evaluation of a subject resolves that subject's alerts it did not hit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// One user's rules (all its series: instruments, venues, strategies).
+    User(UserId),
+    /// Every instrument's market data.
+    Instruments,
+    /// Every venue.
+    Venues,
+    /// The instance.
+    System,
+}
+
+impl Subject {
+    /// The subject an alert with `labels` belongs to.
+    #[must_use]
+    pub fn of_labels(labels: &BTreeMap<String, String>) -> Self {
+        if let Some(u) = labels.get("user_id").and_then(|u| UserId::new(u.clone()).ok()) {
+            Self::User(u)
+        } else if labels.contains_key("instrument_id") {
+            Self::Instruments
+        } else if labels.contains_key("venue") {
+            Self::Venues
+        } else {
+            Self::System
+        }
+    }
+}
+
+/// One series of a rule: which user, instrument, venue or strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SeriesKey {
+    /// A user.
+    User(UserId),
+    /// A user's position.
+    UserInstrument(UserId, InstrumentId),
+    /// A user's orders at a venue.
+    UserVenue(UserId, String),
+    /// A strategy.
+    Strategy(UserId, StrategyId),
+    /// An instrument.
+    Instrument(InstrumentId),
+    /// A venue.
+    Venue(String),
+    /// The instance.
+    System,
+}
+
+impl SeriesKey {
+    /// The labels the series gives its alerts.
+    #[must_use]
+    pub fn labels(&self, instance: &str) -> BTreeMap<String, String> {
+        let mut l = BTreeMap::new();
+        let mut put = |k: &str, v: &str| {
+            l.insert(k.to_owned(), v.to_owned());
+        };
+        match self {
+            Self::User(u) => put("user_id", u.as_str()),
+            Self::UserInstrument(u, i) => {
+                put("user_id", u.as_str());
+                put("instrument_id", i.as_str());
+                put("venue", i.venue());
+            }
+            Self::UserVenue(u, v) => {
+                put("user_id", u.as_str());
+                put("venue", v);
+            }
+            Self::Strategy(u, s) => {
+                put("user_id", u.as_str());
+                put("strategy_id", s.as_str());
+            }
+            Self::Instrument(i) => {
+                put("instrument_id", i.as_str());
+                put("venue", i.venue());
+            }
+            Self::Venue(v) => put("venue", v),
+            Self::System => put("instance", instance),
+        }
+        l
+    }
+
+    /// The user the series belongs to.
+    #[must_use]
+    pub fn user(&self) -> Option<&UserId> {
+        match self {
+            Self::User(u)
+            | Self::UserInstrument(u, _)
+            | Self::UserVenue(u, _)
+            | Self::Strategy(u, _) => Some(u),
+            Self::Instrument(_) | Self::Venue(_) | Self::System => None,
+        }
+    }
+}
+
+/// How a hit's annotations are made.
+#[derive(Debug, Clone)]
+pub enum Text {
+    /// From the rule's templates.
+    Rule(Arc<Rule>),
+    /// Given (a strategy's own alert).
+    Fixed(BTreeMap<String, String>),
+}
+
+/// A condition that holds now.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The rule's name.
+    pub rule: RuleName,
+    /// Severity.
+    pub severity: Severity,
+    /// Identifying labels (without `rule`, which the alert adds).
+    pub labels: BTreeMap<String, String>,
+    /// The value.
+    pub value: Decimal,
+    /// The user it concerns.
+    pub user: Option<UserId>,
+    /// The rule's `for` duration.
+    pub for_duration: Duration,
+    /// Annotations.
+    pub text: Text,
+}
+
+impl Hit {
+    /// The annotations with the value filled in.
+    #[must_use]
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        match &self.text {
+            Text::Fixed(a) => a.clone(),
+            Text::Rule(rule) => {
+                let value = show(self.value);
+                let threshold = rule.condition.threshold().map(show);
+                let window = if rule.signal.windowed() {
+                    ordermon_domain::duration::format(rule.window)
+                } else {
+                    String::new()
+                };
+                let mut labels = self.labels.clone();
+                labels.insert("rule".to_owned(), rule.name.to_string());
+                let fields = super::template::Fields {
+                    value: &value,
+                    threshold: threshold.as_deref(),
+                    window: &window,
+                    rule: rule.name.as_str(),
+                    severity: self.severity.as_str(),
+                    labels: &labels,
+                };
+                rule.annotations
+                    .iter()
+                    .map(|(k, t)| (k.clone(), super::template::render(t, &fields)))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A decimal for people: at most 4 decimal places, no trailing zeros.
+#[must_use]
+pub fn show(d: Decimal) -> String {
+    d.round_dp(4).normalize().to_string()
+}
+
+/// Figures of the instance from outside alerting (relay, consumer, owners).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SystemFigures {
+    /// Outbox rows not yet relayed.
+    pub outbox_pending: Option<u64>,
+    /// Dead letters of this instance's group.
+    pub dead_letters: Option<u64>,
+    /// Commands queued in owners.
+    pub queued_commands: Option<u64>,
+}
+
+/// What evaluation reads besides the series.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext<'a> {
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Latest quotes.
+    pub quotes: &'a QuoteBook,
+    /// Instruments.
+    pub catalog: &'a InstrumentCatalog,
+    /// Orders waiting longer count toward `venue_stuck_orders`.
+    pub venue_stuck_after: Duration,
+    /// How long a strategy's alert stays firing.
+    pub strategy_alert_hold: Duration,
+    /// When the service started (the age of an instrument never quoted).
+    pub started_at: DateTime<Utc>,
+    /// Instance figures.
+    pub system: SystemFigures,
+    /// This instance's name.
+    pub instance: &'a str,
+}
+
+/// The rules, with each user's overrides applied.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// Every rule, in order.
+    pub rules: Vec<Arc<Rule>>,
+    /// Users with overrides: their effective rules (same order).
+    pub per_user: HashMap<UserId, Vec<Arc<Rule>>>,
+}
+
+impl RuleSet {
+    /// The rules as they apply to `user`.
+    #[must_use]
+    pub fn for_user(&self, user: &UserId) -> &[Arc<Rule>] {
+        self.per_user.get(user).map_or(&self.rules, Vec::as_slice)
+    }
+
+    /// Applies the overrides: each user's effective rules.
+    pub fn set_overrides(&mut self, overrides: &[ordermon_domain::alert::RuleOverride]) {
+        self.per_user.clear();
+        for o in overrides {
+            let Some(idx) = self.rules.iter().position(|r| r.name == o.rule) else {
+                continue;
+            };
+            let list = self
+                .per_user
+                .entry(o.user_id.clone())
+                .or_insert_with(|| self.rules.clone());
+            list[idx] = Arc::new(self.rules[idx].overridden(o));
+        }
+    }
+}
+
+fn dec(x: f64) -> Decimal {
+    Decimal::from_f64(x).unwrap_or(Decimal::ZERO).round_dp(6)
+}
+
+fn secs(d: chrono::Duration) -> Decimal {
+    Decimal::from(d.num_milliseconds().max(0)) / Decimal::from(1000)
+}
+
+/// The value of a user-scope signal now (`None` = unknown: no hit).
+fn user_value(
+    signal: Signal,
+    window: Duration,
+    min_count: u32,
+    u: &UserSeries,
+    ctx: &EvalContext<'_>,
+) -> Option<Decimal> {
+    let w = || {
+        u.flow
+            .as_ref()
+            .map(|f| f.window(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX)))
+            .unwrap_or_default()
+    };
+    let ratio = |part: f64, orders: f64| {
+        if orders < f64::from(min_count.max(1)) {
+            None
+        } else {
+            Some(dec(part / orders))
+        }
+    };
+    Some(match signal {
+        Signal::Orders => dec(w().orders),
+        Signal::OrderRate => dec(w().orders / window.as_secs_f64().max(1.0)),
+        Signal::Rejects => dec(w().rejects),
+        Signal::RejectRatio => {
+            let c = w();
+            ratio(c.rejects, c.orders)?
+        }
+        Signal::CancelRatio => {
+            let c = w();
+            ratio(c.cancels, c.orders)?
+        }
+        Signal::FillRatio => {
+            let c = w();
+            ratio(c.first_fills, c.orders)?
+        }
+        Signal::NotionalPerOrder => {
+            let c = w();
+            ratio(c.notional, c.orders)?
+        }
+        Signal::DuplicateOrders => dec(w().duplicates),
+        Signal::ThrottledOrders => dec(w().throttled),
+        Signal::AckLatencyMs => dec(w().ack_max_ms),
+        Signal::ReconMismatches => dec(w().mismatches),
+        Signal::OpenOrders => Decimal::from(u.open.len()),
+        Signal::TradingHalted => Decimal::from(u8::from(u.trading_state == TradingState::Halted)),
+        Signal::Drawdown | Signal::DrawdownRatio | Signal::LossVelocity | Signal::DailyLossUtilization => {
+            let equity = equity(u, ctx)?;
+            match signal {
+                Signal::Drawdown => u.equity.high_water.map_or(Decimal::ZERO, |h| (h - equity).max(Decimal::ZERO)),
+                Signal::DrawdownRatio => {
+                    let h = u.equity.high_water?;
+                    if h <= Decimal::ZERO {
+                        return None;
+                    }
+                    ((h - equity).max(Decimal::ZERO) / h).round_dp(6)
+                }
+                Signal::LossVelocity => {
+                    let then = u.equity_ago(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX))?;
+                    if then <= Decimal::ZERO {
+                        return None;
+                    }
+                    ((then - equity) / then).round_dp(6)
+                }
+                _ => {
+                    let limit = u.limits.max_daily_loss.filter(|l| *l > Decimal::ZERO)?;
+                    u.equity.day?;
+                    ((u.equity.day_start - equity).max(Decimal::ZERO) / limit).round_dp(6)
+                }
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The user's equity now, positions valued at the latest quotes.
+pub fn equity(u: &UserSeries, ctx: &EvalContext<'_>) -> Option<Decimal> {
+    u.equity(|id, h| {
+        let inst = ctx.catalog.get(id)?;
+        let mark = ctx.quotes.last_price(id).map_or(h.last_price, |p| p.get());
+        let value = h.quantity.checked_mul(mark)?.checked_mul(inst.multiplier)?;
+        Some((inst.quote_currency.clone(), value))
+    })
+}
+
+fn hit(rule: &Arc<Rule>, key: &SeriesKey, value: Decimal, ctx: &EvalContext<'_>) -> Hit {
+    let mut labels = key.labels(ctx.instance);
+    for (k, v) in &rule.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    labels.insert("severity".to_owned(), rule.severity.as_str().to_owned());
+    Hit {
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        labels,
+        value,
+        user: key.user().cloned(),
+        for_duration: rule.for_duration,
+        text: Text::Rule(rule.clone()),
+    }
+}
+
+/// Decides one rule on one series: a threshold now, or the sampled decision.
+fn decide(
+    idx: usize,
+    rule: &Arc<Rule>,
+    key: SeriesKey,
+    value: impl FnOnce() -> Option<Decimal>,
+    sampled: &Sampled,
+    ctx: &EvalContext<'_>,
+    out: &mut Vec<Hit>,
+) {
+    match &rule.condition {
+        Condition::Threshold { op, value: t } => {
+            if let Some(v) = value() {
+                if op.holds(v, *t) {
+                    out.push(hit(rule, &key, v, ctx));
+                }
+            }
+        }
+        _ => {
+            if let Some(v) = sampled.decision(idx, &key) {
+                out.push(hit(rule, &key, v, ctx));
+            }
+        }
+    }
+}
+
+/// Evaluates every rule of one user.
+pub fn eval_user(
+    rules: &RuleSet,
+    user: &UserId,
+    u: &UserSeries,
+    sampled: &Sampled,
+    ctx: &EvalContext<'_>,
+) -> Vec<Hit> {
+    let mut out = Vec::new();
+    for (idx, rule) in rules.for_user(user).iter().enumerate() {
+        if !rule.enabled {
+            continue;
+        }
+        match rule.scope() {
+            SignalScope::User => decide(
+                idx,
+                rule,
+                SeriesKey::User(user.clone()),
+                || user_value(rule.signal, rule.window, rule.min_count, u, ctx),
+                sampled,
+                ctx,
+                &mut out,
+            ),
+            SignalScope::UserInstrument => {
+                for (instrument, h) in &u.positions {
+                    let value = || {
+                        let limit = u.limits.max_position.filter(|l| *l > Decimal::ZERO)?;
+                        Some((h.quantity.abs() / limit).round_dp(6))
+                    };
+                    decide(
+                        idx,
+                        rule,
+                        SeriesKey::UserInstrument(user.clone(), instrument.clone()),
+                        value,
+                        sampled,
+                        ctx,
+                        &mut out,
+                    );
+                }
+            }
+            SignalScope::UserVenue => {
+                let wanted = match rule.signal {
+                    Signal::OldestUnackedSecs => Waiting::Ack,
+                    _ => Waiting::Cancel,
+                };
+                let mut oldest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+                for o in u.open.values().filter(|o| o.waiting == wanted) {
+                    let e = oldest.entry(o.instrument.venue()).or_insert(o.since);
+                    *e = (*e).min(o.since);
+                }
+                for (venue, since) in oldest {
+                    decide(
+                        idx,
+                        rule,
+                        SeriesKey::UserVenue(user.clone(), venue.to_owned()),
+                        || Some(secs(ctx.now - since)),
+                        sampled,
+                        ctx,
+                        &mut out,
+                    );
+                }
+            }
+            SignalScope::Strategy => {
+                for (id, s) in &u.strategies {
+                    let value = || match rule.signal {
+                        Signal::HeartbeatMissing => Some(Decimal::from(u8::from(s.heartbeat_missing))),
+                        _ => {
+                            let from = ctx.now
+                                - chrono::Duration::from_std(rule.window).unwrap_or_default();
+                            Some(Decimal::from(s.restarts.iter().filter(|t| **t >= from).count()))
+                        }
+                    };
+                    decide(
+                        idx,
+                        rule,
+                        SeriesKey::Strategy(user.clone(), id.clone()),
+                        value,
+                        sampled,
+                        ctx,
+                        &mut out,
+                    );
+                }
+            }
+            SignalScope::Instrument | SignalScope::Venue | SignalScope::System => {}
+        }
+    }
+    strategy_alerts(user, u, ctx, &mut out);
+    out
+}
+
+/// The alerts the user's strategies asked for, while they are recent.
+fn strategy_alerts(user: &UserId, u: &UserSeries, ctx: &EvalContext<'_>, out: &mut Vec<Hit>) {
+    let hold = chrono::Duration::from_std(ctx.strategy_alert_hold).unwrap_or_default();
+    for a in &u.strategy_alerts {
+        if ctx.now - a.last > hold {
+            continue;
+        }
+        let mut labels = a.labels.clone();
+        labels.retain(|k, _| ordermon_domain::alert::matcher::check_label_name(k).is_ok());
+        labels.insert("user_id".to_owned(), user.to_string());
+        labels.insert("strategy_id".to_owned(), a.strategy.to_string());
+        labels.insert("severity".to_owned(), a.severity.as_str().to_owned());
+        labels.remove("rule");
+        let mut text = BTreeMap::new();
+        text.insert("summary".to_owned(), a.summary.clone());
+        out.push(Hit {
+            rule: a.rule.clone(),
+            severity: a.severity,
+            labels,
+            value: Decimal::ONE,
+            user: Some(user.clone()),
+            for_duration: Duration::ZERO,
+            text: Text::Fixed(text),
+        });
+    }
+}
+
+/// Evaluates the instrument rules (market data).
+pub fn eval_instruments(rules: &RuleSet, sampled: &Sampled, ctx: &EvalContext<'_>) -> Vec<Hit> {
+    let mut out = Vec::new();
+    let instruments = ctx.catalog.all();
+    for (idx, rule) in rules.rules.iter().enumerate() {
+        if !rule.enabled || rule.scope() != SignalScope::Instrument {
+            continue;
+        }
+        for inst in &instruments {
+            let value = || {
+                let last = ctx.quotes.latest(&inst.id).map_or(ctx.started_at, |q| q.ts);
+                Some(secs(ctx.now - last))
+            };
+            decide(
+                idx,
+                rule,
+                SeriesKey::Instrument(inst.id.clone()),
+                value,
+                sampled,
+                ctx,
+                &mut out,
+            );
+        }
+    }
+    out
+}
+
+/// Evaluates the venue rules across users.
+pub fn eval_venues(
+    rules: &RuleSet,
+    observed: &Observed,
+    sampled: &Sampled,
+    ctx: &EvalContext<'_>,
+) -> Vec<Hit> {
+    let mut out = Vec::new();
+    let wanted: Vec<_> = rules
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.enabled && r.scope() == SignalScope::Venue)
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    let stuck_after = chrono::Duration::from_std(ctx.venue_stuck_after).unwrap_or_default();
+    let mut stuck: BTreeMap<&str, u64> = BTreeMap::new();
+    for u in observed.users.values() {
+        for o in u.open.values() {
+            if matches!(o.waiting, Waiting::Ack | Waiting::Cancel) && ctx.now - o.since >= stuck_after {
+                *stuck.entry(o.instrument.venue()).or_default() += 1;
+            }
+        }
+    }
+    for (idx, rule) in wanted {
+        for (venue, n) in &stuck {
+            decide(
+                idx,
+                rule,
+                SeriesKey::Venue((*venue).to_owned()),
+                || Some(Decimal::from(*n)),
+                sampled,
+                ctx,
+                &mut out,
+            );
+        }
+    }
+    out
+}
+
+/// Evaluates the instance rules.
+pub fn eval_system(
+    rules: &RuleSet,
+    observed: &Observed,
+    sampled: &Sampled,
+    ctx: &EvalContext<'_>,
+) -> Vec<Hit> {
+    let mut out = Vec::new();
+    for (idx, rule) in rules.rules.iter().enumerate() {
+        if !rule.enabled || rule.scope() != SignalScope::System {
+            continue;
+        }
+        let value = || system_value(rule.signal, observed, ctx);
+        decide(idx, rule, SeriesKey::System, value, sampled, ctx, &mut out);
+    }
+    out
+}
+
+/// The value of an instance signal now.
+pub fn system_value(signal: Signal, observed: &Observed, ctx: &EvalContext<'_>) -> Option<Decimal> {
+    match signal {
+        Signal::Watchdog => Some(Decimal::ONE),
+        Signal::GlobalTradingHalted => Some(Decimal::from(u8::from(
+            observed.global_state == TradingState::Halted,
+        ))),
+        Signal::OutboxPending => ctx.system.outbox_pending.map(Decimal::from),
+        Signal::DeadLetters => ctx.system.dead_letters.map(Decimal::from),
+        Signal::QueuedCommands => ctx.system.queued_commands.map(Decimal::from),
+        _ => None,
+    }
+}
+
+/// The value of any non-multivariate signal of a series (for sampling).
+pub fn series_value(
+    rule: &Rule,
+    key: &SeriesKey,
+    observed: &Observed,
+    ctx: &EvalContext<'_>,
+) -> Option<Decimal> {
+    match key {
+        SeriesKey::User(u) => {
+            let s = observed.users.get(u)?;
+            user_value(rule.signal, rule.window, rule.min_count, s, ctx)
+        }
+        SeriesKey::UserInstrument(u, i) => {
+            let s = observed.users.get(u)?;
+            let h = s.positions.get(i)?;
+            let limit = s.limits.max_position.filter(|l| *l > Decimal::ZERO)?;
+            Some((h.quantity.abs() / limit).round_dp(6))
+        }
+        SeriesKey::System => system_value(rule.signal, observed, ctx),
+        SeriesKey::Instrument(i) => {
+            let last = ctx.quotes.latest(i).map_or(ctx.started_at, |q| q.ts);
+            Some(secs(ctx.now - last))
+        }
+        SeriesKey::UserVenue(..) | SeriesKey::Strategy(..) | SeriesKey::Venue(_) => None,
+    }
+}
