@@ -308,6 +308,13 @@ impl Engine {
         self.ctx.committer.subscribe()
     }
 
+    /// The group committer, for services that write through it beside the
+    /// owners (alerting); their commits are on the same commit feed.
+    #[must_use]
+    pub fn committer(&self) -> GroupCommitter {
+        self.ctx.committer.clone()
+    }
+
     /// The persistence ports.
     #[must_use]
     pub fn persistence(&self) -> &Persistence {

@@ -47,6 +47,8 @@ pub struct App {
     monitor_cancel: CancellationToken,
     /// The outbox relay and this instance's bus consumer.
     messaging: Messaging,
+    /// Alert rules, notifications and their delivery.
+    alerting: crate::alerting::Alerting,
     /// The cache's background tasks (Redis subscriber, prober, health watch).
     cache_tasks: TaskTracker,
     cache_cancel: CancellationToken,
@@ -176,6 +178,25 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     );
     let monitor_cancel = root.child_token();
     let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
+    let alerting = match crate::alerting::start(
+        &config.alerting,
+        &engine,
+        &messaging,
+        clock.clone(),
+        instance.clone(),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            root.cancel();
+            engine.shutdown().await;
+            messaging.shutdown().await;
+            cache_cancel.cancel();
+            store.close().await;
+            return Err(e);
+        }
+    };
     // Per-user logs: the API reads them through the engine's sink port; the
     // `monitor-server` binary also installs the tracing layer that writes them.
     let user_logs = Arc::new(ordermon_telemetry::user_logs::FileLogSink::new(
@@ -189,6 +210,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         if let Err(e) = market::seed_demo_instruments(&engine).await {
             // Leave nothing running behind a failed build.
             root.cancel();
+            alerting.shutdown().await;
             engine.shutdown().await;
             messaging.shutdown().await;
             cache_cancel.cancel();
@@ -240,6 +262,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     health.extend(cache.health());
     let mut status = messaging.status_sections();
     status.push(cache.status_section());
+    status.push(alerting.status_section());
     let monitoring_status = monitoring.clone();
     status.push(Arc::new(messaging::Section::new("monitoring", move || {
         serde_json::to_value(monitoring_status.status()).unwrap_or_default()
@@ -263,6 +286,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             default_group: messaging.group().to_owned(),
         }),
         status,
+        alerting: Some(alerting.service.clone()),
     });
     Ok(App {
         engine,
@@ -274,6 +298,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         market_tasks,
         monitor_cancel,
         messaging,
+        alerting,
         cache_tasks,
         cache_cancel,
         shutdown_timeout: config.shutdown.timeout,
@@ -381,6 +406,9 @@ impl App {
                 drop(task.await);
             }
             self.monitor_cancel.cancel();
+            // Alerting writes through the committer: it stores its last
+            // decisions before the engine stops.
+            self.alerting.shutdown().await;
             self.engine.shutdown().await;
             // After the last commit: the relay drains the outbox, then the
             // consumer stops.

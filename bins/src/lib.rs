@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alerting;
 mod app;
 mod cache;
 pub mod client;

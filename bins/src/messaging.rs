@@ -230,6 +230,16 @@ impl Messaging {
         &self.group
     }
 
+    /// The relay's handle, when this instance relays.
+    pub(crate) fn relay(&self) -> Option<RelayHandle> {
+        self.relay.clone()
+    }
+
+    /// The consumer's handle.
+    pub(crate) fn consumer(&self) -> ConsumerHandle {
+        self.consumer.clone()
+    }
+
     /// `/status` sections: `relay` (when relaying here) and `consumer`.
     pub(crate) fn status_sections(&self) -> Vec<Arc<dyn StatusSection>> {
         let mut out: Vec<Arc<dyn StatusSection>> = Vec::new();

@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use ordermon_application::Engine;
+use ordermon_application::alerting::AlertingService;
 use ordermon_application::consume::DeadLetters;
 use ordermon_application::stream::EventFanout;
 
@@ -53,6 +54,8 @@ pub struct ApiState {
     pub dead_letters: Option<DeadLetterAdmin>,
     /// Extra sections of `/status` (relay, consumers, cache, monitoring…).
     pub status: Vec<Arc<dyn StatusSection>>,
+    /// The alerting service (`None`: the alert routes answer 503).
+    pub alerting: Option<Arc<AlertingService>>,
 }
 
 /// What the dead-letter endpoints work on.

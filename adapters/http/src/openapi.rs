@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{account, admin, events, health, market, orders, strategies, stream, users};
+use crate::routes::{
+    account, admin, alerts, events, health, market, orders, strategies, stream, users,
+};
 
 /// Adds the bearer JWT security scheme.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +52,9 @@ impl Modify for BearerAuth {
         orders::submit, orders::batch, orders::list, orders::get, orders::by_client_id,
         orders::modify, orders::cancel, orders::cancel_all, orders::events,
         events::feed, stream::stream,
+        alerts::list, alerts::get, alerts::ack, alerts::resolve,
+        alerts::list_silences, alerts::create_silence, alerts::get_silence, alerts::expire_silence,
+        alerts::rules, alerts::set_override, alerts::delete_override,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -58,6 +63,7 @@ impl Modify for BearerAuth {
         (name = "market", description = "instruments and quotes"),
         (name = "users", description = "user administration and per-user logs"),
         (name = "strategies", description = "strategy configuration"),
+        (name = "alerts", description = "alerts, silences, alert rules and per-user overrides"),
         (name = "events", description = "event feed and live stream"),
         (name = "admin", description = "status, kill switch and dead letters"),
         (name = "health", description = "liveness, readiness, metrics"),

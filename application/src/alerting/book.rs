@@ -49,6 +49,23 @@ pub struct AlertBook {
     pending: BTreeMap<AlertId, (u64, Alert)>,
 }
 
+/// Records a change of `alert`: its version becomes the stored one plus
+/// one, however many changes wait for the same commit (one commit, one
+/// version, one event).
+fn touch(pending: &mut BTreeMap<AlertId, (u64, Alert)>, alert: &mut Alert) {
+    match pending.get_mut(&alert.id) {
+        Some((stored, a)) => {
+            alert.version = *stored + 1;
+            *a = alert.clone();
+        }
+        None => {
+            let stored = alert.version;
+            alert.version = stored + 1;
+            pending.insert(alert.id, (stored, alert.clone()));
+        }
+    }
+}
+
 impl AlertBook {
     /// Unresolved alerts.
     #[must_use]
@@ -114,13 +131,7 @@ impl AlertBook {
         Some(e)
     }
 
-    /// Records a change of `alert` whose stored version was `stored`.
-    fn changed(&mut self, alert: &Alert, stored: u64) {
-        self.pending
-            .entry(alert.id)
-            .and_modify(|(_, a)| *a = alert.clone())
-            .or_insert_with(|| (stored, alert.clone()));
-    }
+
 
     /// Applies an evaluation of `subject`: `hits` hold now. Returns the
     /// alerts whose state changed (raised, fired, resolved).
@@ -136,15 +147,12 @@ impl AlertBook {
             }
             let for_duration = chrono::Duration::from_std(hit.for_duration).unwrap_or_default();
             if let Some(e) = self.active.get_mut(&fp) {
-                let stored = e.alert.version;
                 e.for_duration = for_duration;
                 if e.alert.promote(for_duration, now) {
                     e.alert.value = Some(show(hit.value));
                     e.alert.annotations = hit.annotations();
-                    e.alert.version += 1;
-                    let a = e.alert.clone();
-                    self.changed(&a, stored);
-                    out.push(a);
+                    touch(&mut self.pending, &mut e.alert);
+                    out.push(e.alert.clone());
                 }
                 continue;
             }
@@ -158,8 +166,7 @@ impl AlertBook {
                 now,
             );
             alert.value = Some(show(hit.value));
-            alert.version = 1;
-            self.changed(&alert, 0);
+            touch(&mut self.pending, &mut alert);
             out.push(alert.clone());
             self.insert(Entry {
                 alert,
@@ -175,10 +182,8 @@ impl AlertBook {
             .unwrap_or_default();
         for fp in gone {
             if let Some(mut e) = self.remove(fp) {
-                let stored = e.alert.version;
                 if e.alert.resolve(now, None) {
-                    e.alert.version += 1;
-                    self.changed(&e.alert, stored);
+                    touch(&mut self.pending, &mut e.alert);
                     out.push(e.alert);
                 }
             }
@@ -202,12 +207,9 @@ impl AlertBook {
             .collect();
         for fp in due {
             if let Some(e) = self.active.get_mut(&fp) {
-                let stored = e.alert.version;
                 if e.alert.promote(e.for_duration, now) {
-                    e.alert.version += 1;
-                    let a = e.alert.clone();
-                    self.changed(&a, stored);
-                    out.push(a);
+                    touch(&mut self.pending, &mut e.alert);
+                    out.push(e.alert.clone());
                 }
             }
         }
@@ -221,12 +223,8 @@ impl AlertBook {
     pub fn acknowledge(&mut self, id: AlertId, by: &str, now: DateTime<Utc>) -> Result<Alert, BookError> {
         let fp = *self.by_id.get(&id).ok_or(BookError::NotFound)?;
         let e = self.active.get_mut(&fp).ok_or(BookError::NotFound)?;
-        let stored = e.alert.version;
         if e.alert.acknowledge(by, now)? {
-            e.alert.version += 1;
-            let a = e.alert.clone();
-            self.changed(&a, stored);
-            return Ok(a);
+            touch(&mut self.pending, &mut e.alert);
         }
         Ok(e.alert.clone())
     }
@@ -239,10 +237,8 @@ impl AlertBook {
     pub fn resolve(&mut self, id: AlertId, by: &str, now: DateTime<Utc>) -> Result<Alert, BookError> {
         let fp = *self.by_id.get(&id).ok_or(BookError::NotFound)?;
         let mut e = self.remove(fp).ok_or(BookError::NotFound)?;
-        let stored = e.alert.version;
         e.alert.resolve(now, Some(by.to_owned()));
-        e.alert.version += 1;
-        self.changed(&e.alert, stored);
+        touch(&mut self.pending, &mut e.alert);
         self.suppressed.insert(fp, e.subject);
         Ok(e.alert)
     }
@@ -250,14 +246,11 @@ impl AlertBook {
     /// Marks escalated alerts (their notification is decided by the caller).
     pub fn escalate(&mut self, fp: Fingerprint, now: DateTime<Utc>) -> Option<Alert> {
         let e = self.active.get_mut(&fp)?;
-        let stored = e.alert.version;
         if !e.alert.escalate(now) {
             return None;
         }
-        e.alert.version += 1;
-        let a = e.alert.clone();
-        self.changed(&a, stored);
-        Some(a)
+        touch(&mut self.pending, &mut e.alert);
+        Some(e.alert.clone())
     }
 
     /// Recomputes the mute flags: the active silences that match each alert,
@@ -310,14 +303,11 @@ impl AlertBook {
         let mut out = Vec::new();
         for (fp, ids, inhibited) in updates {
             if let Some(e) = self.active.get_mut(&fp) {
-                let stored = e.alert.version;
                 let a = e.alert.set_silences(ids, now);
                 let b = e.alert.set_inhibited(inhibited, now);
                 if a || b {
-                    e.alert.version += 1;
-                    let alert = e.alert.clone();
-                    self.changed(&alert, stored);
-                    out.push(alert);
+                    touch(&mut self.pending, &mut e.alert);
+                    out.push(e.alert.clone());
                 }
             }
         }
@@ -333,8 +323,7 @@ impl AlertBook {
             .collect()
     }
 
-    /// Forgets committed changes: those whose alert is still at the version
-    /// that was committed.
+    /// Forgets committed changes (the alert as committed is what is stored).
     pub fn committed(&mut self, done: &[(AlertId, u64)]) {
         for (id, version) in done {
             if self
@@ -343,9 +332,20 @@ impl AlertBook {
                 .is_some_and(|(_, a)| a.version == *version)
             {
                 self.pending.remove(id);
-            } else if let Some((stored, _)) = self.pending.get_mut(id) {
-                // Changed again meanwhile: what is stored now is `version`.
-                *stored = *version;
+            }
+        }
+    }
+
+    /// The store holds `actual` for an alert (another writer, or a lost
+    /// answer): the next write of it expects that.
+    pub fn stored_is(&mut self, id: AlertId, actual: u64) {
+        if let Some((stored, a)) = self.pending.get_mut(&id) {
+            *stored = actual;
+            a.version = actual + 1;
+            if let Some(fp) = self.by_id.get(&id) {
+                if let Some(e) = self.active.get_mut(fp) {
+                    e.alert.version = actual + 1;
+                }
             }
         }
     }
@@ -359,7 +359,6 @@ impl AlertBook {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use chrono::TimeZone;
@@ -407,16 +406,18 @@ mod tests {
         assert!(b.promote_due(t + chrono::Duration::seconds(20)).is_empty());
         let fired = b.promote_due(t + chrono::Duration::seconds(30));
         assert_eq!(fired[0].state, AlertState::Firing);
-        assert_eq!(fired[0].version, 2);
+        // Not committed yet: still the one version the commit will write.
+        assert_eq!(fired[0].version, 1);
         // The condition clears: resolved.
         let resolved = b.reconcile(&alice(), vec![], t + chrono::Duration::seconds(40));
         assert_eq!(resolved[0].state, AlertState::Resolved);
         assert!(b.is_empty());
-        // One uncommitted change: version 3, nothing stored before.
+        // Three changes, one commit: version 1, nothing stored before.
         let changes = b.uncommitted();
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].0.version, changes[0].1), (3, 0));
-        b.committed(&[(changes[0].0.id, 3)]);
+        assert_eq!((changes[0].0.version, changes[0].1), (1, 0));
+        assert_eq!(changes[0].0.state, AlertState::Resolved);
+        b.committed(&[(changes[0].0.id, 1)]);
         assert_eq!(b.uncommitted_len(), 0);
     }
 
@@ -481,6 +482,5 @@ mod tests {
         assert!(changed[0].silenced && changed[0].silenced_by == vec![s.id]);
         // A silenced source still inhibits (as in Alertmanager); nothing else changed.
         assert!(b.apply_mutes(&[s], &rules, t).is_empty());
-        let _ = Arc::new(());
     }
 }

@@ -80,7 +80,9 @@ impl Observed {
                     },
                 );
             }
-            EventPayload::User(ev) => match ev {
+            EventPayload::User(ev) => {
+                u.user_seq = u.user_seq.max(e.sequence);
+                match ev {
                 UserEvent::Created { user } => {
                     u.limits = user.limits.clone();
                     u.trading_state = user.trading_state;
@@ -88,7 +90,8 @@ impl Observed {
                 UserEvent::LimitsChanged { limits } => u.limits = limits.clone(),
                 UserEvent::TradingStateChanged { state, .. } => u.trading_state = *state,
                 UserEvent::StatusChanged { .. } => {}
-            },
+                }
+            }
             EventPayload::Strategy(ev) => {
                 let Ok(id) = StrategyId::new(e.aggregate_id.clone()) else {
                     return;
@@ -121,11 +124,15 @@ impl Observed {
         self.dirty.insert(user.clone());
     }
 
-    /// Installs a user as stored: limits and trading state.
+    /// Installs a user as stored: limits and trading state (unless events
+    /// read meanwhile are newer than what was read).
     pub fn seed_user(&mut self, user: &User) {
         let u = self.user(&user.id);
-        u.limits = user.limits.clone();
-        u.trading_state = user.trading_state;
+        if user.sequence > u.user_seq {
+            u.limits = user.limits.clone();
+            u.trading_state = user.trading_state;
+            u.user_seq = user.sequence;
+        }
         self.dirty.insert(user.id.clone());
     }
 
@@ -147,9 +154,13 @@ impl Observed {
         self.dirty.insert(user.clone());
     }
 
-    /// Installs an open order as stored.
+    /// Installs an open order as stored (unless events read meanwhile
+    /// completed it).
     pub fn seed_order(&mut self, o: &Order) {
         let u = self.user(&o.user_id);
+        if u.done.iter().any(|(id, _, _)| *id == o.id) {
+            return;
+        }
         u.open.entry(o.id).or_insert_with(|| OpenOrder {
             instrument: o.instrument_id.clone(),
             strategy: o.strategy_id.clone(),
@@ -213,11 +224,11 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
             if *reason == DeniedReason::RateLimited {
                 c.throttled += 1.0;
             }
-            u.open.remove(&id);
+            u.complete(id);
         }
         OrderEvent::Rejected { .. } => {
             u.flow_mut().at(at).rejects += 1.0;
-            u.open.remove(&id);
+            u.complete(id);
         }
         OrderEvent::Submitted => {
             if let Some(o) = u.open.get_mut(&id) {

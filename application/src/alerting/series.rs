@@ -113,6 +113,8 @@ pub struct UserSeries {
     pub done: VecDeque<(OrderId, Decimal, Decimal)>,
     /// Recent order signatures for duplicate detection.
     pub signatures: VecDeque<(u64, DateTime<Utc>)>,
+    /// The user's event sequence the limits and trading state reflect.
+    pub user_seq: u64,
     /// Limits.
     pub limits: RiskLimits,
     /// The user's own kill switch.

@@ -562,6 +562,15 @@ impl AlertingService {
         }
     }
 
+    /// Evaluates every rule now and waits until what follows is stored (tests
+    /// with a manual clock and the benchmark drive time with it).
+    pub async fn evaluate_now(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Evaluate(reply)).await.is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), rx).await;
+        }
+    }
+
     /// Records an execution report the engine refused (a disagreement with
     /// the venue); counted by the `reconciliation_mismatch` rule.
     pub fn report_mismatch(&self, user: UserId) {

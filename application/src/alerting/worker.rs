@@ -70,6 +70,9 @@ pub enum Command {
     },
     /// Answered once everything before it is evaluated and committed.
     Sync(oneshot::Sender<()>),
+    /// Evaluates every rule now (as the periodic evaluation does), then
+    /// answers like `Sync`.
+    Evaluate(oneshot::Sender<()>),
 }
 
 /// Everything the worker owns.
@@ -145,6 +148,15 @@ impl Worker {
                 () = cancel.cancelled() => break,
                 cmd = inputs.commands.recv() => match cmd {
                     Some(Command::Sync(reply)) => syncs.push(reply),
+                    Some(Command::Evaluate(reply)) => {
+                        // What was committed before the command counts.
+                        while let Ok(e) = inputs.events.try_recv() {
+                            self.ingest(&e);
+                        }
+                        self.evaluate_dirty();
+                        self.sweep();
+                        syncs.push(reply);
+                    }
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
@@ -248,7 +260,7 @@ impl Worker {
                 self.observed.dirty.extend(self.observed.users.keys().cloned());
             }
             Command::Mismatch { user, at } => self.observed.mismatch(&user, at),
-            Command::Sync(_) => {}
+            Command::Sync(_) | Command::Evaluate(_) => {}
         }
     }
 
@@ -409,11 +421,13 @@ impl Worker {
             for (result, ids) in futures::future::join_all(commits).await {
                 match result {
                     Ok(_) => self.book.committed(&ids),
-                    Err(StoreError::Conflict { id, .. }) => {
-                        // Another writer changed the row: ours is stale; drop
-                        // the change rather than retry it forever.
-                        tracing::error!(alert = %id, "alert changed elsewhere; change dropped");
-                        self.book.committed(&ids);
+                    Err(StoreError::Conflict { id, actual, .. }) => {
+                        // The stored version is not the one expected (a lost
+                        // answer, another writer): write over it next round.
+                        tracing::warn!(alert = %id, ?actual, "alert version differs from the store; retrying");
+                        if let (Ok(alert_id), Some(actual)) = (id.parse(), actual) {
+                            self.book.stored_is(alert_id, actual);
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "alert changes not stored yet; retrying"),
                 }

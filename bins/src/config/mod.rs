@@ -26,6 +26,11 @@ pub use sections::{
 };
 
 pub use ordermon_application::feed::FeedConfig;
+
+/// `[alerting]`: rules, routes, inhibition, escalation, delivery and the
+/// receivers (`[alerting.receivers.NAME]`, one of the notifier kinds).
+pub type AlertingSettings =
+    ordermon_application::alerting::AlertingConfig<ordermon_notify::ReceiverConfig>;
 pub use ordermon_application::paper::PaperConfig;
 
 /// Optional string keys: they have no default, so the environment overlay cannot
@@ -108,6 +113,8 @@ pub struct Config {
     pub demo: DemoSettings,
     /// Graceful shutdown.
     pub shutdown: ShutdownSettings,
+    /// Alerting and notifications.
+    pub alerting: AlertingSettings,
 }
 
 impl Config {
@@ -306,6 +313,14 @@ impl Config {
         self.paper
             .validate()
             .map_err(|e| ConfigError::invalid("paper", e.to_string()))?;
+        self.alerting
+            .validate()
+            .map_err(|e| ConfigError::invalid("alerting", e.to_string()))?;
+        for (name, receiver) in &self.alerting.receivers {
+            receiver
+                .validate(name)
+                .map_err(|e| ConfigError::invalid("alerting.receivers", e.to_string()))?;
+        }
         Ok(())
     }
 

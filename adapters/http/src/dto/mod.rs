@@ -3,6 +3,7 @@
 //! newtypes are documented as strings (decimals are strings on the wire).
 
 pub mod accounts;
+pub mod alerts;
 pub mod enums;
 pub mod orders;
 pub mod strategies;

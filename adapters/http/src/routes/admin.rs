@@ -117,7 +117,25 @@ pub async fn execution(
     Admin(_admin): Admin,
     ApiJson(report): ApiJson<ExecutionReport>,
 ) -> ApiResult<Json<OrderView>> {
-    let order = state.engine.execution_report(report).await?;
+    let user = report.user_id.clone();
+    let order = match state.engine.execution_report(report).await {
+        Ok(o) => o,
+        Err(e) => {
+            // A report the engine cannot apply (an unknown order, an illegal
+            // transition) means the venue and ordermon disagree.
+            let mismatch = matches!(
+                &e,
+                ordermon_application::AppError::NotFound(_)
+                    | ordermon_application::AppError::Conflict { .. }
+            );
+            if mismatch {
+                if let Some(a) = &state.alerting {
+                    a.report_mismatch(user);
+                }
+            }
+            return Err(e.into());
+        }
+    };
     Ok(Json(order.into()))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod events;
 pub mod health;
 pub mod market;
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -79,6 +80,23 @@ pub fn routes() -> Router<ApiState> {
         .route(
             "/api/v1/admin/dead-letters/replay",
             post(admin::replay_dead_letters),
+        )
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route(
+            "/api/v1/silences",
+            get(alerts::list_silences).post(alerts::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(alerts::get_silence).delete(alerts::expire_silence),
+        )
+        .route("/api/v1/alert-rules", get(alerts::rules))
+        .route(
+            "/api/v1/alert-rules/{name}/overrides/{user_id}",
+            put(alerts::set_override).delete(alerts::delete_override),
         )
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/stream", get(stream::stream))

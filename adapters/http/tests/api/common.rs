@@ -95,6 +95,26 @@ impl TestApp {
             cancel.child_token(),
         );
         let bus: Arc<dyn MessageBus> = Arc::new(MemoryBus::new());
+        // Alerting with its defaults (no receivers: nothing is sent).
+        let alerting = ordermon_application::alerting::AlertingService::start(
+            &ordermon_application::alerting::AlertingConfig::<()>::default(),
+            ordermon_application::alerting::AlertingDeps {
+                persistence: engine.persistence().clone(),
+                committer: engine.committer(),
+                events: engine.subscribe_events(),
+                quotes: engine.quotes(),
+                catalog: engine.catalog(),
+                clock: Arc::new(SystemClock),
+                notifiers: std::collections::HashMap::new(),
+                probe: None,
+                instance: "api-tests".to_owned(),
+                global_state: engine.status().trading_state,
+            },
+            &TaskTracker::new(),
+            cancel.child_token(),
+        )
+        .await
+        .expect("alerting starts");
         let state = ApiState {
             engine: engine.clone(),
             auth: AuthConfig {
@@ -111,6 +131,7 @@ impl TestApp {
                 default_group: "api-tests".to_owned(),
             }),
             status: Vec::new(),
+            alerting: Some(alerting),
         };
         Self {
             app: router(state),
