@@ -322,6 +322,10 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
 }
 
 fn account_event(u: &mut UserSeries, seq: u64, ev: &AccountEvent) {
+    if matches!(ev, AccountEvent::Opened { .. }) {
+        u.open_account(seq);
+        return;
+    }
     let deltas = match ev {
         AccountEvent::CashAdjusted { amount, .. } => {
             vec![(amount.currency.clone(), amount.amount)]

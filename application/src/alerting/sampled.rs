@@ -208,6 +208,10 @@ impl Sampled {
             }
             (Kind::Trend(t), Condition::Predict(p)) => value.and_then(|v| {
                 t.push(now, v.to_f64()?);
+                // At or past the limit: it is reached (no time left).
+                if v >= p.limit {
+                    return Some(Decimal::ZERO);
+                }
                 let limit = p.limit.to_f64()?;
                 let left = t.time_to(limit)?;
                 (left <= p.within).then(|| Decimal::from(left.as_secs()))

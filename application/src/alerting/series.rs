@@ -231,9 +231,20 @@ impl UserSeries {
         }
     }
 
+    /// An account opened now: it starts empty, so every later change applies.
+    pub fn open_account(&mut self, seq: u64) {
+        if self.account_seq.is_none() {
+            self.seed_account(seq, BTreeMap::new());
+        }
+    }
+
     /// Installs the account as stored (its event sequence and totals), then
-    /// applies the changes seen meanwhile that it does not include.
+    /// applies the changes seen meanwhile that it does not include. A
+    /// snapshot older than what events already gave is ignored.
     pub fn seed_account(&mut self, seq: u64, totals: BTreeMap<Currency, Decimal>) {
+        if self.account_seq.is_some_and(|known| known >= seq) {
+            return;
+        }
         self.cash = totals;
         self.account_seq = Some(seq);
         let early = std::mem::take(&mut self.early_cash);

@@ -154,6 +154,7 @@ impl Worker {
                             self.ingest(&e);
                         }
                         self.evaluate_dirty();
+                        self.refresh_system(inputs.probe.as_ref()).await;
                         self.sweep();
                         syncs.push(reply);
                     }
@@ -181,11 +182,7 @@ impl Worker {
                     }
                 },
                 _ = sweep.tick() => {
-                    if let Some(p) = &inputs.probe {
-                        if let Ok(f) = tokio::time::timeout(std::time::Duration::from_millis(500), p.figures()).await {
-                            self.system = f;
-                        }
-                    }
+                    self.refresh_system(inputs.probe.as_ref()).await;
                     self.sweep();
                 },
                 () = tokio::time::sleep(due_in) => {},
@@ -209,6 +206,17 @@ impl Worker {
         }
         self.decide();
         self.persist().await;
+    }
+
+    /// Reads the instance figures (bounded: a slow probe keeps the old ones).
+    async fn refresh_system(&mut self, probe: Option<&Arc<dyn super::SystemProbe>>) {
+        if let Some(p) = probe {
+            if let Ok(f) =
+                tokio::time::timeout(std::time::Duration::from_millis(500), p.figures()).await
+            {
+                self.system = f;
+            }
+        }
     }
 
     fn ingest(&mut self, e: &DomainEvent) {

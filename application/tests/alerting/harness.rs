@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use ordermon_application::alerting::{AlertFilter, AlertingConfig, AlertingDeps, AlertingService};
+use ordermon_application::alerting::{
+    AlertFilter, AlertingConfig, AlertingDeps, AlertingService, SystemFigures, SystemProbe,
+};
 use ordermon_application::committer::CommitConfig;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::persistence::Persistence;
@@ -112,7 +114,40 @@ pub async fn world() -> World {
     world_with(config(), VenueMode::External).await
 }
 
+/// Instance figures a test sets.
+#[derive(Debug, Default)]
+pub struct FakeProbe(Mutex<SystemFigures>);
+
+impl FakeProbe {
+    pub fn set(&self, dead_letters: u64, outbox_pending: u64) {
+        *self.0.lock() = SystemFigures {
+            outbox_pending: Some(outbox_pending),
+            dead_letters: Some(dead_letters),
+            queued_commands: Some(0),
+        };
+    }
+}
+
+#[async_trait]
+impl SystemProbe for FakeProbe {
+    async fn figures(&self) -> SystemFigures {
+        *self.0.lock()
+    }
+}
+
+pub async fn world_with_probe(probe: Arc<FakeProbe>) -> World {
+    world_full(config(), VenueMode::External, Some(probe)).await
+}
+
 pub async fn world_with(config: AlertingConfig<()>, mode: VenueMode) -> World {
+    world_full(config, mode, None).await
+}
+
+async fn world_full(
+    config: AlertingConfig<()>,
+    mode: VenueMode,
+    probe: Option<Arc<FakeProbe>>,
+) -> World {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
     ));
@@ -134,7 +169,7 @@ pub async fn world_with(config: AlertingConfig<()>, mode: VenueMode) -> World {
     .unwrap();
     let h = Harness { engine, store };
     add_acme(&h).await;
-    start_alerting(h, clock, quotes, cancel, &config).await
+    start_alerting_with(h, clock, quotes, cancel, &config, probe).await
 }
 
 /// A new alerting service over the same engine and store, as after a
@@ -154,6 +189,17 @@ async fn start_alerting(
     quotes: Arc<QuoteBook>,
     cancel: CancellationToken,
     config: &AlertingConfig<()>,
+) -> World {
+    start_alerting_with(h, clock, quotes, cancel, config, None).await
+}
+
+async fn start_alerting_with(
+    h: Harness,
+    clock: Arc<ManualClock>,
+    quotes: Arc<QuoteBook>,
+    cancel: CancellationToken,
+    config: &AlertingConfig<()>,
+    probe: Option<Arc<FakeProbe>>,
 ) -> World {
     let alerting_cancel = CancellationToken::new();
     let ops = Arc::new(Recorder {
@@ -178,7 +224,7 @@ async fn start_alerting(
             catalog: h.engine.catalog(),
             clock: clock.clone(),
             notifiers,
-            probe: None,
+            probe: probe.map(|p| p as Arc<dyn SystemProbe>),
             instance: "test".to_owned(),
             global_state: h.engine.status().trading_state,
         },
