@@ -257,10 +257,9 @@ impl Dispatcher {
                     firing: firing_set,
                 });
             } else if changed {
-                // Fewer firing (muted or acknowledged away): remember, say nothing.
-                match &mut g.last {
-                    Some(s) => s.firing = firing_set,
-                    None => {}
+                // Fewer firing (muted away): remember, say nothing.
+                if let Some(s) = &mut g.last {
+                    s.firing = firing_set;
                 }
             }
             g.alerts.retain(|_, a| a.state != AlertState::Resolved);
