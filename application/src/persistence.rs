@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use ordermon_domain::ports::{
-    AccountRepository, AlertRepository, BarRepository, EventLog, FillRepository,
-    InstrumentRepository, OrderRepository, Outbox, PositionRepository, Store, StrategyRepository,
-    UserRepository,
+    AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
+    FillRepository, InstrumentRepository, NotificationLog, OrderRepository, Outbox,
+    PositionRepository, SilenceRepository, Store, StrategyRepository, UserRepository,
 };
 
 /// Every persistence port, usually all backed by one database.
@@ -33,6 +33,12 @@ pub struct Persistence {
     pub outbox: Arc<dyn Outbox>,
     /// Alerts.
     pub alerts: Arc<dyn AlertRepository>,
+    /// Silences.
+    pub silences: Arc<dyn SilenceRepository>,
+    /// The notification queue and the log of what each group was told.
+    pub notifications: Arc<dyn NotificationLog>,
+    /// Per-user overrides of alert rules.
+    pub alert_rules: Arc<dyn AlertRuleRepository>,
     /// Bars.
     pub bars: Arc<dyn BarRepository>,
 }
@@ -60,6 +66,9 @@ impl Persistence {
             + EventLog
             + Outbox
             + AlertRepository
+            + SilenceRepository
+            + NotificationLog
+            + AlertRuleRepository
             + BarRepository
             + 'static,
     {
@@ -75,6 +84,9 @@ impl Persistence {
             events: backend.clone(),
             outbox: backend.clone(),
             alerts: backend.clone(),
+            silences: backend.clone(),
+            notifications: backend.clone(),
+            alert_rules: backend.clone(),
             bars: backend,
         }
     }

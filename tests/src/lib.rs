@@ -9,15 +9,16 @@
 //! `skipped: <service> unreachable` and returns — it never passes silently.
 
 pub mod bus;
+pub mod receivers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ordermon_domain::ports::{
-    AccountRepository, AlertRepository, BarRepository, EventLog, FillRepository,
-    InstrumentRepository, OrderRepository, Outbox, PositionRepository, Store, StoreError,
-    StrategyRepository, UserRepository,
+    AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
+    FillRepository, InstrumentRepository, NotificationLog, OrderRepository, Outbox,
+    PositionRepository, SilenceRepository, Store, StoreError, StrategyRepository, UserRepository,
 };
 use ordermon_memory::MemoryStore;
 use ordermon_sql::{PoolConfig, SqlStore, redact_url};
@@ -36,6 +37,9 @@ pub trait FullStore:
     + EventLog
     + Outbox
     + AlertRepository
+    + SilenceRepository
+    + NotificationLog
+    + AlertRuleRepository
     + BarRepository
 {
 }
@@ -52,6 +56,9 @@ impl<T> FullStore for T where
         + EventLog
         + Outbox
         + AlertRepository
+        + SilenceRepository
+        + NotificationLog
+        + AlertRuleRepository
         + BarRepository
 {
 }

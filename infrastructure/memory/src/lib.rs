@@ -12,6 +12,7 @@
 //! let _as_store: std::sync::Arc<dyn ordermon_domain::ports::Store> = store.clone();
 //! ```
 
+mod alerting;
 pub mod bus;
 pub mod cache;
 mod repos;

@@ -1,19 +1,19 @@
-//! The read side: every query repository port over the in-memory tables.
+//! The read side of the trading model: its query repository ports over the
+//! in-memory tables (the alerting model's are in `alerting`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ordermon_domain::account::Account;
-use ordermon_domain::alert::{Alert, AlertState, Fingerprint};
 use ordermon_domain::event::AggregateType;
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::{AlertId, InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::{Bar, BarInterval};
 use ordermon_domain::order::Order;
 use ordermon_domain::ports::{
-    AccountRepository, AlertQuery, AlertRepository, BarRepository, EventLog, FillQuery,
-    FillRepository, InstrumentRepository, OrderQuery, OrderRepository, Outbox, OutboxRecord,
-    PositionRepository, StoreError, StoredEvent, StrategyRepository, UserRepository,
+    AccountRepository, BarRepository, EventLog, FillQuery, FillRepository, InstrumentRepository,
+    OrderQuery, OrderRepository, Outbox, OutboxRecord, PositionRepository, StoreError, StoredEvent,
+    StrategyRepository, UserRepository,
 };
 use ordermon_domain::position::Position;
 use ordermon_domain::strategy::{Strategy, StrategyStatus};
@@ -295,43 +295,6 @@ impl Outbox for MemoryStore {
             t.outbox
                 .retain(|id, (_, sent)| *id >= below || sent.is_none_or(|at| at >= sent_before));
             (before - t.outbox.len()) as u64
-        }))
-    }
-}
-
-#[async_trait]
-impl AlertRepository for MemoryStore {
-    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>, StoreError> {
-        Ok(self.with(|t| t.alerts.get(&id).cloned()))
-    }
-
-    async fn active_by_fingerprint(&self, fp: Fingerprint) -> Result<Option<Alert>, StoreError> {
-        // Alert ids are UUIDv7, so the highest id is the latest occurrence.
-        Ok(self.with(|t| {
-            t.alerts
-                .values()
-                .rev()
-                .find(|a| a.fingerprint == fp && a.state != AlertState::Resolved)
-                .cloned()
-        }))
-    }
-
-    async fn list_alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
-        let n = page_size(query.limit);
-        Ok(self.with(|t| {
-            t.alerts
-                .values()
-                .rev()
-                .filter(|a| {
-                    query
-                        .user_id
-                        .as_ref()
-                        .is_none_or(|u| a.user_id.as_ref() == Some(u))
-                        && (query.states.is_empty() || query.states.contains(&a.state))
-                })
-                .take(n)
-                .cloned()
-                .collect()
         }))
     }
 }

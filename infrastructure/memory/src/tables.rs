@@ -9,10 +9,13 @@ use std::fmt::Display;
 
 use chrono::{DateTime, Utc};
 use ordermon_domain::account::Account;
-use ordermon_domain::alert::Alert;
+use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::{AlertId, EventId, InstrumentId, OrderId, StrategyId, TradeId, UserId};
+use ordermon_domain::ids::{
+    AlertId, EventId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId,
+    TradeId, UserId,
+};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Bar;
 use ordermon_domain::order::Order;
@@ -43,6 +46,10 @@ pub(crate) struct Tables {
     pub(crate) strategies: BTreeMap<StrategyId, Strategy>,
     pub(crate) instruments: BTreeMap<InstrumentId, Instrument>,
     pub(crate) alerts: BTreeMap<AlertId, Alert>,
+    pub(crate) silences: BTreeMap<SilenceId, Silence>,
+    /// Notification records by id (UUIDv7, so creation order).
+    pub(crate) notifications: BTreeMap<NotificationId, NotificationRecord>,
+    pub(crate) rule_overrides: BTreeMap<(RuleName, UserId), RuleOverride>,
     /// The event log by global position.
     pub(crate) events: BTreeMap<i64, DomainEvent>,
     /// The unique index on event ids.
@@ -271,6 +278,53 @@ impl Tables {
                 check_version("alert", key, actual, expected, alert.version)?;
                 let prev = self.alerts.insert(key, *alert);
                 undo.push(move |t| swap(&mut t.alerts, key, prev));
+                Ok(())
+            }
+            StateChange::Silence { silence, expected } => {
+                let key = silence.id;
+                let actual = self.silences.get(&key).map(|s| s.version);
+                check_version("silence", key, actual, expected, silence.version)?;
+                let prev = self.silences.insert(key, *silence);
+                undo.push(move |t| swap(&mut t.silences, key, prev));
+                Ok(())
+            }
+            StateChange::Notification { record, expected } => {
+                let key = record.id();
+                let actual = self.notifications.get(&key).map(|r| r.version);
+                check_version("notification", key, actual, expected, record.version)?;
+                let prev = self.notifications.insert(key, *record);
+                undo.push(move |t| swap(&mut t.notifications, key, prev));
+                Ok(())
+            }
+            StateChange::RuleOverride {
+                rule_override,
+                expected,
+            } => {
+                let key = (rule_override.rule.clone(), rule_override.user_id.clone());
+                let actual = self.rule_overrides.get(&key).map(|o| o.version);
+                let id = format!("{}/{}", key.0, key.1);
+                check_version("rule_override", id, actual, expected, rule_override.version)?;
+                let prev = self.rule_overrides.insert(key.clone(), *rule_override);
+                undo.push(move |t| swap(&mut t.rule_overrides, key, prev));
+                Ok(())
+            }
+            StateChange::DeleteRuleOverride {
+                rule,
+                user_id,
+                expected,
+            } => {
+                let key = (rule, user_id);
+                let actual = self.rule_overrides.get(&key).map(|o| o.version);
+                if actual != Some(expected) {
+                    return Err(StoreError::Conflict {
+                        entity: "rule_override",
+                        id: format!("{}/{}", key.0, key.1),
+                        expected,
+                        actual,
+                    });
+                }
+                let prev = self.rule_overrides.remove(&key);
+                undo.push(move |t| swap(&mut t.rule_overrides, key, prev));
                 Ok(())
             }
         }

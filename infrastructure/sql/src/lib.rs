@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alerting;
 mod bars;
 mod conn;
 mod decode;

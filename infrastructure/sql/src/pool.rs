@@ -352,25 +352,46 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
 type Embedded = (i64, &'static str, &'static str);
 
 /// SQLite migrations, embedded at compile time.
-const SQLITE: &[Embedded] = &[(
-    20_260_101_000_001,
-    "store",
-    include_str!("../../../migrations/sqlite/20260101000001_store.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        20_260_101_000_001,
+        "store",
+        include_str!("../../../migrations/sqlite/20260101000001_store.sql"),
+    ),
+    (
+        20_261_203_000_001,
+        "alerting",
+        include_str!("../../../migrations/sqlite/20261203000001_alerting.sql"),
+    ),
+];
 
 /// PostgreSQL migrations, embedded at compile time.
-const POSTGRES: &[Embedded] = &[(
-    20_260_101_000_001,
-    "store",
-    include_str!("../../../migrations/postgres/20260101000001_store.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        20_260_101_000_001,
+        "store",
+        include_str!("../../../migrations/postgres/20260101000001_store.sql"),
+    ),
+    (
+        20_261_203_000_001,
+        "alerting",
+        include_str!("../../../migrations/postgres/20261203000001_alerting.sql"),
+    ),
+];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
-const MYSQL: &[Embedded] = &[(
-    20_260_101_000_001,
-    "store",
-    include_str!("../../../migrations/mysql/20260101000001_store.sql"),
-)];
+const MYSQL: &[Embedded] = &[
+    (
+        20_260_101_000_001,
+        "store",
+        include_str!("../../../migrations/mysql/20260101000001_store.sql"),
+    ),
+    (
+        20_261_203_000_001,
+        "alerting",
+        include_str!("../../../migrations/mysql/20261203000001_alerting.sql"),
+    ),
+];
 
 /// A migration source over embedded files (the binary needs no migrations
 /// folder at run time, and building needs no database).

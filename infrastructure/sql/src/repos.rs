@@ -1,19 +1,19 @@
-//! The read side: every query repository port over SQL. Entities come back from
-//! their `data` JSON, with the columns operators may change (user and strategy
+//! The read side of the trading model: its query repository ports over SQL
+//! (the alerting model's are in `alerting`). Entities come back from their
+//! `data` JSON, with the columns operators may change (user and strategy
 //! status, account balances) taking precedence.
 
 use async_trait::async_trait;
 use ordermon_domain::account::Account;
-use ordermon_domain::alert::{Alert, Fingerprint};
 use ordermon_domain::event::{AggregateType, DomainEvent};
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::{AlertId, EventId, InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ids::{EventId, InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::{Order, OrderStatus};
 use ordermon_domain::ports::{
-    AccountRepository, AlertQuery, AlertRepository, EventLog, FillQuery, FillRepository,
-    InstrumentRepository, OrderQuery, OrderRepository, Outbox, OutboxMessage, OutboxRecord,
-    PositionRepository, StoreError, StoredEvent, StrategyRepository, UserRepository,
+    AccountRepository, EventLog, FillQuery, FillRepository, InstrumentRepository, OrderQuery,
+    OrderRepository, Outbox, OutboxMessage, OutboxRecord, PositionRepository, StoreError,
+    StoredEvent, StrategyRepository, UserRepository,
 };
 use ordermon_domain::position::Position;
 use ordermon_domain::strategy::{Strategy, StrategyStatus};
@@ -24,7 +24,7 @@ use crate::decode::{corrupt, int, json, overlay_balances, parsed, text, ts, uint
 use crate::store::SqlStore;
 
 /// Page size for a query's `limit` (same rule as the in-memory store).
-fn limit(n: u32) -> Val {
+pub(crate) fn limit(n: u32) -> Val {
     let n = if n == 0 { 100 } else { n.min(10_000) };
     Val::Int(i64::from(n))
 }
@@ -36,18 +36,22 @@ pub(crate) fn marks(n: usize) -> String {
 
 /// A `WHERE` clause under construction.
 #[derive(Default)]
-struct Filter {
+pub(crate) struct Filter {
     conditions: Vec<String>,
-    args: Vec<Val>,
+    pub(crate) args: Vec<Val>,
 }
 
 impl Filter {
-    fn and(&mut self, condition: impl Into<String>, args: impl IntoIterator<Item = Val>) {
+    pub(crate) fn and(
+        &mut self,
+        condition: impl Into<String>,
+        args: impl IntoIterator<Item = Val>,
+    ) {
         self.conditions.push(condition.into());
         self.args.extend(args);
     }
 
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         if self.conditions.is_empty() {
             String::new()
         } else {
@@ -58,7 +62,7 @@ impl Filter {
 
 impl SqlStore {
     /// Entities from `(data)` rows.
-    async fn entities<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn entities<T: serde::de::DeserializeOwned>(
         &self,
         sql: &str,
         args: Vec<Val>,
@@ -435,53 +439,5 @@ impl Outbox for SqlStore {
             vec![Val::Int(below), Val::Ts(sent_before)],
         )])
         .await
-    }
-}
-
-#[async_trait]
-impl AlertRepository for SqlStore {
-    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>, StoreError> {
-        let sql = "SELECT data FROM alerts WHERE id = ?";
-        Ok(self
-            .entities(sql, vec![Val::Uuid(id.as_uuid())], "alert")
-            .await?
-            .pop())
-    }
-
-    async fn active_by_fingerprint(&self, fp: Fingerprint) -> Result<Option<Alert>, StoreError> {
-        // Alert ids are UUIDv7, so the highest id is the latest occurrence.
-        let sql = "SELECT data FROM alerts WHERE fingerprint = ? AND state <> 'resolved' \
-                   ORDER BY id DESC LIMIT 1";
-        Ok(self
-            .entities(sql, vec![Val::text(fp)], "alert")
-            .await?
-            .pop())
-    }
-
-    async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
-        let mut f = Filter::default();
-        if let Some(u) = &q.user_id {
-            f.and("user_id = ?", [Val::text(u)]);
-        }
-        if !q.states.is_empty() {
-            let states: Vec<Val> = q
-                .states
-                .iter()
-                .map(|s| match serde_json::to_value(s) {
-                    Ok(serde_json::Value::String(s)) => Ok(Val::Text(s)),
-                    _ => Err(StoreError::Unexpected(
-                        "alert state without a name".to_owned(),
-                    )),
-                })
-                .collect::<Result<_, _>>()?;
-            f.and(format!("state IN ({})", marks(states.len())), states);
-        }
-        let sql = format!(
-            "SELECT data FROM alerts{} ORDER BY id DESC LIMIT ?",
-            f.sql()
-        );
-        let mut args = f.args;
-        args.push(limit(q.limit));
-        self.entities(&sql, args, "alert").await
     }
 }

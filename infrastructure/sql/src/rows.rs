@@ -2,7 +2,7 @@
 //! filter on, plus `data` (the entity's full JSON).
 
 use ordermon_domain::account::Account;
-use ordermon_domain::alert::Alert;
+use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::instrument::Instrument;
@@ -147,6 +147,28 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
             expected,
         } => instrument_row(instrument, *expected),
         StateChange::Alert { alert, expected } => alert_row(alert, *expected),
+        StateChange::Silence { silence, expected } => silence_row(silence, *expected),
+        StateChange::Notification { record, expected } => notification_row(record, *expected),
+        StateChange::RuleOverride {
+            rule_override,
+            expected,
+        } => rule_override_row(rule_override, *expected),
+        StateChange::DeleteRuleOverride {
+            rule,
+            user_id,
+            expected,
+        } => Ok(RowWrite {
+            entity: "rule_override",
+            table: "alert_rule_overrides",
+            id: format!("{rule}/{user_id}"),
+            key: vec![("rule", Val::text(rule)), ("user_id", Val::text(user_id))],
+            cols: Vec::new(),
+            mode: Mode::Delete {
+                expected: *expected,
+            },
+            dup: None,
+            children: None,
+        }),
     }
 }
 
@@ -375,6 +397,78 @@ fn alert_row(a: &Alert, expected: u64) -> Result<RowWrite, StoreError> {
             ("updated_at", Val::Ts(a.updated_at)),
             ("version", Val::version(a.version)),
             ("data", json(a)?),
+        ],
+        dup: None,
+        children: None,
+        id,
+    })
+}
+
+fn silence_row(s: &Silence, expected: u64) -> Result<RowWrite, StoreError> {
+    let id = s.id.to_string();
+    Ok(RowWrite {
+        entity: "silence",
+        table: "silences",
+        mode: versioned("silence", &id, expected, s.version)?,
+        key: vec![("id", Val::Uuid(s.id.as_uuid()))],
+        cols: vec![
+            (
+                "user_id",
+                Val::OptText(s.user_id.as_ref().map(ToString::to_string)),
+            ),
+            ("created_by", Val::text(&s.created_by)),
+            ("starts_at", Val::Ts(s.starts_at)),
+            ("ends_at", Val::Ts(s.ends_at)),
+            ("created_at", Val::Ts(s.created_at)),
+            ("updated_at", Val::Ts(s.updated_at)),
+            ("version", Val::version(s.version)),
+            ("data", json(s)?),
+        ],
+        dup: None,
+        children: None,
+        id,
+    })
+}
+
+fn notification_row(r: &NotificationRecord, expected: u64) -> Result<RowWrite, StoreError> {
+    let id = r.id().to_string();
+    Ok(RowWrite {
+        entity: "notification",
+        table: "notifications",
+        mode: versioned("notification", &id, expected, r.version)?,
+        key: vec![("id", Val::Uuid(r.id().as_uuid()))],
+        cols: vec![
+            ("receiver", Val::text(&r.notification.receiver)),
+            ("group_id", Val::text(&r.group_id)),
+            ("status", Val::text(r.status.as_str())),
+            ("attempts", Val::Int(i64::from(r.attempts))),
+            ("next_attempt_at", Val::Ts(r.next_attempt_at)),
+            ("claimed_until", Val::OptTs(r.claimed_until)),
+            ("created_at", Val::Ts(r.notification.created_at)),
+            ("delivered_at", Val::OptTs(r.delivered_at)),
+            ("version", Val::version(r.version)),
+            ("data", json(r)?),
+        ],
+        dup: None,
+        children: None,
+        id,
+    })
+}
+
+fn rule_override_row(o: &RuleOverride, expected: u64) -> Result<RowWrite, StoreError> {
+    let id = format!("{}/{}", o.rule, o.user_id);
+    Ok(RowWrite {
+        entity: "rule_override",
+        table: "alert_rule_overrides",
+        mode: versioned("rule_override", &id, expected, o.version)?,
+        key: vec![
+            ("rule", Val::text(&o.rule)),
+            ("user_id", Val::text(&o.user_id)),
+        ],
+        cols: vec![
+            ("updated_at", Val::Ts(o.updated_at)),
+            ("version", Val::version(o.version)),
+            ("data", json(o)?),
         ],
         dup: None,
         children: None,

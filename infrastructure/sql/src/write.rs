@@ -560,8 +560,9 @@ pub(crate) async fn write_log(
 }
 
 /// Insert buffers of the bulk writer, flushed in this table order (a parent
-/// before its children).
-const TABLE_ORDER: [&str; 9] = [
+/// before its children). Every table a [`RowWrite`] names belongs here; one
+/// missing would still be flushed on its own, after these.
+const TABLE_ORDER: [&str; 12] = [
     "users",
     "instruments",
     "strategies",
@@ -571,14 +572,19 @@ const TABLE_ORDER: [&str; 9] = [
     "orders",
     "fills",
     "alerts",
+    "silences",
+    "notifications",
+    "alert_rule_overrides",
 ];
 
-/// One table's pending inserts: its name, columns and rows.
-type Buffer = (&'static str, Vec<&'static str>, Rows);
+/// One table's pending inserts: its columns and rows.
+type Buffer = (Vec<&'static str>, Rows);
 
 #[derive(Default)]
 struct Buffers {
-    tables: BTreeMap<usize, Buffer>,
+    /// By flush rank and table name (the name keeps two tables of the same
+    /// rank apart).
+    tables: BTreeMap<(usize, &'static str), Buffer>,
     /// What the buffered rows are, for deciding whether an update must wait
     /// for them: `table|key` of buffered rows, `table|parent` of buffered
     /// child rows.
@@ -606,15 +612,15 @@ impl Buffers {
             .position(|t| *t == table)
             .unwrap_or(TABLE_ORDER.len());
         self.tables
-            .entry(rank)
-            .or_insert_with(|| (table, columns, Vec::new()))
-            .2
+            .entry((rank, table))
+            .or_insert_with(|| (columns, Vec::new()))
+            .1
             .push(row);
     }
 
     async fn flush(&mut self, c: &mut Conn<'_>) -> Result<(), Failure> {
         self.keys.clear();
-        for (_, (table, columns, rows)) in std::mem::take(&mut self.tables) {
+        for ((_, table), (columns, rows)) in std::mem::take(&mut self.tables) {
             let n = rows.len() as u64;
             if insert_many(c, table, &columns, rows, false).await? != n {
                 return Err(StoreError::Unexpected(format!("short insert into {table}")).into());

@@ -1,13 +1,19 @@
-//! Test data: orders, users, strategies, accounts and the batches that commit them.
+//! Test data: orders, users, strategies, accounts, the alerting model's
+//! entities, and the batches that commit them.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use ordermon_domain::account::{Account, AccountType};
-use ordermon_domain::alert::{Alert, Severity};
+use ordermon_domain::alert::{
+    Alert, MatchOp, Matcher, Notification, NotificationKind, NotificationRecord, RuleOverride,
+    Severity, Silence,
+};
 use ordermon_domain::event::{DomainEvent, EventPayload};
 use ordermon_domain::fill::{Fill, LiquiditySide};
-use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, TradeId, UserId};
+use ordermon_domain::ids::{
+    ClientOrderId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, TradeId, UserId,
+};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::{Bar, BarInterval};
 use ordermon_domain::order::{NewOrder, Order, OrderEvent, OrderType, Side, TimeInForce};
@@ -199,7 +205,7 @@ pub(crate) fn position(user: &str, instrument: &str, qty: Decimal, cost: Decimal
 pub(crate) fn alert(rule: &str, user: Option<&str>) -> Alert {
     let mut labels = BTreeMap::new();
     labels.insert("user_id".to_owned(), user.unwrap_or("-").to_owned());
-    let mut a = Alert::raise(
+    let mut a = Alert::new(
         RuleName::new(rule).unwrap(),
         Severity::Warning,
         labels,
@@ -230,4 +236,126 @@ pub(crate) fn bar(instrument: &str, minute: i64, close: Decimal) -> Bar {
         close: Price::new(close).unwrap(),
         volume: TINY,
     }
+}
+
+/// A fixed instant, whole seconds: stored timestamp columns keep microseconds
+/// (PostgreSQL, MySQL), so times the stores compare are built from it.
+pub(crate) fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// `t0` plus whole seconds.
+pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(seconds)
+}
+
+pub(crate) fn rule(name: &str) -> RuleName {
+    RuleName::new(name).unwrap()
+}
+
+/// A silence of `user` (an admin's when `None`) for `[starts, ends)` seconds
+/// after `t0` (version 1).
+pub(crate) fn silence(user: Option<&str>, starts: i64, ends: i64) -> Silence {
+    Silence {
+        id: SilenceId::generate(),
+        matchers: vec![
+            Matcher::eq("rule", "stuck_order").unwrap(),
+            Matcher::new("instrument_id", MatchOp::Regex, "ACME\\..*").unwrap(),
+            Matcher::new("venue", MatchOp::NotEq, "LIVE").unwrap(),
+        ],
+        starts_at: at(starts),
+        ends_at: at(ends),
+        created_by: "ops-on-call".to_owned(),
+        comment: "maintenance — venue restart ✓".to_owned(),
+        user_id: user.map(uid),
+        created_at: at(starts),
+        updated_at: at(starts),
+        version: 1,
+    }
+}
+
+/// An alert of `rule` with a severity, a tenant and a state (version 1).
+pub(crate) fn alert_of(
+    rule_name: &str,
+    severity: Severity,
+    user: Option<&str>,
+    state: ordermon_domain::alert::AlertState,
+) -> Alert {
+    let mut a = alert(rule_name, user);
+    a.severity = severity;
+    a.state = state;
+    a
+}
+
+/// A pending notification record of `receiver` and `group`, created (and due)
+/// `created` seconds after `t0` (version 1).
+pub(crate) fn notification(receiver: &str, group: &str, created: i64) -> NotificationRecord {
+    let mut firing = alert("stuck_order", Some("alice"));
+    firing.value = Some("42.5".to_owned());
+    firing
+        .annotations
+        .insert("summary".to_owned(), "order stuck for 5m".to_owned());
+    let mut group_labels = BTreeMap::new();
+    group_labels.insert("rule".to_owned(), "stuck_order".to_owned());
+    group_labels.insert("user_id".to_owned(), "alice".to_owned());
+    let n = Notification {
+        id: NotificationId::generate(),
+        receiver: receiver.to_owned(),
+        group_key: format!("{{}}/{{rule=\"stuck_order\"}}:{{user_id=\"{group}\"}}"),
+        group_labels,
+        kind: NotificationKind::Update,
+        alerts: vec![firing],
+        truncated_alerts: 0,
+        created_at: at(created),
+    };
+    NotificationRecord::pending(n, group.to_owned())
+}
+
+/// `user`'s override of `rule` (version 1).
+pub(crate) fn rule_override(rule_name: &str, user: &str) -> RuleOverride {
+    RuleOverride {
+        rule: rule(rule_name),
+        user_id: uid(user),
+        enabled: Some(true),
+        threshold: Some(dec!(25.000000000000000001)),
+        for_duration: Some(std::time::Duration::from_secs(90)),
+        severity: Some(Severity::Critical),
+        updated_by: "root".to_owned(),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+/// The batch writing a silence over `expected`.
+pub(crate) fn put_silence(s: &Silence, expected: u64) -> ChangeSet {
+    only(StateChange::Silence {
+        silence: Box::new(s.clone()),
+        expected,
+    })
+}
+
+/// The batch writing a notification record over `expected`.
+pub(crate) fn put_notification(r: &NotificationRecord, expected: u64) -> ChangeSet {
+    only(StateChange::Notification {
+        record: Box::new(r.clone()),
+        expected,
+    })
+}
+
+/// The batch writing a rule override over `expected`.
+pub(crate) fn put_override(o: &RuleOverride, expected: u64) -> ChangeSet {
+    only(StateChange::RuleOverride {
+        rule_override: Box::new(o.clone()),
+        expected,
+    })
+}
+
+/// The batch writing an alert over `expected`.
+pub(crate) fn put_alert(a: &Alert, expected: u64) -> ChangeSet {
+    only(StateChange::Alert {
+        alert: Box::new(a.clone()),
+        expected,
+    })
 }

@@ -2,6 +2,7 @@
 //! SQLite, PostgreSQL and MySQL/MariaDB. Each test gets a fresh store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerting;
 mod fixtures;
 mod reads;
 mod writes;
@@ -40,6 +41,14 @@ macro_rules! contract_suite {
                 reads::operator_sql_flips_statuses,
                 reads::reference_data_round_trip,
                 reads::alerts_bars_fills_and_feed,
+                alerting::alerting_round_trips,
+                alerting::alerting_version_conflicts,
+                alerting::notification_claim_race,
+                alerting::notification_queue,
+                alerting::silence_listing,
+                alerting::alert_listing_filters,
+                alerting::rule_overrides_and_delete,
+                alerting::failed_alerting_batch_leaves_nothing,
             );
         }
     };

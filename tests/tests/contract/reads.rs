@@ -305,7 +305,7 @@ pub(crate) async fn alerts_bars_fills_and_feed(t: &TestStore) {
     // Alerts: the latest unresolved occurrence of a fingerprint.
     let first = alert("stuck_order", Some("alice"));
     let mut resolved = first.clone();
-    resolved.resolve(Utc::now());
+    resolved.resolve(Utc::now(), None);
     resolved.version = 2;
     let second = alert("stuck_order", Some("alice"));
     let other = alert("reject_spike", Some("bob"));
