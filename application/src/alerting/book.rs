@@ -41,6 +41,9 @@ pub struct AlertBook {
     active: HashMap<Fingerprint, Entry>,
     by_id: HashMap<AlertId, Fingerprint>,
     by_subject: HashMap<Subject, HashSet<Fingerprint>>,
+    /// Users with unresolved or suppressed alerts (a cheap test before
+    /// building a subject).
+    users: HashMap<ordermon_domain::ids::UserId, usize>,
     /// Resolved by hand while the condition still held: not raised again
     /// until the condition clears once.
     suppressed: HashMap<Fingerprint, Subject>,
@@ -84,6 +87,17 @@ impl AlertBook {
         self.active.values().map(|e| &e.alert)
     }
 
+    /// True when evaluating `user` with no hits would change nothing: the
+    /// user has no unresolved alert and none resolved by hand waits to clear.
+    #[must_use]
+    pub fn quiet(&self, user: &ordermon_domain::ids::UserId) -> bool {
+        !self.users.contains_key(user)
+            && !self
+                .suppressed
+                .values()
+                .any(|s| matches!(s, Subject::User(u) if u == user))
+    }
+
     /// One unresolved alert by id.
     #[must_use]
     pub fn get(&self, id: AlertId) -> Option<&Alert> {
@@ -111,6 +125,9 @@ impl AlertBook {
 
     fn insert(&mut self, e: Entry) {
         let fp = e.alert.fingerprint;
+        if let Subject::User(u) = &e.subject {
+            *self.users.entry(u.clone()).or_default() += 1;
+        }
         self.by_id.insert(e.alert.id, fp);
         self.by_subject
             .entry(e.subject.clone())
@@ -122,6 +139,14 @@ impl AlertBook {
     fn remove(&mut self, fp: Fingerprint) -> Option<Entry> {
         let e = self.active.remove(&fp)?;
         self.by_id.remove(&e.alert.id);
+        if let Subject::User(u) = &e.subject {
+            if let Some(n) = self.users.get_mut(u) {
+                *n -= 1;
+                if *n == 0 {
+                    self.users.remove(u);
+                }
+            }
+        }
         if let Some(set) = self.by_subject.get_mut(&e.subject) {
             set.remove(&fp);
             if set.is_empty() {
@@ -136,6 +161,11 @@ impl AlertBook {
     /// Applies an evaluation of `subject`: `hits` hold now. Returns the
     /// alerts whose state changed (raised, fired, resolved).
     pub fn reconcile(&mut self, subject: &Subject, hits: Vec<Hit>, now: DateTime<Utc>) -> Vec<Alert> {
+        // The common case, every second for every user: nothing holds and
+        // nothing was active.
+        if hits.is_empty() && !self.by_subject.contains_key(subject) && self.suppressed.is_empty() {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let mut seen: HashSet<Fingerprint> = HashSet::with_capacity(hits.len());
         for hit in hits {

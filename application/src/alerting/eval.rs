@@ -258,19 +258,9 @@ fn secs(d: chrono::Duration) -> Decimal {
 }
 
 /// The value of a user-scope signal now (`None` = unknown: no hit).
-fn user_value(
-    signal: Signal,
-    window: Duration,
-    min_count: u32,
-    u: &UserSeries,
-    ctx: &EvalContext<'_>,
-) -> Option<Decimal> {
-    let w = || {
-        u.flow
-            .as_ref()
-            .map(|f| f.window(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX)))
-            .unwrap_or_default()
-    };
+fn user_value(signal: Signal, window: Duration, min_count: u32, view: &UserView<'_>) -> Option<Decimal> {
+    let (u, ctx) = (view.u, view.ctx);
+    let w = || view.window(window.as_secs().try_into().unwrap_or(i64::MAX));
     let ratio = |part: f64, orders: f64| {
         if orders < f64::from(min_count.max(1)) {
             None
@@ -305,7 +295,7 @@ fn user_value(
         Signal::OpenOrders => Decimal::from(u.open.len()),
         Signal::TradingHalted => Decimal::from(u8::from(u.trading_state == TradingState::Halted)),
         Signal::Drawdown | Signal::DrawdownRatio | Signal::LossVelocity | Signal::DailyLossUtilization => {
-            let equity = equity(u, ctx)?;
+            let equity = view.equity()?;
             match signal {
                 Signal::Drawdown => u.equity.high_water.map_or(Decimal::ZERO, |h| (h - equity).max(Decimal::ZERO)),
                 Signal::DrawdownRatio => {
@@ -361,10 +351,14 @@ fn hit(rule: &Arc<Rule>, key: &SeriesKey, value: Decimal, ctx: &EvalContext<'_>)
 }
 
 /// Decides one rule on one series: a threshold now, or the sampled decision.
+///
+/// The key is only built when it is needed (a hit, or a sampled rule's
+/// lookup): evaluation runs for every user every second, and most rules do
+/// not hold for most users.
 fn decide(
     idx: usize,
     rule: &Arc<Rule>,
-    key: SeriesKey,
+    key: impl FnOnce() -> SeriesKey,
     value: impl FnOnce() -> Option<Decimal>,
     sampled: &Sampled,
     ctx: &EvalContext<'_>,
@@ -374,15 +368,55 @@ fn decide(
         Condition::Threshold { op, value: t } => {
             if let Some(v) = value() {
                 if op.holds(v, *t) {
-                    out.push(hit(rule, &key, v, ctx));
+                    out.push(hit(rule, &key(), v, ctx));
                 }
             }
         }
         _ => {
+            if sampled.is_empty() {
+                return;
+            }
+            let key = key();
             if let Some(v) = sampled.decision(idx, &key) {
                 out.push(hit(rule, &key, v, ctx));
             }
         }
+    }
+}
+
+/// One user's figures for one evaluation, each computed at most once
+/// (several rules read the same window or the equity).
+struct UserView<'a> {
+    u: &'a UserSeries,
+    ctx: &'a EvalContext<'a>,
+    equity: std::cell::OnceCell<Option<Decimal>>,
+    windows: std::cell::RefCell<Vec<(i64, super::flow::Counts)>>,
+}
+
+impl<'a> UserView<'a> {
+    fn new(u: &'a UserSeries, ctx: &'a EvalContext<'a>) -> Self {
+        Self {
+            u,
+            ctx,
+            equity: std::cell::OnceCell::new(),
+            windows: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn window(&self, secs: i64) -> super::flow::Counts {
+        let Some(flow) = self.u.flow.as_ref() else {
+            return super::flow::Counts::default();
+        };
+        if let Some((_, c)) = self.windows.borrow().iter().find(|(w, _)| *w == secs) {
+            return *c;
+        }
+        let c = flow.window(self.ctx.now, secs);
+        self.windows.borrow_mut().push((secs, c));
+        c
+    }
+
+    fn equity(&self) -> Option<Decimal> {
+        *self.equity.get_or_init(|| equity(self.u, self.ctx))
     }
 }
 
@@ -395,6 +429,7 @@ pub fn eval_user(
     ctx: &EvalContext<'_>,
 ) -> Vec<Hit> {
     let mut out = Vec::new();
+    let view = UserView::new(u, ctx);
     for (idx, rule) in rules.for_user(user).iter().enumerate() {
         if !rule.enabled {
             continue;
@@ -403,8 +438,8 @@ pub fn eval_user(
             SignalScope::User => decide(
                 idx,
                 rule,
-                SeriesKey::User(user.clone()),
-                || user_value(rule.signal, rule.window, rule.min_count, u, ctx),
+                || SeriesKey::User(user.clone()),
+                || user_value(rule.signal, rule.window, rule.min_count, &view),
                 sampled,
                 ctx,
                 &mut out,
@@ -418,7 +453,7 @@ pub fn eval_user(
                     decide(
                         idx,
                         rule,
-                        SeriesKey::UserInstrument(user.clone(), instrument.clone()),
+                        || SeriesKey::UserInstrument(user.clone(), instrument.clone()),
                         value,
                         sampled,
                         ctx,
@@ -440,7 +475,7 @@ pub fn eval_user(
                     decide(
                         idx,
                         rule,
-                        SeriesKey::UserVenue(user.clone(), venue.to_owned()),
+                        || SeriesKey::UserVenue(user.clone(), venue.to_owned()),
                         || Some(secs(ctx.now - since)),
                         sampled,
                         ctx,
@@ -461,7 +496,7 @@ pub fn eval_user(
                     decide(
                         idx,
                         rule,
-                        SeriesKey::Strategy(user.clone(), id.clone()),
+                        || SeriesKey::Strategy(user.clone(), id.clone()),
                         value,
                         sampled,
                         ctx,
@@ -519,7 +554,7 @@ pub fn eval_instruments(rules: &RuleSet, sampled: &Sampled, ctx: &EvalContext<'_
             decide(
                 idx,
                 rule,
-                SeriesKey::Instrument(inst.id.clone()),
+                || SeriesKey::Instrument(inst.id.clone()),
                 value,
                 sampled,
                 ctx,
@@ -561,7 +596,7 @@ pub fn eval_venues(
             decide(
                 idx,
                 rule,
-                SeriesKey::Venue((*venue).to_owned()),
+                || SeriesKey::Venue((*venue).to_owned()),
                 || Some(Decimal::from(*n)),
                 sampled,
                 ctx,
@@ -585,7 +620,7 @@ pub fn eval_system(
             continue;
         }
         let value = || system_value(rule.signal, observed, ctx);
-        decide(idx, rule, SeriesKey::System, value, sampled, ctx, &mut out);
+        decide(idx, rule, || SeriesKey::System, value, sampled, ctx, &mut out);
     }
     out
 }
@@ -614,7 +649,7 @@ pub fn series_value(
     match key {
         SeriesKey::User(u) => {
             let s = observed.users.get(u)?;
-            user_value(rule.signal, rule.window, rule.min_count, s, ctx)
+            user_value(rule.signal, rule.window, rule.min_count, &UserView::new(s, ctx))
         }
         SeriesKey::UserInstrument(u, i) => {
             let s = observed.users.get(u)?;

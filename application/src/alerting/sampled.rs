@@ -92,6 +92,12 @@ impl Sampled {
         self.decisions.get(&(rule, key.clone())).copied()
     }
 
+    /// True when no sampled rule holds anywhere.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.decisions.is_empty()
+    }
+
     /// Series with state.
     #[must_use]
     pub fn series(&self) -> usize {
@@ -228,12 +234,28 @@ impl Sampled {
         };
         match decided {
             Some(v) => {
+                if !self.decisions.contains_key(&slot) {
+                    metrics::counter!("ordermon_alert_detections_total", "condition" => condition_kind(&rule.condition))
+                        .increment(1);
+                }
                 self.decisions.insert(slot, v);
             }
             None => {
                 self.decisions.remove(&slot);
             }
         }
+    }
+}
+
+/// The condition's kind for metrics: the detector's kind, `baseline`,
+/// `predict` or `isolation_forest`.
+fn condition_kind(c: &Condition) -> &'static str {
+    match c {
+        Condition::Detector { spec, .. } => spec.kind(),
+        Condition::Baseline { .. } => "baseline",
+        Condition::Predict(_) => "predict",
+        Condition::Forest(_) => "isolation_forest",
+        Condition::Threshold { .. } => "threshold",
     }
 }
 

@@ -796,6 +796,7 @@ impl AlertingService {
             evaluations: s.sweeps.load(Ordering::Relaxed),
             last_evaluation_ms: s.last_sweep_us.load(Ordering::Relaxed) as f64 / 1000.0,
             max_evaluation_ms: s.max_sweep_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            evaluation_seconds_total: s.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
             sampled_series: s.sampled_series.load(Ordering::Relaxed),
             ready: s.seeded.load(Ordering::Relaxed),
             notifications_sent: d.sent.load(Ordering::Relaxed),

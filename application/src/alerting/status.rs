@@ -19,6 +19,8 @@ pub struct StatusCells {
     pub last_sweep_us: AtomicU64,
     /// The slowest full evaluation, microseconds.
     pub max_sweep_us: AtomicU64,
+    /// Time spent evaluating (full and event-driven), microseconds.
+    pub busy_us: AtomicU64,
     /// Series with detector state.
     pub sampled_series: AtomicU64,
     /// The store has been read; every rule evaluates.
@@ -29,12 +31,17 @@ impl StatusCells {
     pub(crate) fn record_sweep(&self, took: std::time::Duration, active: usize, series: usize) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.sweeps.fetch_add(1, Ordering::Relaxed);
+        self.busy_us.fetch_add(us, Ordering::Relaxed);
         self.last_sweep_us.store(us, Ordering::Relaxed);
         self.max_sweep_us.fetch_max(us, Ordering::Relaxed);
         self.active.store(active as u64, Ordering::Relaxed);
         self.sampled_series.store(series as u64, Ordering::Relaxed);
-        metrics::gauge!("ordermon_alerts_active").set(active as f64);
         metrics::gauge!("ordermon_alerting_sampled_series").set(series as f64);
+    }
+
+    pub(crate) fn record_busy(&self, took: std::time::Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.busy_us.fetch_add(us, Ordering::Relaxed);
     }
 }
 
@@ -59,6 +66,8 @@ pub struct AlertingStatus {
     pub last_evaluation_ms: f64,
     /// The slowest full evaluation, ms.
     pub max_evaluation_ms: f64,
+    /// Time spent evaluating rules since start (full and event-driven), s.
+    pub evaluation_seconds_total: f64,
     /// Series with detector state.
     pub sampled_series: u64,
     /// The store has been read and every rule evaluates.

@@ -283,6 +283,10 @@ impl Worker {
 
     /// Evaluates the users events touched since the last evaluation.
     fn evaluate_dirty(&mut self) {
+        if !self.observed.system_dirty && (self.observed.dirty.is_empty() || !self.seeded) {
+            return;
+        }
+        let started = Instant::now();
         let now = self.clock.now();
         let mut changed = Vec::new();
         if self.observed.system_dirty {
@@ -301,6 +305,7 @@ impl Worker {
             }
         }
         self.route(changed, now);
+        self.status.record_busy(started.elapsed());
     }
 
     fn route(&mut self, changed: Vec<Alert>, now: DateTime<Utc>) {
@@ -308,6 +313,7 @@ impl Worker {
             return;
         }
         for a in &changed {
+            count_transition(a);
             self.dispatcher.observe(a, now);
         }
         // New alerts learn their silences and inhibitions before any flush.
@@ -329,13 +335,22 @@ impl Worker {
                 sampled.sample(&self.rules, &self.observed, &self.context(now));
                 self.sampled = sampled;
             }
-            let users: Vec<UserId> = self.observed.users.keys().cloned().collect();
-            for user in users {
-                let Some(u) = self.observed.users.get(&user) else {
+            let ctx = EvalContext {
+                now,
+                quotes: &self.quotes,
+                catalog: &self.catalog,
+                venue_stuck_after: self.settings.venue_stuck_after,
+                strategy_alert_hold: self.settings.strategy_alert_hold,
+                started_at: self.started_at,
+                system: self.system,
+                instance: &self.instance,
+            };
+            for (user, u) in &self.observed.users {
+                let hits = eval_user(&self.rules, user, u, &self.sampled, &ctx);
+                if hits.is_empty() && self.book.quiet(user) {
                     continue;
-                };
-                let hits = eval_user(&self.rules, &user, u, &self.sampled, &self.context(now));
-                changed.extend(self.book.reconcile(&Subject::User(user), hits, now));
+                }
+                changed.extend(self.book.reconcile(&Subject::User(user.clone()), hits, now));
             }
             self.observed.dirty.clear();
             let hits = eval_instruments(&self.rules, &self.sampled, &self.context(now));
@@ -350,14 +365,37 @@ impl Worker {
         changed.extend(self.book.reconcile(&Subject::System, hits, now));
         self.observed.system_dirty = false;
         for a in &changed {
+            count_transition(a);
             self.dispatcher.observe(a, now);
         }
         // Silences start and end with time: re-applied at every sweep.
         self.remute(now);
         let took = started.elapsed();
         self.status.record_sweep(took, self.book.len(), self.sampled.series());
+        self.export_counts();
         metrics::histogram!("ordermon_alert_evaluation_seconds").record(took.as_secs_f64());
         self.last_sweep = Some(started);
+    }
+
+    /// `ordermon_alerts{state, severity}`: unresolved alerts now.
+    fn export_counts(&self) {
+        use ordermon_domain::alert::{AlertState, Severity};
+        let mut counts = [[0u64; 3]; 2];
+        for a in self.book.alerts() {
+            let s = usize::from(a.state == AlertState::Firing);
+            let v = match a.severity {
+                Severity::Info => 0,
+                Severity::Warning => 1,
+                Severity::Critical => 2,
+            };
+            counts[s][v] += 1;
+        }
+        for (si, state) in ["pending", "firing"].iter().enumerate() {
+            for (vi, sev) in ["info", "warning", "critical"].iter().enumerate() {
+                metrics::gauge!("ordermon_alerts", "state" => *state, "severity" => *sev)
+                    .set(counts[si][vi] as f64);
+            }
+        }
     }
 
     /// Records each user's equity at the end of a bucket (high-water mark,
@@ -466,6 +504,13 @@ impl Worker {
             .active
             .store(self.book.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// `ordermon_alert_transitions_total{state, severity}`: raised (pending or
+/// firing), promoted, resolved.
+fn count_transition(a: &Alert) {
+    metrics::counter!("ordermon_alert_transitions_total", "state" => a.state.as_str(), "severity" => a.severity.as_str())
+        .increment(1);
 }
 
 /// The event of an alert's new state.
