@@ -162,24 +162,32 @@ impl Config {
         }
         let defaults = Table::try_from(Self::default()).unwrap_or_default();
         let overrides = env::overrides(vars, &defaults, OPTIONAL_STRING_KEYS);
+        let mut merged = table.clone();
         for o in &overrides {
-            // Each override is checked alone so an error names its variable.
-            let mut single = table.clone();
-            env::merge(&mut single, o.table());
-            single.try_into::<Self>().map_err(|e| ConfigError::Env {
-                var: o.var.clone(),
-                key: o.key(),
-                message: e.to_string().trim_end().to_owned(),
-            })?;
+            env::merge(&mut merged, o.table());
         }
-        for o in overrides {
-            env::merge(&mut table, o.table());
-        }
-        let config: Self = table.try_into().map_err(|e| ConfigError::Env {
-            var: "ORDERMON_*".to_owned(),
-            key: "(several)".to_owned(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let config: Self = match merged.try_into() {
+            Ok(c) => c,
+            Err(combined) => {
+                // Name the variable at fault: the first that fails on its own
+                // (a table that needs several variables, such as a receiver,
+                // only fails together, and is reported as a whole).
+                for o in &overrides {
+                    let mut single = table.clone();
+                    env::merge(&mut single, o.table());
+                    single.try_into::<Self>().map_err(|e| ConfigError::Env {
+                        var: o.var.clone(),
+                        key: o.key(),
+                        message: e.to_string().trim_end().to_owned(),
+                    })?;
+                }
+                return Err(ConfigError::Env {
+                    var: "ORDERMON_*".to_owned(),
+                    key: "(several)".to_owned(),
+                    message: combined.to_string().trim_end().to_owned(),
+                });
+            }
+        };
         config.validate()?;
         Ok(config)
     }

@@ -264,3 +264,121 @@ fn sqlite_paths() {
     assert_eq!(db("sqlite::memory:").sqlite_path(), None);
     assert_eq!(db("postgres://h/db").sqlite_path(), None);
 }
+
+#[test]
+fn alerting_rules_routes_and_receivers_load_from_the_file() {
+    let c = load(
+        Some(
+            r#"
+            [alerting]
+            evaluation_interval = "500ms"
+            [alerting.builtin.stuck_order]
+            threshold = "60"
+            severity = "critical"
+            [[alerting.rules]]
+            name = "many_orders"
+            signal = "orders"
+            window = "1m"
+            threshold = "500"
+            [alerting.route]
+            receiver = "ops"
+            [[alerting.route.routes]]
+            matchers = ['severity="critical"']
+            receiver = "mail"
+            [alerting.receivers.ops]
+            kind = "webhook"
+            url = "http://127.0.0.1:9/hook"
+            [alerting.receivers.mail]
+            kind = "email"
+            smarthost = "127.0.0.1:2525"
+            from = "ordermon@example.com"
+            to = ["ops@example.com"]
+            tls = "none"
+            "#,
+        ),
+        &[],
+    )
+    .unwrap();
+    let rules = c.alerting.rules().unwrap();
+    let stuck = rules.iter().find(|r| r.name.as_str() == "stuck_order").unwrap();
+    assert_eq!(stuck.condition.threshold(), Some(dec!(60)));
+    assert!(rules.iter().any(|r| r.name.as_str() == "many_orders"));
+    assert_eq!(c.alerting.receivers.len(), 2);
+    assert_eq!(c.alerting.evaluation_interval, Duration::from_millis(500));
+}
+
+#[test]
+fn alerting_settings_come_from_the_environment_too() {
+    let c = load(
+        None,
+        &[
+            ("ORDERMON_ALERTING__BUILTIN__STUCK_ORDER__THRESHOLD", "45"),
+            ("ORDERMON_ALERTING__BUILTIN__WATCHDOG__ENABLED", "false"),
+            ("ORDERMON_ALERTING__RECEIVERS__OPS__KIND", "webhook"),
+            ("ORDERMON_ALERTING__RECEIVERS__OPS__URL", "http://127.0.0.1:9/hook"),
+            ("ORDERMON_ALERTING__ROUTE__RECEIVER", "ops"),
+            (
+                "ORDERMON_ALERTING__RULES",
+                r#"[{name = "x", signal = "orders", window = "1m", threshold = "5"}]"#,
+            ),
+        ],
+    )
+    .unwrap();
+    let rules = c.alerting.rules().unwrap();
+    let stuck = rules.iter().find(|r| r.name.as_str() == "stuck_order").unwrap();
+    assert_eq!(stuck.condition.threshold(), Some(dec!(45)));
+    assert!(!rules.iter().find(|r| r.name.as_str() == "watchdog").unwrap().enabled);
+    assert!(rules.iter().any(|r| r.name.as_str() == "x"));
+    assert_eq!(c.alerting.route.receiver.as_deref(), Some("ops"));
+}
+
+#[test]
+fn bad_alerting_settings_are_refused_naming_what() {
+    let cases = [
+        ("[[alerting.rules]]\nname = \"x\"\nsignal = \"orders\"\n", "alert rule `x`: threshold"),
+        ("[alerting.route]\nreceiver = \"nobody\"\n", "unknown receiver `nobody`"),
+        ("[alerting.builtin.nope]\nenabled = true\n", "builtin.nope"),
+        ("[alerting.receivers.ops]\nkind = \"webhook\"\nurl = \"ftp://x\"\n", "ops"),
+        ("[alerting.receivers.ops]\nkind = \"carrier_pigeon\"\n", "carrier_pigeon"),
+        ("[alerting.route]\nmatchers = ['user_id=~\"((\"']\n", "regular expression"),
+    ];
+    for (text, needle) in cases {
+        let e = load(Some(text), &[]).unwrap_err().to_string();
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}
+
+#[test]
+fn receiver_secrets_never_print() {
+    let c = load(
+        Some(
+            r#"
+            [alerting.receivers.chat]
+            kind = "slack"
+            webhook_url = "https://hooks.slack.com/services/T0/B0/slacksecret123"
+            [alerting.receivers.ding]
+            kind = "dingtalk"
+            webhook_url = "https://oapi.dingtalk.com/robot/send?access_token=dingtoken456"
+            secret = "SECdingsecret789"
+            [alerting.receivers.mail]
+            kind = "email"
+            smarthost = "smtp.example.com:587"
+            from = "ordermon@example.com"
+            to = ["ops@example.com"]
+            username = "ordermon"
+            password = "smtppassword000"
+            "#,
+        ),
+        &[],
+    )
+    .unwrap();
+    let printed = c.to_redacted_toml().unwrap();
+    let debug = format!("{c:?}");
+    for secret in ["slacksecret123", "dingtoken456", "SECdingsecret789", "smtppassword000"] {
+        assert!(!printed.contains(secret), "{secret} in config output");
+        assert!(!debug.contains(secret), "{secret} in Debug");
+    }
+    assert!(printed.contains("[REDACTED]"));
+    // The printed configuration is still a valid configuration.
+    assert!(toml::from_str::<Config>(&printed).is_ok());
+}
