@@ -20,10 +20,10 @@ use ordermon_application::{
     AppError, CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine,
     StrategyPatch, UserPatch, VenueMode,
 };
+use ordermon_domain::event::{EventPayload, MonitorEvent};
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{OrderType, Side, TimeInForce};
-use ordermon_domain::event::{EventPayload, MonitorEvent};
 use ordermon_domain::ports::{ChangeSet, OrderQuery, StateChange, SystemClock};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
 use ordermon_domain::user::UserStatus;

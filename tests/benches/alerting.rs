@@ -84,7 +84,10 @@ async fn status(http: &reqwest::Client, base: &str, token: &str) -> serde_json::
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let users: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let triggers: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let backend = match args.get(2).map(String::as_str).unwrap_or("sqlite") {
@@ -106,7 +109,8 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
         return;
     };
     let receiver = HttpReceiver::start().await;
-    let logs = std::env::temp_dir().join(format!("ordermon-bench-{}", uuid::Uuid::now_v7().simple()));
+    let logs =
+        std::env::temp_dir().join(format!("ordermon-bench-{}", uuid::Uuid::now_v7().simple()));
     let mut config = Config::default();
     config.database.url = ServiceUrl::new(store.url.clone().unwrap_or_else(|| "memory".to_owned()));
     config.auth.jwt_secret = Some("bench-secret-0123456789abcdef0123456789".to_owned().into());
@@ -134,7 +138,9 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
     // 10,000 funded, monitored users.
     let started = Instant::now();
     let usd = Currency::new("USD").unwrap();
-    let ids: Vec<UserId> = (0..users).map(|i| UserId::new(format!("u{i:05}")).unwrap()).collect();
+    let ids: Vec<UserId> = (0..users)
+        .map(|i| UserId::new(format!("u{i:05}")).unwrap())
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in ids.chunks(users.div_ceil(16).max(1)) {
         let engine = engine.clone();
@@ -154,14 +160,21 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
                     .await
                     .unwrap();
                 engine
-                    .adjust_cash(&id, Money::new(d("100000"), usd.clone()).unwrap(), "bench".to_owned())
+                    .adjust_cash(
+                        &id,
+                        Money::new(d("100000"), usd.clone()).unwrap(),
+                        "bench".to_owned(),
+                    )
                     .await
                     .unwrap();
             }
         });
     }
     while tasks.join_next().await.is_some() {}
-    eprintln!("seeded {users} users in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {users} users in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for _ in 0..600 {
         let s = status(&http, &base, &admin).await;
         let monitors = s["monitors"].as_u64().unwrap_or(0);
@@ -194,7 +207,9 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
                     side: if n % 2 == 0 { Side::Buy } else { Side::Sell },
                     order_type: OrderType::Limit,
                     quantity: Quantity::new(d("1")).unwrap(),
-                    price: Some(Price::new(d(if n % 2 == 0 { "90.00" } else { "110.00" })).unwrap()),
+                    price: Some(
+                        Price::new(d(if n % 2 == 0 { "90.00" } else { "110.00" })).unwrap(),
+                    ),
                     trigger_price: None,
                     time_in_force: TimeInForce::Gtc,
                     expire_at: None,
@@ -212,21 +227,32 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
     let mut plain = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        http.post(receiver.url("/baseline")).body("{}").send().await.unwrap();
+        http.post(receiver.url("/baseline"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         plain.push(t.elapsed());
     }
     plain.sort();
 
     // The measured period.
     let s0 = status(&http, &base, &admin).await;
-    let eval0 = s0["components"]["alerting"]["evaluation_seconds_total"].as_f64().unwrap_or(0.0);
+    let eval0 = s0["components"]["alerting"]["evaluation_seconds_total"]
+        .as_f64()
+        .unwrap_or(0.0);
     let (cpu0, wall0) = (cpu_secs(), Instant::now());
     let mut fired = Vec::with_capacity(triggers);
     for i in 0..triggers {
         let user = ids[(i * 104_729) % ids.len()].clone();
         let t0 = Instant::now();
         engine
-            .kill_switch(Some(&user), TradingState::Halted, "bench".to_owned(), "bench".to_owned())
+            .kill_switch(
+                Some(&user),
+                TradingState::Halted,
+                "bench".to_owned(),
+                "bench".to_owned(),
+            )
             .await
             .unwrap();
         fired.push((user, t0));
@@ -264,7 +290,9 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
     let wall = wall0.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu0;
     let s1 = status(&http, &base, &admin).await;
-    let eval1 = s1["components"]["alerting"]["evaluation_seconds_total"].as_f64().unwrap_or(0.0);
+    let eval1 = s1["components"]["alerting"]["evaluation_seconds_total"]
+        .as_f64()
+        .unwrap_or(0.0);
     stop.store(true, Ordering::Relaxed);
     let orders = flow.await.unwrap_or(0);
     latencies.sort();
@@ -274,15 +302,25 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
     println!("| figure | value |");
     println!("|---|---:|");
     println!("| triggers (user kill switch engaged) | {triggers} |");
-    println!("| notifications matched / missing | {} / {missing} |", latencies.len());
+    println!(
+        "| notifications matched / missing | {} / {missing} |",
+        latencies.len()
+    );
     println!(
         "| condition → delivered p50 / p99 / max (ms) | {} / {} / {} |",
         ms(pct(&latencies, 0.5)),
         ms(pct(&latencies, 0.99)),
         ms(latencies.last().copied().unwrap_or_default())
     );
-    println!("| baseline: plain POST to the receiver p50 / p99 (ms) | {} / {} |", ms(pct(&plain, 0.5)), ms(pct(&plain, 0.99)));
-    println!("| baseline: route group_wait (ms) | {} |", group_wait.as_millis());
+    println!(
+        "| baseline: plain POST to the receiver p50 / p99 (ms) | {} / {} |",
+        ms(pct(&plain, 0.5)),
+        ms(pct(&plain, 0.99))
+    );
+    println!(
+        "| baseline: route group_wait (ms) | {} |",
+        group_wait.as_millis()
+    );
     println!("| evaluation interval (ms) | {} |", evaluation.as_millis());
     println!(
         "| rule evaluation, share of one core | {:.1} % |",
@@ -292,7 +330,10 @@ async fn run(users: usize, triggers: usize, backend: Backend) {
         "| full evaluation of every rule: last / slowest (ms) | {} / {} |",
         a["last_evaluation_ms"], a["max_evaluation_ms"]
     );
-    println!("| process CPU over the period (all of the server, flow included) | {:.0} % of one core |", cpu / wall * 100.0);
+    println!(
+        "| process CPU over the period (all of the server, flow included) | {:.0} % of one core |",
+        cpu / wall * 100.0
+    );
     println!("| background orders sent | {orders} |");
     println!("| unresolved alerts at the end | {} |", a["active_alerts"]);
     println!("| events lagged | {} |", a["events_lagged"]);

@@ -156,11 +156,14 @@ impl AlertBook {
         Some(e)
     }
 
-
-
     /// Applies an evaluation of `subject`: `hits` hold now. Returns the
     /// alerts whose state changed (raised, fired, resolved).
-    pub fn reconcile(&mut self, subject: &Subject, hits: Vec<Hit>, now: DateTime<Utc>) -> Vec<Alert> {
+    pub fn reconcile(
+        &mut self,
+        subject: &Subject,
+        hits: Vec<Hit>,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
         // The common case, every second for every user: nothing holds and
         // nothing was active.
         if hits.is_empty() && !self.by_subject.contains_key(subject) && self.suppressed.is_empty() {
@@ -208,7 +211,12 @@ impl AlertBook {
         let gone: Vec<Fingerprint> = self
             .by_subject
             .get(subject)
-            .map(|set| set.iter().filter(|fp| !seen.contains(fp)).copied().collect())
+            .map(|set| {
+                set.iter()
+                    .filter(|fp| !seen.contains(fp))
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
         for fp in gone {
             if let Some(mut e) = self.remove(fp) {
@@ -250,7 +258,12 @@ impl AlertBook {
     ///
     /// # Errors
     /// [`BookError::NotFound`] when no unresolved alert has this id.
-    pub fn acknowledge(&mut self, id: AlertId, by: &str, now: DateTime<Utc>) -> Result<Alert, BookError> {
+    pub fn acknowledge(
+        &mut self,
+        id: AlertId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Alert, BookError> {
         let fp = *self.by_id.get(&id).ok_or(BookError::NotFound)?;
         let e = self.active.get_mut(&fp).ok_or(BookError::NotFound)?;
         if e.alert.acknowledge(by, now)? {
@@ -264,7 +277,12 @@ impl AlertBook {
     ///
     /// # Errors
     /// [`BookError::NotFound`] when no unresolved alert has this id.
-    pub fn resolve(&mut self, id: AlertId, by: &str, now: DateTime<Utc>) -> Result<Alert, BookError> {
+    pub fn resolve(
+        &mut self,
+        id: AlertId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Alert, BookError> {
         let fp = *self.by_id.get(&id).ok_or(BookError::NotFound)?;
         let mut e = self.remove(fp).ok_or(BookError::NotFound)?;
         e.alert.resolve(now, Some(by.to_owned()));
@@ -318,9 +336,9 @@ impl AlertBook {
                 all_match(&r.target_matchers, labels)
                     && srcs.iter().any(|(sfp, sl)| {
                         sfp != fp
-                            && r.equal
-                                .iter()
-                                .all(|k| sl.get(k).map(String::as_str) == labels.get(k).map(String::as_str))
+                            && r.equal.iter().all(|k| {
+                                sl.get(k).map(String::as_str) == labels.get(k).map(String::as_str)
+                            })
                     })
             });
             let mut sorted = ids.clone();
@@ -432,7 +450,14 @@ mod tests {
         assert_eq!(raised.len(), 1);
         assert_eq!(raised[0].state, AlertState::Pending);
         // Held again: no change until `for` has passed.
-        assert!(b.reconcile(&alice(), vec![hit("stuck_order", "alice", 30)], t + chrono::Duration::seconds(10)).is_empty());
+        assert!(
+            b.reconcile(
+                &alice(),
+                vec![hit("stuck_order", "alice", 30)],
+                t + chrono::Duration::seconds(10)
+            )
+            .is_empty()
+        );
         assert!(b.promote_due(t + chrono::Duration::seconds(20)).is_empty());
         let fired = b.promote_due(t + chrono::Duration::seconds(30));
         assert_eq!(fired[0].state, AlertState::Firing);
@@ -456,7 +481,11 @@ mod tests {
         let mut b = AlertBook::default();
         let t = t0();
         let bob = Subject::User(UserId::new("bob").unwrap());
-        b.reconcile(&alice(), vec![hit("x", "alice", 0), hit("x", "alice", 0)], t);
+        b.reconcile(
+            &alice(),
+            vec![hit("x", "alice", 0), hit("x", "alice", 0)],
+            t,
+        );
         b.reconcile(&bob, vec![hit("x", "bob", 0)], t);
         assert_eq!(b.len(), 2);
         b.reconcile(&bob, vec![], t);
@@ -468,12 +497,18 @@ mod tests {
     fn a_hand_resolved_alert_stays_down_until_its_condition_clears() {
         let mut b = AlertBook::default();
         let t = t0();
-        let a = b.reconcile(&alice(), vec![hit("x", "alice", 0)], t).remove(0);
+        let a = b
+            .reconcile(&alice(), vec![hit("x", "alice", 0)], t)
+            .remove(0);
         let acked = b.acknowledge(a.id, "ops", t).unwrap();
         assert!(acked.acknowledged);
         let r = b.resolve(a.id, "ops", t).unwrap();
         assert_eq!(r.resolved_by.as_deref(), Some("ops"));
-        assert!(b.reconcile(&alice(), vec![hit("x", "alice", 0)], t).is_empty(), "suppressed");
+        assert!(
+            b.reconcile(&alice(), vec![hit("x", "alice", 0)], t)
+                .is_empty(),
+            "suppressed"
+        );
         assert!(b.reconcile(&alice(), vec![], t).is_empty());
         let again = b.reconcile(&alice(), vec![hit("x", "alice", 0)], t);
         assert_eq!(again.len(), 1, "a new occurrence after it cleared");
@@ -485,7 +520,9 @@ mod tests {
     fn silences_and_inhibition_set_the_flags() {
         let mut b = AlertBook::default();
         let t = t0();
-        let stuck = b.reconcile(&alice(), vec![hit("stuck_order", "alice", 0)], t).remove(0);
+        let stuck = b
+            .reconcile(&alice(), vec![hit("stuck_order", "alice", 0)], t)
+            .remove(0);
         let mut down = hit("venue_down", "alice", 0);
         down.labels.remove("user_id");
         down.user = None;
@@ -507,7 +544,7 @@ mod tests {
             t,
         )
         .unwrap();
-        let changed = b.apply_mutes(&[s.clone()], &rules, t);
+        let changed = b.apply_mutes(std::slice::from_ref(&s), &rules, t);
         assert_eq!(changed.len(), 1);
         assert!(changed[0].silenced && changed[0].silenced_by == vec![s.id]);
         // A silenced source still inhibits (as in Alertmanager); nothing else changed.

@@ -17,7 +17,13 @@ use super::signal::Signal;
 /// The rule that always fires: the alert pipeline's dead-man switch.
 pub const WATCHDOG: &str = "watchdog";
 
-fn base(name: &str, signal: Signal, severity: Severity, summary: &str, description: &str) -> RuleConfig {
+fn base(
+    name: &str,
+    signal: Signal,
+    severity: Severity,
+    summary: &str,
+    description: &str,
+) -> RuleConfig {
     let mut annotations = BTreeMap::new();
     annotations.insert("summary".to_owned(), summary.to_owned());
     annotations.insert("description".to_owned(), description.to_owned());

@@ -278,8 +278,12 @@ impl<R> AlertingConfig<R> {
         self.rules()?;
         let names: Vec<&str> = self.receivers.keys().map(String::as_str).collect();
         for n in &names {
-            ordermon_domain::ids::RuleName::new(*n)
-                .map_err(|_| invalid(format!("receivers.{n}"), "1-128 of A-Z a-z 0-9 _ . - expected"))?;
+            ordermon_domain::ids::RuleName::new(*n).map_err(|_| {
+                invalid(
+                    format!("receivers.{n}"),
+                    "1-128 of A-Z a-z 0-9 _ . - expected",
+                )
+            })?;
         }
         RouteTree::new(&self.route, &names).map_err(|m| invalid("route", m))?;
         for (i, r) in self.inhibit_rules.iter().enumerate() {
@@ -376,23 +380,54 @@ mod tests {
             "#,
         );
         let rules = c.rules().unwrap();
-        let stuck = rules.iter().find(|r| r.name.as_str() == "stuck_order").unwrap();
-        assert_eq!(stuck.condition.threshold(), Some(ordermon_domain::Decimal::new(60, 0)));
+        let stuck = rules
+            .iter()
+            .find(|r| r.name.as_str() == "stuck_order")
+            .unwrap();
+        assert_eq!(
+            stuck.condition.threshold(),
+            Some(ordermon_domain::Decimal::new(60, 0))
+        );
         assert_eq!(stuck.severity, Severity::Critical);
-        assert!(!rules.iter().find(|r| r.name.as_str() == "watchdog").unwrap().enabled);
-        assert!(rules.iter().any(|r| r.name.as_str() == "many_orders" && !r.builtin));
+        assert!(
+            !rules
+                .iter()
+                .find(|r| r.name.as_str() == "watchdog")
+                .unwrap()
+                .enabled
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.name.as_str() == "many_orders" && !r.builtin)
+        );
     }
 
     #[test]
     fn bad_settings_are_named() {
         let cases = [
-            ("[builtin.no_such_rule]\nenabled = false", "builtin.no_such_rule"),
-            ("[[rules]]\nname = \"stuck_order\"\nsignal = \"orders\"\nthreshold = \"1\"", "stuck_order"),
-            ("[[rules]]\nname = \"x\"\nsignal = \"orders\"", "alert rule `x`: threshold"),
+            (
+                "[builtin.no_such_rule]\nenabled = false",
+                "builtin.no_such_rule",
+            ),
+            (
+                "[[rules]]\nname = \"stuck_order\"\nsignal = \"orders\"\nthreshold = \"1\"",
+                "stuck_order",
+            ),
+            (
+                "[[rules]]\nname = \"x\"\nsignal = \"orders\"",
+                "alert rule `x`: threshold",
+            ),
             ("[route]\nreceiver = \"ghost\"", "unknown receiver `ghost`"),
-            ("[escalation]\nreceiver = \"ghost\"\nafter = \"1m\"\nseverities = [\"critical\"]", "escalation.receiver"),
+            (
+                "[escalation]\nreceiver = \"ghost\"\nafter = \"1m\"\nseverities = [\"critical\"]",
+                "escalation.receiver",
+            ),
             ("evaluation_interval = \"0s\"", "evaluation_interval"),
-            ("[[inhibit_rules]]\nsource_matchers = []\ntarget_matchers = ['rule=\"x\"']", "inhibit_rules[0]"),
+            (
+                "[[inhibit_rules]]\nsource_matchers = []\ntarget_matchers = ['rule=\"x\"']",
+                "inhibit_rules[0]",
+            ),
         ];
         for (text, needle) in cases {
             let e = parse(text).validate().unwrap_err().to_string();

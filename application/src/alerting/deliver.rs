@@ -160,7 +160,8 @@ impl Deliverer {
                 }
             }
         }
-        for (receiver, blocked_until) in futures::future::join_all(work).await.into_iter().flatten() {
+        for (receiver, blocked_until) in futures::future::join_all(work).await.into_iter().flatten()
+        {
             self.blocked.insert(receiver, blocked_until);
         }
         Ok(attempted)
@@ -191,11 +192,11 @@ impl Deliverer {
             }
             let batch: Vec<_> = claimed.iter().map(|r| r.notification.clone()).collect();
             let started = std::time::Instant::now();
-            let outcome = match tokio::time::timeout(self.config.timeout, notifier.notify(&batch)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(NotifyError::transient("timed out")),
-            };
+            let outcome =
+                match tokio::time::timeout(self.config.timeout, notifier.notify(&batch)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(NotifyError::transient("timed out")),
+                };
             let kind = notifier.kind();
             let receiver = notifier.name().to_owned();
             metrics::histogram!("ordermon_notification_send_seconds", "receiver" => receiver.clone())
@@ -227,11 +228,13 @@ impl Deliverer {
                     let mut until = now;
                     for mut r in claimed {
                         let expected = r.version;
-                        let wait = backoff(&self.config, r.attempts).max(retry_after.unwrap_or_default());
+                        let wait =
+                            backoff(&self.config, r.attempts).max(retry_after.unwrap_or_default());
                         let retry_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                         let age = now - r.notification.created_at;
                         let give_up = age
-                            >= chrono::Duration::from_std(self.config.give_up_after).unwrap_or_default();
+                            >= chrono::Duration::from_std(self.config.give_up_after)
+                                .unwrap_or_default();
                         if give_up {
                             r.attempt_failed(format!("gave up: {message}"), None);
                             self.count(&receiver, kind, "failed", &self.stats.failed);
@@ -251,7 +254,13 @@ impl Deliverer {
         None
     }
 
-    fn count(&self, receiver: &str, kind: &'static str, outcome: &'static str, c: &std::sync::atomic::AtomicU64) {
+    fn count(
+        &self,
+        receiver: &str,
+        kind: &'static str,
+        outcome: &'static str,
+        c: &std::sync::atomic::AtomicU64,
+    ) {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("ordermon_notifications_total", "receiver" => receiver.to_owned(), "kind" => kind, "outcome" => outcome)
             .increment(1);
@@ -296,7 +305,10 @@ mod tests {
         let c = DeliveryConfig::default();
         for attempts in 0..40 {
             let d = backoff(&c, attempts);
-            assert!(d >= c.min_backoff && d <= c.max_backoff * 2, "{attempts}: {d:?}");
+            assert!(
+                d >= c.min_backoff && d <= c.max_backoff * 2,
+                "{attempts}: {d:?}"
+            );
         }
         let late = backoff(&c, 20);
         assert!(late >= std::time::Duration::from_secs(60), "{late:?}");

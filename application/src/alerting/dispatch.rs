@@ -58,7 +58,10 @@ pub fn group_id(receiver: &str, key: &str) -> String {
     format!("{h:016x}")
 }
 
-fn group_of(route: &Route, labels: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+fn group_of(
+    route: &Route,
+    labels: &BTreeMap<String, String>,
+) -> (String, BTreeMap<String, String>) {
     let chosen: BTreeMap<String, String> = match &route.group_by {
         None => labels.clone(),
         Some(names) => names
@@ -213,19 +216,21 @@ impl Dispatcher {
                 .values()
                 .filter(|a| {
                     a.state == AlertState::Resolved
-                        && g.last.as_ref().is_some_and(|s| s.firing.contains(&a.fingerprint))
+                        && g.last
+                            .as_ref()
+                            .is_some_and(|s| s.firing.contains(&a.fingerprint))
                 })
                 .collect();
             let last_firing = g.last.as_ref().map(|s| &s.firing);
-            let changed = last_firing != Some(&firing_set) && !(last_firing.is_none() && firing_set.is_empty());
+            let changed = last_firing != Some(&firing_set)
+                && !(last_firing.is_none() && firing_set.is_empty());
             let send = if (changed && !firing.is_empty()) || !resolved.is_empty() {
                 let mut alerts: Vec<Alert> = firing.iter().map(|a| (*a).clone()).collect();
                 alerts.extend(resolved.iter().map(|a| (*a).clone()));
                 Some((NotificationKind::Update, alerts))
             } else if !changed
                 && !firing.is_empty()
-                && g
-                    .last
+                && g.last
                     .as_ref()
                     .is_some_and(|s| now - s.at >= chrono(route.repeat_interval))
             {
@@ -384,7 +389,10 @@ mod tests {
         let n = d.flush(t + secs(1));
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].notification.kind, NotificationKind::Update);
-        assert_eq!(n[0].notification.group_key, r#"0:{rule="stuck_order",user_id="alice"}"#);
+        assert_eq!(
+            n[0].notification.group_key,
+            r#"0:{rule="stuck_order",user_id="alice"}"#
+        );
         // Unchanged: nothing at the next interval; a repeat after an hour.
         assert!(d.flush(t + secs(61)).is_empty());
         let mut when = t + secs(61);
@@ -415,7 +423,10 @@ mod tests {
         a.acknowledge("ops", t + secs(2)).unwrap();
         d.observe(&a, t + secs(2));
         for m in 1..=70 {
-            assert!(d.flush(t + secs(1 + 60 * m)).is_empty(), "no repeat after ack");
+            assert!(
+                d.flush(t + secs(1 + 60 * m)).is_empty(),
+                "no repeat after ack"
+            );
         }
         // A silenced alert in a new group sends nothing.
         let mut b = alert("y", "bob", t);
@@ -462,6 +473,9 @@ mod tests {
         assert_eq!(e[0].1.notification.kind, NotificationKind::Escalation);
         let mut acked = a.clone();
         acked.acknowledge("ops", t).unwrap();
-        assert!(d.escalations([&acked].into_iter(), t + secs(900)).is_empty());
+        assert!(
+            d.escalations([&acked].into_iter(), t + secs(900))
+                .is_empty()
+        );
     }
 }

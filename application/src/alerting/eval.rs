@@ -41,7 +41,10 @@ impl Subject {
     /// The subject an alert with `labels` belongs to.
     #[must_use]
     pub fn of_labels(labels: &BTreeMap<String, String>) -> Self {
-        if let Some(u) = labels.get("user_id").and_then(|u| UserId::new(u.clone()).ok()) {
+        if let Some(u) = labels
+            .get("user_id")
+            .and_then(|u| UserId::new(u.clone()).ok())
+        {
             Self::User(u)
         } else if labels.contains_key("instrument_id") {
             Self::Instruments
@@ -258,7 +261,12 @@ fn secs(d: chrono::Duration) -> Decimal {
 }
 
 /// The value of a user-scope signal now (`None` = unknown: no hit).
-fn user_value(signal: Signal, window: Duration, min_count: u32, view: &UserView<'_>) -> Option<Decimal> {
+fn user_value(
+    signal: Signal,
+    window: Duration,
+    min_count: u32,
+    view: &UserView<'_>,
+) -> Option<Decimal> {
     let (u, ctx) = (view.u, view.ctx);
     let w = || view.window(window.as_secs().try_into().unwrap_or(i64::MAX));
     let ratio = |part: f64, orders: f64| {
@@ -294,10 +302,16 @@ fn user_value(signal: Signal, window: Duration, min_count: u32, view: &UserView<
         Signal::ReconMismatches => dec(w().mismatches),
         Signal::OpenOrders => Decimal::from(u.open.len()),
         Signal::TradingHalted => Decimal::from(u8::from(u.trading_state == TradingState::Halted)),
-        Signal::Drawdown | Signal::DrawdownRatio | Signal::LossVelocity | Signal::DailyLossUtilization => {
+        Signal::Drawdown
+        | Signal::DrawdownRatio
+        | Signal::LossVelocity
+        | Signal::DailyLossUtilization => {
             let equity = view.equity()?;
             match signal {
-                Signal::Drawdown => u.equity.high_water.map_or(Decimal::ZERO, |h| (h - equity).max(Decimal::ZERO)),
+                Signal::Drawdown => u
+                    .equity
+                    .high_water
+                    .map_or(Decimal::ZERO, |h| (h - equity).max(Decimal::ZERO)),
                 Signal::DrawdownRatio => {
                     let h = u.equity.high_water?;
                     if h <= Decimal::ZERO {
@@ -306,7 +320,8 @@ fn user_value(signal: Signal, window: Duration, min_count: u32, view: &UserView<
                     ((h - equity).max(Decimal::ZERO) / h).round_dp(6)
                 }
                 Signal::LossVelocity => {
-                    let then = u.equity_ago(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX))?;
+                    let then =
+                        u.equity_ago(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX))?;
                     if then <= Decimal::ZERO {
                         return None;
                     }
@@ -486,11 +501,15 @@ pub fn eval_user(
             SignalScope::Strategy => {
                 for (id, s) in &u.strategies {
                     let value = || match rule.signal {
-                        Signal::HeartbeatMissing => Some(Decimal::from(u8::from(s.heartbeat_missing))),
+                        Signal::HeartbeatMissing => {
+                            Some(Decimal::from(u8::from(s.heartbeat_missing)))
+                        }
                         _ => {
                             let from = ctx.now
                                 - chrono::Duration::from_std(rule.window).unwrap_or_default();
-                            Some(Decimal::from(s.restarts.iter().filter(|t| **t >= from).count()))
+                            Some(Decimal::from(
+                                s.restarts.iter().filter(|t| **t >= from).count(),
+                            ))
                         }
                     };
                     decide(
@@ -586,7 +605,9 @@ pub fn eval_venues(
     let mut stuck: BTreeMap<&str, u64> = BTreeMap::new();
     for u in observed.users.values() {
         for o in u.open.values() {
-            if matches!(o.waiting, Waiting::Ack | Waiting::Cancel) && ctx.now - o.since >= stuck_after {
+            if matches!(o.waiting, Waiting::Ack | Waiting::Cancel)
+                && ctx.now - o.since >= stuck_after
+            {
                 *stuck.entry(o.instrument.venue()).or_default() += 1;
             }
         }
@@ -620,7 +641,15 @@ pub fn eval_system(
             continue;
         }
         let value = || system_value(rule.signal, observed, ctx);
-        decide(idx, rule, || SeriesKey::System, value, sampled, ctx, &mut out);
+        decide(
+            idx,
+            rule,
+            || SeriesKey::System,
+            value,
+            sampled,
+            ctx,
+            &mut out,
+        );
     }
     out
 }
@@ -649,7 +678,12 @@ pub fn series_value(
     match key {
         SeriesKey::User(u) => {
             let s = observed.users.get(u)?;
-            user_value(rule.signal, rule.window, rule.min_count, &UserView::new(s, ctx))
+            user_value(
+                rule.signal,
+                rule.window,
+                rule.min_count,
+                &UserView::new(s, ctx),
+            )
         }
         SeriesKey::UserInstrument(u, i) => {
             let s = observed.users.get(u)?;

@@ -86,10 +86,12 @@ pub struct FlowRing {
 impl Default for FlowRing {
     fn default() -> Self {
         Self {
-            slots: Box::new([Slot {
-                index: i64::MIN,
-                counts: Counts::default(),
-            }; BUCKETS]),
+            slots: Box::new(
+                [Slot {
+                    index: i64::MIN,
+                    counts: Counts::default(),
+                }; BUCKETS],
+            ),
         }
     }
 }

@@ -35,7 +35,9 @@ pub mod status;
 pub mod template;
 pub mod worker;
 
-pub use config::{AlertingConfig, AlertingConfigError, DeliveryConfig, EscalationConfig, InhibitRule};
+pub use config::{
+    AlertingConfig, AlertingConfigError, DeliveryConfig, EscalationConfig, InhibitRule,
+};
 pub use eval::SystemFigures;
 pub use route::RouteConfig;
 pub use rule::{BuiltinSettings, RuleConfig, RuleError};

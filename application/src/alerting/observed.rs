@@ -83,13 +83,13 @@ impl Observed {
             EventPayload::User(ev) => {
                 u.user_seq = u.user_seq.max(e.sequence);
                 match ev {
-                UserEvent::Created { user } => {
-                    u.limits = user.limits.clone();
-                    u.trading_state = user.trading_state;
-                }
-                UserEvent::LimitsChanged { limits } => u.limits = limits.clone(),
-                UserEvent::TradingStateChanged { state, .. } => u.trading_state = *state,
-                UserEvent::StatusChanged { .. } => {}
+                    UserEvent::Created { user } => {
+                        u.limits = user.limits.clone();
+                        u.trading_state = user.trading_state;
+                    }
+                    UserEvent::LimitsChanged { limits } => u.limits = limits.clone(),
+                    UserEvent::TradingStateChanged { state, .. } => u.trading_state = *state,
+                    UserEvent::StatusChanged { .. } => {}
                 }
             }
             EventPayload::Strategy(ev) => {
@@ -146,10 +146,12 @@ impl Observed {
             .collect();
         u.seed_account(account.sequence, totals);
         for p in positions {
-            u.positions.entry(p.instrument_id.clone()).or_insert(Holding {
-                quantity: p.quantity,
-                last_price: p.last_mark.map_or(Decimal::ZERO, |m| m.get()),
-            });
+            u.positions
+                .entry(p.instrument_id.clone())
+                .or_insert(Holding {
+                    quantity: p.quantity,
+                    last_price: p.last_mark.map_or(Decimal::ZERO, |m| m.get()),
+                });
         }
         self.dirty.insert(user.clone());
     }
@@ -269,9 +271,7 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
                 o.since = at;
             }
         }
-        OrderEvent::Triggered
-        | OrderEvent::PendingUpdate
-        | OrderEvent::ModifyRejected { .. } => {
+        OrderEvent::Triggered | OrderEvent::PendingUpdate | OrderEvent::ModifyRejected { .. } => {
             if let Some(o) = u.open.get_mut(&id) {
                 if o.waiting == Waiting::Ack {
                     o.waiting = Waiting::Working;

@@ -24,13 +24,25 @@ pub struct RouteConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_by: Option<Vec<String>>,
     /// Wait before the first notification of a new group.
-    #[serde(default, with = "ordermon_domain::duration::serde_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ordermon_domain::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_wait: Option<Duration>,
     /// Wait between notifications of a group whose alerts changed.
-    #[serde(default, with = "ordermon_domain::duration::serde_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ordermon_domain::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_interval: Option<Duration>,
     /// Wait before repeating an unchanged, still firing (and unacknowledged) group.
-    #[serde(default, with = "ordermon_domain::duration::serde_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ordermon_domain::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub repeat_interval: Option<Duration>,
     /// Go on to the next sibling routes after this one matched.
     #[serde(default, rename = "continue")]
@@ -115,12 +127,7 @@ impl RouteTree {
     }
 }
 
-fn build(
-    c: &RouteConfig,
-    parent: &Route,
-    id: String,
-    receivers: &[&str],
-) -> Result<Node, String> {
+fn build(c: &RouteConfig, parent: &Route, id: String, receivers: &[&str]) -> Result<Node, String> {
     let err = |m: String| format!("alerting.route {id}: {m}");
     if let Some(r) = &c.receiver {
         if !receivers.contains(&r.as_str()) {
@@ -159,7 +166,7 @@ fn build(
     };
     if route.group_interval.is_zero() || route.repeat_interval.is_zero() {
         return Err(err(
-            "group_interval and repeat_interval must be positive".to_owned(),
+            "group_interval and repeat_interval must be positive".to_owned()
         ));
     }
     if route.group_wait > Duration::from_secs(3600) {
@@ -216,7 +223,6 @@ pub(crate) mod matcher_text {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,12 +258,18 @@ mod tests {
         )
         .unwrap();
         let crit_desk = t.routes_for(&labels(&[("severity", "critical"), ("user_id", "desk-1")]));
-        let ids: Vec<_> = crit_desk.iter().map(|r| r.receiver.as_deref().unwrap()).collect();
+        let ids: Vec<_> = crit_desk
+            .iter()
+            .map(|r| r.receiver.as_deref().unwrap())
+            .collect();
         assert_eq!(ids, ["pager", "desk"]);
         assert_eq!(crit_desk[0].group_wait, Duration::ZERO);
         assert_eq!(crit_desk[1].group_wait, Duration::from_secs(1), "inherited");
         assert_eq!(crit_desk[1].group_by, None);
-        assert_eq!(crit_desk[0].group_by.as_deref(), Some(&["rule".to_owned(), "user_id".to_owned()][..]));
+        assert_eq!(
+            crit_desk[0].group_by.as_deref(),
+            Some(&["rule".to_owned(), "user_id".to_owned()][..])
+        );
         let other = t.routes_for(&labels(&[("severity", "warning"), ("user_id", "bob")]));
         assert_eq!(other.len(), 1);
         assert_eq!(other[0].receiver.as_deref(), Some("ops"));
@@ -270,11 +282,26 @@ mod tests {
         assert!(t.routes_for(&labels(&[("rule", "x")])).is_empty());
         let e = tree(r#"receiver = "nobody""#).unwrap_err();
         assert!(e.contains("unknown receiver `nobody`"), "{e}");
-        assert!(tree(r#"receiver = "ops"
-            group_by = ["bad-label"]"#).is_err());
-        assert!(tree(r#"receiver = "ops"
-            group_interval = "0s""#).is_err());
-        assert!(tree(r#"receiver = "ops"
-            matchers = ['user_id=~"(("']"#).is_err());
+        assert!(
+            tree(
+                r#"receiver = "ops"
+            group_by = ["bad-label"]"#
+            )
+            .is_err()
+        );
+        assert!(
+            tree(
+                r#"receiver = "ops"
+            group_interval = "0s""#
+            )
+            .is_err()
+        );
+        assert!(
+            tree(
+                r#"receiver = "ops"
+            matchers = ['user_id=~"(("']"#
+            )
+            .is_err()
+        );
     }
 }

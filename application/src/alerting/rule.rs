@@ -136,7 +136,11 @@ pub struct RuleConfig {
     /// The signal it watches.
     pub signal: Signal,
     /// Window of a windowed signal (default 1 minute; at most 15 minutes).
-    #[serde(default, with = "ordermon_domain::duration::serde_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ordermon_domain::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub window: Option<Duration>,
     /// Comparison for a threshold (default `>=`; for a detector's floor too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,7 +210,11 @@ pub struct BuiltinSettings {
     )]
     pub threshold: Option<Decimal>,
     /// Window.
-    #[serde(default, with = "ordermon_domain::duration::serde_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ordermon_domain::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub window: Option<Duration>,
     /// `for` duration.
     #[serde(
@@ -411,7 +419,8 @@ impl RuleConfig {
                     "the order_flow signal takes isolation_forest".to_owned(),
                 ));
             }
-            spec.validate().map_err(|e| err("detector", e.to_string()))?;
+            spec.validate()
+                .map_err(|e| err("detector", e.to_string()))?;
             Condition::Detector {
                 spec: spec.clone(),
                 floor: self.threshold.map(|t| (op, t)),
@@ -639,7 +648,6 @@ impl Rule {
     }
 }
 
-
 /// Decimals in configuration: a string (`"0.5"`), or for convenience a TOML
 /// integer or float (read through its shortest decimal text).
 pub(crate) mod config_decimal {
@@ -679,7 +687,10 @@ pub(crate) mod config_decimal {
         use ordermon_domain::Decimal;
         use serde::{Deserialize, Deserializer, Serializer};
 
-        pub(crate) fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Decimal>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match d {
                 Some(d) => s.collect_str(d),
                 None => s.serialize_none(),
@@ -740,17 +751,47 @@ mod tests {
     fn bad_rules_are_refused_naming_rule_and_field() {
         let cases = [
             (r#"name = "a"; signal = "orders""#, "threshold"),
-            (r#"name = "a"; signal = "open_orders"; window = "1m"; threshold = "1""#, "window"),
-            (r#"name = "a"; signal = "orders"; window = "16m"; threshold = "1""#, "window"),
-            (r#"name = "a"; signal = "orders"; threshold = "1"; min_count = 3"#, "min_count"),
-            (r#"name = "a"; signal = "orders"; threshold = "1"; labels = { user_id = "x" }"#, "labels.user_id"),
-            (r#"name = "a"; signal = "orders"; threshold = "1"; labels = { "bad-name" = "x" }"#, "labels"),
-            (r#"name = "a b"; signal = "orders"; threshold = "1""#, "name"),
-            (r#"name = "a"; signal = "orders"; threshold = "1"; for = "2d""#, "for"),
+            (
+                r#"name = "a"; signal = "open_orders"; window = "1m"; threshold = "1""#,
+                "window",
+            ),
+            (
+                r#"name = "a"; signal = "orders"; window = "16m"; threshold = "1""#,
+                "window",
+            ),
+            (
+                r#"name = "a"; signal = "orders"; threshold = "1"; min_count = 3"#,
+                "min_count",
+            ),
+            (
+                r#"name = "a"; signal = "orders"; threshold = "1"; labels = { user_id = "x" }"#,
+                "labels.user_id",
+            ),
+            (
+                r#"name = "a"; signal = "orders"; threshold = "1"; labels = { "bad-name" = "x" }"#,
+                "labels",
+            ),
+            (
+                r#"name = "a b"; signal = "orders"; threshold = "1""#,
+                "name",
+            ),
+            (
+                r#"name = "a"; signal = "orders"; threshold = "1"; for = "2d""#,
+                "for",
+            ),
             (r#"name = "a"; signal = "order_flow""#, "isolation_forest"),
-            (r#"name = "a"; signal = "fill_ratio"; threshold = "1"; baseline = { ratio = 0.5 }"#, "threshold"),
-            (r#"name = "a"; signal = "fill_ratio"; baseline = { ratio = 0.5, alpha = 2.0 }"#, "baseline"),
-            (r#"name = "a"; signal = "position_utilization"; predict = { limit = "1", within = "0s" }"#, "predict"),
+            (
+                r#"name = "a"; signal = "fill_ratio"; threshold = "1"; baseline = { ratio = 0.5 }"#,
+                "threshold",
+            ),
+            (
+                r#"name = "a"; signal = "fill_ratio"; baseline = { ratio = 0.5, alpha = 2.0 }"#,
+                "baseline",
+            ),
+            (
+                r#"name = "a"; signal = "position_utilization"; predict = { limit = "1", within = "0s" }"#,
+                "predict",
+            ),
         ];
         for (text, field) in cases {
             let e = rule(text).expect_err(text);
@@ -758,13 +799,20 @@ mod tests {
             assert!(e.to_string().starts_with("alert rule `a"), "{e}");
         }
         // An unknown field is refused by the parser itself.
-        assert!(rule(r#"name = "a"; signal = "orders"; treshold = "1""#).is_err_and(|e| e.field == "toml"));
-        assert!(rule(r#"name = "a"; signal = "no_such_signal"; threshold = "1""#).is_err_and(|e| e.field == "toml"));
+        assert!(
+            rule(r#"name = "a"; signal = "orders"; treshold = "1""#)
+                .is_err_and(|e| e.field == "toml")
+        );
+        assert!(
+            rule(r#"name = "a"; signal = "no_such_signal"; threshold = "1""#)
+                .is_err_and(|e| e.field == "toml")
+        );
     }
 
     #[test]
     fn overrides_move_the_threshold_for_severity_and_enabled() {
-        let r = rule(r#"name = "rate"; signal = "order_rate"; window = "10s"; threshold = "20""#).unwrap();
+        let r = rule(r#"name = "rate"; signal = "order_rate"; window = "10s"; threshold = "20""#)
+            .unwrap();
         let o = RuleOverride {
             rule: r.name.clone(),
             user_id: ordermon_domain::ids::UserId::new("alice").unwrap(),

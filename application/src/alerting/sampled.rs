@@ -20,7 +20,10 @@ use super::signal::{Signal, SignalScope};
 /// A sampled condition's state for one series.
 enum Kind {
     Detector(Box<dyn Detector>),
-    Baseline { mean: f64, samples: u32 },
+    Baseline {
+        mean: f64,
+        samples: u32,
+    },
     Trend(LinearTrend),
     Forest(Box<IsolationForest>),
     /// The configuration could not build a detector (refused at start; kept
@@ -79,8 +82,9 @@ fn new_kind(rule: &Rule, key: &SeriesKey) -> Kind {
             };
             LinearTrend::new(&config).map_or(Kind::Broken, Kind::Trend)
         }
-        Condition::Forest(cfg) => IsolationForest::new(cfg, seed(key))
-            .map_or(Kind::Broken, |f| Kind::Forest(Box::new(f))),
+        Condition::Forest(cfg) => {
+            IsolationForest::new(cfg, seed(key)).map_or(Kind::Broken, |f| Kind::Forest(Box::new(f)))
+        }
         Condition::Threshold { .. } => Kind::Broken,
     }
 }
@@ -140,7 +144,13 @@ impl Sampled {
                 SignalScope::Instrument => {
                     if rule.enabled {
                         for i in ctx.catalog.all() {
-                            self.one(idx, rule, SeriesKey::Instrument(i.id.clone()), observed, ctx);
+                            self.one(
+                                idx,
+                                rule,
+                                SeriesKey::Instrument(i.id.clone()),
+                                observed,
+                                ctx,
+                            );
                         }
                     }
                 }

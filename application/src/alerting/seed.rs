@@ -98,7 +98,11 @@ pub async fn run(persistence: Persistence, tx: mpsc::Sender<Seed>, cancel: Cance
             }
         }
     }
-    tracing::info!(users, took_ms = started.elapsed().as_millis() as u64, "alerting read the store");
+    tracing::info!(
+        users,
+        took_ms = started.elapsed().as_millis() as u64,
+        "alerting read the store"
+    );
 }
 
 /// Retries a read while the store is unavailable (a few times, backing off).

@@ -160,7 +160,10 @@ pub fn order_signature(
     eat(side.as_str().as_bytes());
     eat(order_type.as_str().as_bytes());
     eat(quantity.normalize().to_string().as_bytes());
-    eat(price.map(|p| p.normalize().to_string()).unwrap_or_default().as_bytes());
+    eat(price
+        .map(|p| p.normalize().to_string())
+        .unwrap_or_default()
+        .as_bytes());
     h
 }
 
@@ -268,7 +271,12 @@ impl UserSeries {
             self.flow = None;
         }
         let oldest = bucket_of(horizon);
-        while self.equity.history.front().is_some_and(|(b, _)| *b < oldest) {
+        while self
+            .equity
+            .history
+            .front()
+            .is_some_and(|(b, _)| *b < oldest)
+        {
             self.equity.history.pop_front();
         }
     }
@@ -321,9 +329,27 @@ mod tests {
         let mut u = UserSeries::default();
         let i = InstrumentId::new("ACME.SIM").unwrap();
         let t = Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap();
-        let s = order_signature(&i, Side::Buy, OrderType::Limit, Decimal::new(10, 0), Some(Decimal::new(1000, 2)));
-        let same = order_signature(&i, Side::Buy, OrderType::Limit, Decimal::new(100, 1), Some(Decimal::new(10, 0)));
-        let other = order_signature(&i, Side::Sell, OrderType::Limit, Decimal::new(10, 0), Some(Decimal::new(10, 0)));
+        let s = order_signature(
+            &i,
+            Side::Buy,
+            OrderType::Limit,
+            Decimal::new(10, 0),
+            Some(Decimal::new(1000, 2)),
+        );
+        let same = order_signature(
+            &i,
+            Side::Buy,
+            OrderType::Limit,
+            Decimal::new(100, 1),
+            Some(Decimal::new(10, 0)),
+        );
+        let other = order_signature(
+            &i,
+            Side::Sell,
+            OrderType::Limit,
+            Decimal::new(10, 0),
+            Some(Decimal::new(10, 0)),
+        );
         assert_eq!(s, same);
         assert_ne!(s, other);
         assert!(!u.note_signature(s, t));

@@ -21,6 +21,7 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::SystemProbe;
 use super::book::{AlertBook, BookError};
 use super::config::AlertingConfig;
 use super::deliver::{Deliverer, DeliveryStats};
@@ -32,7 +33,6 @@ use super::rule::Rule;
 use super::sampled::Sampled;
 use super::status::{AlertingStatus, StatusCells};
 use super::worker::{Command, Inputs, Worker, WorkerSettings};
-use super::SystemProbe;
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
 use crate::engine::Scope;
@@ -256,7 +256,11 @@ impl AlertingService {
         // What earlier runs left: silences, overrides, unresolved alerts and
         // what each notification group was last told.
         let silences = service.active_silences(now).await?;
-        let overrides = deps.persistence.alert_rules.list_rule_overrides(None).await?;
+        let overrides = deps
+            .persistence
+            .alert_rules
+            .list_rule_overrides(None)
+            .await?;
         let unresolved = service.unresolved().await?;
         let latest = deps.persistence.notifications.latest_per_group().await?;
         let mut rule_set = RuleSet {
@@ -264,7 +268,11 @@ impl AlertingService {
             per_user: HashMap::new(),
         };
         rule_set.set_overrides(&overrides);
-        let mut dispatcher = Dispatcher::new(tree, config.max_alerts_per_notification, config.escalation.clone());
+        let mut dispatcher = Dispatcher::new(
+            tree,
+            config.max_alerts_per_notification,
+            config.escalation.clone(),
+        );
         dispatcher.restore(&latest);
         let mut book = AlertBook::default();
         let for_of = |a: &Alert| {
@@ -274,7 +282,8 @@ impl AlertingService {
                 .and_then(|r| chrono::Duration::from_std(r.for_duration).ok())
                 .unwrap_or_default()
         };
-        let active: std::collections::HashSet<_> = unresolved.iter().map(|a| a.fingerprint).collect();
+        let active: std::collections::HashSet<_> =
+            unresolved.iter().map(|a| a.fingerprint).collect();
         for a in &unresolved {
             dispatcher.observe(a, now);
         }
@@ -417,7 +426,11 @@ impl AlertingService {
     ///
     /// # Errors
     /// A bad limit; store failures.
-    pub async fn list_alerts(&self, scope: &Scope, f: AlertFilter) -> Result<Page<Alert>, AppError> {
+    pub async fn list_alerts(
+        &self,
+        scope: &Scope,
+        f: AlertFilter,
+    ) -> Result<Page<Alert>, AppError> {
         let limit = limit(f.limit)?;
         let user = match scope {
             Scope::All => f.user.clone(),
@@ -540,7 +553,12 @@ impl AlertingService {
     ///
     /// # Errors
     /// NotFound; Conflict when it is resolved.
-    pub async fn acknowledge(&self, scope: &Scope, id: AlertId, by: &str) -> Result<Alert, AppError> {
+    pub async fn acknowledge(
+        &self,
+        scope: &Scope,
+        id: AlertId,
+        by: &str,
+    ) -> Result<Alert, AppError> {
         self.change(scope, id, by, false).await
     }
 
@@ -584,12 +602,17 @@ impl AlertingService {
     ///
     /// # Errors
     /// Validation (matchers, window, size); store failures.
-    pub async fn create_silence(&self, scope: &Scope, mut new: NewSilence) -> Result<Silence, AppError> {
+    pub async fn create_silence(
+        &self,
+        scope: &Scope,
+        mut new: NewSilence,
+    ) -> Result<Silence, AppError> {
         if let Scope::User(me) = scope {
             new.user_id = Some(me.clone());
         }
         let now = self.clock.now();
-        let s = Silence::create(new, self.silence_max, now).map_err(|e| AppError::field("silence", e))?;
+        let s = Silence::create(new, self.silence_max, now)
+            .map_err(|e| AppError::field("silence", e))?;
         self.store_silence(&s, 0).await?;
         tracing::info!(silence = %s.id, by = %s.created_by, matchers = s.matchers.len(), "silence created");
         Ok(s)
@@ -653,7 +676,12 @@ impl AlertingService {
     ///
     /// # Errors
     /// NotFound; Conflict when it has ended already; store failures.
-    pub async fn expire_silence(&self, scope: &Scope, id: SilenceId, by: &str) -> Result<Silence, AppError> {
+    pub async fn expire_silence(
+        &self,
+        scope: &Scope,
+        id: SilenceId,
+        by: &str,
+    ) -> Result<Silence, AppError> {
         let mut s = self.get_silence(scope, id).await?;
         if matches!(scope, Scope::User(_)) && s.user_id.is_none() {
             return Err(AppError::Forbidden);
@@ -677,7 +705,12 @@ impl AlertingService {
     /// Store failures.
     pub async fn rules(&self, user: Option<&UserId>) -> Result<Vec<RuleView>, AppError> {
         let overrides = match user {
-            Some(u) => self.persistence.alert_rules.list_rule_overrides(Some(u)).await?,
+            Some(u) => {
+                self.persistence
+                    .alert_rules
+                    .list_rule_overrides(Some(u))
+                    .await?
+            }
             None => Vec::new(),
         };
         Ok(self
@@ -709,7 +742,11 @@ impl AlertingService {
         if self.persistence.users.get_user(user).await?.is_none() {
             return Err(AppError::NotFound("user"));
         }
-        let existing = self.persistence.alert_rules.get_rule_override(rule, user).await?;
+        let existing = self
+            .persistence
+            .alert_rules
+            .get_rule_override(rule, user)
+            .await?;
         let expected = existing.as_ref().map_or(0, |o| o.version);
         let mut o = existing.unwrap_or(RuleOverride {
             rule: rule.clone(),
@@ -734,7 +771,8 @@ impl AlertingService {
         if patch.severity.is_some() {
             o.severity = patch.severity;
         }
-        r.check_override(&o).map_err(|e| AppError::field(e.field.clone(), e.message))?;
+        r.check_override(&o)
+            .map_err(|e| AppError::field(e.field.clone(), e.message))?;
         o.updated_by = by.to_owned();
         o.updated_at = self.clock.now();
         o.version = expected + 1;
@@ -775,7 +813,11 @@ impl AlertingService {
         if !self.enabled {
             return Ok(());
         }
-        let all = self.persistence.alert_rules.list_rule_overrides(None).await?;
+        let all = self
+            .persistence
+            .alert_rules
+            .list_rule_overrides(None)
+            .await?;
         self.ask(Command::Overrides(all)).await?;
         self.sync().await;
         Ok(())

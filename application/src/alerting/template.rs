@@ -72,10 +72,16 @@ mod tests {
             labels: &labels,
         };
         assert_eq!(
-            render("{{ value }} > {{threshold}} over {{window}} for {{labels.user_id}}{{labels.none}}", &f),
+            render(
+                "{{ value }} > {{threshold}} over {{window}} for {{labels.user_id}}{{labels.none}}",
+                &f
+            ),
             "0.75 > 0.5 over 1m for alice"
         );
         assert_eq!(render("{{nope}} {{ unclosed", &f), "{{nope}} {{ unclosed");
-        assert_eq!(render("[{{rule}}/{{severity}}]", &f), "[reject_rate_spike/warning]");
+        assert_eq!(
+            render("[{{rule}}/{{severity}}]", &f),
+            "[reject_rate_spike/warning]"
+        );
     }
 }

@@ -265,7 +265,9 @@ impl Worker {
             }
             Command::Overrides(list) => {
                 self.rules.set_overrides(&list);
-                self.observed.dirty.extend(self.observed.users.keys().cloned());
+                self.observed
+                    .dirty
+                    .extend(self.observed.users.keys().cloned());
             }
             Command::Mismatch { user, at } => self.observed.mismatch(&user, at),
             Command::Sync(_) | Command::Evaluate(_) => {}
@@ -291,7 +293,12 @@ impl Worker {
         let mut changed = Vec::new();
         if self.observed.system_dirty {
             self.observed.system_dirty = false;
-            let hits = eval_system(&self.rules, &self.observed, &self.sampled, &self.context(now));
+            let hits = eval_system(
+                &self.rules,
+                &self.observed,
+                &self.sampled,
+                &self.context(now),
+            );
             changed.extend(self.book.reconcile(&Subject::System, hits, now));
         }
         if self.seeded && !self.observed.dirty.is_empty() {
@@ -355,13 +362,23 @@ impl Worker {
             self.observed.dirty.clear();
             let hits = eval_instruments(&self.rules, &self.sampled, &self.context(now));
             changed.extend(self.book.reconcile(&Subject::Instruments, hits, now));
-            let hits = eval_venues(&self.rules, &self.observed, &self.sampled, &self.context(now));
+            let hits = eval_venues(
+                &self.rules,
+                &self.observed,
+                &self.sampled,
+                &self.context(now),
+            );
             changed.extend(self.book.reconcile(&Subject::Venues, hits, now));
             for u in self.observed.users.values_mut() {
                 u.trim(now);
             }
         }
-        let hits = eval_system(&self.rules, &self.observed, &self.sampled, &self.context(now));
+        let hits = eval_system(
+            &self.rules,
+            &self.observed,
+            &self.sampled,
+            &self.context(now),
+        );
         changed.extend(self.book.reconcile(&Subject::System, hits, now));
         self.observed.system_dirty = false;
         for a in &changed {
@@ -371,7 +388,8 @@ impl Worker {
         // Silences start and end with time: re-applied at every sweep.
         self.remute(now);
         let took = started.elapsed();
-        self.status.record_sweep(took, self.book.len(), self.sampled.series());
+        self.status
+            .record_sweep(took, self.book.len(), self.sampled.series());
         self.export_counts();
         metrics::histogram!("ordermon_alert_evaluation_seconds").record(took.as_secs_f64());
         self.last_sweep = Some(started);
@@ -435,7 +453,8 @@ impl Worker {
             }
         }
         if !records.is_empty() {
-            metrics::counter!("ordermon_notifications_decided_total").increment(records.len() as u64);
+            metrics::counter!("ordermon_notifications_decided_total")
+                .increment(records.len() as u64);
         }
         self.unsaved.extend(records);
     }

@@ -180,7 +180,14 @@ pub async fn restart(w: &World) -> World {
         store: w.h.store.clone(),
     };
     // The engine belongs to the first world; this one never cancels it.
-    start_alerting(h, w.clock.clone(), w.quotes.clone(), CancellationToken::new(), &config()).await
+    start_alerting(
+        h,
+        w.clock.clone(),
+        w.quotes.clone(),
+        CancellationToken::new(),
+        &config(),
+    )
+    .await
 }
 
 async fn start_alerting(

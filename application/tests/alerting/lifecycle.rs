@@ -26,12 +26,21 @@ async fn kill_switch_alert_is_notified_acknowledged_not_repeated_and_resolved() 
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].state, AlertState::Firing);
     // group_wait (1 s), then one notification to the default receiver.
-    assert!(w.ops.rules().iter().all(|(r, _)| r != "kill_switch_engaged"));
+    assert!(
+        w.ops
+            .rules()
+            .iter()
+            .all(|(r, _)| r != "kill_switch_engaged")
+    );
     w.advance(1).await;
     let got = w.delivered(&w.ops, 1).await;
     let n = got
         .iter()
-        .find(|n| n.alerts.iter().any(|a| a.rule.as_str() == "kill_switch_engaged"))
+        .find(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.rule.as_str() == "kill_switch_engaged")
+        })
         .expect("kill switch notified");
     assert_eq!(n.kind, NotificationKind::Update);
     assert_eq!(n.receiver, "ops");
@@ -48,14 +57,24 @@ async fn kill_switch_alert_is_notified_acknowledged_not_repeated_and_resolved() 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let kill_repeats = w.ops.got.lock()[before..]
         .iter()
-        .filter(|n| n.alerts.iter().any(|a| a.rule.as_str() == "kill_switch_engaged"))
+        .filter(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.rule.as_str() == "kill_switch_engaged")
+        })
         .count();
     assert_eq!(kill_repeats, 0, "acknowledged alerts do not repeat");
     let watchdog_repeats = w.ops.got.lock()[before..]
         .iter()
-        .filter(|n| n.kind == NotificationKind::Repeat && n.alerts.iter().any(|a| a.rule.as_str() == "watchdog"))
+        .filter(|n| {
+            n.kind == NotificationKind::Repeat
+                && n.alerts.iter().any(|a| a.rule.as_str() == "watchdog")
+        })
         .count();
-    assert_eq!(watchdog_repeats, 1, "the dead-man repeats every repeat_interval");
+    assert_eq!(
+        watchdog_repeats, 1,
+        "the dead-man repeats every repeat_interval"
+    );
     // Released: resolved, and the receiver is told.
     halt(&w, TradingState::Active).await;
     let all = w.of_rule("kill_switch_engaged").await;
@@ -65,7 +84,11 @@ async fn kill_switch_alert_is_notified_acknowledged_not_repeated_and_resolved() 
     let got = w.delivered(&w.ops, before + 1).await;
     let resolved = got[before..]
         .iter()
-        .find(|n| n.alerts.iter().any(|a| a.rule.as_str() == "kill_switch_engaged"))
+        .find(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.rule.as_str() == "kill_switch_engaged")
+        })
         .expect("resolve notification");
     assert_eq!(resolved.status(), AlertState::Resolved);
 }
@@ -95,7 +118,10 @@ async fn a_silenced_alert_is_not_notified_and_unsilenced_it_is() {
     w.run_for(30).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        w.ops.rules().iter().all(|(r, _)| r != "kill_switch_engaged"),
+        w.ops
+            .rules()
+            .iter()
+            .all(|(r, _)| r != "kill_switch_engaged"),
         "{:?}",
         w.ops.rules()
     );
@@ -120,7 +146,11 @@ async fn unacknowledged_critical_alerts_escalate_to_the_second_receiver_once() {
     let got = w.delivered(&w.pager, 1).await;
     assert_eq!(got[0].kind, NotificationKind::Escalation);
     assert_eq!(got[0].alerts[0].rule.as_str(), "kill_switch_engaged");
-    assert!(w.active("kill_switch_engaged").await[0].escalated_at.is_some());
+    assert!(
+        w.active("kill_switch_engaged").await[0]
+            .escalated_at
+            .is_some()
+    );
     w.run_for(600).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.pager.got.lock().len(), 1, "escalated once");
@@ -141,7 +171,11 @@ async fn a_receiver_that_is_down_gets_each_notification_once_when_it_returns() {
     let got = w.delivered(&w.ops, 1).await;
     let kill: Vec<_> = got
         .iter()
-        .filter(|n| n.alerts.iter().any(|a| a.rule.as_str() == "kill_switch_engaged"))
+        .filter(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.rule.as_str() == "kill_switch_engaged")
+        })
         .collect();
     assert_eq!(kill.len(), 1, "{:?}", w.ops.rules());
     assert_eq!(*w.ops.fail_next.lock(), 0);
@@ -156,13 +190,20 @@ async fn a_restart_keeps_acks_and_does_not_resend() {
     w.advance(1).await;
     w.delivered(&w.ops, 1).await;
     let a = w.active("kill_switch_engaged").await.remove(0);
-    w.alerting.acknowledge(&Scope::All, a.id, "ops").await.unwrap();
+    w.alerting
+        .acknowledge(&Scope::All, a.id, "ops")
+        .await
+        .unwrap();
     // A second service over the same store (the first one stops).
     w.stop_alerting().await;
     let again = crate::harness::restart(&w).await;
     again.run_for(30).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(again.ops.got.lock().is_empty(), "nothing resent: {:?}", again.ops.rules());
+    assert!(
+        again.ops.got.lock().is_empty(),
+        "nothing resent: {:?}",
+        again.ops.rules()
+    );
     let still = again.active("kill_switch_engaged").await;
     assert_eq!(still.len(), 1);
     assert_eq!(still[0].id, a.id, "the same occurrence");
@@ -177,7 +218,13 @@ async fn a_venue_that_is_down_inhibits_its_stuck_order_alerts() {
     for u in ["u1", "u2", "u3"] {
         let id = funded_user(&w.h, u, "1000").await;
         w.h.engine
-            .submit(limit(&id, &format!("{u}-1"), ordermon_domain::order::Side::Buy, "1", "10.00"))
+            .submit(limit(
+                &id,
+                &format!("{u}-1"),
+                ordermon_domain::order::Side::Buy,
+                "1",
+                "10.00",
+            ))
             .await
             .unwrap();
     }

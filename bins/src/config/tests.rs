@@ -300,7 +300,10 @@ fn alerting_rules_routes_and_receivers_load_from_the_file() {
     )
     .unwrap();
     let rules = c.alerting.rules().unwrap();
-    let stuck = rules.iter().find(|r| r.name.as_str() == "stuck_order").unwrap();
+    let stuck = rules
+        .iter()
+        .find(|r| r.name.as_str() == "stuck_order")
+        .unwrap();
     assert_eq!(stuck.condition.threshold(), Some(dec!(60)));
     assert!(rules.iter().any(|r| r.name.as_str() == "many_orders"));
     assert_eq!(c.alerting.receivers.len(), 2);
@@ -315,7 +318,10 @@ fn alerting_settings_come_from_the_environment_too() {
             ("ORDERMON_ALERTING__BUILTIN__STUCK_ORDER__THRESHOLD", "45"),
             ("ORDERMON_ALERTING__BUILTIN__WATCHDOG__ENABLED", "false"),
             ("ORDERMON_ALERTING__RECEIVERS__OPS__KIND", "webhook"),
-            ("ORDERMON_ALERTING__RECEIVERS__OPS__URL", "http://127.0.0.1:9/hook"),
+            (
+                "ORDERMON_ALERTING__RECEIVERS__OPS__URL",
+                "http://127.0.0.1:9/hook",
+            ),
             ("ORDERMON_ALERTING__ROUTE__RECEIVER", "ops"),
             (
                 "ORDERMON_ALERTING__RULES",
@@ -325,9 +331,18 @@ fn alerting_settings_come_from_the_environment_too() {
     )
     .unwrap();
     let rules = c.alerting.rules().unwrap();
-    let stuck = rules.iter().find(|r| r.name.as_str() == "stuck_order").unwrap();
+    let stuck = rules
+        .iter()
+        .find(|r| r.name.as_str() == "stuck_order")
+        .unwrap();
     assert_eq!(stuck.condition.threshold(), Some(dec!(45)));
-    assert!(!rules.iter().find(|r| r.name.as_str() == "watchdog").unwrap().enabled);
+    assert!(
+        !rules
+            .iter()
+            .find(|r| r.name.as_str() == "watchdog")
+            .unwrap()
+            .enabled
+    );
     assert!(rules.iter().any(|r| r.name.as_str() == "x"));
     assert_eq!(c.alerting.route.receiver.as_deref(), Some("ops"));
 }
@@ -335,12 +350,27 @@ fn alerting_settings_come_from_the_environment_too() {
 #[test]
 fn bad_alerting_settings_are_refused_naming_what() {
     let cases = [
-        ("[[alerting.rules]]\nname = \"x\"\nsignal = \"orders\"\n", "alert rule `x`: threshold"),
-        ("[alerting.route]\nreceiver = \"nobody\"\n", "unknown receiver `nobody`"),
+        (
+            "[[alerting.rules]]\nname = \"x\"\nsignal = \"orders\"\n",
+            "alert rule `x`: threshold",
+        ),
+        (
+            "[alerting.route]\nreceiver = \"nobody\"\n",
+            "unknown receiver `nobody`",
+        ),
         ("[alerting.builtin.nope]\nenabled = true\n", "builtin.nope"),
-        ("[alerting.receivers.ops]\nkind = \"webhook\"\nurl = \"ftp://x\"\n", "ops"),
-        ("[alerting.receivers.ops]\nkind = \"carrier_pigeon\"\n", "carrier_pigeon"),
-        ("[alerting.route]\nmatchers = ['user_id=~\"((\"']\n", "regular expression"),
+        (
+            "[alerting.receivers.ops]\nkind = \"webhook\"\nurl = \"ftp://x\"\n",
+            "ops",
+        ),
+        (
+            "[alerting.receivers.ops]\nkind = \"carrier_pigeon\"\n",
+            "carrier_pigeon",
+        ),
+        (
+            "[alerting.route]\nmatchers = ['user_id=~\"((\"']\n",
+            "regular expression",
+        ),
     ];
     for (text, needle) in cases {
         let e = load(Some(text), &[]).unwrap_err().to_string();
@@ -374,7 +404,12 @@ fn receiver_secrets_never_print() {
     .unwrap();
     let printed = c.to_redacted_toml().unwrap();
     let debug = format!("{c:?}");
-    for secret in ["slacksecret123", "dingtoken456", "SECdingsecret789", "smtppassword000"] {
+    for secret in [
+        "slacksecret123",
+        "dingtoken456",
+        "SECdingsecret789",
+        "smtppassword000",
+    ] {
         assert!(!printed.contains(secret), "{secret} in config output");
         assert!(!debug.contains(secret), "{secret} in Debug");
     }

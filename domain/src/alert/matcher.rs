@@ -349,7 +349,10 @@ mod tests {
     #[test]
     fn parses_alertmanager_syntax() {
         let m: Matcher = r#"severity="critical""#.parse().unwrap();
-        assert_eq!((m.name(), m.op(), m.value()), ("severity", MatchOp::Eq, "critical"));
+        assert_eq!(
+            (m.name(), m.op(), m.value()),
+            ("severity", MatchOp::Eq, "critical")
+        );
         let m: Matcher = r#"user_id=~"desk-\d+""#.parse().unwrap();
         assert_eq!(m.op(), MatchOp::Regex);
         assert!(m.matches(&labels(&[("user_id", "desk-12")])));
@@ -370,7 +373,10 @@ mod tests {
             Matcher::eq("9lives", "x"),
             Err(MatcherError::Name(_))
         ));
-        assert!(matches!(Matcher::eq("a-b", "x"), Err(MatcherError::Name(_))));
+        assert!(matches!(
+            Matcher::eq("a-b", "x"),
+            Err(MatcherError::Name(_))
+        ));
         assert!(matches!(
             Matcher::eq("a", "x".repeat(1025)),
             Err(MatcherError::ValueTooLong(_))

@@ -453,7 +453,16 @@ mod tests {
             now,
         );
         let mut v = serde_json::to_value(&a).unwrap();
-        for k in ["fired_at", "value", "acknowledged_by", "acknowledged_at", "resolved_by", "silenced_by", "inhibited", "escalated_at"] {
+        for k in [
+            "fired_at",
+            "value",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "silenced_by",
+            "inhibited",
+            "escalated_at",
+        ] {
             v.as_object_mut().unwrap().remove(k);
         }
         let back: Alert = serde_json::from_value(v).unwrap();

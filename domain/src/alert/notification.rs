@@ -297,7 +297,10 @@ mod tests {
         assert!(r.is_due(now));
         r.claim("a", now, Duration::seconds(30));
         assert!(!r.is_due(now + Duration::seconds(1)));
-        assert!(r.is_due(now + Duration::seconds(31)), "an abandoned claim runs out");
+        assert!(
+            r.is_due(now + Duration::seconds(31)),
+            "an abandoned claim runs out"
+        );
         r.attempt_failed("HTTP 500".to_owned(), Some(now + Duration::seconds(2)));
         assert_eq!((r.attempts, r.status), (1, DeliveryStatus::Pending));
         assert!(!r.is_due(now + Duration::seconds(1)));

@@ -39,7 +39,6 @@ pub struct RuleOverride {
     pub version: u64,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

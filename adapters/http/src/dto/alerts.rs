@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ordermon_application::alerting::RuleView;
-use ordermon_domain::alert::{Alert, AlertState, MatchOp, Matcher, RuleOverride, Severity, Silence};
+use ordermon_domain::alert::{
+    Alert, AlertState, MatchOp, Matcher, RuleOverride, Severity, Silence,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -428,7 +430,11 @@ mod tests {
                 serde_json::to_value(s).unwrap()
             );
         }
-        for s in [AlertState::Pending, AlertState::Firing, AlertState::Resolved] {
+        for s in [
+            AlertState::Pending,
+            AlertState::Firing,
+            AlertState::Resolved,
+        ] {
             assert_eq!(
                 serde_json::to_value(AlertStateDto::from(s)).unwrap(),
                 serde_json::to_value(s).unwrap()

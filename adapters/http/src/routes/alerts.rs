@@ -65,7 +65,10 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
                 for s in v.split(',').filter(|s| !s.is_empty()) {
                     match s.parse::<AlertState>() {
                         Ok(st) => f.states.push(st),
-                        Err(_) => bad("state", format!("unknown state `{s}` (pending, firing, resolved)")),
+                        Err(_) => bad(
+                            "state",
+                            format!("unknown state `{s}` (pending, firing, resolved)"),
+                        ),
                     }
                 }
             }
@@ -73,7 +76,10 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
                 for s in v.split(',').filter(|s| !s.is_empty()) {
                     match s.parse::<Severity>() {
                         Ok(sev) => f.severities.push(sev),
-                        Err(_) => bad("severity", format!("unknown severity `{s}` (info, warning, critical)")),
+                        Err(_) => bad(
+                            "severity",
+                            format!("unknown severity `{s}` (info, warning, critical)"),
+                        ),
                     }
                 }
             }
@@ -218,7 +224,9 @@ pub async fn resolve(
     let svc = service(&state)?;
     let id = alert_id(&id)?;
     let comment = comment(&body)?;
-    let alert = svc.resolve(&caller.scope(), id, caller.user_id.as_str()).await?;
+    let alert = svc
+        .resolve(&caller.scope(), id, caller.user_id.as_str())
+        .await?;
     tracing::info!(alert = %id, by = %caller.user_id, comment = comment.as_deref().unwrap_or(""), "alert resolved by hand");
     Ok(Json(alert.into()))
 }
@@ -258,7 +266,11 @@ pub async fn list_silences(
         .await?;
     let now = chrono::Utc::now();
     Ok(Json(SilencePage {
-        items: page.items.into_iter().map(|s| SilenceView::of(s, now)).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|s| SilenceView::of(s, now))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
