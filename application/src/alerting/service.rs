@@ -32,7 +32,7 @@ use super::route::RouteTree;
 use super::rule::Rule;
 use super::sampled::Sampled;
 use super::status::{AlertingStatus, StatusCells};
-use super::worker::{Command, Inputs, Worker, WorkerSettings};
+use super::worker::{Command, Env, Inputs, Worker, WorkerSettings};
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
 use crate::engine::Scope;
@@ -323,17 +323,19 @@ impl AlertingService {
             silences,
             inhibit: config.inhibit_rules.clone(),
             committer: deps.committer.clone(),
-            quotes: deps.quotes.clone(),
-            catalog: deps.catalog.clone(),
             clock: deps.clock.clone(),
-            instance: deps.instance.clone(),
-            started_at: now,
-            settings: WorkerSettings {
-                evaluation_interval: config.evaluation_interval,
-                venue_stuck_after: config.venue_stuck_after,
-                strategy_alert_hold: config.strategy_alert_hold,
+            env: Env {
+                quotes: deps.quotes.clone(),
+                catalog: deps.catalog.clone(),
+                instance: deps.instance.clone(),
+                started_at: now,
+                settings: WorkerSettings {
+                    evaluation_interval: config.evaluation_interval,
+                    venue_stuck_after: config.venue_stuck_after,
+                    strategy_alert_hold: config.strategy_alert_hold,
+                },
+                system: super::eval::SystemFigures::default(),
             },
-            system: super::eval::SystemFigures::default(),
             wake_delivery: wake_delivery.clone(),
             status: status.clone(),
             unsaved: Vec::new(),

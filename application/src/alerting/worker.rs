@@ -85,13 +85,9 @@ pub(crate) struct Worker {
     pub(crate) silences: Vec<Silence>,
     pub(crate) inhibit: Vec<InhibitRule>,
     pub(crate) committer: GroupCommitter,
-    pub(crate) quotes: Arc<QuoteBook>,
-    pub(crate) catalog: Arc<InstrumentCatalog>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) instance: String,
-    pub(crate) started_at: DateTime<Utc>,
-    pub(crate) settings: WorkerSettings,
-    pub(crate) system: SystemFigures,
+    /// What evaluation reads besides the series.
+    pub(crate) env: Env,
     pub(crate) wake_delivery: Arc<Notify>,
     pub(crate) status: Arc<StatusCells>,
     /// Notifications decided but not yet stored (retried every round).
@@ -100,6 +96,32 @@ pub(crate) struct Worker {
     pub(crate) seeded: bool,
     pub(crate) last_bucket: i64,
     pub(crate) last_sweep: Option<Instant>,
+}
+
+/// What evaluation reads besides the series (a field of its own so it can
+/// be borrowed while the book is written).
+pub(crate) struct Env {
+    pub(crate) quotes: Arc<QuoteBook>,
+    pub(crate) catalog: Arc<InstrumentCatalog>,
+    pub(crate) instance: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) settings: WorkerSettings,
+    pub(crate) system: SystemFigures,
+}
+
+impl Env {
+    fn context(&self, now: DateTime<Utc>) -> EvalContext<'_> {
+        EvalContext {
+            now,
+            quotes: &self.quotes,
+            catalog: &self.catalog,
+            venue_stuck_after: self.settings.venue_stuck_after,
+            strategy_alert_hold: self.settings.strategy_alert_hold,
+            started_at: self.started_at,
+            system: self.system,
+            instance: &self.instance,
+        }
+    }
 }
 
 /// Settings the worker reads.
@@ -119,22 +141,9 @@ pub(crate) struct Inputs {
 }
 
 impl Worker {
-    fn context(&self, now: DateTime<Utc>) -> EvalContext<'_> {
-        EvalContext {
-            now,
-            quotes: &self.quotes,
-            catalog: &self.catalog,
-            venue_stuck_after: self.settings.venue_stuck_after,
-            strategy_alert_hold: self.settings.strategy_alert_hold,
-            started_at: self.started_at,
-            system: self.system,
-            instance: &self.instance,
-        }
-    }
-
     /// Runs until `cancel` fires, then commits what is left.
     pub(crate) async fn run(mut self, mut inputs: Inputs, cancel: CancellationToken) {
-        let mut sweep = tokio::time::interval(self.settings.evaluation_interval);
+        let mut sweep = tokio::time::interval(self.env.settings.evaluation_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seeds_open = true;
         let mut syncs: Vec<oneshot::Sender<()>> = Vec::new();
@@ -214,7 +223,7 @@ impl Worker {
             if let Ok(f) =
                 tokio::time::timeout(std::time::Duration::from_millis(500), p.figures()).await
             {
-                self.system = f;
+                self.env.system = f;
             }
         }
     }
@@ -297,7 +306,7 @@ impl Worker {
                 &self.rules,
                 &self.observed,
                 &self.sampled,
-                &self.context(now),
+                &self.env.context(now),
             );
             changed.extend(self.book.reconcile(&Subject::System, hits, now));
         }
@@ -307,7 +316,7 @@ impl Worker {
                 let Some(u) = self.observed.users.get(&user) else {
                     continue;
                 };
-                let hits = eval_user(&self.rules, &user, u, &self.sampled, &self.context(now));
+                let hits = eval_user(&self.rules, &user, u, &self.sampled, &self.env.context(now));
                 changed.extend(self.book.reconcile(&Subject::User(user), hits, now));
             }
         }
@@ -339,19 +348,10 @@ impl Worker {
                 self.sample_equity(now);
                 // The sampler reads the series and writes its own state.
                 let mut sampled = std::mem::take(&mut self.sampled);
-                sampled.sample(&self.rules, &self.observed, &self.context(now));
+                sampled.sample(&self.rules, &self.observed, &self.env.context(now));
                 self.sampled = sampled;
             }
-            let ctx = EvalContext {
-                now,
-                quotes: &self.quotes,
-                catalog: &self.catalog,
-                venue_stuck_after: self.settings.venue_stuck_after,
-                strategy_alert_hold: self.settings.strategy_alert_hold,
-                started_at: self.started_at,
-                system: self.system,
-                instance: &self.instance,
-            };
+            let ctx = self.env.context(now);
             for (user, u) in &self.observed.users {
                 let hits = eval_user(&self.rules, user, u, &self.sampled, &ctx);
                 if hits.is_empty() && self.book.quiet(user) {
@@ -360,13 +360,13 @@ impl Worker {
                 changed.extend(self.book.reconcile(&Subject::User(user.clone()), hits, now));
             }
             self.observed.dirty.clear();
-            let hits = eval_instruments(&self.rules, &self.sampled, &self.context(now));
+            let hits = eval_instruments(&self.rules, &self.sampled, &self.env.context(now));
             changed.extend(self.book.reconcile(&Subject::Instruments, hits, now));
             let hits = eval_venues(
                 &self.rules,
                 &self.observed,
                 &self.sampled,
-                &self.context(now),
+                &self.env.context(now),
             );
             changed.extend(self.book.reconcile(&Subject::Venues, hits, now));
             for u in self.observed.users.values_mut() {
@@ -377,7 +377,7 @@ impl Worker {
             &self.rules,
             &self.observed,
             &self.sampled,
-            &self.context(now),
+            &self.env.context(now),
         );
         changed.extend(self.book.reconcile(&Subject::System, hits, now));
         self.observed.system_dirty = false;
@@ -419,16 +419,7 @@ impl Worker {
     /// Records each user's equity at the end of a bucket (high-water mark,
     /// day start, history for loss velocity).
     fn sample_equity(&mut self, now: DateTime<Utc>) {
-        let ctx = EvalContext {
-            now,
-            quotes: &self.quotes,
-            catalog: &self.catalog,
-            venue_stuck_after: self.settings.venue_stuck_after,
-            strategy_alert_hold: self.settings.strategy_alert_hold,
-            started_at: self.started_at,
-            system: self.system,
-            instance: &self.instance,
-        };
+        let ctx = self.env.context(now);
         let mut samples = Vec::new();
         for (id, u) in &self.observed.users {
             if let Some(e) = super::eval::equity(u, &ctx) {

@@ -195,13 +195,33 @@ pub async fn ack(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<AlertView>> {
-    let svc = service(&state)?;
-    let id = alert_id(&id)?;
-    let comment = comment(&body)?;
-    let alert = svc
-        .acknowledge(&caller.scope(), id, caller.user_id.as_str())
-        .await?;
-    tracing::info!(alert = %id, by = %caller.user_id, comment = comment.as_deref().unwrap_or(""), "alert acknowledged");
+    act(&state, &caller, &id, &body, false).await
+}
+
+/// Acknowledges (`resolve` false) or resolves an alert for the caller, logging
+/// who and why.
+async fn act(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    body: &[u8],
+    resolve: bool,
+) -> ApiResult<Json<AlertView>> {
+    let svc = service(state)?;
+    let id = alert_id(id)?;
+    let comment = comment(body)?;
+    let (scope, by) = (caller.scope(), caller.user_id.as_str());
+    let alert = if resolve {
+        svc.resolve(&scope, id, by).await?
+    } else {
+        svc.acknowledge(&scope, id, by).await?
+    };
+    let what = if resolve {
+        "resolved by hand"
+    } else {
+        "acknowledged"
+    };
+    tracing::info!(alert = %id, by, comment = comment.as_deref().unwrap_or(""), "alert {what}");
     Ok(Json(alert.into()))
 }
 
@@ -221,14 +241,7 @@ pub async fn resolve(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<AlertView>> {
-    let svc = service(&state)?;
-    let id = alert_id(&id)?;
-    let comment = comment(&body)?;
-    let alert = svc
-        .resolve(&caller.scope(), id, caller.user_id.as_str())
-        .await?;
-    tracing::info!(alert = %id, by = %caller.user_id, comment = comment.as_deref().unwrap_or(""), "alert resolved by hand");
-    Ok(Json(alert.into()))
+    act(&state, &caller, &id, &body, true).await
 }
 
 /// Query of `GET /api/v1/silences`.
