@@ -106,6 +106,9 @@ impl Deliverer {
     /// Delivers until `cancel` fires.
     pub async fn run(mut self, cancel: CancellationToken) {
         loop {
+            if cancel.is_cancelled() {
+                return;
+            }
             let worked = match self.round().await {
                 Ok(n) => n > 0,
                 Err(e) => {
@@ -114,6 +117,8 @@ impl Deliverer {
                 }
             };
             if worked {
+                // More may be due at once; let other tasks run between rounds.
+                tokio::task::yield_now().await;
                 continue;
             }
             tokio::select! {
@@ -124,7 +129,8 @@ impl Deliverer {
         }
     }
 
-    /// One pass over the due notifications; returns how many were attempted.
+    /// One pass over the due notifications; returns how many it settled or
+    /// claimed (0: nothing could be done now, wait).
     ///
     /// # Errors
     /// The queue could not be read.
@@ -142,10 +148,9 @@ impl Deliverer {
                 .or_default()
                 .push(r);
         }
-        let mut attempted = 0;
+        let mut progress = 0;
         let mut work = Vec::new();
         for (receiver, records) in by_receiver {
-            attempted += records.len();
             match self.notifiers.get(&receiver) {
                 Some(n) => work.push(self.deliver_receiver(n.clone(), records)),
                 None => {
@@ -155,26 +160,32 @@ impl Deliverer {
                         self.stats
                             .failed
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        self.write(r).await;
+                        if self.write(r).await {
+                            progress += 1;
+                        }
                     }
                 }
             }
         }
-        for (receiver, blocked_until) in futures::future::join_all(work).await.into_iter().flatten()
-        {
-            self.blocked.insert(receiver, blocked_until);
+        for (claimed, blocked) in futures::future::join_all(work).await {
+            progress += claimed;
+            if let Some((receiver, until)) = blocked {
+                self.blocked.insert(receiver, until);
+            }
         }
-        Ok(attempted)
+        Ok(progress)
     }
 
-    /// Sends one receiver's due records in order; returns the receiver and
-    /// until when it is held back after a transient failure.
+    /// Sends one receiver's due records in order; returns how many it
+    /// claimed, and the receiver and until when it is held back after a
+    /// transient failure.
     async fn deliver_receiver(
         &self,
         notifier: Arc<dyn Notifier>,
         records: Vec<NotificationRecord>,
-    ) -> Option<(String, DateTime<Utc>)> {
+    ) -> (usize, Option<(String, DateTime<Utc>)>) {
         let batch_size = notifier.max_batch().max(1);
+        let mut claimed_total = 0;
         let mut queue = records.into_iter().peekable();
         while queue.peek().is_some() {
             let now = self.clock.now();
@@ -190,6 +201,7 @@ impl Deliverer {
             if claimed.is_empty() {
                 continue;
             }
+            claimed_total += claimed.len();
             let batch: Vec<_> = claimed.iter().map(|r| r.notification.clone()).collect();
             let started = std::time::Instant::now();
             let outcome =
@@ -247,11 +259,11 @@ impl Deliverer {
                         self.commit(&r, expected).await;
                     }
                     // Hold back the rest so they arrive in order.
-                    return Some((receiver, until));
+                    return (claimed_total, Some((receiver, until)));
                 }
             }
         }
-        None
+        (claimed_total, None)
     }
 
     fn count(
@@ -266,9 +278,9 @@ impl Deliverer {
             .increment(1);
     }
 
-    async fn write(&self, r: NotificationRecord) {
+    async fn write(&self, r: NotificationRecord) -> bool {
         let expected = r.version.saturating_sub(1);
-        self.commit(&r, expected).await;
+        self.commit(&r, expected).await
     }
 
     /// Writes a record with a version check; false when someone else wrote

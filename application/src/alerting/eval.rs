@@ -557,6 +557,57 @@ fn strategy_alerts(user: &UserId, u: &UserSeries, ctx: &EvalContext<'_>, out: &m
     }
 }
 
+/// When a user's rules next need a look because time alone makes one of them
+/// hold: the earliest instant an order waiting for its acknowledgement (or
+/// its cancel) crosses the waiting threshold. Returns that and the earliest
+/// instant one of the user's waiting orders counts toward
+/// `venue_stuck_orders`.
+#[must_use]
+pub fn next_deadlines(
+    rules: &[Arc<Rule>],
+    u: &UserSeries,
+    venue_stuck_after: Duration,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if u.open.is_empty() {
+        return (None, None);
+    }
+    let mut user = None::<DateTime<Utc>>;
+    let mut venue = None::<DateTime<Utc>>;
+    let stuck = chrono::Duration::from_std(venue_stuck_after).unwrap_or_default();
+    let earlier = |slot: &mut Option<DateTime<Utc>>, t: DateTime<Utc>| {
+        *slot = Some(slot.map_or(t, |s| s.min(t)));
+    };
+    for r in rules.iter().filter(|r| r.enabled) {
+        let wanted = match r.signal {
+            Signal::OldestUnackedSecs => Waiting::Ack,
+            Signal::OldestPendingCancelSecs => Waiting::Cancel,
+            _ => continue,
+        };
+        let Condition::Threshold { op, value } = &r.condition else {
+            continue;
+        };
+        if !matches!(op, super::rule::Op::Ge | super::rule::Op::Gt) {
+            continue;
+        }
+        // Seconds to milliseconds; just past it for `>`.
+        let ms = (value * Decimal::from(1000)).round();
+        let Ok(ms) = i64::try_from(ms) else { continue };
+        let wait =
+            chrono::Duration::milliseconds(ms.max(0) + i64::from(*op == super::rule::Op::Gt));
+        for o in u.open.values().filter(|o| o.waiting == wanted) {
+            earlier(&mut user, o.since + wait);
+        }
+    }
+    for o in u
+        .open
+        .values()
+        .filter(|o| matches!(o.waiting, Waiting::Ack | Waiting::Cancel))
+    {
+        earlier(&mut venue, o.since + stuck);
+    }
+    (user, venue)
+}
+
 /// Evaluates the instrument rules (market data).
 pub fn eval_instruments(rules: &RuleSet, sampled: &Sampled, ctx: &EvalContext<'_>) -> Vec<Hit> {
     let mut out = Vec::new();

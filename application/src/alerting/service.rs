@@ -342,6 +342,7 @@ impl AlertingService {
             seeded: false,
             last_bucket: i64::MIN,
             last_sweep: None,
+            deadlines: super::worker::Deadlines::default(),
         };
         let seeds = super::seed::spawn(deps.persistence.clone(), tracker, cancel.clone());
         let inputs = Inputs {

@@ -5,6 +5,8 @@
 //! rows with their events (so they reach the bus and the WebSocket stream)
 //! and the notifications to send — before waking the deliverer.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -22,7 +24,7 @@ use super::config::InhibitRule;
 use super::dispatch::Dispatcher;
 use super::eval::{
     EvalContext, RuleSet, Subject, SystemFigures, eval_instruments, eval_system, eval_user,
-    eval_venues,
+    eval_venues, next_deadlines,
 };
 use super::flow::bucket_of;
 use super::observed::Observed;
@@ -32,6 +34,10 @@ use super::status::StatusCells;
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
 use crate::market::QuoteBook;
+
+/// How often pending promotions, market-data and instance rules are looked
+/// at between full evaluations.
+const LIGHT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Alerts written per change set (bigger rounds are split).
 const CHUNK: usize = 500;
@@ -96,6 +102,67 @@ pub(crate) struct Worker {
     pub(crate) seeded: bool,
     pub(crate) last_bucket: i64,
     pub(crate) last_sweep: Option<Instant>,
+    /// When users must be looked at again because time alone makes a rule
+    /// hold (an order that waits), earliest first.
+    pub(crate) deadlines: Deadlines,
+}
+
+/// Instants at which users (and the venues) must be evaluated.
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    heap: BinaryHeap<Reverse<(DateTime<Utc>, UserId)>>,
+    /// The earliest instant scheduled per user (older heap entries are stale).
+    scheduled: HashMap<UserId, DateTime<Utc>>,
+    venues: Option<DateTime<Utc>>,
+}
+
+impl Deadlines {
+    fn schedule(
+        &mut self,
+        user: &UserId,
+        at: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        now: DateTime<Utc>,
+    ) {
+        if let Some(t) = at.0.filter(|t| *t > now) {
+            if self.scheduled.get(user).is_none_or(|s| t < *s || *s <= now) {
+                self.scheduled.insert(user.clone(), t);
+                self.heap.push(Reverse((t, user.clone())));
+            }
+        }
+        if let Some(t) = at.1.filter(|t| *t > now) {
+            self.venues = Some(self.venues.map_or(t, |v| v.min(t)));
+        }
+    }
+
+    /// The earliest instant anything is due.
+    fn next(&self) -> Option<DateTime<Utc>> {
+        let user = self.heap.peek().map(|Reverse((t, _))| *t);
+        match (user, self.venues) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The users due at `now`, and whether the venues are.
+    fn take_due(&mut self, now: DateTime<Utc>) -> (Vec<UserId>, bool) {
+        let mut users = Vec::new();
+        while let Some(Reverse((t, _))) = self.heap.peek() {
+            if *t > now {
+                break;
+            }
+            if let Some(Reverse((t, u))) = self.heap.pop() {
+                if self.scheduled.get(&u) == Some(&t) {
+                    self.scheduled.remove(&u);
+                    users.push(u);
+                }
+            }
+        }
+        let venues = self.venues.is_some_and(|t| t <= now);
+        if venues {
+            self.venues = None;
+        }
+        (users, venues)
+    }
 }
 
 /// What evaluation reads besides the series (a field of its own so it can
@@ -145,10 +212,16 @@ impl Worker {
     pub(crate) async fn run(mut self, mut inputs: Inputs, cancel: CancellationToken) {
         let mut sweep = tokio::time::interval(self.env.settings.evaluation_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut light =
+            tokio::time::interval(LIGHT_INTERVAL.min(self.env.settings.evaluation_interval));
+        light.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seeds_open = true;
         let mut syncs: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
-            let next_due = self.dispatcher.next_due();
+            let next_due = match (self.dispatcher.next_due(), self.deadlines.next()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let due_in = next_due
                 .map(|t| (t - self.clock.now()).to_std().unwrap_or_default())
                 .unwrap_or(std::time::Duration::from_secs(3600));
@@ -194,6 +267,7 @@ impl Worker {
                     self.refresh_system(inputs.probe.as_ref()).await;
                     self.sweep();
                 },
+                _ = light.tick() => self.light(),
                 () = tokio::time::sleep(due_in) => {},
             }
             // Take what else is queued before evaluating (also what was
@@ -203,6 +277,19 @@ impl Worker {
                     Ok(e) => self.ingest(&e),
                     Err(_) => break,
                 }
+            }
+            let now = self.clock.now();
+            let (due, venues) = self.deadlines.take_due(now);
+            self.observed.dirty.extend(due);
+            if venues && self.seeded {
+                let hits = eval_venues(
+                    &self.rules,
+                    &self.observed,
+                    &self.sampled,
+                    &self.env.context(now),
+                );
+                let changed = self.book.reconcile(&Subject::Venues, hits, now);
+                self.route(changed, now);
             }
             self.evaluate_dirty();
             self.decide();
@@ -312,10 +399,14 @@ impl Worker {
         }
         if self.seeded && !self.observed.dirty.is_empty() {
             let dirty: Vec<UserId> = self.observed.dirty.drain().collect();
+            let stuck_after = self.env.settings.venue_stuck_after;
             for user in dirty {
                 let Some(u) = self.observed.users.get(&user) else {
                     continue;
                 };
+                let rules = self.rules.for_user(&user);
+                self.deadlines
+                    .schedule(&user, next_deadlines(rules, u, stuck_after), now);
                 let hits = eval_user(&self.rules, &user, u, &self.sampled, &self.env.context(now));
                 changed.extend(self.book.reconcile(&Subject::User(user), hits, now));
             }
@@ -352,7 +443,11 @@ impl Worker {
                 self.sampled = sampled;
             }
             let ctx = self.env.context(now);
+            let stuck_after = self.env.settings.venue_stuck_after;
             for (user, u) in &self.observed.users {
+                let rules = self.rules.for_user(user);
+                self.deadlines
+                    .schedule(user, next_deadlines(rules, u, stuck_after), now);
                 let hits = eval_user(&self.rules, user, u, &self.sampled, &ctx);
                 if hits.is_empty() && self.book.quiet(user) {
                     continue;
@@ -393,6 +488,25 @@ impl Worker {
         self.export_counts();
         metrics::histogram!("ordermon_alert_evaluation_seconds").record(took.as_secs_f64());
         self.last_sweep = Some(started);
+    }
+
+    /// Between full evaluations: pending alerts whose `for` has passed, the
+    /// market data and the instance rules (a handful of series).
+    fn light(&mut self) {
+        let now = self.clock.now();
+        let mut changed = self.book.promote_due(now);
+        if self.seeded {
+            let hits = eval_instruments(&self.rules, &self.sampled, &self.env.context(now));
+            changed.extend(self.book.reconcile(&Subject::Instruments, hits, now));
+        }
+        let hits = eval_system(
+            &self.rules,
+            &self.observed,
+            &self.sampled,
+            &self.env.context(now),
+        );
+        changed.extend(self.book.reconcile(&Subject::System, hits, now));
+        self.route(changed, now);
     }
 
     /// `ordermon_alerts{state, severity}`: unresolved alerts now.

@@ -342,7 +342,8 @@ pub trait NotificationLog: Send + Sync {
         id: NotificationId,
     ) -> Result<Option<NotificationRecord>, StoreError>;
     /// Pending records due at `now` (next attempt reached, no running claim),
-    /// oldest first.
+    /// oldest first, leaving out any record with an older pending record of
+    /// the same receiver and group (notifications of a group go out in order).
     ///
     /// # Errors
     /// Store failures.

@@ -116,9 +116,15 @@ impl NotificationLog for MemoryStore {
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let n = page_size(limit);
         Ok(self.with(|t| {
+            // A record waits behind an older pending one of its group.
+            let mut seen = std::collections::HashSet::new();
             t.notifications
                 .values()
-                .filter(|r| r.is_due(now))
+                .filter(|r| {
+                    let first = r.status != ordermon_domain::alert::DeliveryStatus::Pending
+                        || seen.insert((r.notification.receiver.clone(), r.group_id.clone()));
+                    first && r.is_due(now)
+                })
                 .take(n)
                 .cloned()
                 .collect()

@@ -130,11 +130,15 @@ impl NotificationLog for SqlStore {
         now: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        // Oldest first: ids are UUIDv7, so id order is creation order.
-        let sql = "SELECT data FROM notifications \
-                   WHERE status = 'pending' AND next_attempt_at <= ? \
-                   AND (claimed_until IS NULL OR claimed_until <= ?) \
-                   ORDER BY id LIMIT ?";
+        // Oldest first: ids are UUIDv7, so id order is creation order. A
+        // record waits behind an older pending one of its group (a resolve
+        // never overtakes the firing notification still being retried).
+        let sql = "SELECT n.data FROM notifications n \
+                   WHERE n.status = 'pending' AND n.next_attempt_at <= ? \
+                   AND (n.claimed_until IS NULL OR n.claimed_until <= ?) \
+                   AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.receiver = n.receiver \
+                   AND o.group_id = n.group_id AND o.status = 'pending' AND o.id < n.id) \
+                   ORDER BY n.id LIMIT ?";
         let args = vec![Val::Ts(now), Val::Ts(now), limit(n)];
         self.entities(sql, args, "notification").await
     }

@@ -142,6 +142,28 @@ pub(crate) async fn notification_queue(t: &TestStore) {
         ]
     );
     assert_eq!(ids(s.latest_per_group().await.unwrap())[0], newer.id());
+
+    // A record waits behind an older pending record of its own group (a
+    // resolve never overtakes the firing notification still being retried);
+    // the same group id at another receiver does not wait.
+    let mut first = notification("ops", "g7", 30);
+    first.attempt_failed("down".to_owned(), Some(at(500)));
+    first.version = 1;
+    let second = notification("ops", "g7", 31);
+    let elsewhere = notification("pager", "g7", 32);
+    for r in [&first, &second, &elsewhere] {
+        s.commit(put_notification(r, 0)).await.unwrap();
+    }
+    let now = ids(s.due_notifications(at(100), 50).await.unwrap());
+    assert!(now.contains(&elsewhere.id()), "{now:?}");
+    assert!(!now.contains(&second.id()), "behind the retried one");
+    let later = ids(s.due_notifications(at(500), 50).await.unwrap());
+    assert!(later.contains(&first.id()) && !later.contains(&second.id()));
+    let mut sent = first.clone();
+    sent.delivered(at(501));
+    s.commit(put_notification(&sent, 1)).await.unwrap();
+    let after = ids(s.due_notifications(at(501), 50).await.unwrap());
+    assert!(after.contains(&second.id()), "{after:?}");
 }
 
 pub(crate) async fn silence_listing(t: &TestStore) {
