@@ -23,6 +23,7 @@ pub mod detect;
 pub mod dispatch;
 pub mod eval;
 pub mod flow;
+pub mod measure;
 pub mod observed;
 pub mod route;
 pub mod rule;

@@ -11,8 +11,8 @@ use ordermon_domain::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::detect::{Detector, IsolationForest, LinearTrend, TrendConfig};
-use super::eval::{EvalContext, RuleSet, SeriesKey, series_value};
 use super::flow::BUCKET_SECS;
+use super::measure::{EvalContext, RuleSet, SeriesKey, series_value};
 use super::observed::Observed;
 use super::rule::{Condition, Rule};
 use super::signal::{Signal, SignalScope};
