@@ -14,7 +14,7 @@ use ordermon_domain::alert::Severity;
 use ordermon_domain::ids::{RuleName, UserId};
 
 pub use super::measure::{EvalContext, RuleSet, SeriesKey, SystemFigures, equity, series_value};
-use super::measure::{UserView, secs, system_value, user_value};
+use super::measure::{Num, UserView, secs, system_value, user_value};
 use super::observed::Observed;
 use super::rule::{Condition, Rule};
 use super::sampled::Sampled;
@@ -143,21 +143,24 @@ fn hit(rule: &Arc<Rule>, key: &SeriesKey, value: Decimal, ctx: &EvalContext<'_>)
 /// The key is only built when it is needed (a hit, or a sampled rule's
 /// lookup): evaluation runs for every user every second, and most rules do
 /// not hold for most users.
-fn decide(
+fn decide<V: Into<Num>>(
     idx: usize,
     rule: &Arc<Rule>,
     key: impl FnOnce() -> SeriesKey,
-    value: impl FnOnce() -> Option<Decimal>,
+    value: impl FnOnce() -> Option<V>,
     sampled: &Sampled,
     ctx: &EvalContext<'_>,
     out: &mut Vec<Hit>,
 ) {
     match &rule.condition {
         Condition::Threshold { op, value: t } => {
-            if let Some(v) = value() {
-                if op.holds(v, *t) {
-                    out.push(hit(rule, &key(), v, ctx));
-                }
+            let holds = match value().map(Into::into) {
+                Some(Num::F(x)) => op.holds_f64(x, rule.threshold_f64).then_some(Num::F(x)),
+                Some(Num::D(d)) => op.holds(d, *t).then_some(Num::D(d)),
+                None => None,
+            };
+            if let Some(v) = holds {
+                out.push(hit(rule, &key(), v.decimal(), ctx));
             }
         }
         _ => {
@@ -218,10 +221,14 @@ pub fn eval_user(
                     Signal::OldestUnackedSecs => Waiting::Ack,
                     _ => Waiting::Cancel,
                 };
-                let mut oldest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+                // Most users wait for nothing: no map, no allocation.
+                let mut oldest: Vec<(&str, DateTime<Utc>)> = Vec::new();
                 for o in u.open.values().filter(|o| o.waiting == wanted) {
-                    let e = oldest.entry(o.instrument.venue()).or_insert(o.since);
-                    *e = (*e).min(o.since);
+                    let venue = o.instrument.venue();
+                    match oldest.iter_mut().find(|(v, _)| *v == venue) {
+                        Some((_, since)) => *since = (*since).min(o.since),
+                        None => oldest.push((venue, o.since)),
+                    }
                 }
                 for (venue, since) in oldest {
                     decide(

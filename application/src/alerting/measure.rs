@@ -130,6 +130,9 @@ impl RuleSet {
     /// The rules as they apply to `user`.
     #[must_use]
     pub fn for_user(&self, user: &UserId) -> &[Arc<Rule>] {
+        if self.per_user.is_empty() {
+            return &self.rules;
+        }
         self.per_user.get(user).map_or(&self.rules, Vec::as_slice)
     }
 
@@ -153,6 +156,34 @@ fn dec(x: f64) -> Decimal {
     Decimal::from_f64(x).unwrap_or(Decimal::ZERO).round_dp(6)
 }
 
+/// A signal's value: order-flow statistics are `f64` (counts, rates, ratios;
+/// never money) and are compared as such, which spares a decimal conversion
+/// per rule per user per evaluation; money-derived values stay decimal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    /// A statistic.
+    F(f64),
+    /// An exact value.
+    D(Decimal),
+}
+
+impl From<Decimal> for Num {
+    fn from(d: Decimal) -> Self {
+        Self::D(d)
+    }
+}
+
+impl Num {
+    /// The value as a decimal (statistics rounded to 6 places).
+    #[must_use]
+    pub fn decimal(self) -> Decimal {
+        match self {
+            Self::F(x) => dec(x),
+            Self::D(d) => d,
+        }
+    }
+}
+
 pub(crate) fn secs(d: chrono::Duration) -> Decimal {
     Decimal::from(d.num_milliseconds().max(0)) / Decimal::from(1000)
 }
@@ -163,40 +194,48 @@ pub(crate) fn user_value(
     window: Duration,
     min_count: u32,
     view: &UserView<'_>,
-) -> Option<Decimal> {
+) -> Option<Num> {
     let (u, ctx) = (view.u, view.ctx);
     let w = || view.window(window.as_secs().try_into().unwrap_or(i64::MAX));
     let ratio = |part: f64, orders: f64| {
         if orders < f64::from(min_count.max(1)) {
             None
         } else {
-            Some(dec(part / orders))
+            Some(part / orders)
         }
     };
-    Some(match signal {
-        Signal::Orders => dec(w().orders),
-        Signal::OrderRate => dec(w().orders / window.as_secs_f64().max(1.0)),
-        Signal::Rejects => dec(w().rejects),
+    let stat = match signal {
+        Signal::Orders => Some(w().orders),
+        Signal::OrderRate => Some(w().orders / window.as_secs_f64().max(1.0)),
+        Signal::Rejects => Some(w().rejects),
         Signal::RejectRatio => {
             let c = w();
-            ratio(c.rejects, c.orders)?
+            Some(ratio(c.rejects, c.orders)?)
         }
         Signal::CancelRatio => {
             let c = w();
-            ratio(c.cancels, c.orders)?
+            Some(ratio(c.cancels, c.orders)?)
         }
         Signal::FillRatio => {
             let c = w();
-            ratio(c.first_fills, c.orders)?
+            Some(ratio(c.first_fills, c.orders)?)
         }
         Signal::NotionalPerOrder => {
             let c = w();
-            ratio(c.notional, c.orders)?
+            Some(ratio(c.notional, c.orders)?)
         }
-        Signal::DuplicateOrders => dec(w().duplicates),
-        Signal::ThrottledOrders => dec(w().throttled),
-        Signal::AckLatencyMs => dec(w().ack_max_ms),
-        Signal::ReconMismatches => dec(w().mismatches),
+        Signal::DuplicateOrders => Some(w().duplicates),
+        Signal::ThrottledOrders => Some(w().throttled),
+        Signal::AckLatencyMs => Some(u.flow.as_ref().map_or(0.0, |f| {
+            f.ack_max(ctx.now, window.as_secs().try_into().unwrap_or(i64::MAX))
+        })),
+        Signal::ReconMismatches => Some(w().mismatches),
+        _ => None,
+    };
+    if let Some(x) = stat {
+        return Some(Num::F(x));
+    }
+    Some(Num::D(match signal {
         Signal::OpenOrders => Decimal::from(u.open.len()),
         Signal::TradingHalted => Decimal::from(u8::from(u.trading_state == TradingState::Halted)),
         Signal::Drawdown
@@ -232,7 +271,7 @@ pub(crate) fn user_value(
             }
         }
         _ => return None,
-    })
+    }))
 }
 
 /// The user's equity now, positions valued at the latest quotes.
@@ -311,6 +350,7 @@ pub fn series_value(
                 rule.min_count,
                 &UserView::new(s, ctx),
             )
+            .map(Num::decimal)
         }
         SeriesKey::UserInstrument(u, i) => {
             let s = observed.users.get(u)?;

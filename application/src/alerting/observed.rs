@@ -119,7 +119,7 @@ impl Observed {
     /// execution report the engine refused).
     pub fn mismatch(&mut self, user: &UserId, at: DateTime<Utc>) {
         let u = self.user(user);
-        u.flow_mut().at(at).mismatches += 1.0;
+        u.flow_mut().bump(at, |c| c.mismatches += 1.0);
         u.last_activity = Some(at);
         self.dirty.insert(user.clone());
     }
@@ -163,6 +163,8 @@ impl Observed {
         if u.done.iter().any(|(id, _, _)| *id == o.id) {
             return;
         }
+        self.dirty.insert(o.user_id.clone());
+        let u = self.user(&o.user_id);
         u.open.entry(o.id).or_insert_with(|| OpenOrder {
             instrument: o.instrument_id.clone(),
             strategy: o.strategy_id.clone(),
@@ -201,12 +203,13 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
                 .and_then(|p| p.checked_mul(order.quantity.get()))
                 .and_then(|n| f64::try_from(n).ok())
                 .unwrap_or(0.0);
-            let c = u.flow_mut().at(at);
-            c.orders += 1.0;
-            c.notional += notional;
-            if dup {
-                c.duplicates += 1.0;
-            }
+            u.flow_mut().bump(at, |c| {
+                c.orders += 1.0;
+                c.notional += notional;
+                if dup {
+                    c.duplicates += 1.0;
+                }
+            });
             u.open.insert(
                 id,
                 OpenOrder {
@@ -221,15 +224,17 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
             );
         }
         OrderEvent::Denied { reason } => {
-            let c = u.flow_mut().at(at);
-            c.rejects += 1.0;
-            if *reason == DeniedReason::RateLimited {
-                c.throttled += 1.0;
-            }
+            let throttled = *reason == DeniedReason::RateLimited;
+            u.flow_mut().bump(at, |c| {
+                c.rejects += 1.0;
+                if throttled {
+                    c.throttled += 1.0;
+                }
+            });
             u.complete(id);
         }
         OrderEvent::Rejected { .. } => {
-            u.flow_mut().at(at).rejects += 1.0;
+            u.flow_mut().bump(at, |c| c.rejects += 1.0);
             u.complete(id);
         }
         OrderEvent::Submitted => {
@@ -249,13 +254,15 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
                 l
             });
             if let Some(ms) = latency {
-                let c = u.flow_mut().at(at);
-                c.acks += 1.0;
-                c.ack_max_ms = c.ack_max_ms.max(ms.max(0) as f64);
+                let ms = ms.max(0) as f64;
+                u.flow_mut().bump(at, |c| {
+                    c.acks += 1.0;
+                    c.ack_max_ms = c.ack_max_ms.max(ms);
+                });
             }
         }
         OrderEvent::Canceled => {
-            u.flow_mut().at(at).cancels += 1.0;
+            u.flow_mut().bump(at, |c| c.cancels += 1.0);
             u.complete(id);
         }
         OrderEvent::Expired => u.complete(id),
@@ -295,14 +302,15 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
                 }
                 let over = o.filled > o.quantity;
                 let done = o.filled >= o.quantity;
-                let c = u.flow_mut().at(at);
-                c.fills += 1.0;
-                if first {
-                    c.first_fills += 1.0;
-                }
-                if over {
-                    c.mismatches += 1.0;
-                }
+                u.flow_mut().bump(at, |c| {
+                    c.fills += 1.0;
+                    if first {
+                        c.first_fills += 1.0;
+                    }
+                    if over {
+                        c.mismatches += 1.0;
+                    }
+                });
                 if done {
                     u.complete(id);
                 }
@@ -311,11 +319,12 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
                 // when it was filled (a late fill on a canceled order is not).
                 done.2 = done.2.checked_add(qty).unwrap_or(done.2);
                 let over = done.2 > done.1;
-                let c = u.flow_mut().at(at);
-                c.fills += 1.0;
-                if over {
-                    c.mismatches += 1.0;
-                }
+                u.flow_mut().bump(at, |c| {
+                    c.fills += 1.0;
+                    if over {
+                        c.mismatches += 1.0;
+                    }
+                });
             }
         }
     }

@@ -58,6 +58,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Applies the comparison to statistics (`false` for NaN).
+    #[must_use]
+    pub fn holds_f64(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Self::Gt => value > threshold,
+            Self::Ge => value >= threshold,
+            Self::Lt => value < threshold,
+            Self::Le => value <= threshold,
+            #[allow(clippy::float_cmp)]
+            Self::Eq => value == threshold,
+            #[allow(clippy::float_cmp)]
+            Self::Ne => value != threshold,
+        }
+    }
+
     /// Applies the comparison.
     #[must_use]
     pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
@@ -332,6 +347,9 @@ pub struct Rule {
     pub enabled: bool,
     /// From the built-in catalogue.
     pub builtin: bool,
+    /// A threshold condition's value as `f64`, to compare statistics with
+    /// (kept in step with the condition by the constructors).
+    pub threshold_f64: f64,
 }
 
 /// Why a rule was refused: names the rule and the field.
@@ -542,7 +560,9 @@ impl RuleConfig {
             annotations: self.annotations.clone(),
             enabled: self.enabled,
             builtin,
-        })
+            threshold_f64: 0.0,
+        }
+        .with_fast_threshold())
     }
 
     /// The rule with a built-in's settings applied.
@@ -610,7 +630,17 @@ impl Rule {
         if let Some(s) = o.severity {
             r.severity = s;
         }
-        r
+        r.with_fast_threshold()
+    }
+
+    fn with_fast_threshold(mut self) -> Self {
+        use rust_decimal::prelude::ToPrimitive;
+        self.threshold_f64 = match &self.condition {
+            // (Never NaN, so rules still compare equal to themselves.)
+            Condition::Threshold { value, .. } => value.to_f64().unwrap_or(f64::MAX),
+            _ => 0.0,
+        };
+        self
     }
 
     /// Checks that an override fits this rule.

@@ -436,6 +436,9 @@ impl Worker {
         if self.seeded {
             if bucket != self.last_bucket {
                 self.last_bucket = bucket;
+                for u in self.observed.users.values_mut() {
+                    u.trim(now);
+                }
                 self.sample_equity(now);
                 // The sampler reads the series and writes its own state.
                 let mut sampled = std::mem::take(&mut self.sampled);
@@ -464,9 +467,6 @@ impl Worker {
                 &self.env.context(now),
             );
             changed.extend(self.book.reconcile(&Subject::Venues, hits, now));
-            for u in self.observed.users.values_mut() {
-                u.trim(now);
-            }
         }
         let hits = eval_system(
             &self.rules,
