@@ -48,7 +48,12 @@ fn event(user: &UserId, id: String, seq: u64, at: DateTime<Utc>, p: EventPayload
 /// 10,000 users, each with an order every 30 s over the last 15 minutes
 /// (acknowledged after 20 ms, every other one filled), one left open, and
 /// every second user holding a position.
-fn world() -> (Observed, Arc<InstrumentCatalog>, Arc<QuoteBook>, DateTime<Utc>) {
+fn world() -> (
+    Observed,
+    Arc<InstrumentCatalog>,
+    Arc<QuoteBook>,
+    DateTime<Utc>,
+) {
     let acme = InstrumentId::new("ACME.SIM").unwrap();
     let usd = Currency::new("USD").unwrap();
     let catalog = Arc::new(InstrumentCatalog::new([Instrument {
@@ -90,12 +95,34 @@ fn world() -> (Observed, Arc<InstrumentCatalog>, Arc<QuoteBook>, DateTime<Utc>) 
             };
             let (order, _initialized) = Order::create(id, new, at).unwrap();
             let oid = id.to_string();
-            observed.apply(&event(&user, oid.clone(), 1, at, EventPayload::Order(OrderEvent::Initialized { order: Box::new(order) })));
-            observed.apply(&event(&user, oid.clone(), 2, at, EventPayload::Order(OrderEvent::Submitted)));
+            observed.apply(&event(
+                &user,
+                oid.clone(),
+                1,
+                at,
+                EventPayload::Order(OrderEvent::Initialized {
+                    order: Box::new(order),
+                }),
+            ));
+            observed.apply(&event(
+                &user,
+                oid.clone(),
+                2,
+                at,
+                EventPayload::Order(OrderEvent::Submitted),
+            ));
             let last = at + Duration::seconds(30) >= now;
             if !last {
                 let acked = at + Duration::milliseconds(20);
-                observed.apply(&event(&user, oid.clone(), 3, acked, EventPayload::Order(OrderEvent::Accepted { venue_order_id: None })));
+                observed.apply(&event(
+                    &user,
+                    oid.clone(),
+                    3,
+                    acked,
+                    EventPayload::Order(OrderEvent::Accepted {
+                        venue_order_id: None,
+                    }),
+                ));
                 if k % 2 == 0 {
                     let fill = Fill {
                         trade_id: TradeId::new(format!("t{k}")).unwrap(),
@@ -109,7 +136,13 @@ fn world() -> (Observed, Arc<InstrumentCatalog>, Arc<QuoteBook>, DateTime<Utc>) 
                         liquidity_side: LiquiditySide::Taker,
                         ts_event: acked,
                     };
-                    observed.apply(&event(&user, oid, 4, acked, EventPayload::Order(OrderEvent::Filled { fill })));
+                    observed.apply(&event(
+                        &user,
+                        oid,
+                        4,
+                        acked,
+                        EventPayload::Order(OrderEvent::Filled { fill }),
+                    ));
                 }
             }
             at += Duration::seconds(30);

@@ -311,7 +311,9 @@ mod tests {
         let mut r = FlowRing::default();
         let t = t0();
         r.bump(t, |c| c.ack_max_ms = c.ack_max_ms.max(40.0));
-        r.bump(t + Duration::seconds(10), |c| c.ack_max_ms = c.ack_max_ms.max(25.0));
+        r.bump(t + Duration::seconds(10), |c| {
+            c.ack_max_ms = c.ack_max_ms.max(25.0)
+        });
         assert_eq!(r.ack_max(t + Duration::seconds(12), 60), 40.0);
         assert_eq!(r.window(t + Duration::seconds(12), 60).per_order(1.0), 0.0);
         // Out of a 1 s window, only the newer one counts.
@@ -355,7 +357,12 @@ mod tests {
                     } else {
                         into + ((current - b - 1) * BUCKET_SECS) as f64
                     };
-                    let start_ago = end_ago + if b == current { into } else { BUCKET_SECS as f64 };
+                    let start_ago = end_ago
+                        + if b == current {
+                            into
+                        } else {
+                            BUCKET_SECS as f64
+                        };
                     let wf = w as f64;
                     if b == current || start_ago <= wf {
                         expect += n;
@@ -364,7 +371,10 @@ mod tests {
                     }
                 }
                 let got = r.window(now, w).orders;
-                assert!((got - expect).abs() < 1e-6, "now {now_s} w {w}: {got} vs {expect}");
+                assert!(
+                    (got - expect).abs() < 1e-6,
+                    "now {now_s} w {w}: {got} vs {expect}"
+                );
             }
         }
     }
