@@ -292,8 +292,11 @@ mod tests {
 
     #[test]
     fn delivery_record_lifecycle() {
-        let now = Utc::now();
-        let mut r = NotificationRecord::pending(notification(vec![]), "g1".to_owned());
+        let n = notification(vec![]);
+        // Due from the moment the notification was made, not before.
+        let now = n.created_at;
+        let mut r = NotificationRecord::pending(n, "g1".to_owned());
+        assert!(!r.is_due(now - Duration::milliseconds(1)));
         assert!(r.is_due(now));
         r.claim("a", now, Duration::seconds(30));
         assert!(!r.is_due(now + Duration::seconds(1)));
