@@ -5,6 +5,7 @@
 //! shared group committer and answer only after their batch is durable.
 
 pub mod alerting;
+pub mod bar_history;
 pub mod cache;
 pub mod catalog;
 pub mod committer;
@@ -12,6 +13,7 @@ pub mod consume;
 pub mod engine;
 pub mod error;
 pub mod feed;
+pub mod live_feed;
 pub mod market;
 pub mod monitor;
 pub mod owner;

@@ -51,7 +51,11 @@ pub(super) struct Book {
     quotes: HashMap<InstrumentId, Liquidity>,
 }
 
-fn order_report(order: &Order, kind: ExecutionReportKind, ts: DateTime<Utc>) -> ExecutionReport {
+pub(super) fn order_report(
+    order: &Order,
+    kind: ExecutionReportKind,
+    ts: DateTime<Utc>,
+) -> ExecutionReport {
     ExecutionReport {
         order_id: order.id,
         user_id: order.user_id.clone(),

@@ -21,12 +21,14 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use ordermon_domain::ids::{InstrumentId, OrderId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Quote;
-use ordermon_domain::order::Order;
+use ordermon_domain::order::{Order, OrderType};
 use ordermon_domain::ports::{
-    Clock, ExecutionReport, ExecutionReportSink, ExecutionVenue, OrderChange, VenueError,
+    Clock, ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue, OrderChange,
+    VenueError,
 };
 use ordermon_domain::values::decimal_string;
 use parking_lot::Mutex;
@@ -42,6 +44,9 @@ use book::{Book, Ctx};
 
 /// Requests waiting out the latency; a full queue makes the caller wait.
 const DELAY_QUEUE: usize = 1024;
+
+/// The rejection reason of a market order whose only quote is stale.
+pub const MARKET_DATA_STALE: &str = "market data stale";
 
 /// Settings of the paper venue (`[venue.paper]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +65,10 @@ pub struct PaperConfig {
     /// How often DAY and GTD expiries are checked when no quote arrives, in
     /// milliseconds (default 1000).
     pub expiry_check_ms: u64,
+    /// Staleness guard: a quote older than this many milliseconds is not
+    /// executed against (a market order without a fresh quote is rejected
+    /// `market data stale`; resting orders wait for a fresh one). Default 30000.
+    pub max_quote_age_ms: u64,
 }
 
 impl Default for PaperConfig {
@@ -69,6 +78,7 @@ impl Default for PaperConfig {
             slippage_bps: Decimal::ONE,
             fee_rate: Decimal::new(1, 3),
             expiry_check_ms: 1000,
+            max_quote_age_ms: 30_000,
         }
     }
 }
@@ -99,6 +109,11 @@ impl PaperConfig {
         if self.expiry_check_ms == 0 {
             return Err(PaperError::InvalidConfig(
                 "expiry_check_ms must be positive",
+            ));
+        }
+        if self.max_quote_age_ms == 0 {
+            return Err(PaperError::InvalidConfig(
+                "max_quote_age_ms must be positive",
             ));
         }
         Ok(())
@@ -177,13 +192,24 @@ impl Inner {
         match request {
             Request::Submit(order) => {
                 let instrument = self.instruments.instrument(&order.instrument_id);
-                let quote = self.quotes.latest(&order.instrument_id);
                 let ctx = self.ctx();
+                let latest = self.quotes.latest(&order.instrument_id);
+                let stale = latest.as_ref().is_some_and(|q| !self.fresh(q, ctx.now));
+                if stale && order.order_type == OrderType::Market {
+                    let kind = ExecutionReportKind::Rejected {
+                        reason: MARKET_DATA_STALE.to_owned(),
+                    };
+                    return Ok(vec![book::order_report(order, kind, ctx.now)]);
+                }
+                let quote = latest.filter(|_| !stale);
                 self.book.lock().submit(order, instrument, quote, ctx)
             }
             Request::Modify(order, change) => {
-                let quote = self.quotes.latest(&order.instrument_id);
                 let ctx = self.ctx();
+                let quote = self
+                    .quotes
+                    .latest(&order.instrument_id)
+                    .filter(|q| self.fresh(q, ctx.now));
                 Ok(self.book.lock().modify(order, change, quote, ctx))
             }
             Request::Cancel(order) => {
@@ -193,8 +219,19 @@ impl Inner {
         }
     }
 
+    /// Whether a quote is recent enough to execute against.
+    fn fresh(&self, quote: &Quote, now: DateTime<Utc>) -> bool {
+        let limit = chrono::Duration::milliseconds(
+            i64::try_from(self.config.max_quote_age_ms).unwrap_or(i64::MAX),
+        );
+        now - quote.ts <= limit
+    }
+
     fn on_quote(&self, quote: Quote) -> Vec<ExecutionReport> {
         let ctx = self.ctx();
+        if !self.fresh(&quote, ctx.now) {
+            return Vec::new();
+        }
         self.book.lock().on_quote(quote, ctx)
     }
 

@@ -295,3 +295,32 @@ async fn an_ioc_stop_waits_for_its_trigger_then_cancels_the_rest() {
     assert_eq!(h.venue.working_orders(), 0);
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stale_quotes_are_not_traded_on() {
+    let mut h = Harness::new(PaperConfig {
+        max_quote_age_ms: 5_000,
+        ..PaperConfig::default()
+    });
+    h.quote(dec!(99.99), dec!(100.00), dec!(1000), dec!(1000));
+    // A buy limit below the touch rests on the fresh quote.
+    let limit = h
+        .order(Side::Buy, OrderType::Limit, dec!(3))
+        .price(dec!(100.00))
+        .build();
+    h.clock.advance(chrono::Duration::seconds(6));
+    // Six seconds later the only quote is stale: a market order is refused
+    // with its own reason, a crossing limit order rests instead of filling.
+    let market = h.order(Side::Buy, OrderType::Market, dec!(1)).build();
+    let reports = h.submit(&market).await;
+    assert_eq!(kinds(&reports), ["rejected"]);
+    assert_eq!(reason(&reports[0]), super::super::MARKET_DATA_STALE);
+    let reports = h.submit(&limit).await;
+    assert_eq!(kinds(&reports), ["accepted"]);
+    assert_eq!(h.venue.working_orders(), 1);
+    // A fresh quote fills it.
+    h.quote(dec!(99.99), dec!(100.00), dec!(1000), dec!(1000));
+    let report = h.next().await;
+    assert_eq!(fill(&report), (dec!(3), dec!(100.00), LiquiditySide::Maker));
+    h.stop().await;
+}
