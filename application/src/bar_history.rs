@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::market::{Bar, BarInterval};
-use ordermon_domain::ports::{BarRepository, MarketDataError, MarketDataProvider};
+use ordermon_domain::ports::{BarRepository, Clock, MarketDataError, MarketDataProvider};
 use serde::Serialize;
 
 use crate::catalog::InstrumentCatalog;
@@ -52,6 +52,7 @@ pub struct BarHistory {
     store: Arc<dyn BarRepository>,
     provider: Option<Arc<dyn MarketDataProvider>>,
     catalog: Arc<InstrumentCatalog>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for BarHistory {
@@ -76,11 +77,13 @@ impl BarHistory {
         store: Arc<dyn BarRepository>,
         provider: Option<Arc<dyn MarketDataProvider>>,
         catalog: Arc<InstrumentCatalog>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
             provider,
             catalog,
+            clock,
         }
     }
 
@@ -110,13 +113,13 @@ impl BarHistory {
         Ok((from, to, limit))
     }
 
-    /// Bars of an instrument in a window.
+    /// Bars of an instrument in a window (ending now unless the query says).
     ///
     /// # Errors
     /// Validation (422), NotFound for an unknown instrument, Unavailable when
     /// the store has none and the provider fails or there is none.
-    pub async fn bars(&self, query: &BarQuery, now: DateTime<Utc>) -> Result<BarsAnswer, AppError> {
-        let (from, to, limit) = Self::window(query, now)?;
+    pub async fn bars(&self, query: &BarQuery) -> Result<BarsAnswer, AppError> {
+        let (from, to, limit) = Self::window(query, self.clock.now())?;
         if self.catalog.get(&query.instrument).is_none() {
             return Err(AppError::NotFound("instrument"));
         }

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::live_feed::{FeedProvider, LiveFeedConfig, LiveFeedError};
 use crate::market::QuoteBook;
 
 pub use walk::QuoteGenerator;
@@ -76,11 +77,16 @@ impl FeedInstrument {
     }
 }
 
-/// Settings of the simulated feed (`[market_data.simulated]`).
+/// Settings of the quote feed (`[feed]`): which provider drives the quote
+/// book, the live feed's polling (`[feed.poll]`) and the simulated walk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedConfig {
-    /// Milliseconds between two quotes of each instrument (default 250).
+    /// Which provider drives the quote book (default `simulated`).
+    pub provider: FeedProvider,
+    /// Polling of a real provider (used when `provider` is not `simulated`).
+    pub poll: LiveFeedConfig,
+    /// Simulated feed: milliseconds between two quotes of each instrument (default 250).
     pub interval_ms: u64,
     /// Standard deviation of the mid's relative change per step (default 0.0005).
     pub volatility: f64,
@@ -98,6 +104,8 @@ pub struct FeedConfig {
 impl Default for FeedConfig {
     fn default() -> Self {
         Self {
+            provider: FeedProvider::Simulated,
+            poll: LiveFeedConfig::default(),
             interval_ms: 250,
             volatility: 0.0005,
             spread_ticks: 1,
@@ -114,6 +122,14 @@ impl FeedConfig {
     /// # Errors
     /// Returns the first [`FeedError`] that applies.
     pub fn validate(&self) -> Result<(), FeedError> {
+        if let Err(LiveFeedError::InvalidConfig(m)) = self.poll.validate() {
+            return Err(FeedError::InvalidConfig(m));
+        }
+        if self.provider != FeedProvider::Simulated && self.poll.instruments.is_empty() {
+            return Err(FeedError::InvalidConfig(
+                "poll.instruments must name the instruments to poll from a real provider",
+            ));
+        }
         if self.interval_ms == 0 {
             return Err(FeedError::InvalidConfig("interval_ms must be positive"));
         }

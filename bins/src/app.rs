@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use ordermon_application::bar_history::BarHistory;
 use ordermon_application::feed::SimulatedFeed;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::paper::PaperVenue;
@@ -252,7 +253,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let mut health: Vec<Arc<dyn HealthCheck>> = vec![
         Arc::new(FeedHealth {
             quotes,
-            clock,
+            clock: clock.clone(),
             stale_after: Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
                 .max(Duration::from_secs(5)),
             engine: engine.clone(),
@@ -287,6 +288,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }),
         status,
         alerting: Some(alerting.service.clone()),
+        bars: Some(Arc::new(BarHistory::new(
+            engine.persistence().bars.clone(),
+            None,
+            engine.catalog(),
+            clock.clone(),
+        ))),
     });
     Ok(App {
         engine,

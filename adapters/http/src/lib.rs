@@ -27,6 +27,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use ordermon_application::Engine;
 use ordermon_application::alerting::AlertingService;
+use ordermon_application::bar_history::BarHistory;
 use ordermon_application::consume::DeadLetters;
 use ordermon_application::stream::EventFanout;
 
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub status: Vec<Arc<dyn StatusSection>>,
     /// The alerting service (`None`: the alert routes answer 503).
     pub alerting: Option<Arc<AlertingService>>,
+    /// Historical bars (`None`: the bars route answers 503).
+    pub bars: Option<Arc<BarHistory>>,
 }
 
 /// What the dead-letter endpoints work on.

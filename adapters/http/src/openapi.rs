@@ -48,7 +48,7 @@ impl Modify for BearerAuth {
         strategies::create, strategies::list, strategies::types, strategies::get,
         strategies::patch, strategies::delete,
         account::account, account::portfolio, account::positions, account::fills,
-        market::list, market::get, market::upsert, market::quote,
+        market::list, market::get, market::upsert, market::quote, market::bars,
         orders::submit, orders::batch, orders::list, orders::get, orders::by_client_id,
         orders::modify, orders::cancel, orders::cancel_all, orders::events,
         events::feed, stream::stream,
@@ -60,7 +60,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "orders", description = "submit, query, modify and cancel orders"),
         (name = "account", description = "balances, positions, portfolio, fills"),
-        (name = "market", description = "instruments and quotes"),
+        (name = "market", description = "instruments, quotes and bars"),
         (name = "users", description = "user administration and per-user logs"),
         (name = "strategies", description = "strategy configuration"),
         (name = "alerts", description = "alerts, silences, alert rules and per-user overrides"),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::{Bar, BarInterval, Quote};
-use ordermon_domain::ports::{BarRepository, MarketDataError, MarketDataProvider};
+use ordermon_domain::ports::{BarRepository, ManualClock, MarketDataError, MarketDataProvider};
 use ordermon_domain::values::{Currency, Price, Quantity};
 use ordermon_memory::MemoryStore;
 use parking_lot::Mutex;
@@ -106,7 +106,12 @@ fn query(limit: Option<u32>) -> BarQuery {
 async fn provider_answers_when_the_store_has_nothing_then_the_store_wins() {
     let store = Arc::new(MemoryStore::new());
     let provider = Arc::new(Fixed::default());
-    let history = BarHistory::new(store.clone(), Some(provider.clone()), catalog());
+    let history = BarHistory::new(
+        store.clone(),
+        Some(provider.clone()),
+        catalog(),
+        Arc::new(ManualClock::new(t0())),
+    );
 
     let answer = history
         .bars(&query(None), t0())
@@ -157,9 +162,10 @@ async fn bad_requests_unknown_instruments_and_failing_providers() {
             ..Fixed::default()
         })),
         catalog(),
+        Arc::new(ManualClock::new(t0())),
     );
     for limit in [0, MAX_BARS + 1] {
-        let e = history.bars(&query(Some(limit)), t0()).await.err();
+        let e = history.bars(&query(Some(limit))).await.err();
         assert!(
             matches!(e, Some(AppError::Validation(_))),
             "limit {limit}: {e:?}"
@@ -171,7 +177,7 @@ async fn bad_requests_unknown_instruments_and_failing_providers() {
         ..query(None)
     };
     assert!(matches!(
-        history.bars(&backwards, t0()).await,
+        history.bars(&backwards).await,
         Err(AppError::Validation(_))
     ));
     let unknown = BarQuery {
@@ -179,15 +185,15 @@ async fn bad_requests_unknown_instruments_and_failing_providers() {
         ..query(None)
     };
     assert!(matches!(
-        history.bars(&unknown, t0()).await,
+        history.bars(&unknown).await,
         Err(AppError::NotFound("instrument"))
     ));
-    match history.bars(&query(None), t0()).await {
+    match history.bars(&query(None)).await {
         Err(AppError::Unavailable(m)) => assert!(m.contains("circuit open"), "{m}"),
         other => panic!("expected unavailable, got {other:?}"),
     }
     // Without a provider an empty store is an empty answer, not an error.
-    let bare = BarHistory::new(store, None, catalog());
+    let bare = BarHistory::new(store, None, catalog(), Arc::new(ManualClock::new(t0())));
     let answer = bare
         .bars(&query(None), t0())
         .await

@@ -16,8 +16,8 @@ pub use orders::{
     OrderView, SubmitOrderRequest,
 };
 pub use system::{
-    ComponentHealth, DeadLetterDto, DeadLetterList, DeadLetterQuery, EventPage, EventView,
-    HealthReport, InstrumentDto, KillScope, KillSwitchRequest, KillSwitchResponse, QuoteView,
-    ReplayRequest, ReplayResponse, StatusReport,
+    BarView, BarsView, ComponentHealth, DeadLetterDto, DeadLetterList, DeadLetterQuery, EventPage,
+    EventView, HealthReport, InstrumentDto, KillScope, KillSwitchRequest, KillSwitchResponse,
+    QuoteView, ReplayRequest, ReplayResponse, StatusReport,
 };
 pub use users::{CashRequest, CreateUserRequest, Limits, PatchUserRequest, UserPage, UserView};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ordermon_domain::Decimal;
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::instrument::Instrument;
-use ordermon_domain::market::Quote;
+use ordermon_domain::market::{Bar, Quote};
 use ordermon_domain::ports::StoredEvent;
 use ordermon_domain::risk::TradingState;
 use ordermon_domain::values::{Currency, Price, Quantity, decimal_string, opt_decimal_string};
@@ -323,4 +323,59 @@ pub struct KillSwitchResponse {
     /// The state now in force.
     #[schema(value_type = crate::dto::enums::TradingState)]
     pub state: TradingState,
+}
+
+/// One OHLCV bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BarView {
+    /// Start of the bar.
+    pub open_time: DateTime<Utc>,
+    /// Open.
+    #[schema(value_type = String)]
+    pub open: Price,
+    /// High.
+    #[schema(value_type = String)]
+    pub high: Price,
+    /// Low.
+    #[schema(value_type = String)]
+    pub low: Price,
+    /// Close.
+    #[schema(value_type = String)]
+    pub close: Price,
+    /// Volume.
+    #[serde(with = "decimal_string")]
+    #[schema(value_type = String)]
+    pub volume: Decimal,
+}
+
+impl From<Bar> for BarView {
+    fn from(b: Bar) -> Self {
+        Self {
+            open_time: b.open_time,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }
+    }
+}
+
+/// Bars of an instrument (`GET /api/v1/bars/{instrument}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BarsView {
+    /// Instrument.
+    #[schema(value_type = String)]
+    pub instrument_id: InstrumentId,
+    /// Bar width (`1m`, `5m`, `15m`, `1h`, `1d`).
+    pub interval: String,
+    /// Start of the window (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the window (exclusive).
+    pub to: DateTime<Utc>,
+    /// `store` when the bars were loaded into the database (`backfill bars`),
+    /// else the market-data provider's name.
+    pub source: String,
+    /// Oldest first.
+    pub bars: Vec<BarView>,
 }

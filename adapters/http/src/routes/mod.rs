@@ -57,6 +57,7 @@ pub fn routes() -> Router<ApiState> {
         )
         .route("/api/v1/instruments/{id}", get(market::get))
         .route("/api/v1/quotes/{instrument}", get(market::quote))
+        .route("/api/v1/bars/{instrument}", get(market::bars))
         .route(
             "/api/v1/orders",
             post(orders::submit)

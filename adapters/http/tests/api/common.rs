@@ -132,6 +132,14 @@ impl TestApp {
             }),
             status: Vec::new(),
             alerting: Some(alerting),
+            bars: Some(Arc::new(
+                ordermon_application::bar_history::BarHistory::new(
+                    engine.persistence().bars.clone(),
+                    None,
+                    engine.catalog(),
+                    Arc::new(SystemClock),
+                ),
+            )),
         };
         Self {
             app: router(state),

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod auth;
+mod bars;
 mod commands;
 mod common;
 mod flow;
