@@ -109,7 +109,7 @@ impl ProviderKind {
 }
 
 /// One market-data provider.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The REST format.
@@ -120,8 +120,13 @@ pub struct ProviderConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Where the API lives (`http`/`https`, may carry a path prefix for a
-    /// gateway). Default: the kind's public endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// gateway). Default: the kind's public endpoint. User info in it (a
+    /// gateway's credentials) is masked when printed or serialized.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redact::optional_url"
+    )]
     pub base_url: Option<String>,
     /// An API key sent with every request (public market data needs none).
     #[serde(
@@ -166,6 +171,27 @@ pub struct ProviderConfig {
     /// Responses kept in the cache port.
     #[serde(default)]
     pub cache: CacheConfig,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("base_url", &self.base_url.as_deref().map(redact::url))
+            .field("api_key", &self.api_key)
+            .field("api_key_header", &self.api_key_header)
+            .field("venue", &self.venue)
+            .field("venues", &self.venues)
+            .field("timeout", &self.timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("limits", &self.limits)
+            .field("weights", &self.weights)
+            .field("retry", &self.retry)
+            .field("breaker", &self.breaker)
+            .field("cache", &self.cache)
+            .finish()
+    }
 }
 
 /// Weight budgets: a request is sent only when both the per-second and the

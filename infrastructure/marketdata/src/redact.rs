@@ -26,6 +26,33 @@ pub(crate) fn optional_secret<S: Serializer>(
     }
 }
 
+/// A URL text with its user info (a gateway's credentials) masked:
+/// `https://[REDACTED]@gateway.example/binance`. Text that does not parse is
+/// masked whole.
+pub(crate) fn url(text: &str) -> String {
+    match reqwest::Url::parse(text.trim()) {
+        Ok(u) if u.username().is_empty() && u.password().is_none() => text.to_owned(),
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let bare = u.to_string();
+            match bare.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://{REDACTED}@{rest}"),
+                None => REDACTED.to_owned(),
+            }
+        }
+        Err(_) => REDACTED.to_owned(),
+    }
+}
+
+/// `serialize_with` for an optional URL that may carry user info.
+pub(crate) fn optional_url<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(text) => s.serialize_str(&url(text)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Masks known secrets in texts that leave the provider (error messages,
 /// log lines). Secrets shorter than four characters are not masked: they
 /// would mask ordinary words and protect nothing.
@@ -86,6 +113,20 @@ mod tests {
         assert_eq!(s.scrub("bad key-123456 here"), "bad [REDACTED] here");
         assert_eq!(s.scrub("ab stays"), "ab stays");
         assert_eq!(format!("{s:?}"), "Scrubber(1 secrets)");
+    }
+
+    #[test]
+    fn urls_lose_their_user_info() {
+        assert_eq!(url("https://api.binance.com"), "https://api.binance.com");
+        assert_eq!(
+            url("https://user:pw-1@gw.example/binance"),
+            "https://[REDACTED]@gw.example/binance"
+        );
+        assert_eq!(
+            url("https://token-2@gw.example/"),
+            "https://[REDACTED]@gw.example/"
+        );
+        assert_eq!(url("not a url pw-3"), REDACTED);
     }
 
     #[test]
