@@ -129,8 +129,27 @@ impl Limiter {
         server_per_minute: Option<u32>,
         slow_down_at_percent: u8,
     ) -> Self {
-        let (second, second_burst) = budget(per_second, Duration::from_secs(1), 2, heaviest);
-        let (minute, minute_burst) = budget(per_minute, Duration::from_secs(60), 10, heaviest);
+        Self::with_windows(
+            provider,
+            (per_second, Duration::from_secs(1)),
+            (per_minute, Duration::from_secs(60)),
+            heaviest,
+            server_per_minute,
+            slow_down_at_percent,
+        )
+    }
+
+    /// As [`Limiter::new`] with other window lengths (tests shrink the minute).
+    fn with_windows(
+        provider: &str,
+        (per_second, second_window): (u32, Duration),
+        (per_minute, minute_window): (u32, Duration),
+        heaviest: u32,
+        server_per_minute: Option<u32>,
+        slow_down_at_percent: u8,
+    ) -> Self {
+        let (second, second_burst) = budget(per_second, second_window, 2, heaviest);
+        let (minute, minute_burst) = budget(per_minute, minute_window, 10, heaviest);
         Self {
             provider: provider.to_owned(),
             second: RateLimiter::direct_with_clock(second, MonotonicClock),
@@ -300,6 +319,59 @@ mod tests {
         assert!(wait <= Duration::from_millis(60_250), "{wait:?}");
         let at_20s = UNIX_EPOCH + Duration::from_secs(1_700_000_000 - 1_700_000_000 % 60 + 20);
         assert_eq!(until_next_minute(at_20s), Duration::from_millis(40_250));
+    }
+
+    /// The most weight admitted in any window of `window`.
+    fn busiest(admitted: &[(Instant, u32)], window: Duration) -> u32 {
+        (0..admitted.len())
+            .map(|i| {
+                admitted[i..]
+                    .iter()
+                    .take_while(|(at, _)| *at - admitted[i].0 < window)
+                    .map(|(_, w)| w)
+                    .sum()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn linked_budgets_hold_in_every_sliding_window() {
+        // A "second" of 200 ms and a "minute" of 1 s, so a test sees the
+        // minute roll several times.
+        let limiter = std::sync::Arc::new(Limiter::with_windows(
+            "t",
+            (10, Duration::from_millis(200)),
+            (24, Duration::from_secs(1)),
+            3,
+            None,
+            90,
+        ));
+        let admitted = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let deadline = Instant::now() + Duration::from_millis(2500);
+        let tasks: Vec<_> = (0..120_u32)
+            .map(|i| {
+                let (limiter, admitted) = (limiter.clone(), admitted.clone());
+                tokio::spawn(async move {
+                    let weight = 1 + i % 3;
+                    if limiter.acquire(weight, deadline).await.is_ok() {
+                        admitted.lock().push((Instant::now(), weight));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut admitted = admitted.lock().clone();
+        admitted.sort_by_key(|(at, _)| *at);
+        let total: u32 = admitted.iter().map(|(_, w)| w).sum();
+        assert!(total > 30, "the minute budget rolled over: {total}");
+        // Timestamps are taken just after admission: allow a few ms of noise.
+        let second = busiest(&admitted, Duration::from_millis(195));
+        let minute = busiest(&admitted, Duration::from_millis(995));
+        assert!(second <= 10, "{second} in a second window");
+        assert!(minute <= 24, "{minute} in a minute window");
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod binance;
 mod cache;
 mod faults;
 mod limits;
+mod observability;
 mod secrets;
 mod support;
 mod yahoo;
