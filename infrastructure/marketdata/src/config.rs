@@ -8,7 +8,7 @@
 //! [market_data.providers.binance]
 //! kind = "binance"
 //! base_url = "https://api.binance.com"   # or a gateway / mirror
-//! limits = { per_second = 100, per_minute = 6000 }
+//! limits = { per_second = 200, per_minute = 6000 }
 //! ```
 //!
 //! [`ProviderConfig::validate`] checks every key and resolves the defaults
@@ -69,11 +69,13 @@ impl ProviderKind {
         }
     }
 
-    /// Default weight budget per second (a smoothing budget of our own).
+    /// Default weight budget per second: a smoothing budget of our own
+    /// (Binance limits weight per minute only); for Binance it sustains 100 a
+    /// second, so the per-minute budget is what binds.
     #[must_use]
     pub fn default_per_second(self) -> u32 {
         match self {
-            Self::Binance => 100,
+            Self::Binance => 200,
             Self::Yahoo => 2,
         }
     }
@@ -199,7 +201,7 @@ impl std::fmt::Debug for ProviderConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Weight admitted in any 1 s window (Binance 100, Yahoo 2).
+    /// Weight admitted in any 1 s window (Binance 200, Yahoo 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_second: Option<u32>,
     /// Weight admitted in any 60 s window (Binance 6000, Yahoo 60).
