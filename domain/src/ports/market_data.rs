@@ -24,6 +24,10 @@ pub enum MarketDataError {
     /// The provider's answer could not be understood.
     #[error("bad response: {0}")]
     BadResponse(String),
+    /// The provider refused the request for a reason that asking again will
+    /// not change (bad parameters, missing or wrong credentials).
+    #[error("request refused: {0}")]
+    Refused(String),
 }
 
 /// A source of quotes and bars.
