@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::live_feed::{FeedProvider, LiveFeedConfig, LiveFeedError};
+use crate::live_feed::{LiveFeedConfig, LiveFeedError};
 use crate::market::QuoteBook;
 
 pub use walk::QuoteGenerator;
@@ -82,8 +82,10 @@ impl FeedInstrument {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedConfig {
-    /// Which provider drives the quote book (default `simulated`).
-    pub provider: FeedProvider,
+    /// Which provider drives the quote book: `simulated` (default), or the
+    /// name of a `[market_data.NAME]` provider (`binance` and `yahoo` work
+    /// without a section, on the public endpoints).
+    pub provider: String,
     /// Polling of a real provider (used when `provider` is not `simulated`).
     pub poll: LiveFeedConfig,
     /// Simulated feed: milliseconds between two quotes of each instrument (default 250).
@@ -104,7 +106,7 @@ pub struct FeedConfig {
 impl Default for FeedConfig {
     fn default() -> Self {
         Self {
-            provider: FeedProvider::Simulated,
+            provider: SIMULATED.to_owned(),
             poll: LiveFeedConfig::default(),
             interval_ms: 250,
             volatility: 0.0005,
@@ -116,7 +118,16 @@ impl Default for FeedConfig {
     }
 }
 
+/// The provider name of the simulated feed.
+pub const SIMULATED: &str = "simulated";
+
 impl FeedConfig {
+    /// True when the simulated walk drives the quote book.
+    #[must_use]
+    pub fn is_simulated(&self) -> bool {
+        self.provider == SIMULATED
+    }
+
     /// Checks the ranges of the settings and of every instrument.
     ///
     /// # Errors
@@ -125,7 +136,12 @@ impl FeedConfig {
         if let Err(LiveFeedError::InvalidConfig(m)) = self.poll.validate() {
             return Err(FeedError::InvalidConfig(m));
         }
-        if self.provider != FeedProvider::Simulated && self.poll.instruments.is_empty() {
+        if self.provider.trim().is_empty() {
+            return Err(FeedError::InvalidConfig(
+                "provider must be `simulated` or the name of a market data provider",
+            ));
+        }
+        if !self.is_simulated() && self.poll.instruments.is_empty() {
             return Err(FeedError::InvalidConfig(
                 "poll.instruments must name the instruments to poll from a real provider",
             ));

@@ -29,31 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::market::QuoteBook;
 
-/// Which provider drives the quote book (`feed.provider`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedProvider {
-    /// The simulated random walk (default; no network).
-    #[default]
-    Simulated,
-    /// A Binance-compatible REST API.
-    Binance,
-    /// A Yahoo-chart-compatible equities API.
-    Yahoo,
-}
-
-impl FeedProvider {
-    /// The provider's name as written in the configuration.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Simulated => "simulated",
-            Self::Binance => "binance",
-            Self::Yahoo => "yahoo",
-        }
-    }
-}
-
 /// Why a live feed configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LiveFeedError {

@@ -14,9 +14,11 @@ use ordermon_application::paper::PaperVenue;
 use ordermon_application::strategy::StrategyRegistry;
 use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
+use ordermon_domain::ports::{Cache, MarketDataProvider};
 use ordermon_domain::ports::{Clock, SystemClock};
 use ordermon_domain::user::Role;
 use ordermon_http::{ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits};
+use ordermon_memory::cache::MemoryCache;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -26,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
+use crate::live_market;
 use crate::market;
 use crate::messaging::{self, BusHealth, Messaging};
 use crate::secret::{self, SecretSource};
@@ -220,15 +223,54 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }
     }
     let market_cancel = root.child_token();
-    let feed = Arc::new(
-        SimulatedFeed::new(&config.feed, quotes.clone(), clock.clone())
-            .context("starting the simulated feed")?,
-    );
-    market::cover_catalog(&engine, &feed);
-    let mut market_tasks = vec![
-        feed.spawn(market_cancel.clone()),
-        market::spawn_catalog_sync(engine.clone(), feed.clone(), market_cancel.clone()),
-    ];
+    let mut market_tasks = Vec::new();
+    let live = if config.feed.is_simulated() {
+        let feed = Arc::new(
+            SimulatedFeed::new(&config.feed, quotes.clone(), clock.clone())
+                .context("starting the simulated feed")?,
+        );
+        market::cover_catalog(&engine, &feed);
+        market_tasks.push(feed.spawn(market_cancel.clone()));
+        market_tasks.push(market::spawn_catalog_sync(
+            engine.clone(),
+            feed.clone(),
+            market_cancel.clone(),
+        ));
+        None
+    } else {
+        // The provider's answers are cached in the shared tier when there is
+        // one, else in a cache of its own (TTLs per call: quotes 10 s, bars 5 min).
+        let provider_cache: Option<Arc<dyn Cache>> = if !config.cache.enabled {
+            None
+        } else if let Some(tiered) = &cache.tiered {
+            Some(Arc::new(tiered.clone()))
+        } else {
+            Some(Arc::new(MemoryCache::new(config.cache.max_entries)))
+        };
+        let started = live_market::start(
+            &config,
+            &engine,
+            provider_cache,
+            clock.clone(),
+            market_cancel.clone(),
+        )
+        .await;
+        let (live, task) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // Leave nothing running behind a failed build.
+                root.cancel();
+                alerting.shutdown().await;
+                engine.shutdown().await;
+                messaging.shutdown().await;
+                cache_cancel.cancel();
+                store.close().await;
+                return Err(e);
+            }
+        };
+        market_tasks.push(task);
+        Some(live)
+    };
     if config.engine.venue == VenueMode::Paper {
         let venue = PaperVenue::new(
             config.paper.clone(),
@@ -254,14 +296,24 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Arc::new(FeedHealth {
             quotes,
             clock: clock.clone(),
-            stale_after: Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
-                .max(Duration::from_secs(5)),
+            stale_after: if live.is_some() {
+                Duration::from_millis(config.feed.poll.max_quote_age_ms)
+            } else {
+                Duration::from_millis(config.feed.interval_ms.saturating_mul(20))
+                    .max(Duration::from_secs(5))
+            },
             engine: engine.clone(),
         }),
         Arc::new(BusHealth(messaging.bus().clone())),
     ];
     health.extend(cache.health());
+    if let Some(live) = &live {
+        health.push(Arc::new(live_market::ProviderHealth(live.provider.clone())));
+    }
     let mut status = messaging.status_sections();
+    if let Some(live) = &live {
+        status.push(Arc::new(live_market::FeedSection(live.clone())));
+    }
     status.push(cache.status_section());
     status.push(alerting.status_section());
     let monitoring_status = monitoring.clone();
@@ -290,7 +342,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         alerting: Some(alerting.service.clone()),
         bars: Some(Arc::new(BarHistory::new(
             engine.persistence().bars.clone(),
-            None,
+            live.as_ref()
+                .map(|l| -> Arc<dyn MarketDataProvider> { l.provider.clone() }),
             engine.catalog(),
             clock.clone(),
         ))),

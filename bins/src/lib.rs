@@ -2,7 +2,8 @@
 //!
 //! [`build`] turns a [`Config`] into an [`App`]: the store `database.url` selects
 //! (migrated at start), the engine with its monitors, demo instruments, the
-//! simulated feed, the paper venue and the HTTP API. The `monitor-server`
+//! quote feed (simulated, or polled from a market data provider), the paper
+//! venue and the HTTP API. The `monitor-server`
 //! binary is a thin shell over this crate, and tests run the same app on port 0:
 //!
 //! ```no_run
@@ -22,6 +23,7 @@ mod app;
 mod cache;
 pub mod client;
 pub mod config;
+mod live_market;
 pub mod logs;
 mod market;
 mod messaging;

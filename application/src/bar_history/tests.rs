@@ -114,7 +114,7 @@ async fn provider_answers_when_the_store_has_nothing_then_the_store_wins() {
     );
 
     let answer = history
-        .bars(&query(None), t0())
+        .bars(&query(None))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer.source, "fixed");
@@ -129,7 +129,7 @@ async fn provider_answers_when_the_store_has_nothing_then_the_store_wins() {
         "sorted, deduplicated, inside the window"
     );
     let limited = history
-        .bars(&query(Some(2)), t0())
+        .bars(&query(Some(2)))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(limited.bars.len(), 2);
@@ -139,7 +139,7 @@ async fn provider_answers_when_the_store_has_nothing_then_the_store_wins() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let answer = history
-        .bars(&query(None), t0())
+        .bars(&query(None))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer.source, "store");
@@ -195,7 +195,7 @@ async fn bad_requests_unknown_instruments_and_failing_providers() {
     // Without a provider an empty store is an empty answer, not an error.
     let bare = BarHistory::new(store, None, catalog(), Arc::new(ManualClock::new(t0())));
     let answer = bare
-        .bars(&query(None), t0())
+        .bars(&query(None))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(answer.bars.is_empty());

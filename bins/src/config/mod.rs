@@ -26,6 +26,10 @@ pub use sections::{
 };
 
 pub use ordermon_application::feed::FeedConfig;
+pub use ordermon_marketdata::{ProviderConfig, ProviderKind};
+
+/// `[market_data.NAME]`: HTTP market data providers by name.
+pub type MarketDataSettings = std::collections::BTreeMap<String, ProviderConfig>;
 
 /// `[alerting]`: rules, routes, inhibition, escalation, delivery and the
 /// receivers (`[alerting.receivers.NAME]`, one of the notifier kinds).
@@ -105,8 +109,10 @@ pub struct Config {
     pub auth: AuthSettings,
     /// The order engine.
     pub engine: EngineSettings,
-    /// The simulated quote feed.
+    /// The quote feed: simulated, or polled from a market data provider.
     pub feed: FeedConfig,
+    /// HTTP market data providers by name (`[market_data.binance]`, …).
+    pub market_data: MarketDataSettings,
     /// The paper-trading venue.
     pub paper: PaperConfig,
     /// Demo data.
@@ -318,6 +324,15 @@ impl Config {
         self.feed
             .validate()
             .map_err(|e| ConfigError::invalid("feed", e.to_string()))?;
+        for config in self.market_data.values() {
+            config
+                .validate()
+                .map_err(|e| ConfigError::invalid("market_data", e.to_string()))?;
+        }
+        if !self.feed.is_simulated() {
+            self.provider(&self.feed.provider)
+                .map_err(|e| ConfigError::invalid("feed.provider", e))?;
+        }
         self.paper
             .validate()
             .map_err(|e| ConfigError::invalid("paper", e.to_string()))?;
@@ -330,6 +345,35 @@ impl Config {
                 .map_err(|e| ConfigError::invalid("alerting.receivers", e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The configuration of the market data provider called `name`: its
+    /// `[market_data.NAME]` section, else the public defaults of `binance`
+    /// and `yahoo`.
+    ///
+    /// # Errors
+    /// An unknown name, or a section that does not hold together.
+    pub fn provider(&self, name: &str) -> Result<ProviderConfig, String> {
+        let config = match self.market_data.get(name) {
+            Some(config) => {
+                let mut config = config.clone();
+                if config.name.is_none() {
+                    config.name = Some(name.to_owned());
+                }
+                config
+            }
+            None => match name {
+                "binance" => ProviderConfig::new(ProviderKind::Binance),
+                "yahoo" => ProviderConfig::new(ProviderKind::Yahoo),
+                other => {
+                    return Err(format!(
+                        "no market data provider `{other}`: add a [market_data.{other}] section, or use binance or yahoo"
+                    ));
+                }
+            },
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 
     /// The effective configuration as TOML, secrets and URL passwords redacted,
