@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use dashmap::DashMap;
 use ordermon_domain::Decimal;
 use ordermon_domain::account::{Account, AccountType};
 use ordermon_domain::event::{
@@ -116,7 +115,7 @@ pub struct Engine {
     /// commit their last batches (monitor stops) before the committer goes.
     owner_tracker: TaskTracker,
     owner_cancel: CancellationToken,
-    high_water: DashMap<UserId, Decimal>,
+    high_water: crate::high_water::HighWaterMarks,
     system_seq: RwLock<u64>,
     user_logs: std::sync::OnceLock<Arc<dyn ordermon_domain::ports::UserLogSink>>,
     /// Read-through cache, invalidated by the committer on every write.
@@ -240,6 +239,8 @@ impl Engine {
             monitored: dashmap::DashSet::new(),
             counters: crate::owner::MonitorCounters::default(),
         });
+        let high_water =
+            crate::high_water::HighWaterMarks::new(ctx.persistence.clone(), ctx.committer.clone());
         let owner_tracker = TaskTracker::new();
         let owner_cancel = cancel.child_token();
         let owners = Owners::new(ctx.clone(), owner_tracker.clone(), owner_cancel.clone());
@@ -250,7 +251,7 @@ impl Engine {
             cancel,
             owner_tracker,
             owner_cancel,
-            high_water: DashMap::new(),
+            high_water,
             system_seq: RwLock::new(system.last().map_or(0, |e| e.event.sequence)),
             user_logs: std::sync::OnceLock::new(),
             cache,
@@ -514,10 +515,11 @@ impl Engine {
         // The owner's state is cached; the valuation uses the latest marks.
         let today = self.ctx.clock.now().date_naive();
         let snap = self.cache.snapshot(id, today, || self.snapshot(id)).await?;
-        let hw = self.high_water.get(id).map_or(Decimal::MIN, |v| *v);
-        let view = views::portfolio(&snap, &self.ctx.quotes, hw);
+        let mut view = views::portfolio(&snap, &self.ctx.quotes, Decimal::MIN);
+        // The stored mark (shared by every instance, kept across restarts).
         self.high_water
-            .insert(id.clone(), view.account.high_water_mark);
+            .observe(id, &mut view, self.ctx.clock.now())
+            .await;
         Ok(view)
     }
 

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use ordermon_domain::ports::{
     AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
-    FillRepository, InstrumentRepository, NotificationLog, OrderRepository, Outbox,
-    PositionRepository, SilenceRepository, Store, StrategyRepository, UserRepository,
+    FillRepository, HighWaterRepository, InstrumentRepository, NotificationLog, OrderRepository,
+    Outbox, PositionRepository, ProjectionScan, Retention, SilenceRepository, Store,
+    StrategyRepository, UserRepository,
 };
 
 /// Every persistence port, usually all backed by one database.
@@ -41,6 +42,12 @@ pub struct Persistence {
     pub alert_rules: Arc<dyn AlertRuleRepository>,
     /// Bars.
     pub bars: Arc<dyn BarRepository>,
+    /// Portfolio high-water marks.
+    pub high_water: Arc<dyn HighWaterRepository>,
+    /// Bulk scans of the projections (replay).
+    pub scan: Arc<dyn ProjectionScan>,
+    /// What may be purged once old.
+    pub retention: Arc<dyn Retention>,
 }
 
 impl std::fmt::Debug for Persistence {
@@ -70,6 +77,9 @@ impl Persistence {
             + NotificationLog
             + AlertRuleRepository
             + BarRepository
+            + HighWaterRepository
+            + ProjectionScan
+            + Retention
             + 'static,
     {
         Self {
@@ -87,7 +97,10 @@ impl Persistence {
             silences: backend.clone(),
             notifications: backend.clone(),
             alert_rules: backend.clone(),
-            bars: backend,
+            bars: backend.clone(),
+            high_water: backend.clone(),
+            scan: backend.clone(),
+            retention: backend,
         }
     }
 }

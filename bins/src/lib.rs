@@ -20,6 +20,7 @@
 
 mod alerting;
 mod app;
+pub mod backfill;
 mod cache;
 pub mod client;
 pub mod config;

@@ -192,6 +192,8 @@ async fn kill_during_submissions(backend: Backend) {
         b.reserved > rust_decimal::Decimal::ZERO,
         "the orders' reservations survived"
     );
+    // Every projection equals a replay of the event log.
+    common::assert_replay_verifies(&db, &logs);
 
     server.process.kill9();
     let _ = std::fs::remove_dir_all(&logs);

@@ -215,6 +215,8 @@ async fn kill_during_load(kind: BusKind) {
         committed.len(),
         consumer.status().duplicates
     );
+    // Every projection equals a replay of the event log.
+    common::assert_replay_verifies(&db, &logs);
 
     server.kill9();
     cancel.cancel();

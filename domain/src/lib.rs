@@ -9,6 +9,7 @@ pub mod alert;
 pub mod duration;
 pub mod event;
 pub mod fill;
+pub mod high_water;
 pub mod ids;
 pub mod instrument;
 pub mod market;

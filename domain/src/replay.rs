@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountError};
+use crate::account::Account;
 use crate::event::{AccountEvent, PositionEvent};
 use crate::ids::UserId;
 use crate::position::Position;
@@ -25,13 +25,6 @@ pub enum ReplayError {
     },
 }
 
-fn refused(index: usize, e: &AccountError) -> ReplayError {
-    ReplayError::Refused {
-        index,
-        reason: e.to_string(),
-    }
-}
-
 impl Account {
     /// Rebuilds an account from its events, oldest first. The result's
     /// `sequence` is the number of events; `version` is left at 0 (it counts
@@ -50,53 +43,62 @@ impl Account {
         let mut account = Self::new(user_id.clone(), *account_type);
         account.sequence = 1;
         for (i, e) in iter.enumerate() {
-            let index = i + 1;
-            match e {
-                AccountEvent::Opened { .. } => {
-                    return Err(ReplayError::Refused {
-                        index,
-                        reason: "opened twice".to_owned(),
-                    });
-                }
-                AccountEvent::CashAdjusted { amount, .. } => {
-                    account
-                        .adjust_cash(amount)
-                        .map_err(|e| refused(index, &e))?;
-                }
-                AccountEvent::Reserved {
-                    order_id,
-                    request,
-                    position_qty,
-                } => account
-                    .reserve(*order_id, request, *position_qty)
-                    .map_err(|e| refused(index, &e))?,
-                AccountEvent::Released { order_id, .. } => {
-                    account.release(*order_id);
-                }
-                AccountEvent::FillSettled {
-                    order_id,
-                    side,
-                    quantity,
-                    price,
-                    multiplier,
-                    quote_currency,
-                    commission,
-                    ..
-                } => {
-                    account.settle_fill(
-                        *order_id,
-                        *side,
-                        *quantity,
-                        *price,
-                        *multiplier,
-                        quote_currency,
-                        commission,
-                    );
-                }
-            }
-            account.sequence += 1;
+            account
+                .apply_event(e)
+                .map_err(|reason| ReplayError::Refused {
+                    index: i + 1,
+                    reason,
+                })?;
         }
         Ok(account)
+    }
+
+    /// Applies one event of the account's history after `Opened`, as the
+    /// engine did when it recorded it, and counts it in `sequence`.
+    ///
+    /// # Errors
+    /// The reason when the step is refused (a second `Opened`, or a
+    /// reservation or withdrawal the account cannot cover), which means the
+    /// log and the state it is replayed onto disagree. Nothing changes then.
+    pub fn apply_event(&mut self, e: &AccountEvent) -> Result<(), String> {
+        match e {
+            AccountEvent::Opened { .. } => return Err("opened twice".to_owned()),
+            AccountEvent::CashAdjusted { amount, .. } => {
+                self.adjust_cash(amount).map_err(|e| e.to_string())?;
+            }
+            AccountEvent::Reserved {
+                order_id,
+                request,
+                position_qty,
+            } => self
+                .reserve(*order_id, request, *position_qty)
+                .map_err(|e| e.to_string())?,
+            AccountEvent::Released { order_id, .. } => {
+                self.release(*order_id);
+            }
+            AccountEvent::FillSettled {
+                order_id,
+                side,
+                quantity,
+                price,
+                multiplier,
+                quote_currency,
+                commission,
+                ..
+            } => {
+                self.settle_fill(
+                    *order_id,
+                    *side,
+                    *quantity,
+                    *price,
+                    *multiplier,
+                    quote_currency,
+                    commission,
+                );
+            }
+        }
+        self.sequence += 1;
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@ use ordermon_domain::ports::{
     FillRepository, InstrumentRepository, NotificationLog, OrderRepository, Outbox,
     PositionRepository, SilenceRepository, Store, StoreError, StrategyRepository, UserRepository,
 };
+use ordermon_domain::ports::{HighWaterRepository, ProjectionScan, Retention};
 use ordermon_memory::MemoryStore;
 use ordermon_sql::{PoolConfig, SqlStore, redact_url};
 use sqlx::Connection as _;
@@ -41,6 +42,9 @@ pub trait FullStore:
     + NotificationLog
     + AlertRuleRepository
     + BarRepository
+    + HighWaterRepository
+    + ProjectionScan
+    + Retention
 {
 }
 
@@ -60,6 +64,9 @@ impl<T> FullStore for T where
         + NotificationLog
         + AlertRuleRepository
         + BarRepository
+        + HighWaterRepository
+        + ProjectionScan
+        + Retention
 {
 }
 

@@ -133,6 +133,8 @@ pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> 
             | StateChange::Notification { .. }
             | StateChange::RuleOverride { .. }
             | StateChange::DeleteRuleOverride { .. } => {}
+            // Read through the engine's own copy, never from the cache.
+            StateChange::HighWater { .. } => {}
         }
     }
     keys

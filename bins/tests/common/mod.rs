@@ -124,3 +124,27 @@ pub(crate) async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
 pub(crate) fn logs_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ordermon-{name}-{}", uuid::Uuid::now_v7().simple()))
 }
+
+/// Runs the built `backfill` against `db` with `args` (logs under `logs`).
+pub(crate) fn backfill(db: &str, logs: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_backfill"))
+        .args(args)
+        .env("ORDERMON_DATABASE__URL", db)
+        .env("ORDERMON_LOGS__DIR", logs)
+        .env_remove("ORDERMON_CONFIG")
+        .output()
+        .expect("backfill runs")
+}
+
+/// `backfill replay --verify` exits 0: the projections equal a replay of
+/// the event log.
+pub(crate) fn assert_replay_verifies(db: &str, logs: &std::path::Path) {
+    let o = backfill(db, logs, &["replay", "--verify"]);
+    assert!(
+        o.status.success(),
+        "backfill replay --verify: exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -9,6 +9,7 @@ mod clock;
 mod log_sink;
 mod market_data;
 mod notifier;
+mod projection;
 mod repos;
 mod store;
 mod venue;
@@ -22,6 +23,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use log_sink::{LogSinkError, UserLogSink};
 pub use market_data::{MarketDataError, MarketDataProvider};
 pub use notifier::{Notification, Notifier, NotifyError};
+pub use projection::{HighWaterRepository, ProjectionScan, PurgeCounts, Retention, StoredRow};
 pub use repos::{
     AccountRepository, AlertQuery, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
     FillQuery, FillRepository, InstrumentRepository, NotificationLog, OrderQuery, OrderRepository,

@@ -9,6 +9,7 @@ use crate::account::Account;
 use crate::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use crate::event::DomainEvent;
 use crate::fill::Fill;
+use crate::high_water::HighWaterMark;
 use crate::ids::{EventId, RuleName, StrategyId, UserId};
 use crate::instrument::Instrument;
 use crate::order::Order;
@@ -100,6 +101,13 @@ pub enum StateChange {
     RuleOverride {
         /// New state.
         rule_override: Box<RuleOverride>,
+        /// Version it must have now.
+        expected: u64,
+    },
+    /// Insert or raise a user's portfolio high-water mark.
+    HighWater {
+        /// New state.
+        mark: Box<HighWaterMark>,
         /// Version it must have now.
         expected: u64,
     },

@@ -159,26 +159,30 @@ impl NotificationLog for MemoryStore {
 
     async fn purge_notifications(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(self.with(|t| {
-            let doomed: Vec<NotificationId> = {
-                let newest = newest_per_group(t);
-                t.notifications
-                    .iter()
-                    .filter(|(id, r)| {
-                        r.status != DeliveryStatus::Pending
-                            && r.notification.created_at < before
-                            && newest
-                                .get(&(r.notification.receiver.as_str(), r.group_id.as_str()))
-                                .is_some_and(|newest| newest != *id)
-                    })
-                    .map(|(id, _)| *id)
-                    .collect()
-            };
+            let doomed = purgeable_notifications(t, before);
             for id in &doomed {
                 t.notifications.remove(id);
             }
             doomed.len() as u64
         }))
     }
+}
+
+/// Delivered or failed records created before `before`, except the newest of
+/// each group: what `purge_notifications` deletes.
+pub(crate) fn purgeable_notifications(t: &Tables, before: DateTime<Utc>) -> Vec<NotificationId> {
+    let newest = newest_per_group(t);
+    t.notifications
+        .iter()
+        .filter(|(id, r)| {
+            r.status != DeliveryStatus::Pending
+                && r.notification.created_at < before
+                && newest
+                    .get(&(r.notification.receiver.as_str(), r.group_id.as_str()))
+                    .is_some_and(|newest| newest != *id)
+        })
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 #[async_trait]

@@ -16,6 +16,7 @@ mod alerting;
 pub mod bus;
 pub mod cache;
 mod repos;
+mod scan;
 mod tables;
 
 use async_trait::async_trait;

@@ -12,6 +12,7 @@ use ordermon_domain::account::Account;
 use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
+use ordermon_domain::high_water::HighWaterMark;
 use ordermon_domain::ids::{
     AlertId, EventId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId,
     TradeId, UserId,
@@ -59,6 +60,7 @@ pub(crate) struct Tables {
     /// Outbox rows by commit-order id, with their sent flag.
     pub(crate) outbox: BTreeMap<i64, (OutboxMessage, Option<DateTime<Utc>>)>,
     pub(crate) bars: BTreeMap<BarKey, Bar>,
+    pub(crate) high_water: BTreeMap<UserId, HighWaterMark>,
     pub(crate) counters: Counters,
 }
 
@@ -306,6 +308,14 @@ impl Tables {
                 check_version("rule_override", id, actual, expected, rule_override.version)?;
                 let prev = self.rule_overrides.insert(key.clone(), *rule_override);
                 undo.push(move |t| swap(&mut t.rule_overrides, key, prev));
+                Ok(())
+            }
+            StateChange::HighWater { mark, expected } => {
+                let key = mark.user_id.clone();
+                let actual = self.high_water.get(&key).map(|m| m.version);
+                check_version("high_water_mark", &key, actual, expected, mark.version)?;
+                let prev = self.high_water.insert(key.clone(), *mark);
+                undo.push(move |t| swap(&mut t.high_water, key, prev));
                 Ok(())
             }
             StateChange::DeleteRuleOverride {

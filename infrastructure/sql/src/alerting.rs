@@ -22,7 +22,7 @@ use crate::url::Dialect;
 
 /// "A newer record of the same group exists", for a row of `notifications`
 /// named `outer`.
-fn newer_in_group(outer: &str) -> String {
+pub(crate) fn newer_in_group(outer: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM notifications m WHERE m.receiver = {outer}.receiver \
          AND m.group_id = {outer}.group_id AND m.id > {outer}.id)"

@@ -34,6 +34,7 @@ mod pool;
 mod repos;
 mod retry;
 mod rows;
+mod scan;
 mod store;
 mod url;
 mod write;

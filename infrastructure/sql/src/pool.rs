@@ -363,6 +363,11 @@ const SQLITE: &[Embedded] = &[
         "alerting",
         include_str!("../../../migrations/sqlite/20261203000001_alerting.sql"),
     ),
+    (
+        20_261_210_000_001,
+        "high_water",
+        include_str!("../../../migrations/sqlite/20261210000001_high_water.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -377,6 +382,11 @@ const POSTGRES: &[Embedded] = &[
         "alerting",
         include_str!("../../../migrations/postgres/20261203000001_alerting.sql"),
     ),
+    (
+        20_261_210_000_001,
+        "high_water",
+        include_str!("../../../migrations/postgres/20261210000001_high_water.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -390,6 +400,11 @@ const MYSQL: &[Embedded] = &[
         20_261_203_000_001,
         "alerting",
         include_str!("../../../migrations/mysql/20261203000001_alerting.sql"),
+    ),
+    (
+        20_261_210_000_001,
+        "high_water",
+        include_str!("../../../migrations/mysql/20261210000001_high_water.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@ use ordermon_domain::account::Account;
 use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
+use ordermon_domain::high_water::HighWaterMark;
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::Order;
 use ordermon_domain::ports::{OutboxMessage, StateChange, StoreError};
@@ -153,6 +154,7 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
             rule_override,
             expected,
         } => rule_override_row(rule_override, *expected),
+        StateChange::HighWater { mark, expected } => high_water_row(mark, *expected),
         StateChange::DeleteRuleOverride {
             rule,
             user_id,
@@ -469,6 +471,26 @@ fn rule_override_row(o: &RuleOverride, expected: u64) -> Result<RowWrite, StoreE
             ("updated_at", Val::Ts(o.updated_at)),
             ("version", Val::version(o.version)),
             ("data", json(o)?),
+        ],
+        dup: None,
+        children: None,
+        id,
+    })
+}
+
+fn high_water_row(m: &HighWaterMark, expected: u64) -> Result<RowWrite, StoreError> {
+    let id = m.user_id.to_string();
+    Ok(RowWrite {
+        entity: "high_water_mark",
+        table: "high_water_marks",
+        mode: versioned("high_water_mark", &id, expected, m.version)?,
+        key: vec![("user_id", Val::text(&m.user_id))],
+        cols: vec![
+            ("currency", Val::text(&m.currency)),
+            ("value", Val::Dec(m.value)),
+            ("updated_at", Val::Ts(m.updated_at)),
+            ("version", Val::version(m.version)),
+            ("data", json(m)?),
         ],
         dup: None,
         children: None,

@@ -4,6 +4,7 @@
 
 mod alerting;
 mod fixtures;
+mod maintenance;
 mod reads;
 mod writes;
 
@@ -49,6 +50,9 @@ macro_rules! contract_suite {
                 alerting::alert_listing_filters,
                 alerting::rule_overrides_and_delete,
                 alerting::failed_alerting_batch_leaves_nothing,
+                maintenance::high_water_marks_round_trip,
+                maintenance::projection_scans_page_and_see_operator_sql,
+                maintenance::retention_counts_what_purges_delete,
             );
         }
     };

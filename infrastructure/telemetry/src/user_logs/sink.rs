@@ -196,7 +196,22 @@ impl UserLogSink for FileLogSink {
 
     fn purge_before(&self, cutoff: NaiveDate) -> Result<usize, LogSinkError> {
         self.close_before(cutoff);
-        let mut removed = 0;
+        let doomed = self.files_before(cutoff)?;
+        for path in &doomed {
+            fs::remove_file(path).map_err(|e| io(&e))?;
+        }
+        Ok(doomed.len())
+    }
+}
+
+impl FileLogSink {
+    /// Every user and system log file dated before `cutoff` (what
+    /// [`UserLogSink::purge_before`] deletes), without deleting anything.
+    ///
+    /// # Errors
+    /// A folder under the root cannot be read.
+    pub fn files_before(&self, cutoff: NaiveDate) -> Result<Vec<PathBuf>, LogSinkError> {
+        let mut found = Vec::new();
         let mut dirs = vec![self.dir.join("users"), self.dir.join("system")];
         while let Some(dir) = dirs.pop() {
             let entries = match fs::read_dir(&dir) {
@@ -208,19 +223,18 @@ impl UserLogSink for FileLogSink {
                 let path = entry.path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if let Some(date) = path
+                } else if path
                     .file_name()
                     .and_then(|n| n.to_str())
                     .and_then(file_date)
+                    .is_some_and(|date| date < cutoff)
                 {
-                    if date < cutoff {
-                        fs::remove_file(&path).map_err(|e| io(&e))?;
-                        removed += 1;
-                    }
+                    found.push(path);
                 }
             }
         }
-        Ok(removed)
+        found.sort();
+        Ok(found)
     }
 }
 
