@@ -22,7 +22,7 @@ use crate::config::DatabaseKind;
 use crate::store;
 
 /// Bars asked for per request (Binance's largest kline page).
-pub const PAGE: u32 = 1000;
+pub(crate) const PAGE: u32 = 1000;
 /// Attempts at one page when the provider is rate limited or unavailable
 /// (each attempt already carries the provider's own retries).
 const PAGE_ATTEMPTS: u32 = 5;
@@ -31,43 +31,43 @@ const MAX_PAGE_WAIT: Duration = Duration::from_secs(60);
 
 /// One download: which bars.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BarsJob {
+pub(crate) struct BarsJob {
     /// The provider's configured name.
-    pub provider: String,
+    pub(crate) provider: String,
     /// The instrument.
-    pub instrument: InstrumentId,
+    pub(crate) instrument: InstrumentId,
     /// Bar width.
-    pub interval: BarInterval,
+    pub(crate) interval: BarInterval,
     /// First open time wanted (inclusive).
-    pub from: DateTime<Utc>,
+    pub(crate) from: DateTime<Utc>,
     /// End (exclusive).
-    pub to: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
 }
 
 /// What a checkpoint file holds: the job and where it got to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     /// The job it belongs to (a checkpoint of another job is ignored).
-    pub job: BarsJob,
+    pub(crate) job: BarsJob,
     /// The next open time to ask for: every bar before it is stored.
-    pub next: DateTime<Utc>,
+    pub(crate) next: DateTime<Utc>,
     /// Bars stored so far.
-    pub written: u64,
+    pub(crate) written: u64,
     /// Pages stored so far.
-    pub pages: u64,
+    pub(crate) pages: u64,
 }
 
 /// The figures of a finished (or resumed and finished) download.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BarsSummary {
+pub(crate) struct BarsSummary {
     /// Bars stored by this run.
-    pub written: u64,
+    pub(crate) written: u64,
     /// Pages stored by this run.
-    pub pages: u64,
+    pub(crate) pages: u64,
     /// Where this run started (after a checkpoint, past `from`).
-    pub resumed_at: Option<DateTime<Utc>>,
+    pub(crate) resumed_at: Option<DateTime<Utc>>,
     /// Wall time of this run.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 impl std::fmt::Display for BarsSummary {
@@ -93,7 +93,7 @@ impl std::fmt::Display for BarsSummary {
 ///
 /// # Errors
 /// Neither form.
-pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -109,7 +109,7 @@ impl BarsJob {
     ///
     /// # Errors
     /// A bad instrument, interval or time, or an empty window.
-    pub fn from_args(args: &BarsArgs, now: DateTime<Utc>) -> anyhow::Result<Self> {
+    pub(crate) fn from_args(args: &BarsArgs, now: DateTime<Utc>) -> anyhow::Result<Self> {
         let instrument = InstrumentId::new(&args.instrument)
             .map_err(|e| anyhow::anyhow!("--instrument {}: {e}", args.instrument))?;
         let interval: BarInterval = args.interval.parse().map_err(|_| {
@@ -138,7 +138,7 @@ impl BarsJob {
     /// The default checkpoint file: in the current directory, named after
     /// the job.
     #[must_use]
-    pub fn default_checkpoint(&self) -> PathBuf {
+    pub(crate) fn default_checkpoint(&self) -> PathBuf {
         let clean = |s: &str| {
             s.chars()
                 .map(|c| {
@@ -224,7 +224,7 @@ async fn page(
 /// # Errors
 /// The provider fails for good, the store refuses, or the checkpoint cannot
 /// be written (the checkpoint then still says where to resume).
-pub async fn download(
+pub(crate) async fn download(
     job: &BarsJob,
     provider: &dyn MarketDataProvider,
     store: &dyn BarRepository,
@@ -266,10 +266,7 @@ pub async fn download(
             // Nothing from the cursor to the end: the provider has no more.
             break;
         };
-        store
-            .upsert_bars(&bars)
-            .await
-            .context("storing bars")?;
+        store.upsert_bars(&bars).await.context("storing bars")?;
         state.next = last + step;
         state.written += bars.len() as u64;
         state.pages += 1;
@@ -295,10 +292,12 @@ pub async fn download(
 ///
 /// # Errors
 /// A bad argument or provider, the database, or the download.
-pub async fn run(config: &Config, args: &BarsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(config: &Config, args: &BarsArgs) -> anyhow::Result<ExitCode> {
     let job = BarsJob::from_args(args, Utc::now())?;
     if config.database.kind()? == DatabaseKind::Memory {
-        anyhow::bail!("database.url = memory: bars would vanish with this process; point it at the server's database");
+        anyhow::bail!(
+            "database.url = memory: bars would vanish with this process; point it at the server's database"
+        );
     }
     let provider_config = config
         .provider(&job.provider)
@@ -318,7 +317,8 @@ pub async fn run(config: &Config, args: &BarsArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening {url}"))?;
     let persistence = open.persistence();
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} bars ({per_sec})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),

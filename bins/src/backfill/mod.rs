@@ -6,6 +6,7 @@
 //! Every command reads the same configuration as `monitor-server` (defaults →
 //! TOML file → `ORDERMON_*` environment) and exits non-zero on failure.
 
+mod bars;
 mod purge;
 mod replay;
 
@@ -113,6 +114,11 @@ pub struct BarsArgs {
     /// End (exclusive), same formats (default: now).
     #[arg(long)]
     pub to: Option<String>,
+    /// Where progress is recorded after every stored page, so that a re-run
+    /// resumes there (default: `backfill-bars-<provider>-<instrument>-<interval>.checkpoint.json`
+    /// in the current directory; removed when the job completes).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -129,7 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Orders(_) => not_in_this_build("orders"),
         Command::Fills(_) => not_in_this_build("fills"),
-        Command::Bars(_) => not_in_this_build("bars"),
+        Command::Bars(args) => bars::run(&config, &args).await,
         Command::Replay { verify, batch } => replay(&config, verify, batch as usize).await,
         Command::Purge {
             older_than,

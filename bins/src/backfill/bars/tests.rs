@@ -13,7 +13,9 @@ use rust_decimal::Decimal;
 use super::{BarsJob, PAGE, download, parse_time};
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn btc() -> InstrumentId {
@@ -106,7 +108,11 @@ async fn an_interrupted_download_resumes_without_gap_or_duplicate() {
     let store = Arc::new(MemoryStore::new());
     let job = job(3500);
     // The third request fails for good: two pages are stored.
-    let failing = Exchange { minutes: 3500, requests: AtomicU32::new(0), fail_on: Some(3) };
+    let failing = Exchange {
+        minutes: 3500,
+        requests: AtomicU32::new(0),
+        fail_on: Some(3),
+    };
     let err = download(&job, &failing, store.as_ref(), &checkpoint, &|_| {})
         .await
         .err()
@@ -115,7 +121,11 @@ async fn an_interrupted_download_resumes_without_gap_or_duplicate() {
     assert_eq!(stored(&store, &job).await.len(), 2 * PAGE as usize);
     assert!(checkpoint.exists(), "the checkpoint says where to resume");
 
-    let healthy = Exchange { minutes: 3500, requests: AtomicU32::new(0), fail_on: None };
+    let healthy = Exchange {
+        minutes: 3500,
+        requests: AtomicU32::new(0),
+        fail_on: None,
+    };
     let summary = download(&job, &healthy, store.as_ref(), &checkpoint, &|_| {})
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -123,7 +133,11 @@ async fn an_interrupted_download_resumes_without_gap_or_duplicate() {
     assert_eq!(summary.resumed_at, Some(t0() + Duration::minutes(2010)));
     // 3500 minutes less the ten-minute hole, 1490 of them in this run.
     assert_eq!(summary.written, 1490);
-    assert_eq!(healthy.requests.load(Ordering::SeqCst), 2, "pages 3 and 4 reach the end");
+    assert_eq!(
+        healthy.requests.load(Ordering::SeqCst),
+        2,
+        "pages 3 and 4 reach the end"
+    );
     let times = stored(&store, &job).await;
     assert_eq!(times.len(), 3490);
     let mut expected: Vec<DateTime<Utc>> = (0..3500)
@@ -135,7 +149,11 @@ async fn an_interrupted_download_resumes_without_gap_or_duplicate() {
     assert!(!checkpoint.exists(), "a finished job leaves no checkpoint");
 
     // Running it again from scratch stores the same bars: nothing doubles.
-    let again = Exchange { minutes: 3500, requests: AtomicU32::new(0), fail_on: None };
+    let again = Exchange {
+        minutes: 3500,
+        requests: AtomicU32::new(0),
+        fail_on: None,
+    };
     download(&job, &again, store.as_ref(), &checkpoint, &|_| {})
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -149,16 +167,28 @@ async fn a_checkpoint_of_another_job_is_ignored_and_a_bad_one_refused() {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let checkpoint = dir.join("job.checkpoint.json");
     let store = Arc::new(MemoryStore::new());
-    let other = super::Checkpoint { job: job(10), next: t0() + Duration::minutes(9), written: 9, pages: 1 };
-    std::fs::write(&checkpoint, serde_json::to_vec(&other).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-    let exchange = Exchange { minutes: 60, requests: AtomicU32::new(0), fail_on: None };
+    let other = super::Checkpoint {
+        job: job(10),
+        next: t0() + Duration::minutes(9),
+        written: 9,
+        pages: 1,
+    };
+    std::fs::write(&checkpoint, serde_json::to_vec(&other).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let exchange = Exchange {
+        minutes: 60,
+        requests: AtomicU32::new(0),
+        fail_on: None,
+    };
     let summary = download(&job(60), &exchange, store.as_ref(), &checkpoint, &|_| {})
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!((summary.written, summary.resumed_at), (60, None));
 
     std::fs::write(&checkpoint, b"{ not json").unwrap_or_else(|e| panic!("{e}"));
-    let err = download(&job(60), &exchange, store.as_ref(), &checkpoint, &|_| {}).await.err();
+    let err = download(&job(60), &exchange, store.as_ref(), &checkpoint, &|_| {})
+        .await
+        .err();
     assert!(err.is_some_and(|e| format!("{e:#}").contains("not readable")));
     let _ = std::fs::remove_dir_all(&dir);
 }
