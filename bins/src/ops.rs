@@ -13,7 +13,7 @@ use crate::store::{self, OpenStore};
 /// The outcome of checking one backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// `database`, `cache`, `bus`.
+    /// `database`, `cache`, `bus`, `market_data`.
     pub component: &'static str,
     /// Where it points (password masked).
     pub target: String,
@@ -41,12 +41,63 @@ impl fmt::Display for Check {
 /// Checks every configured backend: the database (connect, health, migrations),
 /// then the cache and the bus. Never panics; each outcome says what it found.
 pub async fn check(config: &Config) -> Vec<Check> {
-    let (database, cache, bus) = tokio::join!(
+    let (database, cache, bus, market) = tokio::join!(
         check_database(config),
         check_cache(config),
-        check_bus(config)
+        check_bus(config),
+        check_market_data(config)
     );
-    vec![database, cache, bus]
+    let mut checks = vec![database, cache, bus];
+    checks.extend(market);
+    checks
+}
+
+/// The feed's market data provider, when it is a real one: a quote of the
+/// first polled instrument (through the provider's budget and retries).
+async fn check_market_data(config: &Config) -> Option<Check> {
+    use ordermon_domain::ports::MarketDataProvider as _;
+    if config.feed.is_simulated() {
+        return None;
+    }
+    let name = config.feed.provider.clone();
+    let provider = match config.provider(&name) {
+        Ok(mut provider) => {
+            provider.cache.enabled = false;
+            provider
+        }
+        Err(e) => {
+            return Some(Check {
+                component: "market_data",
+                target: name,
+                outcome: Err(e),
+            });
+        }
+    };
+    // The base URL may carry a gateway's credentials: name the provider only.
+    let target = format!("{name} ({})", provider.kind.as_str());
+    let outcome = match ordermon_marketdata::build(&provider, None) {
+        Err(e) => Err(e.to_string()),
+        Ok(market) => match config.feed.poll.instruments.first() {
+            None => Err("feed.poll.instruments is empty".to_owned()),
+            Some(instrument) => {
+                let asked = tokio::time::timeout(
+                    std::time::Duration::from_secs(15),
+                    market.quote(instrument),
+                )
+                .await;
+                match asked {
+                    Ok(Ok(q)) => Ok(format!("{instrument} bid {} ask {}", q.bid, q.ask)),
+                    Ok(Err(e)) => Err(format!("{instrument}: {e}")),
+                    Err(_) => Err(format!("{instrument}: no answer within 15 s")),
+                }
+            }
+        },
+    };
+    Some(Check {
+        component: "market_data",
+        target,
+        outcome,
+    })
 }
 
 async fn check_database(config: &Config) -> Check {

@@ -19,7 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{call, free_port, logs_dir, ready, serve, token};
+use common::{call, command, free_port, logs_dir, ready, serve, token};
 use ordermon_domain::user::Role;
 use serde_json::{Value, json};
 
@@ -278,6 +278,19 @@ async fn a_strategy_trades_on_quotes_polled_from_a_binance_format_provider() {
     assert_eq!(bars["bars"].as_array().map(Vec::len), Some(2), "{bars}");
     assert_eq!(bars["bars"][1]["close"], "64990");
 
+    // `monitor-server check` asks the provider for a quote.
+    let check = command("memory", &logs, free_port(), &env, &["check"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(check.status.success(), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("ok")
+            && l.contains("market_data")
+            && l.contains("BTCUSDT.BINANCE")),
+        "{out}"
+    );
+
     // The provider fails: the circuit opens, readiness stays 200 but reports
     // the provider degraded, and /status shows the feed's failures.
     exchange.failing.store(true, Ordering::SeqCst);
@@ -306,5 +319,14 @@ async fn a_strategy_trades_on_quotes_polled_from_a_binance_format_provider() {
     );
     assert_eq!(feed["provider"]["breaker"], "open", "{feed}");
     assert!(!status.to_string().contains("3141592653"));
+    let check = command("memory", &logs, free_port(), &env, &["check"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).to_string();
+    let err = String::from_utf8_lossy(&check.stderr).to_string();
+    assert!(!check.status.success(), "{out}");
+    assert!(out.contains("FAILED  market_data"), "{out}");
+    assert!(err.contains("market_data"), "{err}");
+    assert!(!out.contains("3141592653") && !err.contains("3141592653"));
     let _ = std::fs::remove_dir_all(&logs);
 }
