@@ -32,6 +32,9 @@ const MAX_PARAMS: usize = 30_000;
 /// Most rows one multi-row insert carries.
 const MAX_ROWS: usize = 1_000;
 
+/// Rows and events above which a single batch is written in bulk.
+const LARGE_BATCH: usize = 64;
+
 /// A batch checked and mapped to rows, ready to write.
 #[derive(Debug)]
 pub(crate) struct Prepared<'a> {
@@ -43,6 +46,11 @@ impl Prepared<'_> {
     /// True when the batch appends events or outbox rows.
     pub(crate) fn needs_clock(&self) -> bool {
         !self.batch.events.is_empty() || !self.batch.outbox.is_empty()
+    }
+
+    /// True when the batch is worth multi-row statements on its own.
+    pub(crate) fn is_large(&self) -> bool {
+        self.rows.len() + self.batch.events.len() > LARGE_BATCH
     }
 }
 
