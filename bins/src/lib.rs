@@ -19,6 +19,7 @@
 
 mod alerting;
 mod app;
+pub mod backfill;
 mod cache;
 pub mod client;
 pub mod config;
