@@ -7,6 +7,8 @@
 //! TOML file → `ORDERMON_*` environment) and exits non-zero on failure.
 
 mod bars;
+pub mod import;
+pub mod progress;
 mod purge;
 mod replay;
 
@@ -20,6 +22,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::Config;
 use crate::config::duration;
 
+pub use import::{ImportContext, ImportKind, ImportOptions};
+pub use progress::Progress;
 pub use purge::{MIN_AGE, PurgeOutcome, purge};
 pub use replay::replay;
 
@@ -133,8 +137,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref()).context("loading the configuration")?;
     match cli.command {
-        Command::Orders(_) => not_in_this_build("orders"),
-        Command::Fills(_) => not_in_this_build("fills"),
+        Command::Orders(args) => run_import(&config, ImportKind::Orders, &args).await,
+        Command::Fills(args) => run_import(&config, ImportKind::Fills, &args).await,
         Command::Bars(args) => bars::run(&config, &args).await,
         Command::Replay { verify, batch } => replay(&config, verify, batch as usize).await,
         Command::Purge {
@@ -148,8 +152,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn not_in_this_build(command: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`backfill {command}` is not available in this build yet")
+/// `backfill orders|fills`: streams the file through the domain into the
+/// store, then prints the summary.
+async fn run_import(
+    config: &Config,
+    kind: ImportKind,
+    args: &ImportArgs,
+) -> anyhow::Result<ExitCode> {
+    let opts = ImportOptions {
+        rejects: args.rejects.clone(),
+        dry_run: args.dry_run,
+        ..ImportOptions::default()
+    };
+    let ctx = ImportContext::open(config)
+        .await
+        .with_context(|| format!("opening {}", config.database.url))?;
+    let progress = Progress::new(
+        format!("backfill {}", kind.as_str()),
+        import::file_size(&args.file),
+        progress::Unit::Bytes,
+        progress::Mode::Auto,
+    );
+    let outcome = import::import(kind, &args.file, &opts, &ctx, &progress).await;
+    let _shown = progress.finish();
+    ctx.close().await;
+    let summary = outcome.with_context(|| format!("importing {}", args.file.display()))?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

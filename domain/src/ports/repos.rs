@@ -12,7 +12,8 @@ use crate::alert::{
 use crate::event::{AggregateType, DomainEvent};
 use crate::fill::Fill;
 use crate::ids::{
-    AlertId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId, UserId,
+    AlertId, ClientOrderId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId,
+    UserId,
 };
 use crate::instrument::Instrument;
 use crate::market::{Bar, BarInterval};
@@ -124,6 +125,33 @@ pub trait OrderRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn open_orders(&self, user: Option<&UserId>) -> Result<Vec<Order>, StoreError>;
+    /// The orders among `ids` that exist, in no particular order (bulk
+    /// lookups of imports; the default asks one id at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for id in ids {
+            found.extend(self.get_order(*id).await?);
+        }
+        Ok(found)
+    }
+    /// The orders among `keys` (user, client order id) that exist, in no
+    /// particular order (the default asks one key at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_orders_by_client_ids(
+        &self,
+        keys: &[(UserId, ClientOrderId)],
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for (user, cid) in keys {
+            found.extend(self.get_order_by_client_id(user, cid.as_str()).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Fills.

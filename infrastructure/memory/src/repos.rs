@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use ordermon_domain::account::Account;
 use ordermon_domain::event::AggregateType;
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::{Bar, BarInterval};
 use ordermon_domain::order::Order;
@@ -73,6 +73,28 @@ impl OrderRepository for MemoryStore {
                 .values()
                 .filter(|o| o.is_open() && user.is_none_or(|u| *u == o.user_id))
                 .cloned()
+                .collect()
+        }))
+    }
+
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        Ok(self.with(|t| {
+            ids.iter()
+                .filter_map(|id| t.orders.get(id).cloned())
+                .collect()
+        }))
+    }
+
+    async fn get_orders_by_client_ids(
+        &self,
+        keys: &[(UserId, ClientOrderId)],
+    ) -> Result<Vec<Order>, StoreError> {
+        Ok(self.with(|t| {
+            keys.iter()
+                .filter_map(|(u, c)| {
+                    let id = t.client_ids.get(&(u.clone(), c.as_str().to_owned()))?;
+                    t.orders.get(id).cloned()
+                })
                 .collect()
         }))
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use ordermon_domain::account::Account;
 use ordermon_domain::event::{AggregateType, DomainEvent};
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::{EventId, InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ids::{ClientOrderId, EventId, InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::{Order, OrderStatus};
 use ordermon_domain::ports::{
@@ -181,7 +181,43 @@ impl OrderRepository for SqlStore {
         let sql = format!("SELECT data FROM orders{} ORDER BY id", f.sql());
         self.entities(&sql, f.args, "order").await
     }
+
+    async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM orders WHERE id IN ({})",
+                marks(chunk.len())
+            );
+            let args = chunk.iter().map(|id| Val::Uuid(id.as_uuid())).collect();
+            found.extend(self.entities::<Order>(&sql, args, "order").await?);
+        }
+        Ok(found)
+    }
+
+    async fn get_orders_by_client_ids(
+        &self,
+        keys: &[(UserId, ClientOrderId)],
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            // Row values work on all three dialects and use the unique
+            // (user_id, client_order_id) index.
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT data FROM orders WHERE (user_id, client_order_id) IN ({pairs})");
+            let args = chunk
+                .iter()
+                .flat_map(|(u, c)| [Val::text(u), Val::text(c)])
+                .collect();
+            found.extend(self.entities::<Order>(&sql, args, "order").await?);
+        }
+        Ok(found)
+    }
 }
+
+/// Keys one bulk lookup carries per statement.
+const LOOKUP_CHUNK: usize = 400;
 
 #[async_trait]
 impl FillRepository for SqlStore {

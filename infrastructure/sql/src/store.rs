@@ -210,7 +210,9 @@ impl SqlStore {
             let needs_clock = batches.iter().any(|p| p.needs_clock());
             let mut clock = Clock::default();
             let mut fast = None;
-            if batches.len() > 1 {
+            // One large batch (an import's) takes the fast path too: written
+            // row by row it would cost a round trip per row.
+            if batches.len() > 1 || batches.iter().any(|p| p.is_large()) {
                 // State rows of every batch, then the clock, then the log rows:
                 // the clock is locked only for the log rows and the commit.
                 conn.raw("SAVEPOINT og_fast").await?;

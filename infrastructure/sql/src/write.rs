@@ -32,6 +32,9 @@ const MAX_PARAMS: usize = 30_000;
 /// Most rows one multi-row insert carries.
 const MAX_ROWS: usize = 1_000;
 
+/// Rows and events above which a single batch is written in bulk.
+const LARGE_BATCH: usize = 64;
+
 /// A batch checked and mapped to rows, ready to write.
 #[derive(Debug)]
 pub(crate) struct Prepared<'a> {
@@ -43,6 +46,11 @@ impl Prepared<'_> {
     /// True when the batch appends events or outbox rows.
     pub(crate) fn needs_clock(&self) -> bool {
         !self.batch.events.is_empty() || !self.batch.outbox.is_empty()
+    }
+
+    /// True when the batch is worth multi-row statements on its own.
+    pub(crate) fn is_large(&self) -> bool {
+        self.rows.len() + self.batch.events.len() > LARGE_BATCH
     }
 }
 
@@ -278,21 +286,40 @@ async fn update_many(c: &mut Conn<'_>, rows: &[&RowWrite]) -> Result<(), Failure
     let keys: Vec<&str> = first.key.iter().map(|(c, _)| *c).collect();
     let cols: Vec<&str> = first.cols.iter().map(|(c, _)| *c).collect();
     let width = keys.len() + cols.len() + 1;
-    let per = (MAX_PARAMS / width).clamp(1, MAX_UPDATE_ROWS);
+    // PostgreSQL takes the rows as a `VALUES` list, which it plans in time
+    // linear in the rows and cheaply; a compound `SELECT` of hundreds of arms
+    // costs more to plan than to run. SQLite caps compound selects at 500
+    // arms, and MariaDB names `VALUES` columns differently, so they keep it.
+    let postgres = c.dialect() == Dialect::Postgres;
+    let cap = if postgres { MAX_ROWS } else { MAX_UPDATE_ROWS };
+    let per = (MAX_PARAMS / width).clamp(1, cap);
     for chunk in rows.chunks(per) {
-        let named = keys
+        let names = keys
             .iter()
             .chain(&cols)
-            .map(|c| format!("? AS {c}"))
-            .chain(std::iter::once("? AS ordermon_expected".to_owned()))
+            .copied()
+            .chain(std::iter::once("ordermon_expected"))
             .collect::<Vec<_>>()
             .join(", ");
-        let plain = vec!["?"; width].join(", ");
-        let mut derived = format!("SELECT {named}");
-        for _ in 1..chunk.len() {
-            derived.push_str(" UNION ALL SELECT ");
-            derived.push_str(&plain);
-        }
+        let derived = if postgres {
+            let one = format!("({})", vec!["?"; width].join(", "));
+            format!("VALUES {}", vec![one.as_str(); chunk.len()].join(", "))
+        } else {
+            let named = keys
+                .iter()
+                .chain(&cols)
+                .map(|c| format!("? AS {c}"))
+                .chain(std::iter::once("? AS ordermon_expected".to_owned()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let plain = vec!["?"; width].join(", ");
+            let mut derived = format!("SELECT {named}");
+            for _ in 1..chunk.len() {
+                derived.push_str(" UNION ALL SELECT ");
+                derived.push_str(&plain);
+            }
+            derived
+        };
         let on = keys
             .iter()
             .map(|k| format!("t.{k} = v.{k}"))
@@ -311,7 +338,15 @@ async fn update_many(c: &mut Conn<'_>, rows: &[&RowWrite]) -> Result<(), Failure
                     .join(", ");
                 format!("UPDATE {table} AS t JOIN ({derived}) AS v ON {on} SET {set}")
             }
-            Dialect::Postgres | Dialect::Sqlite => {
+            Dialect::Postgres => {
+                let set = cols
+                    .iter()
+                    .map(|c| format!("{c} = v.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("UPDATE {table} AS t SET {set} FROM ({derived}) AS v ({names}) WHERE {on}")
+            }
+            Dialect::Sqlite => {
                 let set = cols
                     .iter()
                     .map(|c| format!("{c} = v.{c}"))

@@ -38,6 +38,8 @@ macro_rules! contract_suite {
                 writes::outbox_purge_keeps_the_queue,
                 writes::concurrent_writers,
                 writes::typed_refusals,
+                writes::one_large_batch_in_bulk,
+                writes::bulk_order_lookups,
                 reads::list_orders_filters_and_pages,
                 reads::operator_sql_flips_statuses,
                 reads::reference_data_round_trip,

@@ -737,3 +737,141 @@ pub(crate) async fn typed_refusals(t: &TestStore) {
     assert_eq!(s.get_strategy(&st.id).await.unwrap(), None);
     s.health().await.unwrap();
 }
+
+pub(crate) async fn one_large_batch_in_bulk(t: &TestStore) {
+    let s = &t.store;
+    // One batch creating 150 orders (an import's): written in bulk.
+    let orders: Vec<Order> = (0..150).map(|i| order("bulk", &format!("b-{i}"))).collect();
+    let mut batch = ChangeSet::default();
+    for o in &orders {
+        let one = created(o);
+        batch.changes.extend(one.changes);
+        batch.events.extend(one.events);
+        batch.outbox.extend(one.outbox);
+    }
+    let results = s.commit_group(vec![batch]).await;
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(results[0].as_ref().unwrap().event_positions.len(), 150);
+
+    // One batch advancing every order, with a fill each.
+    let mut batch = ChangeSet::default();
+    let mut advanced = Vec::new();
+    for o in &orders {
+        let (next, one) = advance(o, OrderEvent::Submitted);
+        batch.changes.extend(one.changes);
+        batch.events.extend(one.events);
+        batch.outbox.extend(one.outbox);
+        batch.changes.push(StateChange::Fill(Box::new(fill(
+            &next,
+            "t-1",
+            dec!(1),
+            dec!(10.25),
+        ))));
+        advanced.push(next);
+    }
+    assert!(s.commit_group(vec![batch]).await[0].is_ok());
+    for o in &advanced {
+        let events = s
+            .aggregate_events(AggregateType::Order, &o.id.to_string())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 2);
+    }
+
+    // A large batch with one stale row is refused whole, with the typed error.
+    let mut batch = ChangeSet::default();
+    for (i, o) in advanced.iter().enumerate() {
+        let (mut next, one) = advance(
+            o,
+            OrderEvent::Accepted {
+                venue_order_id: None,
+            },
+        );
+        let mut changes = one.changes;
+        if i == 77 {
+            next.version = 10;
+            changes = vec![StateChange::Order {
+                order: Box::new(next),
+                expected: 9,
+            }];
+        }
+        batch.changes.extend(changes);
+        batch.events.extend(one.events);
+        batch.outbox.extend(one.outbox);
+    }
+    let r = s.commit_group(vec![batch]).await.pop().unwrap();
+    assert!(
+        matches!(
+            &r,
+            Err(StoreError::Conflict {
+                expected: 9,
+                actual: Some(2),
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let ids: Vec<_> = advanced.iter().map(|o| o.id).collect();
+    let stored = s.get_orders(&ids).await.unwrap();
+    assert_eq!(stored.len(), 150);
+    assert!(
+        stored
+            .iter()
+            .all(|o| o.version == 2 && o.status == advanced[0].status)
+    );
+    let fills = s
+        .list_fills(&FillQuery {
+            user_id: Some(uid("bulk")),
+            limit: 1000,
+            ..FillQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(fills.len(), 150);
+}
+
+pub(crate) async fn bulk_order_lookups(t: &TestStore) {
+    let s = &t.store;
+    let mut all = Vec::new();
+    for (user, n) in [("look-a", 450), ("look-b", 3)] {
+        for i in 0..n {
+            let o = order(user, &format!("c-{i}"));
+            all.push(o);
+        }
+    }
+    let mut batch = ChangeSet::default();
+    for o in &all {
+        let one = created(o);
+        batch.changes.extend(one.changes);
+        batch.events.extend(one.events);
+        batch.outbox.extend(one.outbox);
+    }
+    assert!(s.commit_group(vec![batch]).await[0].is_ok());
+
+    // By id: more than one statement's worth, unknown ids ignored.
+    let mut ids: Vec<_> = all.iter().map(|o| o.id).collect();
+    ids.push(ordermon_domain::ids::OrderId::generate());
+    let mut found = s.get_orders(&ids).await.unwrap();
+    found.sort_by_key(|o| o.id);
+    let mut want = all.clone();
+    want.sort_by_key(|o| o.id);
+    assert_eq!(found, want);
+    assert!(s.get_orders(&[]).await.unwrap().is_empty());
+
+    // By client id: per user (a client id of another user is not found).
+    let cid = |c: &str| ordermon_domain::ids::ClientOrderId::new(c).unwrap();
+    let mut keys: Vec<_> = all
+        .iter()
+        .map(|o| (o.user_id.clone(), o.client_order_id.clone()))
+        .collect();
+    keys.push((uid("look-b"), cid("c-400")));
+    keys.push((uid("nobody"), cid("c-1")));
+    let found = s.get_orders_by_client_ids(&keys).await.unwrap();
+    assert_eq!(found.len(), all.len());
+    let one = s
+        .get_orders_by_client_ids(&[(uid("look-b"), cid("c-2"))])
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].user_id, uid("look-b"));
+}
