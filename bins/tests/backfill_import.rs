@@ -61,7 +61,10 @@ fn persistence(t: &TestStore) -> Persistence {
         silences: s.clone(),
         notifications: s.clone(),
         alert_rules: s.clone(),
-        bars: s,
+        bars: s.clone(),
+        high_water: s.clone(),
+        scan: s.clone(),
+        retention: s,
     }
 }
 
