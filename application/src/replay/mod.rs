@@ -109,8 +109,26 @@ impl ReplayReport {
     }
 }
 
-/// Streams the whole log into a [`Rebuilt`], reading the next page while the
-/// current one is applied. `progress` gets the number of events so far.
+/// Pages of the log read (and decoded) at the same time.
+const READ_AHEAD: usize = 3;
+
+/// Reads page `k` of the log: the events at positions `(k·P, (k+1)·P]`.
+/// Positions only ever grow, so `events_after(k·P, P)` holds the whole range
+/// (it may run past it where positions have gaps; that part belongs to the
+/// next page). `None` when nothing at all follows `k·P`: the end of the log.
+async fn page(log: Arc<dyn EventLog>, k: i64) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+    let size = i64::from(EVENT_PAGE);
+    let mut events = log.events_after(k * size, None, EVENT_PAGE).await?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    events.retain(|e| e.position <= (k + 1) * size);
+    Ok(Some(events))
+}
+
+/// Streams the whole log into a [`Rebuilt`]. Pages are position ranges, so
+/// several are read and decoded at once (on every core) while the oldest is
+/// applied, in order. `progress` gets the number of events so far.
 ///
 /// # Errors
 /// Store failures reading the log.
@@ -120,37 +138,34 @@ pub async fn rebuild(
 ) -> Result<Rebuilt, StoreError> {
     let catalog = p.instruments.list_instruments().await?;
     let mut rebuilt = Rebuilt::new(catalog);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(2);
-    let log: Arc<dyn EventLog> = p.events.clone();
-    // The reader runs ahead by up to two pages (bounded: it waits when full).
-    let reader = tokio::spawn(async move {
-        let mut after = 0;
-        loop {
-            let page = log.events_after(after, None, EVENT_PAGE).await;
-            let last = match &page {
-                Ok(events) => events.last().map(|e| e.position),
-                Err(_) => None,
-            };
-            let done = last.is_none();
-            if tx.send(page).await.is_err() || done {
-                return;
-            }
-            after = last.unwrap_or(after);
+    let mut reading = std::collections::VecDeque::new();
+    let mut next = 0_i64;
+    loop {
+        while reading.len() < READ_AHEAD {
+            reading.push_back(tokio::spawn(page(p.events.clone(), next)));
+            next += 1;
         }
-    });
-    while let Some(page) = rx.recv().await {
-        let page = page?;
-        if page.is_empty() {
+        let Some(oldest) = reading.pop_front() else {
             break;
-        }
-        for e in &page {
+        };
+        let outcome = oldest
+            .await
+            .map_err(|e| StoreError::Unexpected(format!("log reader failed: {e}")));
+        let events = match outcome.and_then(|r| r) {
+            Ok(Some(events)) => events,
+            Ok(None) => break,
+            Err(e) => {
+                reading.iter().for_each(tokio::task::JoinHandle::abort);
+                return Err(e);
+            }
+        };
+        for e in &events {
             rebuilt.apply(&e.event);
         }
         progress(rebuilt.events);
     }
-    // The reader has finished or is stopped by the dropped receiver.
-    drop(rx);
-    let _ = reader.await;
+    // Pages past the end read nothing; stop them.
+    reading.iter().for_each(tokio::task::JoinHandle::abort);
     rebuilt.finish();
     Ok(rebuilt)
 }

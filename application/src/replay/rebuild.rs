@@ -91,7 +91,9 @@ impl Rebuilt {
     }
 
     fn is_broken(&self, aggregate: &'static str, id: &str) -> bool {
-        self.broken.contains_key(&(aggregate, id.to_owned()))
+        // Checked for every event: the key is only built when some history
+        // was refused.
+        !self.broken.is_empty() && self.broken.contains_key(&(aggregate, id.to_owned()))
     }
 
     /// Applies the next event of the log.
