@@ -875,12 +875,15 @@ async fn through_engine(engine: &Engine) {
         .unwrap();
 }
 
+/// A position as compared: instrument, quantity, cost, realized, commissions.
+type PositionRow = (String, Decimal, Decimal, Decimal, Decimal);
+
 /// What must agree between the imported and the engine-fed database.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     balances: BTreeMap<String, Vec<(String, Decimal, Decimal)>>,
     reservations: BTreeMap<String, Vec<(String, Decimal)>>,
-    positions: BTreeMap<String, Vec<(String, Decimal, Decimal, Decimal, Decimal)>>,
+    positions: BTreeMap<String, Vec<PositionRow>>,
     orders: BTreeMap<String, (String, Decimal, Option<Decimal>, Decimal)>,
     fills: usize,
 }
