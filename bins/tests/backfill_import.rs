@@ -872,12 +872,15 @@ async fn through_engine(engine: &Engine) {
         .unwrap();
 }
 
+/// Instrument, quantity, cost, realized PnL, commissions.
+type PositionFigures = (String, Decimal, Decimal, Decimal, Decimal);
+
 /// What must agree between the imported and the engine-fed database.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     balances: BTreeMap<String, Vec<(String, Decimal, Decimal)>>,
     reservations: BTreeMap<String, Vec<(String, Decimal)>>,
-    positions: BTreeMap<String, Vec<(String, Decimal, Decimal, Decimal, Decimal)>>,
+    positions: BTreeMap<String, Vec<PositionFigures>>,
     orders: BTreeMap<String, (String, Decimal, Option<Decimal>, Decimal)>,
     fills: usize,
 }

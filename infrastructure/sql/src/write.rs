@@ -303,10 +303,7 @@ async fn update_many(c: &mut Conn<'_>, rows: &[&RowWrite]) -> Result<(), Failure
             .join(", ");
         let derived = if postgres {
             let one = format!("({})", vec!["?"; width].join(", "));
-            format!(
-                "VALUES {}",
-                vec![one.as_str(); chunk.len()].join(", ")
-            )
+            format!("VALUES {}", vec![one.as_str(); chunk.len()].join(", "))
         } else {
             let named = keys
                 .iter()

@@ -25,7 +25,7 @@ pub fn default_path(file: &Path, format: Format) -> PathBuf {
 }
 
 enum Sink {
-    Csv(csv::Writer<BufWriter<File>>),
+    Csv(Box<csv::Writer<BufWriter<File>>>),
     Json(BufWriter<File>),
 }
 
@@ -80,7 +80,7 @@ impl Rejects {
                     let mut header = vec!["reject_line".to_owned(), "reject_reason".to_owned()];
                     header.extend(self.header.iter().cloned());
                     w.write_record(&header).map_err(|e| self.csv_error(e))?;
-                    Sink::Csv(w)
+                    Sink::Csv(Box::new(w))
                 }
                 Format::Jsonl => Sink::Json(out),
             };
