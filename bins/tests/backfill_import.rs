@@ -45,27 +45,7 @@ fn acme() -> InstrumentId {
 }
 
 fn persistence(t: &TestStore) -> Persistence {
-    let s = t.store.clone();
-    Persistence {
-        store: s.clone(),
-        orders: s.clone(),
-        fills: s.clone(),
-        positions: s.clone(),
-        accounts: s.clone(),
-        users: s.clone(),
-        strategies: s.clone(),
-        instruments: s.clone(),
-        events: s.clone(),
-        outbox: s.clone(),
-        alerts: s.clone(),
-        silences: s.clone(),
-        notifications: s.clone(),
-        alert_rules: s.clone(),
-        bars: s.clone(),
-        high_water: s.clone(),
-        scan: s.clone(),
-        retention: s,
-    }
+    t.persistence()
 }
 
 async fn engine(p: Persistence) -> Arc<Engine> {

@@ -42,27 +42,7 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn persistence(t: &TestStore) -> Persistence {
-    let s = t.store.clone();
-    Persistence {
-        store: s.clone(),
-        orders: s.clone(),
-        fills: s.clone(),
-        positions: s.clone(),
-        accounts: s.clone(),
-        users: s.clone(),
-        strategies: s.clone(),
-        instruments: s.clone(),
-        events: s.clone(),
-        outbox: s.clone(),
-        alerts: s.clone(),
-        silences: s.clone(),
-        notifications: s.clone(),
-        alert_rules: s.clone(),
-        bars: s.clone(),
-        high_water: s.clone(),
-        scan: s.clone(),
-        retention: s,
-    }
+    t.persistence()
 }
 
 /// Users with cash, and the instrument, created through the engine.

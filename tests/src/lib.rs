@@ -131,6 +131,32 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// The application's ports, every one on this store.
+    #[must_use]
+    pub fn persistence(&self) -> ordermon_application::persistence::Persistence {
+        let s = self.store.clone();
+        ordermon_application::persistence::Persistence {
+            store: s.clone(),
+            orders: s.clone(),
+            fills: s.clone(),
+            positions: s.clone(),
+            accounts: s.clone(),
+            users: s.clone(),
+            strategies: s.clone(),
+            instruments: s.clone(),
+            events: s.clone(),
+            outbox: s.clone(),
+            alerts: s.clone(),
+            silences: s.clone(),
+            notifications: s.clone(),
+            alert_rules: s.clone(),
+            bars: s.clone(),
+            high_water: s.clone(),
+            scan: s.clone(),
+            retention: s,
+        }
+    }
+
     /// Runs operator SQL on a SQL backend; `None` in memory.
     ///
     /// # Panics
