@@ -719,8 +719,18 @@ async fn run(
         rejects: None,
         dry_run,
         batch_size,
+        publish: false,
     };
-    import(kind, path, &opts, ctx, &Progress::hidden("test"))
+    run_with(kind, path, ctx, &opts).await
+}
+
+async fn run_with(
+    kind: ImportKind,
+    path: &Path,
+    ctx: &ImportContext,
+    opts: &ImportOptions,
+) -> ImportSummary {
+    import(kind, path, opts, ctx, &Progress::hidden("test"))
         .await
         .unwrap()
 }
@@ -1072,8 +1082,12 @@ async fn import_matches_the_engine(backend: Backend, fmt: Fmt) {
     let ctx = ImportContext::new(p.clone(), RiskParams::default());
     let (orders, order_lines) = write(&files.dir, "orders", fmt, ORDER_HEADER, ORDER_ROWS);
     let (fills, fill_lines) = write(&files.dir, "fills", fmt, FILL_HEADER, FILL_ROWS);
+    let queued = p.outbox.pending_count().await.unwrap();
     // Small batches: rows of one order span batches and commits overlap.
     let s = run(ImportKind::Orders, &orders, &ctx, false, 3).await;
+    // By default the imported events go to the log only, not to the bus.
+    assert_eq!(p.outbox.pending_count().await.unwrap(), queued);
+    let logged = event_count(&p).await;
     let bad_orders = ORDER_ROWS.iter().filter(|r| r.1.is_some()).count() as u64 + 1;
     assert_eq!(
         (s.read, s.written, s.skipped, s.rejected),
@@ -1082,7 +1096,19 @@ async fn import_matches_the_engine(backend: Backend, fmt: Fmt) {
     );
     let rejects = s.rejects.clone().unwrap();
     check_rejects(&rejects, fmt, ORDER_ROWS, &order_lines);
-    let s = run(ImportKind::Fills, &fills, &ctx, false, 2).await;
+    let publish = ImportOptions {
+        batch_size: 2,
+        publish: true,
+        ..ImportOptions::default()
+    };
+    let s = run_with(ImportKind::Fills, &fills, &ctx, &publish).await;
+    // With --publish, every event the fills logged is queued for the relay.
+    let published = event_count(&p).await - logged;
+    assert!(published >= 12, "{published} events for 4 fills");
+    assert_eq!(
+        p.outbox.pending_count().await.unwrap(),
+        queued + published as u64
+    );
     let bad_fills = FILL_ROWS.iter().filter(|r| r.1.is_some()).count() as u64 + 1;
     assert_eq!(
         (s.read, s.written, s.skipped, s.rejected),

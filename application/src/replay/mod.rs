@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
-use ordermon_domain::ports::{EventLog, StoreError, StoredEvent};
+use ordermon_domain::order::Order;
+use ordermon_domain::ports::{EventLog, ProjectionScan, StoreError, StoredEvent, StoredRow};
 
 use crate::persistence::Persistence;
 pub use diff::Difference;
@@ -222,8 +223,10 @@ pub async fn replay(
     Ok(report)
 }
 
-fn is_broken(r: &Rebuilt, aggregate: &'static str, id: &str) -> bool {
-    r.broken.contains_key(&(aggregate, id.to_owned()))
+/// Whether the aggregate's history was refused (the key is only built when
+/// some history was).
+fn is_broken(r: &Rebuilt, aggregate: &'static str, id: impl std::fmt::Display) -> bool {
+    !r.broken.is_empty() && r.broken.contains_key(&(aggregate, id.to_string()))
 }
 
 /// Records a row's differences; a rewrite repairs them with `repair` unless
@@ -244,21 +247,84 @@ fn record(
     report.differences.extend(found);
 }
 
+/// The stored orders with ids in `(after, until]` (`until` `None`: to the
+/// end), in id order, read a page at a time.
+async fn order_range(
+    scan: Arc<dyn ProjectionScan>,
+    mut after: Option<OrderId>,
+    until: Option<OrderId>,
+) -> Result<Vec<StoredRow<Order>>, StoreError> {
+    let mut rows = Vec::new();
+    loop {
+        let mut page = scan.scan_orders(after, ROW_PAGE).await?;
+        let full = page.len() == ROW_PAGE as usize;
+        let Some(last) = page.last().map(|r| r.data.id) else {
+            break;
+        };
+        let past = until.is_some_and(|u| last > u);
+        if let Some(u) = until {
+            page.retain(|r| r.data.id <= u);
+        }
+        rows.append(&mut page);
+        if !full || past || until == Some(last) {
+            break;
+        }
+        after = Some(last);
+    }
+    Ok(rows)
+}
+
+/// Compares the stored orders with the rebuilt ones. The id space is cut
+/// into ranges of about [`ROW_PAGE`] rebuilt orders each, so several ranges
+/// are read and decoded at once (on every core) while the oldest is
+/// compared, in id order.
 async fn compare_orders(
     p: &Persistence,
     r: &mut Rebuilt,
     report: &mut ReplayReport,
     mut fix: Option<&mut Rewrite>,
 ) -> Result<(), StoreError> {
-    let mut after: Option<OrderId> = None;
+    let mut ids: Vec<OrderId> = r.orders.keys().copied().collect();
+    ids.sort_unstable();
+    // Range k holds the ids after the last of chunk k-1, up to the last of
+    // chunk k; the last range runs to the end of the table.
+    let mut ends: Vec<Option<OrderId>> = ids
+        .chunks(ROW_PAGE as usize)
+        .map(|c| c.last().copied())
+        .collect();
+    drop(ids);
+    if let Some(last) = ends.last_mut() {
+        *last = None;
+    } else {
+        ends.push(None);
+    }
+    let mut ranges = ends.into_iter();
+    let mut start: Option<OrderId> = None;
+    let mut reading = std::collections::VecDeque::new();
     loop {
-        let page = p.scan.scan_orders(after, ROW_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.data.id);
+        while reading.len() < READ_AHEAD {
+            let Some(end) = ranges.next() else { break };
+            reading.push_back(tokio::spawn(order_range(p.scan.clone(), start, end)));
+            start = end;
+        }
+        let Some(oldest) = reading.pop_front() else {
+            break;
+        };
+        let page = match oldest.await {
+            Ok(Ok(page)) => page,
+            failed => {
+                reading.iter().for_each(tokio::task::JoinHandle::abort);
+                return Err(match failed {
+                    Ok(Err(e)) => e,
+                    Err(e) => StoreError::Unexpected(format!("projection reader failed: {e}")),
+                    Ok(Ok(_)) => unreachable!("handled above"),
+                });
+            }
+        };
         for row in &page {
             report.checked.orders += 1;
             let id = row.data.id;
-            let broken = is_broken(r, "order", &id.to_string());
+            let broken = is_broken(r, "order", id);
             match r.orders.remove(&id) {
                 Some(replayed) => {
                     let found = if broken {
@@ -284,7 +350,7 @@ async fn compare_orders(
     let mut left: Vec<_> = r.orders.drain().collect();
     left.sort_by_key(|(id, _)| *id);
     for (id, replayed) in left {
-        let broken = is_broken(r, "order", &id.to_string());
+        let broken = is_broken(r, "order", id);
         report.checked.orders += 1;
         let found = vec![diff::missing("orders", id.to_string(), false)];
         record(report, found, broken, || {
@@ -311,7 +377,7 @@ async fn compare_accounts(
             report.checked.accounts += 1;
             let user = &row.data.user_id;
             seen.insert(user.clone(), ());
-            let broken = is_broken(r, "account", user.as_str());
+            let broken = is_broken(r, "account", user);
             match r.accounts.get(user) {
                 Some(replayed) => {
                     let found = if broken {
@@ -343,7 +409,7 @@ async fn compare_accounts(
     left.sort_by(|a, b| a.0.cmp(b.0));
     for (user, replayed) in left {
         report.checked.accounts += 1;
-        let broken = is_broken(r, "account", user.as_str());
+        let broken = is_broken(r, "account", user);
         let found = vec![diff::missing("accounts", user.to_string(), false)];
         record(report, found, broken, || {
             fix.as_deref_mut()
@@ -422,7 +488,7 @@ async fn compare_strategies(
         for row in &page {
             report.checked.strategies += 1;
             let id = row.data.id.clone();
-            let broken = is_broken(r, "strategy", id.as_str());
+            let broken = is_broken(r, "strategy", &id);
             match r.strategies.remove(&id) {
                 Some(replayed) if !replayed.deleted => {
                     let found = if broken {
@@ -464,7 +530,7 @@ async fn compare_strategies(
     left.sort_by(|a, b| a.0.cmp(&b.0));
     for (id, replayed) in left {
         report.checked.strategies += 1;
-        let broken = is_broken(r, "strategy", id.as_str());
+        let broken = is_broken(r, "strategy", &id);
         let found = vec![diff::missing("strategies", id.to_string(), false)];
         record(report, found, broken, || {
             fix.as_deref_mut()

@@ -72,6 +72,11 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Rows per committed batch (default 5,000; at least 1).
     pub batch_size: usize,
+    /// Also queue every event on the outbox, for the relay to publish on the
+    /// bus. Off by default: imported history is not news, and the bus's
+    /// consumers (WebSocket streams, other instances' caches) would take it
+    /// for live activity. The event log holds it either way.
+    pub publish: bool,
 }
 
 impl Default for ImportOptions {
@@ -80,6 +85,7 @@ impl Default for ImportOptions {
             rejects: None,
             dry_run: false,
             batch_size: DEFAULT_BATCH,
+            publish: false,
         }
     }
 }
@@ -277,7 +283,13 @@ pub async fn import(
         });
     }
     let mut rejects = Rejects::new(rejects_path, format, reader.header().to_vec());
-    let mut ledger = Ledger::new(ctx.persistence.clone(), ctx.risk.clone(), opts.dry_run).await?;
+    let mut ledger = Ledger::new(
+        ctx.persistence.clone(),
+        ctx.risk.clone(),
+        opts.dry_run,
+        opts.publish,
+    )
+    .await?;
     let batch_size = opts.batch_size.max(1);
     let started = std::time::Instant::now();
     let mut counts = Counts::default();

@@ -98,6 +98,14 @@ pub struct ImportArgs {
     /// Validate every row and report, writing nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also queue the imported events on the outbox, so the relay publishes
+    /// them on the bus (by default they go to the event log only: history is
+    /// not live activity).
+    #[arg(long)]
+    pub publish: bool,
+    /// Rows per committed batch (each batch is one transaction).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
 }
 
 /// Arguments of `bars`.
@@ -162,7 +170,8 @@ async fn run_import(
     let opts = ImportOptions {
         rejects: args.rejects.clone(),
         dry_run: args.dry_run,
-        ..ImportOptions::default()
+        publish: args.publish,
+        batch_size: args.batch_size as usize,
     };
     let ctx = ImportContext::open(config)
         .await

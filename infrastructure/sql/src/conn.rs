@@ -111,6 +111,74 @@ fn bind_pg<'q>(q: Query<'q, Postgres, PgArguments>, v: Val) -> Query<'q, Postgre
     }
 }
 
+/// Bytes per `CopyData` message.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// One value in `COPY` text format: `\N` for NULL, and backslash, tab,
+/// newline and carriage return escaped. Timestamps are written to the
+/// microsecond, truncated, as a bound value is stored.
+fn copy_value(buf: &mut Vec<u8>, v: &Val) {
+    use std::io::Write as _;
+    fn text(buf: &mut Vec<u8>, s: &str) {
+        let bytes = s.as_bytes();
+        let special = |b: &u8| matches!(b, b'\\' | b'\t' | b'\n' | b'\r');
+        // Most values have nothing to escape: copy them whole.
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(special) {
+            buf.extend_from_slice(&rest[..i]);
+            buf.extend_from_slice(match rest[i] {
+                b'\\' => b"\\\\",
+                b'\t' => b"\\t",
+                b'\n' => b"\\n",
+                _ => b"\\r",
+            });
+            rest = &rest[i + 1..];
+        }
+        buf.extend_from_slice(rest);
+    }
+    fn null(buf: &mut Vec<u8>) {
+        buf.extend_from_slice(b"\\N");
+    }
+    fn ts(buf: &mut Vec<u8>, t: &DateTime<Utc>) {
+        let _ = write!(buf, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+    }
+    // Writing into a Vec cannot fail.
+    match v {
+        Val::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Val::Bool(b) => buf.push(if *b { b't' } else { b'f' }),
+        Val::Text(s) => text(buf, s),
+        Val::OptText(s) => match s {
+            Some(s) => text(buf, s),
+            None => null(buf),
+        },
+        Val::Dec(d) => {
+            let _ = write!(buf, "{d}");
+        }
+        Val::OptDec(d) => match d {
+            Some(d) => {
+                let _ = write!(buf, "{d}");
+            }
+            None => null(buf),
+        },
+        Val::Ts(t) => ts(buf, t),
+        Val::OptTs(t) => match t {
+            Some(t) => ts(buf, t),
+            None => null(buf),
+        },
+        Val::Uuid(u) => {
+            let _ = write!(buf, "{}", u.hyphenated());
+        }
+        Val::OptUuid(u) => match u {
+            Some(u) => {
+                let _ = write!(buf, "{}", u.hyphenated());
+            }
+            None => null(buf),
+        },
+    }
+}
+
 fn bind_my<'q>(q: Query<'q, MySql, MySqlArguments>, v: Val) -> Query<'q, MySql, MySqlArguments> {
     match v {
         Val::Int(i) => q.bind(i),
@@ -266,6 +334,51 @@ impl Conn<'_> {
         }
     }
 
+    /// Inserts `rows` into `table` with PostgreSQL's `COPY … FROM STDIN` (text
+    /// format): one round trip and no statement to parse or plan, several
+    /// times faster than multi-row `INSERT`s for thousands of rows. `None` on
+    /// the other dialects (the caller inserts instead). A refused row (a
+    /// unique key, a bad value) fails the whole copy, as an insert would.
+    pub(crate) async fn copy_in(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Val>],
+    ) -> Option<Result<u64, sqlx::Error>> {
+        let Self::Postgres(c) = self else {
+            return None;
+        };
+        let mut buf = Vec::with_capacity(rows.len() * 128);
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'\t');
+                }
+                copy_value(&mut buf, v);
+            }
+            buf.push(b'\n');
+        }
+        let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+        let copied = async {
+            let mut copy = c.copy_in_raw(&sql).await?;
+            let mut sent = Ok(());
+            for chunk in buf.chunks(COPY_CHUNK) {
+                sent = copy.send(chunk).await.map(|_| ());
+                if sent.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = sent {
+                // Ends the copy so the connection stays usable; the send's
+                // error is the one to report.
+                let _ = copy.abort("send failed").await;
+                return Err(e);
+            }
+            copy.finish().await
+        };
+        Some(copied.await)
+    }
+
     /// Runs a query and reads each row as `kinds`.
     pub(crate) async fn fetch(
         &mut self,
@@ -334,6 +447,33 @@ impl Conn<'_> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn copy_text_escapes_what_copy_reads_specially() {
+        let copied = |v: Val| {
+            let mut buf = Vec::new();
+            copy_value(&mut buf, &v);
+            String::from_utf8(buf).unwrap_or_default()
+        };
+        assert_eq!(copied(Val::text("a\tb\nc\rd\\e")), "a\\tb\\nc\\rd\\\\e");
+        assert_eq!(copied(Val::text("\\N")), "\\\\N");
+        assert_eq!(copied(Val::text("plain")), "plain");
+        assert_eq!(copied(Val::OptText(None)), "\\N");
+        assert_eq!(copied(Val::OptDec(None)), "\\N");
+        assert_eq!(copied(Val::OptTs(None)), "\\N");
+        assert_eq!(copied(Val::OptUuid(None)), "\\N");
+        assert_eq!(copied(Val::Bool(true)), "t");
+        assert_eq!(copied(Val::Int(-42)), "-42");
+        assert_eq!(copied(Val::Dec(Decimal::new(-123_456, 4))), "-12.3456");
+        // Microseconds, truncated as a bound timestamp is.
+        let t = Utc
+            .timestamp_opt(1_700_000_000, 123_456_789)
+            .single()
+            .unwrap_or_default();
+        assert_eq!(copied(Val::Ts(t)), "2023-11-14 22:13:20.123456+00");
+        let u = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(copied(Val::Uuid(u)), "01234567-89ab-cdef-0123-456789abcdef");
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres() {

@@ -32,6 +32,10 @@ const MAX_PARAMS: usize = 30_000;
 /// Most rows one multi-row insert carries.
 const MAX_ROWS: usize = 1_000;
 
+/// Rows from which an insert goes through `COPY` where the dialect has it
+/// (PostgreSQL).
+const COPY_ROWS: usize = 100;
+
 /// Rows and events above which a single batch is written in bulk.
 const LARGE_BATCH: usize = 64;
 
@@ -165,6 +169,11 @@ async fn insert_many(
     rows: Vec<Vec<Val>>,
     ignore: bool,
 ) -> Result<u64, sqlx::Error> {
+    if !ignore && rows.len() >= COPY_ROWS {
+        if let Some(copied) = c.copy_in(table, columns, &rows).await {
+            return copied;
+        }
+    }
     let per = (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS);
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
     let mut inserted = 0;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ordermon_domain::event::{AggregateType, EventPayload};
+use ordermon_domain::event::{AggregateType, DomainEvent, EventPayload};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::ids::StrategyId;
 use ordermon_domain::order::{Order, OrderEvent, TimedOrderEvent};
@@ -828,6 +828,38 @@ pub(crate) async fn one_large_batch_in_bulk(t: &TestStore) {
         .await
         .unwrap();
     assert_eq!(fills.len(), 150);
+
+    // Text needing escapes in the bulk path (PostgreSQL writes it with COPY):
+    // the events' JSON carries backslashes, the reasons tabs and newlines.
+    let reason = "venue said:\tno\nsecond line \\ back\r slash \\N".to_owned();
+    let mut batch = ChangeSet::default();
+    for o in &advanced {
+        let (_, one) = advance(
+            o,
+            OrderEvent::Rejected {
+                reason: reason.clone(),
+            },
+        );
+        batch.changes.extend(one.changes);
+        batch.events.extend(one.events);
+        batch.outbox.extend(one.outbox);
+    }
+    let written = batch.events.clone();
+    assert!(s.commit_group(vec![batch]).await[0].is_ok());
+    for e in &written {
+        let stored = s
+            .aggregate_events(AggregateType::Order, &e.aggregate_id)
+            .await
+            .unwrap();
+        assert_eq!(stored.last().map(|s| &s.event), Some(e));
+    }
+    let pending = s.pending(10_000).await.unwrap();
+    let payloads: Vec<_> = pending
+        .iter()
+        .filter(|r| written.iter().any(|e| e.event_id == r.message.event_id))
+        .map(|r| serde_json::from_str::<DomainEvent>(&r.message.payload).unwrap())
+        .collect();
+    assert_eq!(payloads, written);
 }
 
 pub(crate) async fn bulk_order_lookups(t: &TestStore) {

@@ -70,6 +70,8 @@ pub(crate) struct Ledger {
     by_client: HashMap<(UserId, ClientOrderId), OrderId>,
     /// Keep every order in memory (dry runs: the store never catches up).
     keep_all: bool,
+    /// Whether events also go to the outbox (`--publish`).
+    publish: bool,
     /// The batch being prepared.
     batch: u64,
     pending: Pending,
@@ -91,6 +93,7 @@ impl Ledger {
         persistence: Persistence,
         risk: RiskParams,
         keep_all: bool,
+        publish: bool,
     ) -> Result<Self, StoreError> {
         let instruments = persistence
             .instruments
@@ -107,6 +110,7 @@ impl Ledger {
             orders: HashMap::new(),
             by_client: HashMap::new(),
             keep_all,
+            publish,
             batch: 1,
             pending: Pending::default(),
         })
@@ -413,8 +417,12 @@ impl Ledger {
                 });
             }
         }
-        cs.push_events(pending.events)
-            .map_err(|e| format!("cannot serialize an event: {e}"))?;
+        if self.publish {
+            cs.push_events(pending.events)
+                .map_err(|e| format!("cannot serialize an event: {e}"))?;
+        } else {
+            cs.events = pending.events;
+        }
         self.batch += 1;
         Ok(cs)
     }
