@@ -186,6 +186,50 @@ async fn copy_baseline(t: &TestStore, file: &Path, rows: usize) -> f64 {
     rows as f64 / secs
 }
 
+/// The most recent event position.
+async fn last_position(t: &TestStore) -> i64 {
+    let mut c = sqlx::PgConnection::connect(t.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
+
+/// An upper bound on what any importer can reach on this database: the
+/// server copies the event rows and fill rows the fill import wrote (events
+/// after `after`) into empty tables with the same columns, constraints and
+/// indexes — `INSERT … SELECT`, in one transaction, so nothing is sent,
+/// parsed or checked by a client, and the orders, positions and accounts the
+/// import also updates are left out. Returns (events, seconds).
+async fn ingest_bound(t: &TestStore, after: i64) -> (i64, f64) {
+    let mut c = sqlx::PgConnection::connect(t.url.as_deref().unwrap())
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE bound_events (LIKE events INCLUDING ALL)",
+        "CREATE TABLE bound_fills (LIKE fills INCLUDING ALL)",
+        "CHECKPOINT",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    let start = Instant::now();
+    let mut tx = c.begin().await.unwrap();
+    let events = sqlx::query("INSERT INTO bound_events SELECT * FROM events WHERE position > $1")
+        .bind(after)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    sqlx::query("INSERT INTO bound_fills SELECT * FROM fills")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (events as i64, start.elapsed().as_secs_f64())
+}
+
 /// What the import wrote, per fill: the tables' sizes on disk.
 async fn table_sizes(t: &TestStore, fills: usize) {
     let mut c = sqlx::PgConnection::connect(t.url.as_deref().unwrap())
@@ -265,6 +309,7 @@ async fn main() {
     let orders = run(ImportKind::Orders, &dir.join("orders.csv"), &ctx, batch).await;
     println!("{orders}");
     let rss_before = peak_rss_mib();
+    let logged = last_position(&t).await;
     let imported = run(ImportKind::Fills, &dir.join("fills.csv"), &ctx, batch).await;
     println!("{imported}");
     assert_eq!(imported.written as usize, fills);
@@ -276,6 +321,14 @@ async fn main() {
         "ratio import/COPY: {:.3} (import {:.0} rows/s, batch {batch})",
         imported.rows_per_second() / copy,
         imported.rows_per_second()
+    );
+    let (events, secs) = ingest_bound(&t, logged).await;
+    let bound = fills as f64 / secs;
+    println!(
+        "bound: the server copying the fill import's {events} event rows and {fills} fill rows \
+         into identical empty tables (INSERT … SELECT): {secs:.1} s, {bound:.0} fills/s; \
+         import/bound = {:.2}",
+        imported.rows_per_second() / bound
     );
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         println!("peak RSS: {before:.0} MiB after the orders, {after:.0} MiB after the fills");

@@ -386,9 +386,28 @@ impl Conn<'_> {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, sqlx::Error> {
+        self.fetch_with(sql, args, kinds, true).await
+    }
+
+    /// [`Conn::fetch`]; `persistent: false` plans the statement for these
+    /// values on every run instead of preparing it once. PostgreSQL keeps a
+    /// prepared statement's generic plan, made from the statistics of its
+    /// sixth run — a plan made while a table was empty (a fresh database, no
+    /// `ANALYZE` yet) scans the whole table forever after. Bulk lookups,
+    /// whose statement text changes with their key count anyway, take the
+    /// per-run plan.
+    pub(crate) async fn fetch_with(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+        kinds: &[Kind],
+        persistent: bool,
+    ) -> Result<Vec<Row>, sqlx::Error> {
         match self {
             Self::Sqlite(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_lite);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(sql).persistent(persistent), bind_lite);
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {
@@ -402,7 +421,9 @@ impl Conn<'_> {
             }
             Self::Postgres(c) => {
                 let sql = numbered(sql);
-                let q = args.into_iter().fold(sqlx::query(&sql), bind_pg);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(&sql).persistent(persistent), bind_pg);
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {
@@ -415,7 +436,9 @@ impl Conn<'_> {
                     .collect()
             }
             Self::MySql(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_my);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(sql).persistent(persistent), bind_my);
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {

@@ -22,6 +22,7 @@ use ordermon_domain::user::{User, UserStatus};
 use crate::conn::{Kind, Val};
 use crate::decode::{corrupt, int, json, overlay_balances, parsed, text, ts, uint, uuid};
 use crate::store::SqlStore;
+use crate::url::Dialect;
 
 /// Page size for a query's `limit` (same rule as the in-memory store).
 pub(crate) fn limit(n: u32) -> Val {
@@ -70,6 +71,13 @@ impl SqlStore {
     ) -> Result<Vec<T>, StoreError> {
         let rows = self.fetch(sql, args, &[Kind::Text]).await?;
         rows.iter().map(|r| json(r, 0, what)).collect()
+    }
+
+    /// Orders from `(data)` rows of a bulk lookup, planned for its keys
+    /// (see [`SqlStore::fetch_planned`]).
+    async fn looked_up(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Order>, StoreError> {
+        let rows = self.fetch_planned(sql, args, &[Kind::Text]).await?;
+        rows.iter().map(|r| json(r, 0, "order")).collect()
     }
 
     /// Users from `(data, status)` rows: the status column wins.
@@ -190,7 +198,7 @@ impl OrderRepository for SqlStore {
                 marks(chunk.len())
             );
             let args = chunk.iter().map(|id| Val::Uuid(id.as_uuid())).collect();
-            found.extend(self.entities::<Order>(&sql, args, "order").await?);
+            found.extend(self.looked_up(&sql, args).await?);
         }
         Ok(found)
     }
@@ -200,9 +208,16 @@ impl OrderRepository for SqlStore {
         keys: &[(UserId, ClientOrderId)],
     ) -> Result<Vec<Order>, StoreError> {
         let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(LOOKUP_CHUNK) {
-            // Row values work on all three dialects and use the unique
-            // (user_id, client_order_id) index.
+        // Row values work on all three dialects and use the unique
+        // (user_id, client_order_id) index. On PostgreSQL a long list is
+        // planned as a parallel bitmap scan (worker start-up, and an OR of
+        // every pair rechecked per row: ~50 ms for 400 keys against ~2 ms
+        // for 100), so its statements carry fewer keys.
+        let per = match self.dialect() {
+            Dialect::Postgres => PG_PAIR_CHUNK,
+            Dialect::Sqlite | Dialect::MySql => LOOKUP_CHUNK,
+        };
+        for chunk in keys.chunks(per) {
             let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
             let sql =
                 format!("SELECT data FROM orders WHERE (user_id, client_order_id) IN ({pairs})");
@@ -210,7 +225,7 @@ impl OrderRepository for SqlStore {
                 .iter()
                 .flat_map(|(u, c)| [Val::text(u), Val::text(c)])
                 .collect();
-            found.extend(self.entities::<Order>(&sql, args, "order").await?);
+            found.extend(self.looked_up(&sql, args).await?);
         }
         Ok(found)
     }
@@ -218,6 +233,9 @@ impl OrderRepository for SqlStore {
 
 /// Keys one bulk lookup carries per statement.
 const LOOKUP_CHUNK: usize = 400;
+
+/// (user, client order id) pairs one lookup carries on PostgreSQL.
+const PG_PAIR_CHUNK: usize = 100;
 
 #[async_trait]
 impl FillRepository for SqlStore {

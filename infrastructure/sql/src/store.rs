@@ -105,11 +105,34 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
+        self.fetch_with(sql, args, kinds, true).await
+    }
+
+    /// [`SqlStore::fetch`] of a statement planned for its values on every
+    /// run (see [`crate::conn::Conn::fetch_with`]): bulk lookups.
+    pub(crate) async fn fetch_planned(
+        &self,
+        sql: &str,
+        args: Vec<Val>,
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.fetch_with(sql, args, kinds, false).await
+    }
+
+    async fn fetch_with(
+        &self,
+        sql: &str,
+        args: Vec<Val>,
+        kinds: &[Kind],
+        persistent: bool,
+    ) -> Result<Vec<Row>, StoreError> {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
                 let mut conn = self.pools.read().await?;
-                conn.conn().fetch(sql, args.clone(), kinds).await
+                conn.conn()
+                    .fetch_with(sql, args.clone(), kinds, persistent)
+                    .await
             };
             match attempt.await {
                 Ok(rows) => return Ok(rows),
