@@ -4,7 +4,7 @@
 //! and replaying all of them rebuilds every projection.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::account::{Hold, ReservationRequest, Settlement};
@@ -78,8 +78,8 @@ impl std::str::FromStr for AggregateType {
     }
 }
 
-/// Changes to an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Changes to an account (read through [`crate::tagged`], as [`OrderEvent`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AccountEvent {
     /// The account was opened.
@@ -135,8 +135,8 @@ pub enum AccountEvent {
     },
 }
 
-/// Changes to a position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Changes to a position (read through [`crate::tagged`], as [`OrderEvent`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PositionEvent {
     /// A fill changed the position.
@@ -154,6 +154,83 @@ pub enum PositionEvent {
         /// Commission.
         commission: Money,
         /// What changed.
+        change: PositionChange,
+    },
+}
+
+impl<'de> Deserialize<'de> for AccountEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::read(d, "an account event")
+    }
+}
+
+impl<'de> crate::tagged::Mirror<'de> for AccountEvent {
+    fn external<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        AccountEventDef::deserialize(d)
+    }
+}
+
+/// [`AccountEvent`] externally tagged, for [`crate::tagged`] (see
+/// `OrderEventDef`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(remote = "AccountEvent", rename_all = "snake_case")]
+enum AccountEventDef {
+    Opened {
+        account_type: crate::account::AccountType,
+    },
+    CashAdjusted {
+        amount: Money,
+        reason: String,
+    },
+    Reserved {
+        order_id: OrderId,
+        request: ReservationRequest,
+        #[serde(with = "decimal_string")]
+        position_qty: rust_decimal::Decimal,
+    },
+    Released {
+        order_id: OrderId,
+        hold: Hold,
+    },
+    FillSettled {
+        order_id: OrderId,
+        trade_id: TradeId,
+        side: Side,
+        quantity: Quantity,
+        price: Price,
+        #[serde(with = "decimal_string")]
+        multiplier: rust_decimal::Decimal,
+        quote_currency: Currency,
+        commission: Money,
+        settlement: Settlement,
+    },
+}
+
+impl<'de> Deserialize<'de> for PositionEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::read(d, "a position event")
+    }
+}
+
+impl<'de> crate::tagged::Mirror<'de> for PositionEvent {
+    fn external<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PositionEventDef::deserialize(d)
+    }
+}
+
+/// [`PositionEvent`] externally tagged, for [`crate::tagged`].
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(remote = "PositionEvent", rename_all = "snake_case")]
+enum PositionEventDef {
+    FillApplied {
+        order_id: OrderId,
+        trade_id: TradeId,
+        side: Side,
+        quantity: Quantity,
+        price: Price,
+        commission: Money,
         change: PositionChange,
     },
 }
@@ -538,4 +615,21 @@ impl DomainEvent {
 #[must_use]
 pub fn position_aggregate_id(user: &UserId, instrument: &InstrumentId) -> String {
     format!("{user}/{instrument}")
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::{AccountEventDef, PositionEventDef};
+
+    #[test]
+    fn the_mirrors_read_what_they_write() {
+        for e in crate::tagged::tests::account_events() {
+            let v = AccountEventDef::serialize(&e, serde_json::value::Serializer).unwrap();
+            assert_eq!(AccountEventDef::deserialize(v).unwrap(), e);
+        }
+        for e in crate::tagged::tests::position_events() {
+            let v = PositionEventDef::serialize(&e, serde_json::value::Serializer).unwrap();
+            assert_eq!(PositionEventDef::deserialize(v).unwrap(), e);
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod position;
 pub mod replay;
 pub mod risk;
 pub mod strategy;
+mod tagged;
 pub mod user;
 pub mod values;
 

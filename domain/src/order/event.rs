@@ -1,7 +1,7 @@
 //! Order events: every change to an order is one of these.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Order;
 use crate::fill::Fill;
@@ -9,7 +9,11 @@ use crate::risk::DeniedReason;
 use crate::values::{Price, Quantity};
 
 /// A change to an order. Applying the events of an order in sequence rebuilds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Written internally tagged (`{"type": "filled", "fill": …}`); read through
+/// [`crate::tagged`], which decodes the variant straight from the input when
+/// the tag comes first, as it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEvent {
     /// The order was created; carries its initial state.
@@ -70,6 +74,63 @@ pub enum OrderEvent {
     /// An execution.
     Filled {
         /// The execution.
+        fill: Fill,
+    },
+}
+
+impl<'de> Deserialize<'de> for OrderEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::tagged::read(d, "an order event")
+    }
+}
+
+impl<'de> crate::tagged::Mirror<'de> for OrderEvent {
+    fn external<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        OrderEventDef::deserialize(d)
+    }
+}
+
+/// [`OrderEvent`] externally tagged, for [`crate::tagged`]: the same
+/// variants and fields (the test build derives `Serialize` too, whose match
+/// fails to compile when a variant is missing here).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(remote = "OrderEvent", rename_all = "snake_case")]
+enum OrderEventDef {
+    Initialized {
+        order: Box<Order>,
+    },
+    Denied {
+        reason: DeniedReason,
+    },
+    Submitted,
+    Accepted {
+        #[serde(default)]
+        venue_order_id: Option<String>,
+    },
+    Rejected {
+        reason: String,
+    },
+    Canceled,
+    Expired,
+    Triggered,
+    PendingUpdate,
+    PendingCancel,
+    ModifyRejected {
+        reason: String,
+    },
+    CancelRejected {
+        reason: String,
+    },
+    Updated {
+        #[serde(default)]
+        quantity: Option<Quantity>,
+        #[serde(default)]
+        price: Option<Price>,
+        #[serde(default)]
+        trigger_price: Option<Price>,
+    },
+    Filled {
         fill: Fill,
     },
 }
@@ -185,4 +246,19 @@ pub struct TimedOrderEvent {
     pub at: DateTime<Utc>,
     /// What happened.
     pub event: OrderEvent,
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::OrderEventDef;
+
+    #[test]
+    fn the_mirror_reads_what_it_writes() {
+        // The mirror's own external form round-trips; its Serialize (derived
+        // for tests only) does not compile when a variant is missing.
+        for e in crate::tagged::tests::order_events() {
+            let v = OrderEventDef::serialize(&e, serde_json::value::Serializer).unwrap();
+            assert_eq!(OrderEventDef::deserialize(v).unwrap(), e);
+        }
+    }
 }
