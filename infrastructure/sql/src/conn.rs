@@ -389,6 +389,60 @@ impl Conn<'_> {
         self.fetch_with(sql, args, kinds, true).await
     }
 
+    /// Runs a query of `(BIGINT, TEXT)` rows and hands each pair to `f` as
+    /// the driver holds it — the text is not copied first (the event log's
+    /// pages: hundreds of bytes of JSON a row, decoded once). A row `f`
+    /// refuses stops the read with its reason.
+    pub(crate) async fn fetch_int_text<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+        f: impl Fn(i64, &str) -> Result<T, String>,
+    ) -> Result<Result<Vec<T>, String>, sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => {
+                let q = args.into_iter().fold(sqlx::query(sql), bind_lite);
+                let rows = q.fetch_all(&mut **c).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    match f(r.try_get(0)?, r.try_get::<&str, _>(1)?) {
+                        Ok(v) => out.push(v),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(Ok(out))
+            }
+            Self::Postgres(c) => {
+                let sql = numbered(sql);
+                let q = args.into_iter().fold(sqlx::query(&sql), bind_pg);
+                let rows = q.fetch_all(&mut **c).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    match f(r.try_get(0)?, r.try_get::<&str, _>(1)?) {
+                        Ok(v) => out.push(v),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(Ok(out))
+            }
+            Self::MySql(c) => {
+                let q = args.into_iter().fold(sqlx::query(sql), bind_my);
+                let rows = q.fetch_all(&mut **c).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    // Binary-collated text arrives as bytes (see `text_my`).
+                    let text = std::str::from_utf8(r.try_get::<&[u8], _>(1)?)
+                        .map_err(|_| decode_err(1, "UTF-8 text"))?;
+                    match f(r.try_get(0)?, text) {
+                        Ok(v) => out.push(v),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(Ok(out))
+            }
+        }
+    }
+
     /// [`Conn::fetch`]; `persistent: false` plans the statement for these
     /// values on every run instead of preparing it once. PostgreSQL keeps a
     /// prepared statement's generic plan, made from the statistics of its

@@ -110,15 +110,12 @@ impl SqlStore {
         sql: &str,
         args: Vec<Val>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = self.fetch(sql, args, &[Kind::Int, Kind::Text]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    position: int(r, 0)?,
-                    event: json::<DomainEvent>(r, 1, "event")?,
-                })
-            })
-            .collect()
+        self.fetch_int_text(sql, args, |position, data| {
+            let event = serde_json::from_str::<DomainEvent>(data)
+                .map_err(|e| format!("bad stored event: {e}"))?;
+            Ok(StoredEvent { position, event })
+        })
+        .await
     }
 }
 

@@ -108,6 +108,31 @@ impl SqlStore {
         self.fetch_with(sql, args, kinds, true).await
     }
 
+    /// `(BIGINT, TEXT)` rows mapped by `f` straight from the driver's rows
+    /// (see [`crate::conn::Conn::fetch_int_text`]); a refused row is
+    /// [`StoreError::Corrupt`].
+    pub(crate) async fn fetch_int_text<T>(
+        &self,
+        sql: &str,
+        args: Vec<Val>,
+        f: impl Fn(i64, &str) -> Result<T, String>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
+        loop {
+            let attempt = async {
+                let mut conn = self.pools.read().await?;
+                conn.conn().fetch_int_text(sql, args.clone(), &f).await
+            };
+            match attempt.await {
+                Ok(rows) => return rows.map_err(StoreError::Corrupt),
+                Err(e) => match Failure::from(e) {
+                    Failure::Fatal(err) => return Err(self.clean(err)),
+                    Failure::Transient(e) => self.pause(&mut backoff, &e).await?,
+                },
+            }
+        }
+    }
+
     /// [`SqlStore::fetch`] of a statement planned for its values on every
     /// run (see [`crate::conn::Conn::fetch_with`]): bulk lookups.
     pub(crate) async fn fetch_planned(
