@@ -63,7 +63,8 @@ pub(crate) fn show<T: Serialize>(v: &T) -> String {
 /// Collects the differences of one row.
 pub(crate) struct RowDiff<'a, T> {
     table: &'static str,
-    id: String,
+    /// The row's id, built only when a difference is found.
+    id: Box<dyn Fn() -> String + 'a>,
     row: &'a StoredRow<T>,
     replayed: &'a T,
     out: Vec<Difference>,
@@ -72,17 +73,43 @@ pub(crate) struct RowDiff<'a, T> {
 impl<'a, T> RowDiff<'a, T> {
     pub(crate) fn new(
         table: &'static str,
-        id: String,
+        id: impl Fn() -> String + 'a,
         row: &'a StoredRow<T>,
         replayed: &'a T,
     ) -> Self {
         Self {
             table,
-            id,
+            id: Box::new(id),
             row,
             replayed,
             out: Vec::new(),
         }
+    }
+
+    /// Compares a field read by reference (no copy when equal).
+    fn check_ref<V: Serialize + PartialEq + ?Sized>(
+        &mut self,
+        field: &str,
+        get: impl Fn(&T) -> &V,
+    ) {
+        let replayed = get(self.replayed);
+        let columns = get(&self.row.columns);
+        let (stored, field) = if columns != replayed {
+            (columns, field.to_owned())
+        } else {
+            let data = get(&self.row.data);
+            if data == replayed {
+                return;
+            }
+            (data, format!("{field} (data)"))
+        };
+        self.out.push(Difference {
+            table: self.table,
+            id: (self.id)(),
+            field,
+            stored: show(&stored),
+            replayed: show(&replayed),
+        });
     }
 
     /// Compares one field with `same`, through the columns first.
@@ -105,7 +132,7 @@ impl<'a, T> RowDiff<'a, T> {
         };
         self.out.push(Difference {
             table: self.table,
-            id: self.id.clone(),
+            id: (self.id)(),
             field,
             stored: show(&stored),
             replayed: show(&replayed),
@@ -134,11 +161,11 @@ impl<'a, T> RowDiff<'a, T> {
 
 /// The differences of an order.
 pub(crate) fn order(row: &StoredRow<Order>, replayed: &Order) -> Vec<Difference> {
-    let mut d = RowDiff::new("orders", replayed.id.to_string(), row, replayed);
-    d.check("user_id", |o| o.user_id.clone());
-    d.check("client_order_id", |o| o.client_order_id.clone());
-    d.check("strategy_id", |o| o.strategy_id.clone());
-    d.check("instrument_id", |o| o.instrument_id.clone());
+    let mut d = RowDiff::new("orders", || replayed.id.to_string(), row, replayed);
+    d.check_ref("user_id", |o| &o.user_id);
+    d.check_ref("client_order_id", |o| &o.client_order_id);
+    d.check_ref("strategy_id", |o| &o.strategy_id);
+    d.check_ref("instrument_id", |o| &o.instrument_id);
     d.check("side", |o| o.side);
     d.check("order_type", |o| o.order_type);
     d.check("time_in_force", |o| o.time_in_force);
@@ -154,9 +181,9 @@ pub(crate) fn order(row: &StoredRow<Order>, replayed: &Order) -> Vec<Difference>
     d.check("overfill_qty", |o| o.overfill_qty);
     d.check("leaves_qty", Order::leaves_qty);
     d.check("avg_px", |o| o.avg_px);
-    d.check("reason", |o| o.reason.clone());
-    d.check("venue_order_id", |o| o.venue_order_id.clone());
-    d.check("trade_ids", |o| o.trade_ids.clone());
+    d.check_ref("reason", |o| &o.reason);
+    d.check_ref("venue_order_id", |o| &o.venue_order_id);
+    d.check_ref("trade_ids", |o| &o.trade_ids);
     d.check_time("created_at", |o| o.created_at);
     d.check_time("updated_at", |o| o.updated_at);
     d.check("sequence", |o| o.sequence);
@@ -165,7 +192,7 @@ pub(crate) fn order(row: &StoredRow<Order>, replayed: &Order) -> Vec<Difference>
 
 /// The differences of an account (its balances, reservations and holds).
 pub(crate) fn account(row: &StoredRow<Account>, replayed: &Account) -> Vec<Difference> {
-    let mut d = RowDiff::new("accounts", replayed.user_id.to_string(), row, replayed);
+    let mut d = RowDiff::new("accounts", || replayed.user_id.to_string(), row, replayed);
     d.check("account_type", |a| a.account_type);
     let mut currencies: Vec<_> = row
         .columns
@@ -192,9 +219,9 @@ pub(crate) fn account(row: &StoredRow<Account>, replayed: &Account) -> Vec<Diffe
 
 /// The differences of a position.
 pub(crate) fn position(row: &StoredRow<Position>, replayed: &Position) -> Vec<Difference> {
-    let id = format!("{}/{}", replayed.user_id, replayed.instrument_id);
+    let id = || format!("{}/{}", replayed.user_id, replayed.instrument_id);
     let mut d = RowDiff::new("positions", id, row, replayed);
-    d.check("quote_currency", |p| p.quote_currency.clone());
+    d.check_ref("quote_currency", |p| &p.quote_currency);
     d.check("multiplier", |p| p.multiplier);
     d.check("quantity", |p| p.quantity);
     d.check("cost", |p| p.cost);
@@ -215,7 +242,7 @@ pub(crate) fn position(row: &StoredRow<Position>, replayed: &Position) -> Vec<Di
 pub(crate) fn strategy(row: &StoredRow<Strategy>, replayed: &ReplayedStrategy) -> Vec<Difference> {
     let mut d = RowDiff::new(
         "strategies",
-        replayed.strategy.id.to_string(),
+        || replayed.strategy.id.to_string(),
         row,
         &replayed.strategy,
     );
