@@ -158,6 +158,44 @@ pub enum PositionEvent {
     },
 }
 
+impl AccountEvent {
+    /// What settling `fill` did to the account, on `instrument`'s terms.
+    #[must_use]
+    pub fn fill_settled(
+        fill: &crate::fill::Fill,
+        instrument: &Instrument,
+        settlement: Settlement,
+    ) -> Self {
+        Self::FillSettled {
+            order_id: fill.order_id,
+            trade_id: fill.trade_id.clone(),
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            multiplier: instrument.multiplier,
+            quote_currency: instrument.quote_currency.clone(),
+            commission: fill.commission.clone(),
+            settlement,
+        }
+    }
+}
+
+impl PositionEvent {
+    /// What applying `fill` did to the position.
+    #[must_use]
+    pub fn fill_applied(fill: &crate::fill::Fill, change: PositionChange) -> Self {
+        Self::FillApplied {
+            order_id: fill.order_id,
+            trade_id: fill.trade_id.clone(),
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            commission: fill.commission.clone(),
+            change,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for AccountEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         crate::tagged::read(d, "an account event")

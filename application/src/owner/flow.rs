@@ -602,15 +602,7 @@ impl Owner {
         }
         self.position_event(
             &fill.instrument_id,
-            PositionEvent::FillApplied {
-                order_id: fill.order_id,
-                trade_id: fill.trade_id.clone(),
-                side: fill.side,
-                quantity: fill.quantity,
-                price: fill.price,
-                commission: fill.commission.clone(),
-                change,
-            },
+            PositionEvent::fill_applied(&fill, change),
         );
         let settlement = self.state.account.settle_fill(
             fill.order_id,
@@ -621,17 +613,7 @@ impl Owner {
             &instrument.quote_currency,
             &fill.commission,
         );
-        self.account_event(AccountEvent::FillSettled {
-            order_id: fill.order_id,
-            trade_id: fill.trade_id.clone(),
-            side: fill.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            multiplier: instrument.multiplier,
-            quote_currency: instrument.quote_currency.clone(),
-            commission: fill.commission.clone(),
-            settlement,
-        });
+        self.account_event(AccountEvent::fill_settled(&fill, &instrument, settlement));
         if let Some(o) = self.state.orders.get(&fill.order_id) {
             if !o.overfill_qty.is_zero() {
                 metrics::counter!("ordermon_overfills_total").increment(1);

@@ -223,12 +223,6 @@ pub async fn replay(
     Ok(report)
 }
 
-/// Whether the aggregate's history was refused (the key is only built when
-/// some history was).
-fn is_broken(r: &Rebuilt, aggregate: &'static str, id: impl std::fmt::Display) -> bool {
-    !r.broken.is_empty() && r.broken.contains_key(&(aggregate, id.to_string()))
-}
-
 /// Records a row's differences; a rewrite repairs them with `repair` unless
 /// the aggregate's history was refused.
 fn record(
@@ -324,7 +318,7 @@ async fn compare_orders(
         for row in &page {
             report.checked.orders += 1;
             let id = row.data.id;
-            let broken = is_broken(r, "order", id);
+            let broken = r.is_broken("order", id);
             match r.orders.remove(&id) {
                 Some(replayed) => {
                     let found = if broken {
@@ -350,7 +344,7 @@ async fn compare_orders(
     let mut left: Vec<_> = r.orders.drain().collect();
     left.sort_by_key(|(id, _)| *id);
     for (id, replayed) in left {
-        let broken = is_broken(r, "order", id);
+        let broken = r.is_broken("order", id);
         report.checked.orders += 1;
         let found = vec![diff::missing("orders", id.to_string(), false)];
         record(report, found, broken, || {
@@ -377,7 +371,7 @@ async fn compare_accounts(
             report.checked.accounts += 1;
             let user = &row.data.user_id;
             seen.insert(user.clone(), ());
-            let broken = is_broken(r, "account", user);
+            let broken = r.is_broken("account", user);
             match r.accounts.get(user) {
                 Some(replayed) => {
                     let found = if broken {
@@ -409,7 +403,7 @@ async fn compare_accounts(
     left.sort_by(|a, b| a.0.cmp(b.0));
     for (user, replayed) in left {
         report.checked.accounts += 1;
-        let broken = is_broken(r, "account", user);
+        let broken = r.is_broken("account", user);
         let found = vec![diff::missing("accounts", user.to_string(), false)];
         record(report, found, broken, || {
             fix.as_deref_mut()
@@ -437,7 +431,7 @@ async fn compare_positions(
             report.checked.positions += 1;
             let key = (row.data.user_id.clone(), row.data.instrument_id.clone());
             let id = format!("{}/{}", key.0, key.1);
-            let broken = is_broken(r, "position", &id);
+            let broken = r.is_broken("position", &id);
             match r.positions.remove(&key) {
                 Some(replayed) => {
                     let found = if broken {
@@ -465,7 +459,7 @@ async fn compare_positions(
     for ((user, instrument), replayed) in left {
         report.checked.positions += 1;
         let id = format!("{user}/{instrument}");
-        let broken = is_broken(r, "position", &id);
+        let broken = r.is_broken("position", &id);
         let found = vec![diff::missing("positions", id, false)];
         record(report, found, broken, || {
             fix.as_deref_mut().is_some_and(|f| f.position(replayed, 0))
@@ -488,7 +482,7 @@ async fn compare_strategies(
         for row in &page {
             report.checked.strategies += 1;
             let id = row.data.id.clone();
-            let broken = is_broken(r, "strategy", &id);
+            let broken = r.is_broken("strategy", &id);
             match r.strategies.remove(&id) {
                 Some(replayed) if !replayed.deleted => {
                     let found = if broken {
@@ -530,7 +524,7 @@ async fn compare_strategies(
     left.sort_by(|a, b| a.0.cmp(&b.0));
     for (id, replayed) in left {
         report.checked.strategies += 1;
-        let broken = is_broken(r, "strategy", &id);
+        let broken = r.is_broken("strategy", &id);
         let found = vec![diff::missing("strategies", id.to_string(), false)];
         record(report, found, broken, || {
             fix.as_deref_mut()

@@ -90,10 +90,10 @@ impl Rebuilt {
         });
     }
 
-    fn is_broken(&self, aggregate: &'static str, id: &str) -> bool {
-        // Checked for every event: the key is only built when some history
-        // was refused.
-        !self.broken.is_empty() && self.broken.contains_key(&(aggregate, id.to_owned()))
+    /// Whether the aggregate's history was refused. Checked for every event
+    /// and row: the key is only built when some history was refused.
+    pub(crate) fn is_broken(&self, aggregate: &'static str, id: impl std::fmt::Display) -> bool {
+        !self.broken.is_empty() && self.broken.contains_key(&(aggregate, id.to_string()))
     }
 
     /// Applies the next event of the log.

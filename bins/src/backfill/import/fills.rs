@@ -102,15 +102,7 @@ pub(crate) fn import(ledger: &mut Ledger, row: FillRow) -> Outcome {
     let applied = ledger.position_event(&user, &instrument, at, correlation, |position| {
         let change =
             position.apply_fill(fill.side, fill.quantity, fill.price, &fill.commission, at);
-        PositionEvent::FillApplied {
-            order_id: fill.order_id,
-            trade_id: fill.trade_id.clone(),
-            side: fill.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            commission: fill.commission.clone(),
-            change,
-        }
+        PositionEvent::fill_applied(&fill, change)
     });
     let settled = applied.and_then(|()| {
         ledger.account_event(&user, at, correlation, |account| {
@@ -123,17 +115,7 @@ pub(crate) fn import(ledger: &mut Ledger, row: FillRow) -> Outcome {
                 &instrument.quote_currency,
                 &fill.commission,
             );
-            AccountEvent::FillSettled {
-                order_id: fill.order_id,
-                trade_id: fill.trade_id.clone(),
-                side: fill.side,
-                quantity: fill.quantity,
-                price: fill.price,
-                multiplier: instrument.multiplier,
-                quote_currency: instrument.quote_currency.clone(),
-                commission: fill.commission.clone(),
-                settlement,
-            }
+            AccountEvent::fill_settled(&fill, &instrument, settlement)
         })
     });
     if let Err(e) = settled {
