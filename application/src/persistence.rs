@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use ordermon_domain::ports::{
-    AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
-    FillRepository, HighWaterRepository, InstrumentRepository, NotificationLog, OrderRepository,
-    Outbox, PositionRepository, ProjectionScan, Retention, SilenceRepository, Store,
-    StrategyRepository, UserRepository,
+    AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, CredentialRepository,
+    EventLog, FillRepository, HighWaterRepository, InstrumentRepository, NotificationLog,
+    OrderRepository, Outbox, PositionRepository, ProjectionScan, Retention, SilenceRepository,
+    Store, StrategyRepository, UserRepository,
 };
 
 /// Every persistence port, usually all backed by one database.
@@ -48,6 +48,8 @@ pub struct Persistence {
     pub scan: Arc<dyn ProjectionScan>,
     /// What may be purged once old.
     pub retention: Arc<dyn Retention>,
+    /// Password hashes and sign-in sessions.
+    pub credentials: Arc<dyn CredentialRepository>,
 }
 
 impl std::fmt::Debug for Persistence {
@@ -80,6 +82,7 @@ impl Persistence {
             + HighWaterRepository
             + ProjectionScan
             + Retention
+            + CredentialRepository
             + 'static,
     {
         Self {
@@ -100,7 +103,8 @@ impl Persistence {
             bars: backend.clone(),
             high_water: backend.clone(),
             scan: backend.clone(),
-            retention: backend,
+            retention: backend.clone(),
+            credentials: backend,
         }
     }
 }

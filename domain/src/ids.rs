@@ -244,6 +244,11 @@ uuid_id!(
     /// receivers can deduplicate on.
     NotificationId, "notification id"
 );
+uuid_id!(
+    /// A sign-in session's id (UUIDv7): named by the access tokens and the
+    /// refresh token of one password sign-in.
+    SessionId, "session id"
+);
 
 /// An instrument's id, `SYMBOL.VENUE` (e.g. `0700.HKEX`, `AAPL.XNAS`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod alert;
+pub mod credential;
 pub mod duration;
 pub mod event;
 pub mod fill;

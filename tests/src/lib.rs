@@ -20,7 +20,9 @@ use ordermon_domain::ports::{
     FillRepository, InstrumentRepository, NotificationLog, OrderRepository, Outbox,
     PositionRepository, SilenceRepository, Store, StoreError, StrategyRepository, UserRepository,
 };
-use ordermon_domain::ports::{HighWaterRepository, ProjectionScan, Retention};
+use ordermon_domain::ports::{
+    CredentialRepository, HighWaterRepository, ProjectionScan, Retention,
+};
 use ordermon_memory::MemoryStore;
 use ordermon_sql::{PoolConfig, SqlStore, redact_url};
 use sqlx::Connection as _;
@@ -45,6 +47,7 @@ pub trait FullStore:
     + HighWaterRepository
     + ProjectionScan
     + Retention
+    + CredentialRepository
 {
 }
 
@@ -67,6 +70,7 @@ impl<T> FullStore for T where
         + HighWaterRepository
         + ProjectionScan
         + Retention
+        + CredentialRepository
 {
 }
 
@@ -153,7 +157,8 @@ impl TestStore {
             bars: s.clone(),
             high_water: s.clone(),
             scan: s.clone(),
-            retention: s,
+            retention: s.clone(),
+            credentials: s,
         }
     }
 

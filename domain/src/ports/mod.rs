@@ -25,10 +25,10 @@ pub use market_data::{MarketDataError, MarketDataProvider};
 pub use notifier::{Notification, Notifier, NotifyError};
 pub use projection::{HighWaterRepository, ProjectionScan, PurgeCounts, Retention, StoredRow};
 pub use repos::{
-    AccountRepository, AlertQuery, AlertRepository, AlertRuleRepository, BarRepository, EventLog,
-    FillQuery, FillRepository, InstrumentRepository, NotificationLog, OrderQuery, OrderRepository,
-    Outbox, OutboxRecord, Page, PositionRepository, SilenceQuery, SilenceRepository, StoredEvent,
-    StrategyRepository, UserRepository,
+    AccountRepository, AlertQuery, AlertRepository, AlertRuleRepository, BarRepository,
+    CredentialRepository, EventLog, FillQuery, FillRepository, InstrumentRepository,
+    NotificationLog, OrderQuery, OrderRepository, Outbox, OutboxRecord, Page, PositionRepository,
+    SilenceQuery, SilenceRepository, StoredEvent, StrategyRepository, UserRepository,
 };
 pub use store::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, Store, StoreError};
 pub use venue::{

@@ -9,11 +9,12 @@ use crate::account::Account;
 use crate::alert::{
     Alert, AlertState, Fingerprint, NotificationRecord, RuleOverride, Severity, Silence,
 };
+use crate::credential::{PasswordHash, RefreshHash, Session, StoredPassword};
 use crate::event::{AggregateType, DomainEvent};
 use crate::fill::Fill;
 use crate::ids::{
-    AlertId, ClientOrderId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId,
-    UserId,
+    AlertId, ClientOrderId, InstrumentId, NotificationId, OrderId, RuleName, SessionId, SilenceId,
+    StrategyId, UserId,
 };
 use crate::instrument::Instrument;
 use crate::market::{Bar, BarInterval};
@@ -446,4 +447,84 @@ pub trait BarRepository: Send + Sync {
         to: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Bar>, StoreError>;
+}
+
+/// Password sign-in: one password hash per user and the sign-in sessions
+/// (written directly, outside the event-sourced batches: credentials are not
+/// trading state and have no events). Nothing here sees a password or a
+/// refresh secret, only their hashes.
+#[async_trait]
+pub trait CredentialRepository: Send + Sync {
+    /// Stores (inserts or replaces) a user's password hash.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (entity `user`) for an unknown user; store
+    /// failures.
+    async fn set_password_hash(
+        &self,
+        user: &UserId,
+        hash: &PasswordHash,
+        updated_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A user's password hash, if one was set.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn password_hash(&self, user: &UserId) -> Result<Option<StoredPassword>, StoreError>;
+    /// Records a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] (entity `user`) for an unknown user,
+    /// [`StoreError::Duplicate`] for an id in use; store failures.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// One session, revoked or expired ones included.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// Replaces the refresh hash of an unrevoked session if it is still `old`
+    /// (compare-and-swap, so of two refreshes with the same secret only one
+    /// wins), setting `last_used_at`; false when the session is unknown,
+    /// revoked, or its hash is no longer `old`.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn rotate_refresh_hash(
+        &self,
+        id: SessionId,
+        old: &RefreshHash,
+        new: &RefreshHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Revokes one session; false when it is unknown or was already revoked
+    /// (its first revocation time is kept).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn revoke_session(&self, id: SessionId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes every unrevoked session of a user; returns how many.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn revoke_user_sessions(
+        &self,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// A user's sessions that are live at `at` (unrevoked, expiring after
+    /// it), newest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn live_sessions(
+        &self,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Deletes sessions that expired before `before`, revoked or not;
+    /// returns how many went.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -15,6 +15,7 @@
 mod alerting;
 pub mod bus;
 pub mod cache;
+mod credentials;
 mod repos;
 mod scan;
 mod tables;

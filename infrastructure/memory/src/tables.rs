@@ -10,12 +10,13 @@ use std::fmt::Display;
 use chrono::{DateTime, Utc};
 use ordermon_domain::account::Account;
 use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
+use ordermon_domain::credential::{Session, StoredPassword};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::high_water::HighWaterMark;
 use ordermon_domain::ids::{
-    AlertId, EventId, InstrumentId, NotificationId, OrderId, RuleName, SilenceId, StrategyId,
-    TradeId, UserId,
+    AlertId, EventId, InstrumentId, NotificationId, OrderId, RuleName, SessionId, SilenceId,
+    StrategyId, TradeId, UserId,
 };
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Bar;
@@ -61,6 +62,10 @@ pub(crate) struct Tables {
     pub(crate) outbox: BTreeMap<i64, (OutboxMessage, Option<DateTime<Utc>>)>,
     pub(crate) bars: BTreeMap<BarKey, Bar>,
     pub(crate) high_water: BTreeMap<UserId, HighWaterMark>,
+    /// Password hashes by user (written outside batches: no events).
+    pub(crate) passwords: BTreeMap<UserId, StoredPassword>,
+    /// Sign-in sessions by id (UUIDv7, so creation order).
+    pub(crate) sessions: BTreeMap<SessionId, Session>,
     pub(crate) counters: Counters,
 }
 

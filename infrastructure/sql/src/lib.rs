@@ -28,6 +28,7 @@
 mod alerting;
 mod bars;
 mod conn;
+mod credentials;
 mod decode;
 mod error;
 mod pool;

@@ -368,6 +368,11 @@ const SQLITE: &[Embedded] = &[
         "high_water",
         include_str!("../../../migrations/sqlite/20261210000001_high_water.sql"),
     ),
+    (
+        20_261_220_000_001,
+        "credentials",
+        include_str!("../../../migrations/sqlite/20261220000001_credentials.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -387,6 +392,11 @@ const POSTGRES: &[Embedded] = &[
         "high_water",
         include_str!("../../../migrations/postgres/20261210000001_high_water.sql"),
     ),
+    (
+        20_261_220_000_001,
+        "credentials",
+        include_str!("../../../migrations/postgres/20261220000001_credentials.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -405,6 +415,11 @@ const MYSQL: &[Embedded] = &[
         20_261_210_000_001,
         "high_water",
         include_str!("../../../migrations/mysql/20261210000001_high_water.sql"),
+    ),
+    (
+        20_261_220_000_001,
+        "credentials",
+        include_str!("../../../migrations/mysql/20261220000001_credentials.sql"),
     ),
 ];
 

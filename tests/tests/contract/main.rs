@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerting;
+mod credentials;
 mod fixtures;
 mod maintenance;
 mod reads;
@@ -55,6 +56,9 @@ macro_rules! contract_suite {
                 maintenance::high_water_marks_round_trip,
                 maintenance::projection_scans_page_and_see_operator_sql,
                 maintenance::retention_counts_what_purges_delete,
+                credentials::password_hashes_upsert_for_known_users,
+                credentials::sessions_rotate_by_compare_and_swap,
+                credentials::sessions_revoke_list_and_purge,
             );
         }
     };
