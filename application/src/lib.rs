@@ -22,6 +22,7 @@ pub mod paper;
 pub mod persistence;
 pub mod relay;
 pub mod replay;
+pub mod sign_in;
 pub mod strategy;
 pub mod stream;
 pub mod validate;
