@@ -11,6 +11,7 @@ use ordermon_application::bar_history::BarHistory;
 use ordermon_application::feed::SimulatedFeed;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::paper::PaperVenue;
+use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy::StrategyRegistry;
 use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
@@ -40,6 +41,7 @@ const QUOTE_BUFFER: usize = 4096;
 /// A built application: engine, feed, venue and router, ready to serve.
 pub struct App {
     engine: Arc<Engine>,
+    sign_in: Arc<SignInService>,
     monitoring: Arc<MonitoringEngine>,
     router: axum::Router,
     store: OpenStore,
@@ -170,6 +172,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         &cache_tasks,
         cache_cancel.clone(),
     );
+    // Password sign-in: a service of its own over the same store.
+    let sign_in = Arc::new(SignInService::new(
+        engine.persistence(),
+        clock.clone(),
+        config.auth.sign_in(),
+    ));
     let fanout = EventFanout::new(ordermon_application::stream::DEFAULT_CAPACITY);
     let messaging = Messaging::start(
         bus,
@@ -347,9 +355,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             engine.catalog(),
             clock.clone(),
         ))),
+        sign_in: Some(sign_in.clone()),
     });
     Ok(App {
         engine,
+        sign_in,
         monitoring,
         router,
         store,
@@ -370,6 +380,13 @@ impl App {
     #[must_use]
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Password sign-in: set passwords (`user set-password`, demo users),
+    /// sign in, refresh, sign out.
+    #[must_use]
+    pub fn sign_in(&self) -> &Arc<SignInService> {
+        &self.sign_in
     }
 
     /// The monitors' scan loop (its status feeds `/status`).
@@ -410,7 +427,13 @@ impl App {
             shutdown.await;
             on_signal.cancel();
         };
-        let server = axum::serve(listener, self.router.clone()).with_graceful_shutdown(graceful);
+        // Connect info gives handlers the peer address (sign-in attempts are
+        // limited per client address).
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
         let server = server.into_future();
         tokio::pin!(server);
         // Serve until the signal; then give in-flight requests until the deadline.
@@ -444,6 +467,7 @@ impl App {
             .local_addr()
             .context("reading the listener's address")?;
         let engine = self.engine.clone();
+        let sign_in = self.sign_in.clone();
         let jwt_secret = self.jwt_secret.clone();
         let stop = CancellationToken::new();
         let signal = stop.clone();
@@ -451,6 +475,7 @@ impl App {
         Ok(RunningApp {
             local_addr,
             engine,
+            sign_in,
             jwt_secret,
             stop,
             task,
@@ -496,6 +521,7 @@ impl App {
 pub struct RunningApp {
     local_addr: SocketAddr,
     engine: Arc<Engine>,
+    sign_in: Arc<SignInService>,
     jwt_secret: SecretString,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
@@ -518,6 +544,12 @@ impl RunningApp {
     #[must_use]
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Password sign-in (as [`App::sign_in`]).
+    #[must_use]
+    pub fn sign_in(&self) -> &Arc<SignInService> {
+        &self.sign_in
     }
 
     /// Mints a token for `sub` with `role`, valid for `ttl`.

@@ -66,6 +66,23 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Manage users' sign-in.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Set a user's password, read from the first line of standard input
+    /// (never the command line), and sign the user's sessions out. Standard
+    /// input must not be a terminal: pipe the password in, e.g.
+    /// `read -rs PW && printf '%s\n' "$PW" | monitor-server user set-password alice`.
+    SetPassword {
+        /// The user id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dlq { action } => dlq(&config, action).await,
+        Command::User { action } => user(&config, action).await,
         Command::Config => {
             print!(
                 "{}",
@@ -232,6 +250,41 @@ async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::SetPassword { id } => {
+            let password = read_password()?;
+            ops::set_password(config, &id, &password).await?;
+            println!("password set for `{id}`; their sessions are signed out");
+            Ok(())
+        }
+    }
+}
+
+/// The first line of standard input, without its line ending. A terminal is
+/// refused: what is typed there would be shown.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!(
+            "the password is read from standard input, which is a terminal here; pipe it in, e.g. \
+             `read -rs PW && printf '%s\\n' \"$PW\" | monitor-server user set-password ID`"
+        );
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (the first line is the password)");
+    }
+    Ok(password.to_owned())
 }
 
 async fn check(config: &Config) -> anyhow::Result<()> {

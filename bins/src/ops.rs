@@ -1,4 +1,5 @@
-//! Operator commands behind `monitor-server check`, `migrate` and `dlq`.
+//! Operator commands behind `monitor-server check`, `migrate`, `dlq` and
+//! `user set-password`.
 
 use std::fmt;
 
@@ -246,4 +247,37 @@ pub async fn migrate(config: &Config) -> Result<String, store::OpenError> {
         OpenStore::Memory(_) => "database.url = memory: nothing to migrate".to_owned(),
         OpenStore::Sql(_) => format!("migrations applied to {}", config.database.url),
     })
+}
+
+/// `user set-password`: sets `user`'s password in the configured database
+/// and signs their sessions out (refresh tokens at once; access tokens on
+/// running servers when they expire, within `auth.access_ttl`). Migrates
+/// the database first, as `serve` does.
+///
+/// # Errors
+/// An in-memory database, an unknown user, a password outside the policy,
+/// or the database failing.
+pub async fn set_password(config: &Config, user: &str, password: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use ordermon_application::sign_in::SignInService;
+    use ordermon_domain::ids::UserId;
+    use ordermon_domain::ports::SystemClock;
+
+    let id = UserId::new(user).with_context(|| format!("`{user}` is not a valid user id"))?;
+    // Checked before touching the database, so a bad password changes nothing.
+    ordermon_application::sign_in::check_policy(password).context("the new password")?;
+    let open = store::open(&config.database, true).await?;
+    if let OpenStore::Memory(_) = open {
+        anyhow::bail!(
+            "database.url = memory: users live inside the running server; use PUT /api/v1/users/{id}/password"
+        );
+    }
+    let service = SignInService::new(
+        &open.persistence(),
+        std::sync::Arc::new(SystemClock),
+        config.auth.sign_in(),
+    );
+    let set = service.set_password(&id, password).await;
+    open.close().await;
+    set.with_context(|| format!("setting the password of `{id}`"))
 }

@@ -1,6 +1,10 @@
 //! Authentication and roles: HS256 JWTs with `sub` (a user id), `role` and
-//! `exp`, the [`Caller`] extractor, and the checks handlers use for roles and
-//! tenant isolation.
+//! `exp` — plus `sid`, the sign-in session, on the short-lived access tokens
+//! password sign-in hands out — the [`Caller`] extractor, and the checks
+//! handlers use for roles and tenant isolation. A token whose session was
+//! revoked on this instance (signed out, new password, reused refresh token)
+//! is refused at once; tokens without `sid` (minted by `monitor-server
+//! token`) live until they expire.
 
 use std::time::Duration;
 
@@ -9,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ordermon_application::Scope;
-use ordermon_domain::ids::UserId;
+use ordermon_domain::ids::{SessionId, UserId};
 use ordermon_domain::user::Role;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -42,6 +46,9 @@ pub enum AuthError {
     /// `sub` is not a valid user id.
     #[error("token subject is not a valid user id")]
     BadSubject,
+    /// The token's session was signed out (or its password changed).
+    #[error("token revoked")]
+    Revoked,
     /// The secret is empty: no token can be trusted or minted.
     #[error("the JWT secret is not configured")]
     NoSecret,
@@ -58,6 +65,9 @@ struct Claims {
     exp: u64,
     #[serde(default)]
     iat: u64,
+    /// The sign-in session of an access token (absent on machine tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Mints an HS256 token for `sub` with `role`, valid for `ttl`.
@@ -72,6 +82,31 @@ pub fn mint_token(
     ttl: Duration,
 ) -> Result<String, AuthError> {
     UserId::new(sub).map_err(|_| AuthError::BadSubject)?;
+    encode(secret, sub, role, None, ttl)
+}
+
+/// Mints an access token of sign-in session `session`: as [`mint_token`],
+/// with the `sid` claim that lets signing out revoke it.
+///
+/// # Errors
+/// [`AuthError::NoSecret`] for an empty secret, [`AuthError::Encode`] otherwise.
+pub fn mint_session_token(
+    secret: &SecretString,
+    sub: &UserId,
+    role: Role,
+    session: SessionId,
+    ttl: Duration,
+) -> Result<String, AuthError> {
+    encode(secret, sub.as_str(), role, Some(session), ttl)
+}
+
+fn encode(
+    secret: &SecretString,
+    sub: &str,
+    role: Role,
+    sid: Option<SessionId>,
+    ttl: Duration,
+) -> Result<String, AuthError> {
     let key = secret.expose_secret();
     if key.is_empty() {
         return Err(AuthError::NoSecret);
@@ -82,6 +117,7 @@ pub fn mint_token(
         role,
         exp: now.saturating_add(ttl.as_secs()),
         iat: now,
+        sid: sid.map(|s| s.to_string()),
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -115,9 +151,16 @@ pub fn verify_token(config: &AuthConfig, token: &str) -> Result<Caller, AuthErro
         _ => AuthError::Invalid,
     })?;
     let user_id = UserId::new(data.claims.sub).map_err(|_| AuthError::BadSubject)?;
+    let session = data
+        .claims
+        .sid
+        .map(|s| s.parse::<SessionId>())
+        .transpose()
+        .map_err(|_| AuthError::Invalid)?;
     Ok(Caller {
         user_id,
         role: data.claims.role,
+        session,
     })
 }
 
@@ -145,6 +188,8 @@ pub struct Caller {
     pub user_id: UserId,
     /// The token's role.
     pub role: Role,
+    /// The sign-in session of an access token (`None` for machine tokens).
+    pub session: Option<SessionId>,
 }
 
 impl Caller {
@@ -233,8 +278,17 @@ impl FromRequestParts<ApiState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
         let caller = verify_token(&state.auth, token)?;
+        refuse_revoked(state, &caller)?;
         caller.record();
         Ok(caller)
+    }
+}
+
+/// 401 for an access token whose session was revoked on this instance.
+fn refuse_revoked(state: &ApiState, caller: &Caller) -> Result<(), AuthError> {
+    match (caller.session, &state.sign_in) {
+        (Some(sid), Some(sign_in)) if sign_in.is_revoked(sid) => Err(AuthError::Revoked),
+        _ => Ok(()),
     }
 }
 
@@ -244,14 +298,15 @@ impl FromRequestParts<ApiState> for Caller {
 /// # Errors
 /// 401 as for [`Caller`].
 pub fn authenticate(
-    config: &AuthConfig,
+    state: &ApiState,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Caller, ApiError> {
     let token = bearer(headers)
         .or(query_token.filter(|t| !t.is_empty()))
         .ok_or(AuthError::Missing)?;
-    let caller = verify_token(config, token)?;
+    let caller = verify_token(&state.auth, token)?;
+    refuse_revoked(state, &caller)?;
     caller.record();
     Ok(caller)
 }
@@ -279,6 +334,25 @@ mod tests {
         let caller = verify_token(&c, &t)?;
         assert_eq!(caller.user_id.as_str(), "alice");
         assert_eq!(caller.role, Role::Trader);
+        assert_eq!(caller.session, None);
+        Ok(())
+    }
+
+    #[test]
+    fn session_tokens_carry_their_session() -> Result<(), AuthError> {
+        let c = config();
+        let sid = SessionId::generate();
+        let alice = UserId::new("alice").map_err(|_| AuthError::BadSubject)?;
+        let t = mint_session_token(
+            &c.jwt_secret,
+            &alice,
+            Role::Viewer,
+            sid,
+            Duration::from_secs(60),
+        )?;
+        let caller = verify_token(&c, &t)?;
+        assert_eq!(caller.session, Some(sid));
+        assert_eq!(caller.role, Role::Viewer);
         Ok(())
     }
 
@@ -311,6 +385,7 @@ mod tests {
         let trader = Caller {
             user_id: UserId::new("alice").unwrap_or_else(|_| unreachable!()),
             role: Role::Trader,
+            session: None,
         };
         assert!(trader.target(Some("bob")).is_err());
         assert!(trader.target(Some("alice")).is_ok());

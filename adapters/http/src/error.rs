@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ordermon_application::sign_in::SignInError;
 use ordermon_application::{AppError, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -207,6 +208,31 @@ impl From<AppError> for ApiError {
     }
 }
 
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid user id or password",
+            ),
+            SignInError::InvalidRefreshToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "the refresh token is invalid, expired or revoked; sign in again",
+            ),
+            // The `Retry-After` header is the handler's to add.
+            SignInError::RateLimited { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
+            SignInError::Policy(p) => Self::field("password", p.to_string()),
+            SignInError::UnknownUser => Self::not_found("user"),
+            SignInError::Unavailable(cause) => AppError::Unavailable(cause).into(),
+            SignInError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
 /// The code used for a bare HTTP status (fallbacks, layers that answer on their own).
 #[must_use]
 pub fn code_for_status(status: StatusCode) -> &'static str {
@@ -263,6 +289,55 @@ mod tests {
             assert!(!api.detail.contains("secret"));
             assert!(!api.detail.contains("db down"));
         }
+    }
+
+    #[test]
+    fn sign_in_errors_map_to_statuses_without_secrets() {
+        use ordermon_application::sign_in::PasswordPolicyError;
+        let cases = [
+            (SignInError::InvalidCredentials, 401, "invalid_credentials"),
+            (
+                SignInError::InvalidRefreshToken,
+                401,
+                "invalid_refresh_token",
+            ),
+            (
+                SignInError::RateLimited {
+                    retry_after: std::time::Duration::from_millis(11_500),
+                },
+                429,
+                "rate_limited",
+            ),
+            (
+                SignInError::Policy(PasswordPolicyError::TooShort { min: 10 }),
+                422,
+                "validation_failed",
+            ),
+            (SignInError::UnknownUser, 404, "not_found"),
+            (
+                SignInError::Unavailable("db down".into()),
+                503,
+                "unavailable",
+            ),
+            (
+                SignInError::Unexpected("secret sql".into()),
+                500,
+                "internal",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.code.as_ref()), (status, code));
+            assert!(!api.detail.contains("secret") && !api.detail.contains("db down"));
+        }
+        let limited = ApiError::from(SignInError::RateLimited {
+            retry_after: std::time::Duration::from_millis(11_500),
+        });
+        assert!(
+            limited.detail.contains("retry after 12 s"),
+            "{}",
+            limited.detail
+        );
     }
 
     #[test]

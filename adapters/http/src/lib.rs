@@ -29,9 +29,10 @@ use ordermon_application::Engine;
 use ordermon_application::alerting::AlertingService;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::consume::DeadLetters;
+use ordermon_application::sign_in::SignInService;
 use ordermon_application::stream::EventFanout;
 
-pub use auth::{AuthConfig, AuthError, Caller, mint_token};
+pub use auth::{AuthConfig, AuthError, Caller, mint_session_token, mint_token};
 pub use error::{ApiError, Problem};
 
 /// Everything the handlers share.
@@ -59,6 +60,9 @@ pub struct ApiState {
     pub alerting: Option<Arc<AlertingService>>,
     /// Historical bars (`None`: the bars route answers 503).
     pub bars: Option<Arc<BarHistory>>,
+    /// Password sign-in (`None`: the `/api/v1/auth/*` routes and setting a
+    /// password answer 503; bearer tokens still work).
+    pub sign_in: Option<Arc<SignInService>>,
 }
 
 /// What the dead-letter endpoints work on.
@@ -94,6 +98,7 @@ impl std::fmt::Debug for ApiState {
                 "status",
                 &self.status.iter().map(|s| s.name()).collect::<Vec<_>>(),
             )
+            .field("sign_in", &self.sign_in.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    account, admin, alerts, events, health, market, orders, strategies, stream, users,
+    account, admin, alerts, auth, events, health, market, orders, strategies, stream, users,
 };
 
 /// Adds the bearer JWT security scheme.
@@ -23,7 +23,8 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "HS256 JWT with claims sub (user id), role (admin|trader|viewer), exp",
+                        "HS256 JWT with claims sub (user id), role (admin|trader|viewer), exp; \
+                         access tokens from POST /api/v1/auth/login also carry sid (the session)",
                     ))
                     .build(),
             ),
@@ -45,6 +46,7 @@ impl Modify for BearerAuth {
         admin::status, admin::execution, admin::kill_switch,
         admin::dead_letters, admin::replay_dead_letters,
         users::create, users::list, users::get, users::patch, users::cash, users::logs,
+        auth::login, auth::refresh, auth::logout, auth::me, auth::set_password,
         strategies::create, strategies::list, strategies::types, strategies::get,
         strategies::patch, strategies::delete,
         account::account, account::portfolio, account::positions, account::fills,
@@ -61,7 +63,8 @@ impl Modify for BearerAuth {
         (name = "orders", description = "submit, query, modify and cancel orders"),
         (name = "account", description = "balances, positions, portfolio, fills"),
         (name = "market", description = "instruments, quotes and bars"),
-        (name = "users", description = "user administration and per-user logs"),
+        (name = "auth", description = "password sign-in: login, refresh, logout, who am I"),
+        (name = "users", description = "user administration, passwords and per-user logs"),
         (name = "strategies", description = "strategy configuration"),
         (name = "alerts", description = "alerts, silences, alert rules and per-user overrides"),
         (name = "events", description = "event feed and live stream"),

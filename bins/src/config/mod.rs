@@ -312,6 +312,34 @@ impl Config {
         if self.shutdown.timeout.is_zero() {
             return Err(ConfigError::invalid("shutdown.timeout", "must be positive"));
         }
+        for (key, d) in [
+            ("auth.access_ttl", self.auth.access_ttl),
+            ("auth.refresh_ttl", self.auth.refresh_ttl),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if self.auth.access_ttl > self.auth.refresh_ttl {
+            return Err(ConfigError::invalid(
+                "auth.access_ttl",
+                "must not be longer than auth.refresh_ttl",
+            ));
+        }
+        for (key, n) in [
+            (
+                "auth.login_attempts_per_account_per_minute",
+                self.auth.login_attempts_per_account_per_minute,
+            ),
+            (
+                "auth.login_attempts_per_ip_per_minute",
+                self.auth.login_attempts_per_ip_per_minute,
+            ),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::invalid(key, "must be at least 1"));
+            }
+        }
         if let Some(secret) = &self.auth.jwt_secret {
             if secrecy::ExposeSecret::expose_secret(secret).len() < 16 {
                 return Err(ConfigError::invalid(

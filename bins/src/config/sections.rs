@@ -8,6 +8,7 @@ use std::time::Duration;
 use ordermon_application::MonitorConfig;
 use ordermon_application::cache::{CacheSettings as ReadCacheSettings, Codec, NamespaceSettings};
 use ordermon_application::relay::RelayConfig;
+use ordermon_application::sign_in::SignInConfig;
 use ordermon_sql::Dialect;
 use ordermon_telemetry::LogFormat;
 use secrecy::SecretString;
@@ -517,14 +518,45 @@ pub struct AuthSettings {
     pub jwt_secret_file: PathBuf,
     /// Clock skew tolerated on token expiry, in seconds (default 5).
     pub leeway_secs: u64,
+    /// How long an access token from password sign-in is valid (default
+    /// `15m`). Signing out stops it at once only on the instance that
+    /// served the logout; elsewhere it lives this long.
+    #[serde(with = "duration::serde")]
+    pub access_ttl: Duration,
+    /// How long a sign-in session, and so its refresh tokens, lives from
+    /// sign-in (default `12h`; refreshing does not extend it).
+    #[serde(with = "duration::serde")]
+    pub refresh_ttl: Duration,
+    /// Sign-in attempts per account per minute (default 5).
+    pub login_attempts_per_account_per_minute: u32,
+    /// Sign-in attempts per client address per minute (default 30).
+    pub login_attempts_per_ip_per_minute: u32,
 }
 
 impl Default for AuthSettings {
     fn default() -> Self {
+        let sign_in = SignInConfig::default();
         Self {
             jwt_secret: None,
             jwt_secret_file: PathBuf::from("data/jwt_secret"),
             leeway_secs: 5,
+            access_ttl: sign_in.access_ttl,
+            refresh_ttl: sign_in.refresh_ttl,
+            login_attempts_per_account_per_minute: sign_in.attempts_per_account_per_minute,
+            login_attempts_per_ip_per_minute: sign_in.attempts_per_ip_per_minute,
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The sign-in service's settings.
+    #[must_use]
+    pub fn sign_in(&self) -> SignInConfig {
+        SignInConfig {
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
+            attempts_per_ip_per_minute: self.login_attempts_per_ip_per_minute,
         }
     }
 }

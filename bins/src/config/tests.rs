@@ -417,3 +417,57 @@ fn receiver_secrets_never_print() {
     // The printed configuration is still a valid configuration.
     assert!(toml::from_str::<Config>(&printed).is_ok());
 }
+
+#[test]
+fn sign_in_settings_have_defaults_the_file_and_the_environment() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.auth.access_ttl, Duration::from_secs(15 * 60));
+    assert_eq!(c.auth.refresh_ttl, Duration::from_secs(12 * 3600));
+    assert_eq!(c.auth.login_attempts_per_account_per_minute, 5);
+    assert_eq!(c.auth.login_attempts_per_ip_per_minute, 30);
+    assert_eq!(
+        c.auth.sign_in(),
+        ordermon_application::sign_in::SignInConfig::default()
+    );
+    let c = load(
+        Some("[auth]\naccess_ttl = \"5m\"\nrefresh_ttl = \"1d\"\nlogin_attempts_per_ip_per_minute = 100"),
+        &[
+            ("ORDERMON_AUTH__ACCESS_TTL", "10m"),
+            ("ORDERMON_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", "3"),
+        ],
+    )
+    .unwrap();
+    let s = c.auth.sign_in();
+    assert_eq!(s.access_ttl, Duration::from_secs(600));
+    assert_eq!(s.refresh_ttl, Duration::from_secs(86_400));
+    assert_eq!(s.attempts_per_account_per_minute, 3);
+    assert_eq!(s.attempts_per_ip_per_minute, 100);
+    // The printed configuration shows them and loads back.
+    let text = c.to_redacted_toml().unwrap();
+    assert!(text.contains("access_ttl = \"10m\""), "{text}");
+    assert_eq!(load(Some(&text), &[]).unwrap().auth.sign_in(), s);
+}
+
+#[test]
+fn bad_sign_in_settings_are_refused_naming_the_key() {
+    for (var, value, key) in [
+        ("ORDERMON_AUTH__ACCESS_TTL", "0s", "auth.access_ttl"),
+        ("ORDERMON_AUTH__REFRESH_TTL", "0s", "auth.refresh_ttl"),
+        ("ORDERMON_AUTH__ACCESS_TTL", "2d", "auth.access_ttl"),
+        (
+            "ORDERMON_AUTH__LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE",
+            "0",
+            "auth.login_attempts_per_account_per_minute",
+        ),
+        (
+            "ORDERMON_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
+            "0",
+            "auth.login_attempts_per_ip_per_minute",
+        ),
+    ] {
+        let e = load(None, &[(var, value)]).unwrap_err();
+        assert!(e.to_string().contains(key), "{var}={value}: {e}");
+    }
+    let e = load(None, &[("ORDERMON_AUTH__ACCESS_TTL", "soon")]).unwrap_err();
+    assert!(e.to_string().contains("ORDERMON_AUTH__ACCESS_TTL"), "{e}");
+}

@@ -12,8 +12,10 @@ use ordermon_tests::TestStore;
 
 use crate::fixtures::*;
 
-const PHC_A: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE";
-const PHC_B: &str = "$argon2id$v=19$m=19456,t=2,p=1$cGVwcGVycGVwcGVy$YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI";
+const PHC_A: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE";
+const PHC_B: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$cGVwcGVycGVwcGVy$YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI";
 
 fn hash(c: char) -> RefreshHash {
     RefreshHash::new(c.to_string().repeat(64)).unwrap()
@@ -57,11 +59,17 @@ pub(crate) async fn password_hashes_upsert_for_known_users(t: &TestStore) {
     s.set_password_hash(&uid("alice"), &a, at(0)).await.unwrap();
     let stored = s.password_hash(&uid("alice")).await.unwrap().unwrap();
     assert_eq!(
-        (stored.user_id.as_str(), stored.hash.expose(), stored.updated_at),
+        (
+            stored.user_id.as_str(),
+            stored.hash.expose(),
+            stored.updated_at
+        ),
         ("alice", PHC_A, at(0))
     );
     // Setting again replaces it.
-    s.set_password_hash(&uid("alice"), &b, at(60)).await.unwrap();
+    s.set_password_hash(&uid("alice"), &b, at(60))
+        .await
+        .unwrap();
     let stored = s.password_hash(&uid("alice")).await.unwrap().unwrap();
     assert_eq!((stored.hash.expose(), stored.updated_at), (PHC_B, at(60)));
     assert_eq!(s.password_hash(&uid("bob")).await.unwrap(), None);
@@ -158,7 +166,11 @@ pub(crate) async fn sessions_revoke_list_and_purge(t: &TestStore) {
     // One at a time: the first revocation counts and its time stays.
     assert!(s.revoke_session(first.id, at(100)).await.unwrap());
     assert!(!s.revoke_session(first.id, at(200)).await.unwrap());
-    assert!(!s.revoke_session(SessionId::generate(), at(200)).await.unwrap());
+    assert!(
+        !s.revoke_session(SessionId::generate(), at(200))
+            .await
+            .unwrap()
+    );
     let revoked = s.get_session(first.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at(100)));
 

@@ -11,6 +11,7 @@ mod concurrency;
 mod lifecycle;
 mod malformed;
 mod monitoring;
+mod sign_in;
 
 /// Instantiates async test functions `fn(Backend)` once per backend.
 macro_rules! per_backend {

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod auth;
 pub mod enums;
 pub mod orders;
 pub mod strategies;
@@ -11,6 +12,7 @@ pub mod system;
 pub mod users;
 
 pub use accounts::{AccountSummary, Balance, FillPage, FillView, Portfolio, PositionDto};
+pub use auth::{LoginRequest, MeView, RefreshRequest, SetPasswordRequest, TokenResponse};
 pub use orders::{
     BatchItem, BatchRequest, BatchResponse, CancelAllResponse, ModifyOrderRequest, OrderPage,
     OrderView, SubmitOrderRequest,

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod alerts;
+pub mod auth;
 pub mod events;
 pub mod health;
 pub mod market;
@@ -36,6 +37,11 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/users/{id}", get(users::get).patch(users::patch))
         .route("/api/v1/users/{id}/cash", post(users::cash))
         .route("/api/v1/users/{id}/logs", get(users::logs))
+        .route("/api/v1/users/{id}/password", put(auth::set_password))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
         .route(
             "/api/v1/strategies",
             post(strategies::create).get(strategies::list),

@@ -53,7 +53,7 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let caller = match authenticate(&state.auth, &headers, q.token.as_deref()) {
+    let caller = match authenticate(&state, &headers, q.token.as_deref()) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };

@@ -12,6 +12,7 @@ use ordermon_application::committer::CommitConfig;
 use ordermon_application::consume::DeadLetters;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::persistence::Persistence;
+use ordermon_application::sign_in::{SignInConfig, SignInService};
 use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, EngineConfig, VenueMode};
 use ordermon_domain::Decimal;
@@ -70,6 +71,15 @@ impl TestApp {
     }
 
     pub async fn with_health(health: Vec<Arc<dyn HealthCheck>>) -> Self {
+        Self::build(health, true).await
+    }
+
+    /// The app without password sign-in (its routes answer 503).
+    pub async fn without_sign_in() -> Self {
+        Self::build(Vec::new(), false).await
+    }
+
+    async fn build(health: Vec<Arc<dyn HealthCheck>>, sign_in: bool) -> Self {
         let cancel = CancellationToken::new();
         let store = Arc::new(MemoryStore::new());
         let engine = Engine::start(
@@ -140,6 +150,13 @@ impl TestApp {
                     Arc::new(SystemClock),
                 ),
             )),
+            sign_in: sign_in.then(|| {
+                Arc::new(SignInService::new(
+                    engine.persistence(),
+                    Arc::new(SystemClock),
+                    SignInConfig::default(),
+                ))
+            }),
         };
         Self {
             app: router(state),

@@ -9,4 +9,5 @@ mod common;
 mod flow;
 mod malformed;
 mod misc;
+mod sign_in;
 mod stream;

@@ -1,0 +1,120 @@
+//! `monitor-server user set-password` as a process: the password comes from
+//! standard input and never shows in the output; the stored hash then signs
+//! the user in; an unknown user, a short password and an empty input fail by
+//! name and change nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+
+use ordermon_application::sign_in::{SignInConfig, SignInError, SignInService};
+use ordermon_domain::ids::UserId;
+use ordermon_domain::ports::{ChangeSet, StateChange, SystemClock};
+use ordermon_domain::user::User;
+use ordermon_tests::{Backend, TestStore, provision};
+
+const PASSWORD: &str = "piped in, never on argv";
+
+fn set_password(t: &TestStore, logs: &std::path::Path, id: &str, stdin: &str) -> Output {
+    let db = t.url.clone().expect("a SQL backend");
+    let mut child = common::command(
+        &db,
+        logs,
+        common::free_port(),
+        &[],
+        &["user", "set-password", id],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("monitor-server runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn set_password_reads_stdin_and_the_user_signs_in() {
+    let Some(t) = provision(Backend::Sqlite).await else {
+        return;
+    };
+    let logs = std::env::temp_dir().join(format!("ordermon-user-cli-{}", uuid::Uuid::now_v7()));
+    let now = chrono::Utc::now();
+    let alice: User = serde_json::from_value(serde_json::json!({
+        "id": "alice", "name": "Alice", "status": "active", "role": "trader",
+        "created_at": now, "updated_at": now, "version": 1,
+    }))
+    .unwrap();
+    t.store
+        .commit(ChangeSet {
+            changes: vec![StateChange::User {
+                user: Box::new(alice),
+                expected: 0,
+            }],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+
+    let out = set_password(&t, &logs, "alice", &format!("{PASSWORD}\r\nsecond line\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("password set for `alice`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains(PASSWORD), "{}", text(&out));
+
+    // The first line, without its line ending, is the password.
+    let service = SignInService::new(
+        &t.persistence(),
+        Arc::new(SystemClock),
+        SignInConfig::default(),
+    );
+    let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let signed = service.login("alice", PASSWORD, here).await.unwrap();
+    assert_eq!(signed.user_id, UserId::new("alice").unwrap());
+    assert_eq!(
+        service
+            .login("alice", "second line", here)
+            .await
+            .unwrap_err(),
+        SignInError::InvalidCredentials
+    );
+
+    for (id, input, expected) in [
+        ("ghost", format!("{PASSWORD}\n"), "user not found"),
+        ("alice", "short\n".to_owned(), "at least 10 characters"),
+        ("alice", String::new(), "no password on standard input"),
+        ("not an id!", format!("{PASSWORD}\n"), "not a valid user id"),
+    ] {
+        let out = set_password(&t, &logs, id, &input);
+        assert!(!out.status.success(), "{id}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{id}: {}", text(&out));
+        if !input.is_empty() {
+            assert!(!text(&out).contains(input.trim_end()), "{}", text(&out));
+        }
+    }
+    // Nothing above changed the password.
+    service.login("alice", PASSWORD, here).await.unwrap();
+    let _ = std::fs::remove_dir_all(&logs);
+}
