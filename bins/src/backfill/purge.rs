@@ -1,6 +1,6 @@
 //! `backfill purge --older-than D [--dry-run]`: deletes what may go once old —
-//! bars, sent outbox rows, delivered notification records and log files —
-//! and never the event log (the audit trail).
+//! bars, sent outbox rows, delivered notification records, expired sign-in
+//! sessions and log files — and never the event log (the audit trail).
 
 use std::fmt;
 use std::time::Duration;
@@ -41,6 +41,7 @@ impl fmt::Display for PurgeOutcome {
         writeln!(f, "bars:                     {}", self.rows.bars)?;
         writeln!(f, "outbox rows (sent):       {}", self.rows.outbox)?;
         writeln!(f, "notification records:     {}", self.rows.notifications)?;
+        writeln!(f, "sign-in sessions:         {}", self.rows.sessions)?;
         writeln!(f, "log files:                {}", self.log_files)?;
         writeln!(
             f,
@@ -88,6 +89,7 @@ pub async fn purge(
                         bars: p.retention.purge_bars(cutoff).await?,
                         outbox: p.outbox.purge_sent(cutoff).await?,
                         notifications: p.notifications.purge_notifications(cutoff).await?,
+                        sessions: p.credentials.purge_sessions(cutoff).await?,
                     })
                 }
                 .await

@@ -108,12 +108,15 @@ pub struct PurgeCounts {
     /// Delivered or failed notification records created before the cutoff
     /// (the newest of each group is kept).
     pub notifications: u64,
+    /// Sign-in sessions that expired before the cutoff, revoked or not.
+    pub sessions: u64,
 }
 
 /// Retention: what may be deleted once it is old. The event log is never
-/// touched; sent outbox rows and notification records go through
-/// [`Outbox::purge_sent`](super::Outbox::purge_sent) and
-/// [`NotificationLog::purge_notifications`](super::NotificationLog::purge_notifications).
+/// touched; sent outbox rows, notification records and expired sign-in
+/// sessions go through [`Outbox::purge_sent`](super::Outbox::purge_sent),
+/// [`NotificationLog::purge_notifications`](super::NotificationLog::purge_notifications)
+/// and [`CredentialRepository::purge_sessions`](super::CredentialRepository::purge_sessions).
 #[async_trait]
 pub trait Retention: Send + Sync {
     /// Counts what a purge at `before` would delete, deleting nothing (with

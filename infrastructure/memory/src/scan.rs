@@ -123,6 +123,11 @@ impl Retention for MemoryStore {
                     .filter(|(id, (_, sent))| **id < below && sent.is_some_and(|at| at < before))
                     .count() as u64,
                 notifications: purgeable_notifications(t, before).len() as u64,
+                sessions: t
+                    .sessions
+                    .values()
+                    .filter(|s| s.expires_at < before)
+                    .count() as u64,
             }
         }))
     }

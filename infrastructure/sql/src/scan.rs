@@ -312,10 +312,18 @@ impl Retention for SqlStore {
             newer_in_group("n")
         );
         let notifications = self.count(&sql, vec![Val::Ts(before)]).await?;
+        // The same rule as `CredentialRepository::purge_sessions`.
+        let sessions = self
+            .count(
+                "SELECT COUNT(*) FROM auth_sessions WHERE expires_at < ?",
+                vec![Val::Ts(before)],
+            )
+            .await?;
         Ok(PurgeCounts {
             bars,
             outbox,
             notifications,
+            sessions,
         })
     }
 

@@ -199,10 +199,14 @@ pub(crate) async fn sessions_revoke_list_and_purge(t: &TestStore) {
     assert_eq!(bob_live.len(), 1, "another user's sessions are untouched");
     assert_eq!(bob_live[0], bobs);
 
-    // The purge deletes what expired before the cutoff, revoked or not.
+    // The purge deletes what expired before the cutoff, revoked or not; the
+    // retention count says as much beforehand.
+    assert_eq!(s.purgeable(later).await.unwrap().sessions, 1);
+    assert_eq!(s.purgeable(at(13 * 3600)).await.unwrap().sessions, 4);
     assert_eq!(s.purge_sessions(at(3600)).await.unwrap(), 0);
     assert_eq!(s.purge_sessions(later).await.unwrap(), 1);
     assert_eq!(s.get_session(old.id).await.unwrap(), None);
     assert_eq!(s.purge_sessions(at(13 * 3600)).await.unwrap(), 3);
+    assert_eq!(s.purgeable(at(13 * 3600)).await.unwrap().sessions, 0);
     assert_eq!(s.get_session(bobs.id).await.unwrap(), None);
 }
