@@ -6,7 +6,13 @@
 //! `{"type":"lagged","skipped":n}` frame and the stream goes on (it can catch up
 //! from `GET /api/v1/events`). The server pings every 20 s and drops a client
 //! that missed two pongs; it closes with 1001 when the engine shuts down.
+//!
+//! Quotes are not domain events; a client that wants them sends a text frame
+//! `{"quotes":["ACME.SIM",...]}` (up to 200 instruments; an empty list stops
+//! them) and then gets `{"type":"quote","instrument_id":...,"bid":...,"mid":...}`
+//! frames, at most one per instrument every 250 ms (the latest wins).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +23,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ordermon_application::Scope;
 use ordermon_domain::event::DomainEvent;
+use ordermon_domain::ids::InstrumentId;
+use ordermon_domain::market::Quote;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
@@ -28,6 +36,10 @@ use crate::extract::ApiQuery;
 
 /// How often the server pings.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// How often the latest quote of each subscribed instrument is sent.
+const QUOTES_EVERY: Duration = Duration::from_millis(250);
+/// Most instruments one stream may ask quotes for.
+const MAX_QUOTE_INSTRUMENTS: usize = 200;
 
 /// `GET /api/v1/stream` parameters.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -69,11 +81,12 @@ pub async fn stream(
     };
     // Subscribe before upgrading so nothing delivered after the 101 is missed.
     let rx = state.events.subscribe();
+    let quotes = state.engine.quotes().subscribe();
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
     ws.on_upgrade(move |socket| async move {
         tracing::debug!(user_id = %user, "stream opened");
-        pump(socket, rx, scope, engine.stopping()).await;
+        pump(socket, rx, quotes, scope, engine.stopping()).await;
         tracing::debug!(user_id = %user, "stream closed");
     })
 }
@@ -87,9 +100,41 @@ pub fn visible(scope: &Scope, event: &DomainEvent) -> bool {
     }
 }
 
+/// What a client asked for with a text frame.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientRequest {
+    /// The instruments whose quotes it wants (replaces the previous list).
+    quotes: Vec<String>,
+}
+
+/// The instruments of a `{"quotes":[...]}` frame; anything else is ignored
+/// (`None`), as are invalid ids and ids past the limit.
+fn quote_request(text: &str) -> Option<HashSet<InstrumentId>> {
+    let request: ClientRequest = serde_json::from_str(text).ok()?;
+    Some(
+        request
+            .quotes
+            .into_iter()
+            .filter_map(|i| InstrumentId::new(i).ok())
+            .take(MAX_QUOTE_INSTRUMENTS)
+            .collect(),
+    )
+}
+
+/// A quote frame.
+fn quote_frame(q: Quote) -> String {
+    let mut v = serde_json::to_value(crate::dto::QuoteView::from(q)).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), "quote".into());
+    }
+    v.to_string()
+}
+
 async fn pump(
     mut socket: WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<Arc<DomainEvent>>,
+    mut quotes: tokio::sync::broadcast::Receiver<Quote>,
     scope: Scope,
     stopping: impl std::future::Future<Output = ()>,
 ) {
@@ -97,9 +142,33 @@ async fn pump(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    let mut flush = tokio::time::interval(QUOTES_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unanswered = 0u32;
+    let mut wanted: HashSet<InstrumentId> = HashSet::new();
+    let mut latest: HashMap<InstrumentId, Quote> = HashMap::new();
     loop {
         tokio::select! {
+            quote = quotes.recv(), if !wanted.is_empty() => match quote {
+                Ok(q) if wanted.contains(&q.instrument_id) => {
+                    latest.insert(q.instrument_id.clone(), q);
+                }
+                // Other instruments, or quotes skipped while slow: the next one will do.
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => wanted.clear(),
+            },
+            _ = flush.tick(), if !latest.is_empty() => {
+                let mut failed = false;
+                for (_, q) in latest.drain() {
+                    if socket.send(Message::Text(quote_frame(q).into())).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed {
+                    break;
+                }
+            }
             event = rx.recv() => {
                 let text = match event {
                     Ok(e) if visible(&scope, &e) => match serde_json::to_string(&*e) {
@@ -125,7 +194,17 @@ async fn pump(
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
                 Some(Ok(Message::Pong(_))) => unanswered = 0,
-                // Pings are answered by the protocol layer; client text is ignored.
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(set) = quote_request(text.as_str()) {
+                        if wanted.is_empty() && !set.is_empty() {
+                            // Start from now, not from quotes queued before asking.
+                            quotes = quotes.resubscribe();
+                        }
+                        latest.retain(|i, _| set.contains(i));
+                        wanted = set;
+                    }
+                }
+                // Pings are answered by the protocol layer; other frames are ignored.
                 Some(Ok(_)) => {}
             },
             () = &mut stopping => {
