@@ -13,6 +13,7 @@
 //! ```
 
 pub mod auth;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod extract;

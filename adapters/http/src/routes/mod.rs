@@ -107,6 +107,7 @@ pub fn routes() -> Router<ApiState> {
         )
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/stream", get(stream::stream))
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

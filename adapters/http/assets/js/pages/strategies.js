@@ -1,0 +1,128 @@
+// Strategies and monitors: list, enable/disable, parameters, stats,
+// restarts and the last error (from the monitor's events on the stream).
+
+import { qs } from "../api.js";
+import { attempt, dialog, field, fill, fmt, h, table, throttle } from "../ui.js";
+
+export function mount(root, ctx) {
+  const error = h("p", { class: "error", role: "alert" });
+  const body = h("div", { id: "strategies" }, h("p", { class: "muted" }, "Loading…"));
+  const userInput = ctx.isAdmin ? h("input", { id: "st-user", size: 12, placeholder: "all users" }) : null;
+  const picker = userInput ? h("form", { class: "filters", id: "st-filter" }, field("User", userInput), h("button", { type: "submit" }, "Show")) : null;
+  fill(root, h("div", { class: "page-head" }, h("h1", {}, "Strategies and monitors")), picker, error, body);
+
+  const restarts = new Map(); // strategy id -> {count, error, at}
+  let items = [];
+
+  async function usersToShow() {
+    if (!ctx.isAdmin) return [ctx.user.id];
+    const one = userInput.value.trim();
+    if (one) return [one];
+    const page = await ctx.api("GET", "/api/v1/users?limit=100");
+    return (page.items || []).map((u) => u.id);
+  }
+
+  async function load() {
+    try {
+      const users = await usersToShow();
+      const lists = await Promise.all(
+        users.map((u) => ctx.api("GET", `/api/v1/strategies${ctx.isAdmin ? qs({ user_id: u }) : ""}`).then((l) => l.items)),
+      );
+      items = lists.flat();
+      error.textContent = "";
+      draw();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  }
+  const reload = throttle(load, 1000);
+
+  function draw() {
+    fill(
+      body,
+      table(
+        [
+          { label: "Strategy", cell: (s) => h("span", { title: s.id }, s.name, h("br"), h("span", { class: "muted mono" }, s.id)) },
+          { label: "User", cell: (s) => s.user_id },
+          { label: "Type", cell: (s) => s.type || s.strategy_type },
+          { label: "Instruments", cell: (s) => s.instruments.join(", ") },
+          { label: "Status", cell: (s) => h("span", { class: `badge ${s.status === "enabled" ? "ok" : ""}`, "data-status": s.id }, s.status) },
+          { label: "Orders", num: true, cell: (s) => fmt.count(s.stats.orders) },
+          { label: "Fills", num: true, cell: (s) => fmt.count(s.stats.fills) },
+          { label: "PnL", num: true, cell: (s) => fmt.signed(s.stats.realized_pnl) },
+          { label: "Win rate", num: true, cell: (s) => (s.stats.win_rate === null || s.stats.win_rate === undefined ? "–" : `${(Number(s.stats.win_rate) * 100).toFixed(1)} %`) },
+          { label: "Restarts", num: true, cell: (s) => String((restarts.get(s.id) || {}).count || 0) },
+          { label: "Last error", cell: (s) => (restarts.get(s.id) || {}).error || h("span", { class: "muted" }, "none") },
+          {
+            label: "Actions",
+            cell: (s) =>
+              ctx.canWrite
+                ? [
+                    h(
+                      "button",
+                      { type: "button", class: "small", "data-toggle": s.id, onclick: () => toggle(s), "aria-label": `${s.status === "enabled" ? "Disable" : "Enable"} ${s.name}` },
+                      s.status === "enabled" ? "Disable" : "Enable",
+                    ),
+                    " ",
+                    h("button", { type: "button", class: "small", onclick: () => params(s), "aria-label": `Parameters of ${s.name}` }, "Parameters"),
+                  ]
+                : h("button", { type: "button", class: "small", onclick: () => params(s, true), "aria-label": `Parameters of ${s.name}` }, "Parameters"),
+          },
+        ],
+        items,
+        { empty: "No strategies." },
+      ),
+    );
+  }
+
+  async function toggle(s) {
+    const status = s.status === "enabled" ? "disabled" : "enabled";
+    const r = await attempt(
+      () => ctx.api("PATCH", `/api/v1/strategies/${encodeURIComponent(s.id)}${ctx.isAdmin ? qs({ user_id: s.user_id }) : ""}`, { status }),
+      `${s.name} ${status}`,
+    );
+    if (r) {
+      Object.assign(s, r);
+      draw();
+    }
+  }
+
+  async function params(s, readOnly) {
+    const text = h("textarea", { name: "params", rows: 8, readonly: readOnly }, JSON.stringify(s.params, null, 2));
+    const data = await dialog(`Parameters of ${s.name}`, [field("Parameters (JSON)", text)], { submit: readOnly ? "Close" : "Save" });
+    if (!data || readOnly) return;
+    let parsed;
+    try {
+      parsed = JSON.parse(data.get("params"));
+    } catch (e) {
+      return attempt(() => Promise.reject(new Error(`The parameters are not valid JSON: ${e.message}`)));
+    }
+    const r = await attempt(
+      () => ctx.api("PATCH", `/api/v1/strategies/${encodeURIComponent(s.id)}${ctx.isAdmin ? qs({ user_id: s.user_id }) : ""}`, { params: parsed }),
+      `${s.name} updated`,
+    );
+    if (r) {
+      Object.assign(s, r);
+      draw();
+    }
+  }
+
+  const off = ctx.stream.on((e) => {
+    if (e.type === "reconnected") return reload();
+    if (!e.event_type) return;
+    const d = (e.payload && e.payload.data) || {};
+    if (e.event_type === "monitor.restarted" && d.strategy_id) {
+      const r = restarts.get(d.strategy_id) || { count: 0 };
+      r.count = Math.max(r.count + 1, d.attempt || 0);
+      r.error = d.error;
+      restarts.set(d.strategy_id, r);
+      draw();
+    }
+    if (e.aggregate_type === "strategy" || e.event_type === "order.filled" || e.event_type === "order.initialized") {
+      if (items.some((s) => s.user_id === e.user_id)) reload();
+    }
+  });
+  if (picker) picker.addEventListener("submit", (e) => (e.preventDefault(), load()));
+  load();
+  return off;
+}
