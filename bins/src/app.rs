@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
+use crate::demo;
 use crate::live_market;
 use crate::market;
 use crate::messaging::{self, BusHealth, Messaging};
@@ -228,6 +229,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             cache_cancel.cancel();
             store.close().await;
             return Err(anyhow::Error::new(e).context("seeding demo instruments"));
+        }
+        if config.demo.users {
+            if let Err(e) = demo::seed_demo_users(&engine, &sign_in).await {
+                root.cancel();
+                alerting.shutdown().await;
+                engine.shutdown().await;
+                messaging.shutdown().await;
+                cache_cancel.cancel();
+                store.close().await;
+                return Err(e.context("seeding demo users"));
+            }
+            // Start their monitors now rather than at the next scan.
+            if let Err(e) = monitoring.scan().await {
+                tracing::warn!(error = %e, "monitor scan after seeding demo users failed; the next scan retries");
+            }
         }
     }
     let market_cancel = root.child_token();

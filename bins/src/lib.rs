@@ -24,6 +24,7 @@ pub mod backfill;
 mod cache;
 pub mod client;
 pub mod config;
+mod demo;
 mod live_market;
 pub mod logs;
 mod market;

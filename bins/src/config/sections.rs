@@ -567,11 +567,19 @@ impl AuthSettings {
 pub struct DemoSettings {
     /// Seed a few instruments when the catalog is empty (default true).
     pub instruments: bool,
+    /// Seed the demo users when missing (default true): `admin`, two traders
+    /// whose strategies trade the demo instruments, and a viewer, each with
+    /// the documented demo password. Needs the demo instruments; turn it off
+    /// outside a demo.
+    pub users: bool,
 }
 
 impl Default for DemoSettings {
     fn default() -> Self {
-        Self { instruments: true }
+        Self {
+            instruments: true,
+            users: true,
+        }
     }
 }
 

@@ -165,6 +165,7 @@ async fn paper_venue_fills_a_market_order(backend: Backend) {
     let Some(app) = spawn(backend, |c| {
         c.engine.venue = ordermon_application::VenueMode::Paper;
         c.demo.instruments = true;
+        c.demo.users = false;
     })
     .await
     else {
