@@ -54,7 +54,17 @@ ensure_kafka() {
   scripts/kafka.sh ensure
 }
 
+ensure_chromium() {
+  # The dashboard's browser tests drive Debian's Chromium through chromedriver.
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+  log "installing chromium and chromium-driver"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }
+}
+
 services() {
+  ensure_chromium
   ensure_postgres
   ensure_mysql
   ensure_redis

@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod receivers;
+pub mod webdriver;
 
 use std::path::PathBuf;
 use std::sync::Arc;
