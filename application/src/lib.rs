@@ -24,6 +24,7 @@ pub mod relay;
 pub mod replay;
 pub mod sign_in;
 pub mod strategy;
+pub mod strategy_health;
 pub mod stream;
 pub mod validate;
 pub mod views;

@@ -13,6 +13,7 @@ use ordermon_application::market::QuoteBook;
 use ordermon_application::paper::PaperVenue;
 use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy::StrategyRegistry;
+use ordermon_application::strategy_health::StrategyHealth;
 use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
 use ordermon_domain::ports::{Cache, MarketDataProvider};
@@ -344,6 +345,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     status.push(Arc::new(messaging::Section::new("monitoring", move || {
         serde_json::to_value(monitoring_status.status()).unwrap_or_default()
     })));
+    // Strategy restarts and last errors, from every instance's monitor events.
+    let strategy_health = Arc::new(StrategyHealth::new());
+    drop(strategy_health.spawn(fanout.subscribe(), root.child_token()));
     let router = ordermon_http::router(ApiState {
         engine: engine.clone(),
         auth: AuthConfig {
@@ -372,6 +376,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             clock.clone(),
         ))),
         sign_in: Some(sign_in.clone()),
+        strategy_health: Some(strategy_health),
     });
     Ok(App {
         engine,

@@ -31,6 +31,7 @@ use ordermon_application::alerting::AlertingService;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::consume::DeadLetters;
 use ordermon_application::sign_in::SignInService;
+use ordermon_application::strategy_health::StrategyHealth;
 use ordermon_application::stream::EventFanout;
 
 pub use auth::{AuthConfig, AuthError, Caller, mint_session_token, mint_token};
@@ -64,6 +65,8 @@ pub struct ApiState {
     /// Password sign-in (`None`: the `/api/v1/auth/*` routes and setting a
     /// password answer 503; bearer tokens still work).
     pub sign_in: Option<Arc<SignInService>>,
+    /// Restarts and last errors of strategies (`None`: shown as zero).
+    pub strategy_health: Option<Arc<StrategyHealth>>,
 }
 
 /// What the dead-letter endpoints work on.

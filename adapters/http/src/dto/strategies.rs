@@ -139,6 +139,12 @@ pub struct StrategyView {
     pub status: StrategyStatus,
     /// Figures.
     pub stats: StrategyStatsView,
+    /// Restarts after failures since the server started.
+    pub restarts: u64,
+    /// What the last failure said.
+    pub last_error: Option<String>,
+    /// When it last failed.
+    pub last_restart_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -168,7 +174,21 @@ impl From<Strategy> for StrategyView {
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
+            restarts: 0,
+            last_error: None,
+            last_restart_at: None,
         }
+    }
+}
+
+impl StrategyView {
+    /// Adds how the strategy has been running.
+    #[must_use]
+    pub fn with_run(mut self, run: ordermon_application::strategy_health::StrategyRun) -> Self {
+        self.restarts = run.restarts;
+        self.last_error = run.last_error;
+        self.last_restart_at = run.last_restart_at;
+        self
     }
 }
 

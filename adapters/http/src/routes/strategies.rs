@@ -20,6 +20,16 @@ fn strategy_id(raw: &str) -> Result<StrategyId, ApiError> {
     StrategyId::new(raw).map_err(|_| ApiError::not_found("strategy"))
 }
 
+/// The strategy as the API shows it, with its restarts and last error.
+fn view(state: &ApiState, s: ordermon_domain::strategy::Strategy) -> StrategyView {
+    let run = state
+        .strategy_health
+        .as_ref()
+        .map(|h| h.get(&s.id))
+        .unwrap_or_default();
+    StrategyView::from(s).with_run(run)
+}
+
 /// Creates a strategy for the caller (admins: for `?user_id=`). Bad params → 422, nothing saved.
 #[utoipa::path(post, path = "/api/v1/strategies", tag = "strategies", params(UserQuery),
     request_body = CreateStrategyRequest,
@@ -38,7 +48,7 @@ pub async fn create(
     let user = caller.target(q.user_id.as_deref())?;
     let strategy = body.into_strategy(user, chrono::Utc::now());
     let created = state.engine.create_strategy(strategy).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
 /// The caller's strategies with their live figures (admins: `?user_id=`).
@@ -53,7 +63,7 @@ pub async fn list(
     let user = caller.target(q.user_id.as_deref())?;
     let items = state.engine.list_strategies(&user).await?;
     Ok(Json(StrategyList {
-        items: items.into_iter().map(StrategyView::from).collect(),
+        items: items.into_iter().map(|s| view(&state, s)).collect(),
     }))
 }
 
@@ -86,13 +96,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<StrategyView>> {
     let id = strategy_id(&id)?;
-    Ok(Json(
-        state
-            .engine
-            .get_strategy(&caller.scope(), &id)
-            .await?
-            .into(),
-    ))
+    let strategy = state.engine.get_strategy(&caller.scope(), &id).await?;
+    Ok(Json(view(&state, strategy)))
 }
 
 /// Changes name, params (hot), instruments or status.
@@ -120,7 +125,7 @@ pub async fn patch(
         .engine
         .update_strategy(&owner, &id, body.into())
         .await?;
-    Ok(Json(updated.into()))
+    Ok(Json(view(&state, updated)))
 }
 
 /// Deletes a strategy (stopping it first).

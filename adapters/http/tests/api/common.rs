@@ -157,6 +157,7 @@ impl TestApp {
                     SignInConfig::default(),
                 ))
             }),
+            strategy_health: None,
         };
         Self {
             app: router(state),

@@ -120,14 +120,16 @@ export function mount(root, ctx) {
     try {
       if (ctx.isAdmin) {
         const st = await ctx.api("GET", "/status");
+        const mon = (st.components || {}).monitoring || {};
         fill(
           system,
           h(
             "dl",
             { class: "kv" },
-            h("dt", {}, "Active users"), h("dd", { id: "ov-active-users" }, fmt.count(st.owners)),
-            h("dt", {}, "Monitors"), h("dd", { id: "ov-monitors" }, fmt.count(st.monitors)),
-            h("dt", {}, "Strategies"), h("dd", { id: "ov-strategies" }, fmt.count(st.strategies)),
+            h("dt", {}, "Active users"), h("dd", { id: "ov-active-users" }, fmt.count(mon.active_users ?? st.owners)),
+            h("dt", {}, "Monitors"), h("dd", { id: "ov-monitors" }, fmt.count(mon.running_monitors ?? st.monitors)),
+            h("dt", {}, "Strategies running"), h("dd", { id: "ov-strategies" }, fmt.count(mon.running_strategies ?? st.strategies)),
+            h("dt", {}, "Strategy restarts"), h("dd", {}, fmt.count(mon.restarts ?? 0)),
             h("dt", {}, "Instruments"), h("dd", {}, fmt.count(st.instruments)),
             h("dt", {}, "Trading"), h("dd", {}, st.trading_state),
             h("dt", {}, "Uptime"), h("dd", {}, `${Math.floor(st.uptime_secs / 60)} min`),

@@ -1,5 +1,5 @@
 // Strategies and monitors: list, enable/disable, parameters, stats,
-// restarts and the last error (from the monitor's events on the stream).
+// restarts and the last error; refreshed when the stream reports a change.
 
 import { qs } from "../api.js";
 import { attempt, dialog, field, fill, fmt, h, table, throttle } from "../ui.js";
@@ -11,7 +11,6 @@ export function mount(root, ctx) {
   const picker = userInput ? h("form", { class: "filters", id: "st-filter" }, field("User", userInput), h("button", { type: "submit" }, "Show")) : null;
   fill(root, h("div", { class: "page-head" }, h("h1", {}, "Strategies and monitors")), picker, error, body);
 
-  const restarts = new Map(); // strategy id -> {count, error, at}
   let items = [];
 
   async function usersToShow() {
@@ -51,8 +50,8 @@ export function mount(root, ctx) {
           { label: "Fills", num: true, cell: (s) => fmt.count(s.stats.fills) },
           { label: "PnL", num: true, cell: (s) => fmt.signed(s.stats.realized_pnl) },
           { label: "Win rate", num: true, cell: (s) => (s.stats.win_rate === null || s.stats.win_rate === undefined ? "–" : `${(Number(s.stats.win_rate) * 100).toFixed(1)} %`) },
-          { label: "Restarts", num: true, cell: (s) => String((restarts.get(s.id) || {}).count || 0) },
-          { label: "Last error", cell: (s) => (restarts.get(s.id) || {}).error || h("span", { class: "muted" }, "none") },
+          { label: "Restarts", num: true, cell: (s) => String(s.restarts || 0) },
+          { label: "Last error", cell: (s) => (s.last_error ? h("span", { title: fmt.dateTime(s.last_restart_at) }, s.last_error) : h("span", { class: "muted" }, "none")) },
           {
             label: "Actions",
             cell: (s) =>
@@ -110,15 +109,7 @@ export function mount(root, ctx) {
   const off = ctx.stream.on((e) => {
     if (e.type === "reconnected") return reload();
     if (!e.event_type) return;
-    const d = (e.payload && e.payload.data) || {};
-    if (e.event_type === "monitor.restarted" && d.strategy_id) {
-      const r = restarts.get(d.strategy_id) || { count: 0 };
-      r.count = Math.max(r.count + 1, d.attempt || 0);
-      r.error = d.error;
-      restarts.set(d.strategy_id, r);
-      draw();
-    }
-    if (e.aggregate_type === "strategy" || e.event_type === "order.filled" || e.event_type === "order.initialized") {
+    if (e.event_type === "monitor.restarted" || e.aggregate_type === "strategy" || e.event_type === "order.filled" || e.event_type === "order.initialized") {
       if (items.some((s) => s.user_id === e.user_id)) reload();
     }
   });
