@@ -8,6 +8,7 @@ mod support;
 
 mod auth;
 mod concurrency;
+mod dashboard;
 mod lifecycle;
 mod malformed;
 mod monitoring;
