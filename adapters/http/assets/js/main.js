@@ -42,6 +42,7 @@ function context() {
 
 function signInPage(message) {
   stream.stop();
+  overview.untrack();
   if (unmount) unmount();
   unmount = null;
   const error = h("p", { class: "error", role: "alert", id: "signin-error" }, message || "");
@@ -137,6 +138,7 @@ function shell() {
     dot.className = `dot ${st === "open" ? "ok" : st === "connecting" ? "warn" : "bad"}`;
     connText.textContent = st === "open" ? "live" : st;
   });
+  overview.track(stream);
   stream.start();
   return { content, links };
 }

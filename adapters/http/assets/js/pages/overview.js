@@ -6,6 +6,56 @@ import { fill, fmt, h, sparkline, throttle } from "../ui.js";
 
 const WINDOW = 60; // seconds of throughput kept
 
+// Throughput and the latest events, counted from the stream from sign-in on
+// (not only while this page is open), one bucket per second.
+const live = { orders: new Array(WINDOW).fill(0), fills: new Array(WINDOW).fill(0), now: 0, since: 0, recent: [], stream: null, off: null };
+
+function roll() {
+  const t = Math.floor(Date.now() / 1000);
+  if (!live.now) live.now = t;
+  while (live.now < t) {
+    live.now++;
+    live.orders.push(0);
+    live.orders.shift();
+    live.fills.push(0);
+    live.fills.shift();
+  }
+}
+
+/** Per second over the last 5 complete seconds (fewer right after sign-in). */
+function rate(b) {
+  const secs = Math.max(1, Math.min(5, Math.floor(Date.now() / 1000) - live.since));
+  const s = b.slice(-1 - secs, -1);
+  return s.reduce((a, v) => a + v, 0) / secs;
+}
+
+/** Starts counting `stream`'s events (once per sign-in). */
+export function track(stream) {
+  if (live.stream === stream) return;
+  if (live.off) live.off();
+  live.stream = stream;
+  live.since = Math.floor(Date.now() / 1000);
+  live.orders.fill(0);
+  live.fills.fill(0);
+  live.recent = [];
+  live.off = stream.on((e) => {
+    if (!e.event_type) return;
+    roll();
+    if (e.event_type === "order.initialized") live.orders[WINDOW - 1]++;
+    if (e.event_type === "order.filled") live.fills[WINDOW - 1]++;
+    live.recent.unshift(e);
+    if (live.recent.length > 30) live.recent.pop();
+  });
+}
+
+/** Forgets what was counted (sign-out). */
+export function untrack() {
+  if (live.off) live.off();
+  live.off = null;
+  live.stream = null;
+  live.recent = [];
+}
+
 export function mount(root, ctx) {
   const health = h("div", { id: "ov-health" }, h("p", { class: "muted" }, "Checking…"));
   const ordersRate = h("div", { class: "metric", id: "ov-orders-rate" }, "0");
@@ -39,36 +89,17 @@ export function mount(root, ctx) {
     h("section", { class: "card section", "aria-labelledby": "ov-h-feed" }, h("h2", { id: "ov-h-feed" }, "Live activity"), feed),
   );
 
-  // Throughput: counted from the stream, one bucket per second.
-  const buckets = { orders: new Array(WINDOW).fill(0), fills: new Array(WINDOW).fill(0) };
-  let now = Math.floor(Date.now() / 1000);
-  function roll() {
-    const t = Math.floor(Date.now() / 1000);
-    while (now < t) {
-      now++;
-      buckets.orders.push(0);
-      buckets.orders.shift();
-      buckets.fills.push(0);
-      buckets.fills.shift();
-    }
-  }
-  function rate(b) {
-    // the last 5 complete seconds
-    const s = b.slice(-6, -1);
-    return s.reduce((a, v) => a + v, 0) / s.length;
-  }
   function drawRates() {
     roll();
-    ordersRate.textContent = rate(buckets.orders).toFixed(1);
-    fillsRate.textContent = rate(buckets.fills).toFixed(1);
-    fill(ordersSpark, sparkline(buckets.orders, "orders per second, last minute"));
-    fill(fillsSpark, sparkline(buckets.fills, "fills per second, last minute"));
+    ordersRate.textContent = rate(live.orders).toFixed(1);
+    fillsRate.textContent = rate(live.fills).toFixed(1);
+    fill(ordersSpark, sparkline(live.orders, "orders per second, last minute"));
+    fill(fillsSpark, sparkline(live.fills, "fills per second, last minute"));
   }
-  const recent = [];
   const drawFeed = throttle(() => {
     fill(
       feed,
-      recent.map((e) =>
+      live.recent.map((e) =>
         h("li", {}, h("time", { datetime: e.occurred_at }, fmt.time(e.occurred_at)), h("span", {}, describe(e))),
       ),
     );
@@ -89,12 +120,7 @@ export function mount(root, ctx) {
       return;
     }
     if (!e.event_type) return;
-    roll();
-    if (e.event_type === "order.initialized") buckets.orders[WINDOW - 1]++;
-    if (e.event_type === "order.filled") buckets.fills[WINDOW - 1]++;
     if (e.event_type.startsWith("alert.")) refreshAlerts();
-    recent.unshift(e);
-    if (recent.length > 30) recent.pop();
     drawFeed();
   });
 
@@ -174,6 +200,7 @@ export function mount(root, ctx) {
   }
 
   drawRates();
+  drawFeed();
   refreshAlerts();
   poll();
   const tick = setInterval(drawRates, 1000);

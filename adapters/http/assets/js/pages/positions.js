@@ -59,7 +59,9 @@ export function mount(root, ctx) {
       const instruments = [...new Set(rows.map((p) => p.instrument_id))];
       stopQuotes();
       stopQuotes = ctx.stream.watchQuotes(instruments);
-      const main = acct.balances[0];
+      // Chart the currency that is trading: the one with PnL, else USD, else the first.
+      const active = (b) => !/^-?0*(\.0*)?$/.test(b.realized_pnl) || !/^-?0*(\.0*)?$/.test(b.unrealized_pnl);
+      const main = acct.balances.find(active) || acct.balances.find((b) => b.currency === "USD") || acct.balances[0];
       if (main) {
         equity.push({ t: Date.now(), equity: Number(main.equity), hwm: Number(acct.high_water_mark) || Number(main.equity) });
         if (equity.length > 600) equity.shift();
