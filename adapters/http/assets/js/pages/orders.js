@@ -82,33 +82,54 @@ export function mount(root, ctx) {
     (row, o) => renderRow(row, o),
   );
 
+  // Writes only what changed: a recycled row often keeps some of its values.
+  function text(el, v) {
+    if (el._v !== v) {
+      el._v = v;
+      el.textContent = v;
+    }
+  }
+
   function renderRow(row, o) {
     const c = row.children;
     const p = row._parts;
-    row.dataset.id = o.id;
-    row.dataset.status = o.status;
-    c[0].textContent = fmt.time(o.created_at);
-    c[0].title = o.created_at;
-    c[1].textContent = o.user_id;
-    c[2].textContent = o.client_order_id;
-    c[3].textContent = o.instrument_id;
+    if (row.dataset.id !== o.id) {
+      row.dataset.id = o.id;
+      const cid = o.client_order_id;
+      p.cancel.setAttribute("aria-label", `Cancel order ${cid}`);
+      p.modify.setAttribute("aria-label", `Modify order ${cid}`);
+      p.history.setAttribute("aria-label", `History of order ${cid}`);
+      c[0].title = o.created_at;
+    }
+    if (row.dataset.status !== o.status) row.dataset.status = o.status;
+    if (o._time === undefined) o._time = fmt.time(o.created_at);
+    text(c[0], o._time);
+    text(c[1], o.user_id);
+    text(c[2], o.client_order_id);
+    text(c[3], o.instrument_id);
     const buy = o.side === "buy";
-    p.side.className = buy ? "side-buy" : "side-sell";
-    p.side.textContent = buy ? "▲ BUY" : "▼ SELL";
-    c[5].textContent = o.type;
-    c[6].textContent = o.quantity;
-    c[7].textContent = o.price || (o.trigger_price ? `@${o.trigger_price}` : "mkt");
-    c[8].textContent = o.filled_qty;
-    c[9].textContent = o.avg_px || "–";
-    p.badge.className = `badge ${o.status === "filled" ? "ok" : o.status === "rejected" || o.status === "denied" ? "bad" : ""}`;
-    p.badge.textContent = o.status.replace("_", " ");
-    p.badge.title = o.reason || "";
+    if (p.side._buy !== buy) {
+      p.side._buy = buy;
+      p.side.className = buy ? "side-buy" : "side-sell";
+      p.side.textContent = buy ? "▲ BUY" : "▼ SELL";
+    }
+    text(c[5], o.type);
+    text(c[6], o.quantity);
+    text(c[7], o.price || (o.trigger_price ? `@${o.trigger_price}` : "mkt"));
+    text(c[8], o.filled_qty);
+    text(c[9], o.avg_px || "–");
+    if (p.badge._status !== o.status) {
+      p.badge._status = o.status;
+      p.badge.className = `badge ${o.status === "filled" ? "ok" : o.status === "rejected" || o.status === "denied" ? "bad" : ""}`;
+      p.badge.textContent = o.status.replace("_", " ");
+    }
+    const reason = o.reason || "";
+    if (p.badge.title !== reason) p.badge.title = reason;
     const open = OPEN.has(o.status);
-    p.cancel.hidden = !(ctx.canWrite && open);
-    p.modify.hidden = !(ctx.canWrite && open && o.type !== "market");
-    p.cancel.setAttribute("aria-label", `Cancel order ${o.client_order_id}`);
-    p.modify.setAttribute("aria-label", `Modify order ${o.client_order_id}`);
-    p.history.setAttribute("aria-label", `History of order ${o.client_order_id}`);
+    const canCancel = ctx.canWrite && open;
+    const canModify = canCancel && o.type !== "market";
+    if (p.cancel.hidden === canCancel) p.cancel.hidden = !canCancel;
+    if (p.modify.hidden === canModify) p.modify.hidden = !canModify;
   }
 
   // One listener for every row's buttons (rows are recycled).
