@@ -123,7 +123,13 @@ export async function api(method, path, body) {
     return await raw(method, path, body, session.access);
   } catch (e) {
     if (e.status === 401 && session && session.refresh) {
-      await refresh();
+      try {
+        await refresh();
+      } catch {
+        // The session is over (revoked, expired or signed out elsewhere).
+        save(null);
+        throw e;
+      }
       return raw(method, path, body, session.access);
     }
     if (e.status === 401) save(null);

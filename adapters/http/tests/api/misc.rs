@@ -140,8 +140,11 @@ async fn method_and_route_fallbacks() {
         .call(Method::GET, "/api/v1/orders/batch", Some(&t.admin()), None)
         .await;
     assert_problem(&r, 405, "method_not_allowed");
-    let r = t.call(Method::GET, "/", None, None).await;
+    let r = t.call(Method::GET, "/no-such-route", None, None).await;
     assert_problem(&r, 404, "not_found");
+    // The dashboard's page is the one thing at `/`, for GET only.
+    let r = t.call(Method::POST, "/", None, None).await;
+    assert_problem(&r, 405, "method_not_allowed");
 }
 
 /// Records the names and labels of every metric registered.
