@@ -221,7 +221,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     spawn_log_retention(user_logs, config.logs.retention_days, root.child_token());
 
     if config.demo.instruments {
-        if let Err(e) = market::seed_demo_instruments(&engine).await {
+        let seeded = async {
+            market::seed_demo_instruments(&engine)
+                .await
+                .context("seeding demo instruments")?;
+            if config.demo.users {
+                demo::seed_demo_users(&engine, &sign_in)
+                    .await
+                    .context("seeding demo users")?;
+                // Start their monitors now rather than at the next scan.
+                if let Err(e) = monitoring.scan().await {
+                    tracing::warn!(error = %e, "monitor scan after seeding demo users failed; the next scan retries");
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = seeded {
             // Leave nothing running behind a failed build.
             root.cancel();
             alerting.shutdown().await;
@@ -229,22 +245,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             messaging.shutdown().await;
             cache_cancel.cancel();
             store.close().await;
-            return Err(anyhow::Error::new(e).context("seeding demo instruments"));
-        }
-        if config.demo.users {
-            if let Err(e) = demo::seed_demo_users(&engine, &sign_in).await {
-                root.cancel();
-                alerting.shutdown().await;
-                engine.shutdown().await;
-                messaging.shutdown().await;
-                cache_cancel.cancel();
-                store.close().await;
-                return Err(e.context("seeding demo users"));
-            }
-            // Start their monitors now rather than at the next scan.
-            if let Err(e) = monitoring.scan().await {
-                tracing::warn!(error = %e, "monitor scan after seeding demo users failed; the next scan retries");
-            }
+            return Err(e);
         }
     }
     let market_cancel = root.child_token();
