@@ -92,24 +92,14 @@ impl<'a, T> RowDiff<'a, T> {
         field: &str,
         get: impl Fn(&T) -> &V,
     ) {
-        let replayed = get(self.replayed);
-        let columns = get(&self.row.columns);
-        let (stored, field) = if columns != replayed {
-            (columns, field.to_owned())
-        } else {
-            let data = get(&self.row.data);
-            if data == replayed {
-                return;
-            }
-            (data, format!("{field} (data)"))
-        };
-        self.out.push(Difference {
-            table: self.table,
-            id: (self.id)(),
+        let (row, replayed) = (self.row, self.replayed);
+        self.compare(
             field,
-            stored: show(&stored),
-            replayed: show(&replayed),
-        });
+            get(&row.columns),
+            || get(&row.data),
+            get(replayed),
+            |a, b| a == b,
+        );
     }
 
     /// Compares one field with `same`, through the columns first.
@@ -119,12 +109,30 @@ impl<'a, T> RowDiff<'a, T> {
         get: impl Fn(&T) -> V,
         same: impl Fn(&V, &V) -> bool,
     ) {
-        let replayed = get(self.replayed);
-        let columns = get(&self.row.columns);
+        let (row, replayed) = (self.row, self.replayed);
+        self.compare(
+            field,
+            get(&row.columns),
+            || get(&row.data),
+            get(replayed),
+            same,
+        );
+    }
+
+    /// Records a difference when the stored columns differ from the replay,
+    /// or else when the stored JSON copy (read only then) does.
+    fn compare<W: Serialize>(
+        &mut self,
+        field: &str,
+        columns: W,
+        data: impl FnOnce() -> W,
+        replayed: W,
+        same: impl Fn(&W, &W) -> bool,
+    ) {
         let (stored, field) = if !same(&columns, &replayed) {
             (columns, field.to_owned())
         } else {
-            let data = get(&self.row.data);
+            let data = data();
             if same(&data, &replayed) {
                 return;
             }
