@@ -226,11 +226,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 .await
                 .context("seeding demo instruments")?;
             if config.demo.users {
-                demo::seed_demo_users(&engine, &sign_in)
+                let created = demo::seed_demo_users(&engine, &sign_in)
                     .await
                     .context("seeding demo users")?;
-                // Start their monitors now rather than at the next scan.
-                if let Err(e) = monitoring.scan().await {
+                // Start new users' monitors now rather than at the next scan.
+                if created > 0
+                    && let Err(e) = monitoring.scan().await
+                {
                     tracing::warn!(error = %e, "monitor scan after seeding demo users failed; the next scan retries");
                 }
             }
