@@ -21,13 +21,26 @@ export function mount(root, ctx) {
     return (page.items || []).map((u) => u.id);
   }
 
+  // Strategies by user, in the order the users are shown.
+  let shown = [];
+  const byUser = new Map();
+
+  function strategiesOf(u) {
+    return ctx.api("GET", `/api/v1/strategies${ctx.isAdmin ? qs({ user_id: u }) : ""}`).then((l) => l.items);
+  }
+
+  function flatten() {
+    items = shown.flatMap((u) => byUser.get(u) || []);
+  }
+
   async function load() {
     try {
       const users = await usersToShow();
-      const lists = await Promise.all(
-        users.map((u) => ctx.api("GET", `/api/v1/strategies${ctx.isAdmin ? qs({ user_id: u }) : ""}`).then((l) => l.items)),
-      );
-      items = lists.flat();
+      const lists = await Promise.all(users.map(strategiesOf));
+      shown = users;
+      byUser.clear();
+      users.forEach((u, i) => byUser.set(u, lists[i]));
+      flatten();
       error.textContent = "";
       draw();
     } catch (e) {
@@ -35,6 +48,21 @@ export function mount(root, ctx) {
     }
   }
   const reload = throttle(load, 1000);
+
+  // Only the users whose strategies the stream says changed are read again.
+  const stale = new Set();
+  const refreshStale = throttle(async () => {
+    const users = [...stale];
+    stale.clear();
+    try {
+      const lists = await Promise.all(users.map(strategiesOf));
+      users.forEach((u, i) => byUser.set(u, lists[i]));
+      flatten();
+      draw();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  }, 1000);
 
   function draw() {
     fill(
@@ -110,7 +138,10 @@ export function mount(root, ctx) {
     if (e.type === "reconnected") return reload();
     if (!e.event_type) return;
     if (e.event_type === "monitor.restarted" || e.aggregate_type === "strategy" || e.event_type === "order.filled" || e.event_type === "order.initialized") {
-      if (items.some((s) => s.user_id === e.user_id)) reload();
+      if (byUser.get(e.user_id)?.length) {
+        stale.add(e.user_id);
+        refreshStale();
+      }
     }
   });
   if (picker) picker.addEventListener("submit", (e) => (e.preventDefault(), load()));
