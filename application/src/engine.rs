@@ -15,7 +15,7 @@ use ordermon_domain::market::Quote;
 use ordermon_domain::order::{NewOrder, Order};
 use ordermon_domain::ports::{
     ChangeSet, Clock, ExecutionReport, ExecutionReportSink, ExecutionVenue, FillQuery, OrderChange,
-    OrderQuery, StateChange, StoredEvent,
+    OrderQuery, ReservationWrite, StateChange, StoredEvent,
 };
 use ordermon_domain::position::Position;
 use ordermon_domain::risk::{RiskLimits, TradingState};
@@ -398,6 +398,7 @@ impl Engine {
         cs.changes.push(StateChange::Account {
             account: Box::new(account),
             expected: 0,
+            reservations: ReservationWrite::All,
         });
         let events = [
             DomainEvent::new(

@@ -148,7 +148,8 @@ pub struct Account {
     pub account_type: AccountType,
     /// Balances per currency.
     pub balances: BTreeMap<Currency, Balance>,
-    /// Reservations per open order.
+    /// Reservations per open order (stores may keep them apart from the rest).
+    #[serde(default)]
     pub reservations: BTreeMap<OrderId, Reservation>,
     /// Position quantity held back for open sells, per instrument.
     #[serde(default)]

@@ -31,7 +31,7 @@ use ordermon_domain::fill::{Fill, LiquiditySide};
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, TradeId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::{NewOrder, Order, OrderEvent, OrderType, Side, TimeInForce};
-use ordermon_domain::ports::{ChangeSet, StateChange, Store as _};
+use ordermon_domain::ports::{ChangeSet, ReservationWrite, StateChange, Store as _};
 use ordermon_domain::position::Position;
 use ordermon_domain::values::{Currency, Money, Price, Quantity};
 use ordermon_tests::{Backend, provision};
@@ -225,6 +225,7 @@ fn user_batch(n: usize, instrument: &Instrument) -> ChangeSet {
     changes.push(StateChange::Account {
         account: Box::new(account),
         expected: 0,
+        reservations: ReservationWrite::All,
     });
     changes.push(StateChange::Position {
         position: Box::new(position),

@@ -33,7 +33,9 @@ use ordermon_domain::event::{
 };
 use ordermon_domain::ids::{InstrumentId, OrderId, UserId};
 use ordermon_domain::order::{Applied, NewOrder, Order, OrderError, OrderEvent};
-use ordermon_domain::ports::{ChangeSet, ExecutionReport, OrderChange, StateChange};
+use ordermon_domain::ports::{
+    ChangeSet, ExecutionReport, OrderChange, ReservationWrite, StateChange,
+};
 use ordermon_domain::values::Money;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -459,9 +461,20 @@ impl Owner {
             cs.changes.push(StateChange::Fill(Box::new(fill.clone())));
         }
         if let Some(expected) = cycle.account {
+            // Only the reservations this cycle changed are written: every
+            // order it touched, and every order an account event named.
+            let mut ids: Vec<OrderId> = cycle
+                .reservations
+                .iter()
+                .chain(&cycle.order_seq)
+                .copied()
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
             cs.changes.push(StateChange::Account {
                 account: Box::new(self.state.account.clone()),
                 expected,
+                reservations: ReservationWrite::Orders(ids),
             });
         }
         for (inst, expected) in &cycle.positions {
@@ -563,6 +576,12 @@ impl Owner {
 
     fn account_event(&mut self, event: AccountEvent) {
         self.touch_account();
+        if let AccountEvent::Reserved { order_id, .. }
+        | AccountEvent::Released { order_id, .. }
+        | AccountEvent::FillSettled { order_id, .. } = &event
+        {
+            self.cycle.reservations.push(*order_id);
+        }
         self.state.account.sequence += 1;
         let seq = self.state.account.sequence;
         let e = self.envelope(

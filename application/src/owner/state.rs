@@ -91,6 +91,8 @@ pub(crate) struct Cycle {
     pub(crate) orders: HashMap<OrderId, u64>,
     pub(crate) order_seq: Vec<OrderId>,
     pub(crate) account: Option<u64>,
+    /// Orders whose reservation the cycle reserved, resized or released.
+    pub(crate) reservations: Vec<OrderId>,
     pub(crate) positions: HashMap<InstrumentId, u64>,
     pub(crate) user: Option<u64>,
     pub(crate) fills: Vec<Fill>,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ordermon_domain::account::Account;
 use ordermon_domain::order::Order;
-use ordermon_domain::ports::{ChangeSet, StateChange, Store, StoreError};
+use ordermon_domain::ports::{ChangeSet, ReservationWrite, StateChange, Store, StoreError};
 use ordermon_domain::position::Position;
 use ordermon_domain::strategy::Strategy;
 
@@ -85,6 +85,7 @@ impl Rewrite {
         self.push(StateChange::Account {
             account: Box::new(account),
             expected: version,
+            reservations: ReservationWrite::All,
         })
     }
 
@@ -94,6 +95,7 @@ impl Rewrite {
         self.push(StateChange::Account {
             account: Box::new(account),
             expected: 0,
+            reservations: ReservationWrite::All,
         })
     }
 

@@ -30,7 +30,9 @@ pub use repos::{
     NotificationLog, OrderQuery, OrderRepository, Outbox, OutboxRecord, Page, PositionRepository,
     SilenceQuery, SilenceRepository, StoredEvent, StrategyRepository, UserRepository,
 };
-pub use store::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, Store, StoreError};
+pub use store::{
+    ChangeSet, CommitReceipt, OutboxMessage, ReservationWrite, StateChange, Store, StoreError,
+};
 pub use venue::{
     ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue, OrderChange,
     VenueError,

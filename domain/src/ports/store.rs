@@ -10,12 +10,23 @@ use crate::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use crate::event::DomainEvent;
 use crate::fill::Fill;
 use crate::high_water::HighWaterMark;
-use crate::ids::{EventId, RuleName, StrategyId, UserId};
+use crate::ids::{EventId, OrderId, RuleName, StrategyId, UserId};
 use crate::instrument::Instrument;
 use crate::order::Order;
 use crate::position::Position;
 use crate::strategy::Strategy;
 use crate::user::User;
+
+/// Which of an account's reservations a [`StateChange::Account`] writes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReservationWrite {
+    /// Every one: the stored reservations become exactly the account's.
+    #[default]
+    All,
+    /// Only these orders': each is stored as the account holds it, or removed
+    /// when the account holds none for it; every other stays as stored.
+    Orders(Vec<OrderId>),
+}
 
 /// One state row to write. `expected` is the version the row must have in the
 /// store now (0 = the row must not exist yet); the row is written with the
@@ -31,12 +42,16 @@ pub enum StateChange {
     },
     /// Insert a fill (insert-only; a repeated `(order_id, trade_id)` is a duplicate).
     Fill(Box<Fill>),
-    /// Insert or update an account and its balances.
+    /// Insert or update an account, its balances and its reservations.
     Account {
         /// New state.
         account: Box<Account>,
         /// Version it must have now.
         expected: u64,
+        /// Which of its reservations to write: all of them, or only those
+        /// of the orders the change touched (so that writing an account
+        /// costs the same however many orders it has open).
+        reservations: ReservationWrite,
     },
     /// Insert or update a position.
     Position {

@@ -271,13 +271,14 @@ impl Outbox for MemoryStore {
     async fn pending(&self, limit: u32) -> Result<Vec<OutboxRecord>, StoreError> {
         let n = page_size(limit);
         Ok(self.with(|t| {
-            t.outbox
+            t.outbox_pending
                 .iter()
-                .filter(|(_, (_, sent))| sent.is_none())
                 .take(n)
-                .map(|(id, (message, _))| OutboxRecord {
-                    id: *id,
-                    message: message.clone(),
+                .filter_map(|id| {
+                    t.outbox.get(id).map(|(message, _)| OutboxRecord {
+                        id: *id,
+                        message: message.clone(),
+                    })
                 })
                 .collect()
         }))
@@ -291,6 +292,7 @@ impl Outbox for MemoryStore {
                 if let Some((_, sent)) = t.outbox.get_mut(id) {
                     if sent.is_none() {
                         *sent = Some(now);
+                        t.outbox_pending.remove(id);
                         marked += 1;
                     }
                 }
@@ -300,7 +302,7 @@ impl Outbox for MemoryStore {
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
-        Ok(self.with(|t| t.outbox.values().filter(|(_, sent)| sent.is_none()).count() as u64))
+        Ok(self.with(|t| t.outbox_pending.len() as u64))
     }
 
     async fn purge_sent(
@@ -308,11 +310,7 @@ impl Outbox for MemoryStore {
         sent_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError> {
         Ok(self.with(|t| {
-            let below = t
-                .outbox
-                .iter()
-                .find(|(_, (_, sent))| sent.is_none())
-                .map_or(i64::MAX, |(id, _)| *id);
+            let below = t.outbox_pending.first().copied().unwrap_or(i64::MAX);
             let before = t.outbox.len();
             t.outbox
                 .retain(|id, (_, sent)| *id >= below || sent.is_none_or(|at| at >= sent_before));

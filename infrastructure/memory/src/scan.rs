@@ -110,11 +110,7 @@ impl HighWaterRepository for MemoryStore {
 impl Retention for MemoryStore {
     async fn purgeable(&self, before: DateTime<Utc>) -> Result<PurgeCounts, StoreError> {
         Ok(self.with(|t| {
-            let below = t
-                .outbox
-                .iter()
-                .find(|(_, (_, sent))| sent.is_none())
-                .map_or(i64::MAX, |(id, _)| *id);
+            let below = t.outbox_pending.first().copied().unwrap_or(i64::MAX);
             PurgeCounts {
                 bars: t.bars.keys().filter(|k| k.2 < before).count() as u64,
                 outbox: t

@@ -21,7 +21,9 @@ use ordermon_domain::ids::{
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Bar;
 use ordermon_domain::order::Order;
-use ordermon_domain::ports::{ChangeSet, CommitReceipt, OutboxMessage, StateChange, StoreError};
+use ordermon_domain::ports::{
+    ChangeSet, CommitReceipt, OutboxMessage, ReservationWrite, StateChange, StoreError,
+};
 use ordermon_domain::position::Position;
 use ordermon_domain::strategy::Strategy;
 use ordermon_domain::user::User;
@@ -60,6 +62,9 @@ pub(crate) struct Tables {
     pub(crate) streams: BTreeMap<StreamKey, BTreeMap<u64, i64>>,
     /// Outbox rows by commit-order id, with their sent flag.
     pub(crate) outbox: BTreeMap<i64, (OutboxMessage, Option<DateTime<Utc>>)>,
+    /// The ids of the outbox rows not yet sent (the relay's index: a poll reads
+    /// these, never the sent rows).
+    pub(crate) outbox_pending: BTreeSet<i64>,
     pub(crate) bars: BTreeMap<BarKey, Bar>,
     pub(crate) high_water: BTreeMap<UserId, HighWaterMark>,
     /// Password hashes by user (written outside batches: no events).
@@ -161,8 +166,10 @@ impl Tables {
             self.counters.outbox += 1;
             let id = self.counters.outbox;
             self.outbox.insert(id, (message, None));
+            self.outbox_pending.insert(id);
             undo.push(move |t| {
                 t.outbox.remove(&id);
+                t.outbox_pending.remove(&id);
             });
         }
         Ok(CommitReceipt { event_positions })
@@ -208,18 +215,69 @@ impl Tables {
         Ok(position)
     }
 
+    /// Writes an account. With [`ReservationWrite::Orders`] only the named
+    /// orders' reservations are taken from `account`; the rest stay as
+    /// stored, as the SQL store keeps them.
+    fn put_account(
+        &mut self,
+        mut account: Account,
+        expected: u64,
+        reservations: ReservationWrite,
+        undo: &mut Undo,
+    ) -> Result<(), StoreError> {
+        let key = account.user_id.clone();
+        let actual = self.accounts.get(&key).map(|a| a.version);
+        check_version("account", &key, actual, expected, account.version)?;
+        let ReservationWrite::Orders(ids) = reservations else {
+            let prev = self.accounts.insert(key.clone(), account);
+            undo.push(move |t| swap(&mut t.accounts, key, prev));
+            return Ok(());
+        };
+        // Move the stored map over and apply the named orders to it, so
+        // that the cost follows the orders changed, not the orders open.
+        let mut map = self
+            .accounts
+            .get_mut(&key)
+            .map(|a| std::mem::take(&mut a.reservations))
+            .unwrap_or_default();
+        let mut old = Vec::with_capacity(ids.len());
+        for id in ids {
+            let prev = match account.reservations.remove(&id) {
+                Some(r) => map.insert(id, r),
+                None => map.remove(&id),
+            };
+            old.push((id, prev));
+        }
+        account.reservations = map;
+        let prev = self.accounts.insert(key.clone(), account);
+        undo.push(move |t| {
+            let Some(mut current) = t.accounts.remove(&key) else {
+                return;
+            };
+            let mut map = std::mem::take(&mut current.reservations);
+            for (id, r) in old {
+                match r {
+                    Some(r) => map.insert(id, r),
+                    None => map.remove(&id),
+                };
+            }
+            if let Some(mut p) = prev {
+                p.reservations = map;
+                t.accounts.insert(key, p);
+            }
+        });
+        Ok(())
+    }
+
     fn apply_change(&mut self, change: StateChange, undo: &mut Undo) -> Result<(), StoreError> {
         match change {
             StateChange::Order { order, expected } => self.put_order(*order, expected, undo),
             StateChange::Fill(fill) => self.put_fill(*fill, undo),
-            StateChange::Account { account, expected } => {
-                let key = account.user_id.clone();
-                let actual = self.accounts.get(&key).map(|a| a.version);
-                check_version("account", &key, actual, expected, account.version)?;
-                let prev = self.accounts.insert(key.clone(), *account);
-                undo.push(move |t| swap(&mut t.accounts, key, prev));
-                Ok(())
-            }
+            StateChange::Account {
+                account,
+                expected,
+                reservations,
+            } => self.put_account(*account, expected, reservations, undo),
             StateChange::Position { position, expected } => {
                 let key = (position.user_id.clone(), position.instrument_id.clone());
                 let actual = self.positions.get(&key).map(|p| p.version);

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use ordermon_domain::account::Account;
+use ordermon_domain::account::{Account, Reservation};
 use ordermon_domain::ports::StoreError;
 use ordermon_domain::values::Currency;
 use rust_decimal::Decimal;
@@ -125,5 +125,20 @@ pub(crate) fn overlay_balances(
         balances.insert(currency, balance);
     }
     account.balances = balances;
+    Ok(())
+}
+
+/// Makes an account's reservations those of the `account_reservations` rows:
+/// `(row, column of the reservation JSON)`.
+pub(crate) fn overlay_reservations<'r>(
+    account: &mut Account,
+    rows: impl IntoIterator<Item = (&'r Vec<Cell>, usize)>,
+) -> Result<(), StoreError> {
+    let mut reservations = std::collections::BTreeMap::new();
+    for (row, i) in rows {
+        let r: Reservation = json(row, i, "reservation")?;
+        reservations.insert(r.order_id, r);
+    }
+    account.reservations = reservations;
     Ok(())
 }

@@ -373,6 +373,11 @@ const SQLITE: &[Embedded] = &[
         "credentials",
         include_str!("../../../migrations/sqlite/20261220000001_credentials.sql"),
     ),
+    (
+        20_261_230_000_001,
+        "account_reservations",
+        include_str!("../../../migrations/sqlite/20261230000001_account_reservations.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -397,6 +402,11 @@ const POSTGRES: &[Embedded] = &[
         "credentials",
         include_str!("../../../migrations/postgres/20261220000001_credentials.sql"),
     ),
+    (
+        20_261_230_000_001,
+        "account_reservations",
+        include_str!("../../../migrations/postgres/20261230000001_account_reservations.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -420,6 +430,11 @@ const MYSQL: &[Embedded] = &[
         20_261_220_000_001,
         "credentials",
         include_str!("../../../migrations/mysql/20261220000001_credentials.sql"),
+    ),
+    (
+        20_261_230_000_001,
+        "account_reservations",
+        include_str!("../../../migrations/mysql/20261230000001_account_reservations.sql"),
     ),
 ];
 

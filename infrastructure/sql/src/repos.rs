@@ -19,8 +19,8 @@ use ordermon_domain::position::Position;
 use ordermon_domain::strategy::{Strategy, StrategyStatus};
 use ordermon_domain::user::{User, UserStatus};
 
-use crate::conn::{Kind, Val};
-use crate::decode::{corrupt, int, json, overlay_balances, parsed, text, ts, uint, uuid};
+use crate::conn::{Cell, Kind, Val};
+use crate::decode::{corrupt, int, json, overlay_balances, overlay_reservations, parsed, text, ts, uint, uuid};
 use crate::store::SqlStore;
 use crate::url::Dialect;
 
@@ -284,17 +284,34 @@ impl PositionRepository for SqlStore {
 #[async_trait]
 impl AccountRepository for SqlStore {
     async fn get_account(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
-        // One statement, so the account and its balances are one snapshot.
-        let sql = "SELECT a.data, b.currency, b.total, b.reserved FROM accounts a \
-                   LEFT JOIN account_balances b ON b.user_id = a.user_id \
-                   WHERE a.user_id = ? ORDER BY b.currency";
-        let kinds = [Kind::Text, Kind::Text, Kind::Dec, Kind::Dec];
-        let rows = self.fetch(sql, vec![Val::text(user)], &kinds).await?;
-        let Some(first) = rows.first() else {
+        // One statement, so the account, its balances and its reservations
+        // are one snapshot: the account row with each balance ('a'), then
+        // each reservation ('r').
+        let sql = "SELECT 'a', a.data, b.currency, b.total, b.reserved, NULL FROM accounts a \
+                   LEFT JOIN account_balances b ON b.user_id = a.user_id WHERE a.user_id = ? \
+                   UNION ALL \
+                   SELECT 'r', NULL, NULL, NULL, NULL, r.data FROM account_reservations r \
+                   WHERE r.user_id = ? \
+                   ORDER BY 1, 3";
+        let kinds = [
+            Kind::Text,
+            Kind::Text,
+            Kind::Text,
+            Kind::Dec,
+            Kind::Dec,
+            Kind::Text,
+        ];
+        let rows = self
+            .fetch(sql, vec![Val::text(user), Val::text(user)], &kinds)
+            .await?;
+        let split = rows.partition_point(|r| r.first() == Some(&Cell::Text("a".to_owned())));
+        let (heads, reservations) = rows.split_at(split);
+        let Some(first) = heads.first() else {
             return Ok(None);
         };
-        let mut account: Account = json(first, 0, "account")?;
-        overlay_balances(&mut account, &rows, 1)?;
+        let mut account: Account = json(first, 1, "account")?;
+        overlay_balances(&mut account, heads, 2)?;
+        overlay_reservations(&mut account, reservations.iter().map(|r| (r, 5)))?;
         Ok(Some(account))
     }
 }

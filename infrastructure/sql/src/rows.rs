@@ -1,17 +1,22 @@
 //! How each aggregate maps to its table: the real columns operators query and
 //! filter on, plus `data` (the entity's full JSON).
 
-use ordermon_domain::account::Account;
+use std::collections::BTreeMap;
+
+use ordermon_domain::account::{Account, AccountType, Balance, Reservation};
 use ordermon_domain::alert::{Alert, NotificationRecord, RuleOverride, Silence};
 use ordermon_domain::event::{DomainEvent, position_aggregate_id};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::high_water::HighWaterMark;
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::Order;
-use ordermon_domain::ports::{OutboxMessage, StateChange, StoreError};
+use ordermon_domain::ids::{InstrumentId, UserId};
+use ordermon_domain::ports::{OutboxMessage, ReservationWrite, StateChange, StoreError};
 use ordermon_domain::position::Position;
 use ordermon_domain::strategy::Strategy;
 use ordermon_domain::user::User;
+use ordermon_domain::values::{Currency, Quantity, decimal_string};
+use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::conn::Val;
@@ -42,8 +47,8 @@ pub(crate) struct RowWrite {
     pub(crate) mode: Mode,
     /// What a unique violation on another key means: `(entity, id)`.
     pub(crate) dup: Option<(&'static str, String)>,
-    /// Child rows replacing the current ones (account balances).
-    pub(crate) children: Option<Children>,
+    /// Child rows replacing current ones (account balances, reservations).
+    pub(crate) children: Vec<Children>,
 }
 
 /// Rows of a child table owned by one parent row.
@@ -53,11 +58,25 @@ pub(crate) struct Children {
     /// The column naming the parent, and its value.
     pub(crate) parent: (&'static str, Val),
     pub(crate) columns: &'static [&'static str],
+    /// The rows to insert, after the rows `scope` names are deleted.
     pub(crate) rows: Vec<Vec<Val>>,
+    pub(crate) scope: Scope,
+}
+
+/// Which of a parent's current child rows a write replaces.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    /// All of them.
+    Parent,
+    /// Those with these values in this (unique) column.
+    Keys(&'static str, Vec<Val>),
 }
 
 /// The columns of `account_balances`.
 pub(crate) const BALANCE_COLUMNS: &[&str] = &["user_id", "currency", "total", "reserved"];
+
+/// The columns of `account_reservations`.
+pub(crate) const RESERVATION_COLUMNS: &[&str] = &["order_id", "user_id", "data"];
 
 /// The columns of `events`.
 pub(crate) const EVENT_COLUMNS: &[&str] = &[
@@ -123,7 +142,11 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
     match change {
         StateChange::Order { order, expected } => order_row(order, *expected),
         StateChange::Fill(fill) => fill_row(fill),
-        StateChange::Account { account, expected } => account_row(account, *expected),
+        StateChange::Account {
+            account,
+            expected,
+            reservations,
+        } => account_row(account, *expected, reservations),
         StateChange::Position { position, expected } => position_row(position, *expected),
         StateChange::User { user, expected } => user_row(user, *expected),
         StateChange::Strategy { strategy, expected } => strategy_row(strategy, *expected),
@@ -141,7 +164,7 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
                 expected: *expected,
             },
             dup: None,
-            children: None,
+            children: Vec::new(),
         }),
         StateChange::Instrument {
             instrument,
@@ -169,7 +192,7 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
                 expected: *expected,
             },
             dup: None,
-            children: None,
+            children: Vec::new(),
         }),
     }
 }
@@ -209,7 +232,7 @@ fn order_row(o: &Order, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(o)?),
         ],
         dup: Some(("order", format!("{}/{}", o.user_id, o.client_order_id))),
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -236,13 +259,54 @@ fn fill_row(f: &Fill) -> Result<RowWrite, StoreError> {
         ],
         mode: Mode::InsertOnly,
         dup: Some(("fill", format!("{}/{}", f.order_id, f.trade_id))),
-        children: None,
+        children: Vec::new(),
     })
 }
 
-fn account_row(a: &Account, expected: u64) -> Result<RowWrite, StoreError> {
+/// The account's `data` JSON: every field but its reservations, which have
+/// their own rows.
+#[derive(Serialize)]
+struct AccountDoc<'a> {
+    user_id: &'a UserId,
+    account_type: &'a AccountType,
+    balances: &'a BTreeMap<Currency, Balance>,
+    position_holds: &'a BTreeMap<InstrumentId, Quantity>,
+    #[serde(with = "decimal_string")]
+    high_water_mark: Decimal,
+    version: u64,
+    sequence: u64,
+}
+
+impl<'a> From<&'a Account> for AccountDoc<'a> {
+    fn from(a: &'a Account) -> Self {
+        Self {
+            user_id: &a.user_id,
+            account_type: &a.account_type,
+            balances: &a.balances,
+            position_holds: &a.position_holds,
+            high_water_mark: a.high_water_mark,
+            version: a.version,
+            sequence: a.sequence,
+        }
+    }
+}
+
+/// One `account_reservations` row.
+fn reservation_row(user: &UserId, r: &Reservation) -> Result<Vec<Val>, StoreError> {
+    Ok(vec![
+        Val::Uuid(r.order_id.as_uuid()),
+        Val::text(user),
+        json(r)?,
+    ])
+}
+
+fn account_row(
+    a: &Account,
+    expected: u64,
+    reservations: &ReservationWrite,
+) -> Result<RowWrite, StoreError> {
     let id = a.user_id.to_string();
-    let rows = a
+    let balances = a
         .balances
         .values()
         .map(|b| {
@@ -254,6 +318,25 @@ fn account_row(a: &Account, expected: u64) -> Result<RowWrite, StoreError> {
             ]
         })
         .collect();
+    let (rows, scope) = match reservations {
+        ReservationWrite::All => (
+            a.reservations
+                .values()
+                .map(|r| reservation_row(&a.user_id, r))
+                .collect::<Result<_, _>>()?,
+            Scope::Parent,
+        ),
+        ReservationWrite::Orders(ids) => (
+            ids.iter()
+                .filter_map(|id| a.reservations.get(id))
+                .map(|r| reservation_row(&a.user_id, r))
+                .collect::<Result<_, _>>()?,
+            Scope::Keys(
+                "order_id",
+                ids.iter().map(|id| Val::Uuid(id.as_uuid())).collect(),
+            ),
+        ),
+    };
     Ok(RowWrite {
         entity: "account",
         table: "accounts",
@@ -263,15 +346,25 @@ fn account_row(a: &Account, expected: u64) -> Result<RowWrite, StoreError> {
             ("account_type", name(&a.account_type)?),
             ("high_water_mark", Val::Dec(a.high_water_mark)),
             ("version", Val::version(a.version)),
-            ("data", json(a)?),
+            ("data", json(&AccountDoc::from(a))?),
         ],
         dup: None,
-        children: Some(Children {
-            table: "account_balances",
-            parent: ("user_id", Val::text(&a.user_id)),
-            columns: BALANCE_COLUMNS,
-            rows,
-        }),
+        children: vec![
+            Children {
+                table: "account_balances",
+                parent: ("user_id", Val::text(&a.user_id)),
+                columns: BALANCE_COLUMNS,
+                rows: balances,
+                scope: Scope::Parent,
+            },
+            Children {
+                table: "account_reservations",
+                parent: ("user_id", Val::text(&a.user_id)),
+                columns: RESERVATION_COLUMNS,
+                rows,
+                scope,
+            },
+        ],
         id,
     })
 }
@@ -300,7 +393,7 @@ fn position_row(p: &Position, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(p)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -324,7 +417,7 @@ fn user_row(u: &User, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(u)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -347,7 +440,7 @@ fn strategy_row(s: &Strategy, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(s)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -371,7 +464,7 @@ fn instrument_row(i: &Instrument, expected: u64) -> Result<RowWrite, StoreError>
             ("data", json(i)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -401,7 +494,7 @@ fn alert_row(a: &Alert, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(a)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -427,7 +520,7 @@ fn silence_row(s: &Silence, expected: u64) -> Result<RowWrite, StoreError> {
             ("data", json(s)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -452,7 +545,7 @@ fn notification_row(r: &NotificationRecord, expected: u64) -> Result<RowWrite, S
             ("data", json(r)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -473,7 +566,7 @@ fn rule_override_row(o: &RuleOverride, expected: u64) -> Result<RowWrite, StoreE
             ("data", json(o)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }
@@ -493,7 +586,7 @@ fn high_water_row(m: &HighWaterMark, expected: u64) -> Result<RowWrite, StoreErr
             ("data", json(m)?),
         ],
         dup: None,
-        children: None,
+        children: Vec::new(),
         id,
     })
 }

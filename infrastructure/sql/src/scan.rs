@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 
 use crate::alerting::newer_in_group;
 use crate::conn::{Cell, Kind, Val};
-use crate::decode::{corrupt, dec, int, json, overlay_balances, parsed, text, ts};
+use crate::decode::{corrupt, dec, int, json, overlay_balances, overlay_reservations, parsed, text, ts};
 use crate::repos::limit;
 use crate::store::SqlStore;
 
@@ -174,10 +174,22 @@ impl ProjectionScan for SqlStore {
         let kinds = [Kind::Text, Kind::Text, Kind::Dec, Kind::Dec];
         let balances = self.fetch(sql, args, &kinds).await?;
         let mut balances = balances.into_iter().peekable();
+        let sql = "SELECT user_id, data FROM account_reservations \
+                   WHERE user_id >= ? AND user_id <= ? ORDER BY user_id, order_id";
+        let args = vec![Val::text(text(first, 0)?), Val::text(text(last, 0)?)];
+        let reservations = self.fetch(sql, args, &[Kind::Text, Kind::Text]).await?;
+        let mut reservations = reservations.into_iter().peekable();
         let mut out = Vec::with_capacity(heads.len());
         for h in &heads {
             let user = text(h, 0)?;
-            let data: Account = json(h, 1, "account")?;
+            let mut data: Account = json(h, 1, "account")?;
+            let mut held = Vec::new();
+            while let Some(r) =
+                reservations.next_if(|r| r.first() == Some(&Cell::Text(user.to_owned())))
+            {
+                held.push(r);
+            }
+            overlay_reservations(&mut data, held.iter().map(|r| (r, 1)))?;
             let mut columns = data.clone();
             set(&mut columns.account_type, {
                 let name = text(h, 2)?;

@@ -22,7 +22,7 @@ use crate::conn::{Cell, Conn, Kind, Val};
 use crate::error::{Failure, is_unique_violation};
 use crate::repos::marks;
 use crate::rows::{
-    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, event_row, outbox_row, row_write,
+    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, Scope, event_row, outbox_row, row_write,
 };
 use crate::url::Dialect;
 
@@ -237,11 +237,30 @@ fn insert_parts(r: &RowWrite) -> (Vec<&'static str>, Vec<Val>) {
 
 async fn replace_children(c: &mut Conn<'_>, ch: &Children, existed: bool) -> Result<(), Failure> {
     if existed {
-        let sql = format!("DELETE FROM {} WHERE {} = ?", ch.table, ch.parent.0);
-        c.exec(&sql, vec![ch.parent.1.clone()]).await?;
+        match &ch.scope {
+            Scope::Parent => {
+                let sql = format!("DELETE FROM {} WHERE {} = ?", ch.table, ch.parent.0);
+                c.exec(&sql, vec![ch.parent.1.clone()]).await?;
+            }
+            Scope::Keys(column, keys) => delete_keys(c, ch.table, column, keys).await?,
+        }
     }
     if !ch.rows.is_empty() {
         insert_many(c, ch.table, ch.columns, ch.rows.clone(), false).await?;
+    }
+    Ok(())
+}
+
+/// `DELETE … WHERE column IN (keys)`, in statements of bounded size.
+async fn delete_keys(
+    c: &mut Conn<'_>,
+    table: &str,
+    column: &str,
+    keys: &[Val],
+) -> Result<(), Failure> {
+    for chunk in keys.chunks(MAX_UPDATE_ROWS) {
+        let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", marks(chunk.len()));
+        c.exec(&sql, chunk.to_vec()).await?;
     }
     Ok(())
 }
@@ -418,20 +437,34 @@ impl<'a> Updates<'a> {
     async fn write(&mut self, c: &mut Conn<'_>, buffers: &mut Buffers) -> Result<(), Failure> {
         for group in std::mem::take(&mut self.groups) {
             update_many(c, &group).await?;
-            let parents: Vec<&Children> =
-                group.iter().filter_map(|r| r.children.as_ref()).collect();
-            if let Some(first) = parents.first() {
-                for chunk in parents.chunks(MAX_UPDATE_ROWS) {
-                    let sql = format!(
-                        "DELETE FROM {} WHERE {} IN ({})",
-                        first.table,
-                        first.parent.0,
-                        marks(chunk.len())
-                    );
-                    c.exec(&sql, chunk.iter().map(|ch| ch.parent.1.clone()).collect())
-                        .await?;
+            // Each child table: the old rows of every parent in the group
+            // deleted in a few statements, the new ones buffered.
+            let children: Vec<&Children> = group.iter().flat_map(|r| &r.children).collect();
+            let mut tables: Vec<&'static str> = children.iter().map(|ch| ch.table).collect();
+            tables.sort_unstable();
+            tables.dedup();
+            for table in tables {
+                let mine = || children.iter().filter(move |ch| ch.table == table);
+                let parents: Vec<Val> = mine()
+                    .filter(|ch| matches!(ch.scope, Scope::Parent))
+                    .map(|ch| ch.parent.1.clone())
+                    .collect();
+                if let Some(first) = mine().find(|ch| matches!(ch.scope, Scope::Parent)) {
+                    delete_keys(c, table, first.parent.0, &parents).await?;
                 }
-                for ch in parents {
+                let mut keyed: Option<(&'static str, Vec<Val>)> = None;
+                for ch in mine() {
+                    if let Scope::Keys(column, keys) = &ch.scope {
+                        keyed
+                            .get_or_insert_with(|| (column, Vec::new()))
+                            .1
+                            .extend(keys.iter().cloned());
+                    }
+                }
+                if let Some((column, keys)) = keyed {
+                    delete_keys(c, table, column, &keys).await?;
+                }
+                for ch in mine() {
                     for row in &ch.rows {
                         buffers.push(ch.table, ch.columns.to_vec(), row.clone());
                     }
@@ -461,13 +494,13 @@ async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
                 }
                 return Err(duplicate(r));
             }
-            if let Some(ch) = &r.children {
+            for ch in &r.children {
                 replace_children(c, ch, false).await?;
             }
         }
         Mode::Versioned { .. } => {
             update_row(c, r).await?;
-            if let Some(ch) = &r.children {
+            for ch in &r.children {
                 replace_children(c, ch, true).await?;
             }
         }
@@ -606,12 +639,13 @@ pub(crate) async fn write_log(
 /// Insert buffers of the bulk writer, flushed in this table order (a parent
 /// before its children). Every table a [`RowWrite`] names belongs here; one
 /// missing would still be flushed on its own, after these.
-const TABLE_ORDER: [&str; 12] = [
+const TABLE_ORDER: [&str; 13] = [
     "users",
     "instruments",
     "strategies",
     "accounts",
     "account_balances",
+    "account_reservations",
     "positions",
     "orders",
     "fills",
@@ -700,7 +734,7 @@ pub(crate) async fn write_bulk_state(
                     let (columns, values) = insert_parts(r);
                     buffers.push(r.table, columns, values);
                     buffers.remember(r.table, &key);
-                    if let Some(ch) = &r.children {
+                    for ch in &r.children {
                         for row in &ch.rows {
                             buffers.push(ch.table, ch.columns.to_vec(), row.clone());
                         }
@@ -714,8 +748,8 @@ pub(crate) async fn write_bulk_state(
                     // practice: a group holds one batch per user).
                     let child_pending = r
                         .children
-                        .as_ref()
-                        .is_some_and(|ch| buffers.touches(ch.table, &[&ch.parent.1]));
+                        .iter()
+                        .any(|ch| buffers.touches(ch.table, &[&ch.parent.1]));
                     let seen = !updated.insert(buffer_key(r.table, &key));
                     if buffers.touches(r.table, &key) || child_pending || seen {
                         updates.write(c, &mut buffers).await?;

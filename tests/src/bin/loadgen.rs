@@ -58,6 +58,16 @@ struct Args {
     /// Print one JSON object per scenario instead of text.
     #[arg(long)]
     json: bool,
+    /// After setup, write one `user_id token` line per trader to this file
+    /// (for an external load generator such as wrk).
+    #[arg(long)]
+    tokens_out: Option<std::path::PathBuf>,
+    /// After setup, place this many resting limit buys per trader.
+    #[arg(long, default_value_t = 0)]
+    resting: usize,
+    /// Write one `token order_id` line per resting order to this file.
+    #[arg(long)]
+    orders_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -333,6 +343,55 @@ async fn scenario(
     Ok(report(name, concurrency, wall, &stats, ok))
 }
 
+/// Places `per_user` resting limit buys for every trader, `concurrency` at a
+/// time; fails on the first refused order.
+async fn place_resting(
+    ctx: &Arc<Ctx>,
+    per_user: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let total = per_user * ctx.traders.len();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.clamp(1, 64) {
+        let ctx = ctx.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut placed = Vec::new();
+            loop {
+                let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed))?;
+                if i >= total {
+                    return anyhow::Ok(placed);
+                }
+                let u = i % ctx.traders.len();
+                let body = json!({
+                    "client_order_id": format!("{}-rest-{i}", ctx.run),
+                    "instrument_id": ctx.instrument, "side": "buy", "type": "limit",
+                    "quantity": "1", "price": "1.00", "time_in_force": "gtc"
+                });
+                let r = ctx
+                    .http
+                    .post(format!("{}/api/v1/orders", ctx.url))
+                    .bearer_auth(&ctx.traders[u].1)
+                    .json(&body)
+                    .send()
+                    .await?;
+                if r.status().as_u16() != 201 {
+                    bail!("resting order refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+                }
+                let v: serde_json::Value = r.json().await?;
+                let id = v.get("id").and_then(|i| i.as_str()).context("order without id")?;
+                placed.push((u, id.to_owned()));
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -346,6 +405,26 @@ async fn main() -> anyhow::Result<()> {
     };
     let ctx = Arc::new(setup(&args, &secret).await?);
     let _ = &ctx.admin;
+    if let Some(path) = &args.tokens_out {
+        let lines: String = ctx
+            .traders
+            .iter()
+            .map(|(id, tok)| format!("{id} {tok}\n"))
+            .collect();
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.resting > 0 {
+        let placed = place_resting(&ctx, args.resting, args.concurrency).await?;
+        if let Some(path) = &args.orders_out {
+            let lines: String = placed
+                .iter()
+                .map(|(u, id)| format!("{} {id}\n", ctx.traders[*u].1))
+                .collect();
+            std::fs::write(path, lines)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        eprintln!("placed {} resting orders", placed.len());
+    }
     for name in args
         .scenarios
         .split(',')

@@ -3,7 +3,7 @@
 //! and retention counts that match what the purges delete.
 
 use ordermon_domain::high_water::HighWaterMark;
-use ordermon_domain::ports::{StateChange, StoreError};
+use ordermon_domain::ports::{ReservationWrite, StateChange, StoreError};
 use ordermon_tests::TestStore;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -66,6 +66,7 @@ pub(crate) async fn projection_scans_page_and_see_operator_sql(t: &TestStore) {
         s.commit(only(StateChange::Account {
             account: Box::new(account(user, BIG, TINY)),
             expected: 0,
+            reservations: ReservationWrite::All,
         }))
         .await
         .unwrap();
@@ -162,4 +163,71 @@ pub(crate) async fn retention_counts_what_purges_delete(t: &TestStore) {
         1,
         "the queue is untouched"
     );
+}
+
+/// A database written before reservations had their own rows (each account's
+/// `data` JSON held them all) is upgraded by the migration: every reservation
+/// becomes a row, the JSON sheds them, and the account reads back whole.
+pub(crate) async fn legacy_reservations_move_to_rows(t: &TestStore) {
+    use ordermon_domain::account::{Hold, Reservation};
+    use ordermon_domain::ids::OrderId;
+    let Some(sql) = t.sql.as_ref() else {
+        eprintln!("memory backend: no migrations");
+        return;
+    };
+    let s = &t.store;
+    let mut alice = account("alice", dec!(1000), dec!(3));
+    for amount in [dec!(1), dec!(2)] {
+        let id = OrderId::generate();
+        alice.reservations.insert(
+            id,
+            Reservation {
+                order_id: id,
+                hold: Hold::Cash {
+                    currency: usd(),
+                    amount,
+                },
+                remaining_qty: dec!(1.5),
+            },
+        );
+    }
+    let bob = account("bob", dec!(5), dec!(0));
+    for a in [&alice, &bob] {
+        s.commit(only(StateChange::Account {
+            account: Box::new(a.clone()),
+            expected: 0,
+            reservations: ReservationWrite::All,
+        }))
+        .await
+        .unwrap();
+    }
+    // Back to the old layout: no reservation table, reservations in the JSON.
+    t.operator_sql("DROP TABLE account_reservations").await;
+    t.operator_sql("DELETE FROM _sqlx_migrations WHERE version = 20261230000001")
+        .await;
+    for a in [&alice, &bob] {
+        let legacy = serde_json::to_string(a).unwrap();
+        assert!(legacy.contains("\"reservations\":{"), "{legacy}");
+        let n = t
+            .operator_sql(&format!(
+                "UPDATE accounts SET data = '{legacy}' WHERE user_id = '{}'",
+                a.user_id
+            ))
+            .await;
+        assert_eq!(n, Some(1));
+    }
+
+    sql.migrate().await.unwrap();
+    assert_eq!(s.get_account(&uid("alice")).await.unwrap(), Some(alice.clone()));
+    assert_eq!(s.get_account(&uid("bob")).await.unwrap(), Some(bob));
+    // The JSON no longer carries them (an UPDATE matching it changes nothing)…
+    let n = t
+        .operator_sql("UPDATE accounts SET version = version + 1 WHERE data LIKE '%reservations%'")
+        .await;
+    assert_eq!(n, Some(0));
+    // …and the rows are where they are read from.
+    assert_eq!(t.operator_sql("DELETE FROM account_reservations").await, Some(2));
+    let got = s.get_account(&uid("alice")).await.unwrap().unwrap();
+    assert!(got.reservations.is_empty());
+    assert_eq!(got.balances, alice.balances);
 }

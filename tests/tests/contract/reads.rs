@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use ordermon_domain::alert::AlertState;
 use ordermon_domain::ids::{OrderId, StrategyId};
 use ordermon_domain::order::{Order, OrderEvent, OrderStatus};
-use ordermon_domain::ports::{AlertQuery, FillQuery, OrderQuery, StateChange};
+use ordermon_domain::ports::{AlertQuery, FillQuery, OrderQuery, ReservationWrite, StateChange};
 use ordermon_domain::strategy::StrategyStatus;
 use ordermon_domain::user::UserStatus;
 use ordermon_domain::values::{Currency, Money};
@@ -254,6 +254,7 @@ pub(crate) async fn reference_data_round_trip(t: &TestStore) {
     s.commit(only(StateChange::Account {
         account: Box::new(acct.clone()),
         expected: 0,
+        reservations: ReservationWrite::All,
     }))
     .await
     .unwrap();
@@ -267,6 +268,7 @@ pub(crate) async fn reference_data_round_trip(t: &TestStore) {
     s.commit(only(StateChange::Account {
         account: Box::new(next.clone()),
         expected: 1,
+        reservations: ReservationWrite::All,
     }))
     .await
     .unwrap();

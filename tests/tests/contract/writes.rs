@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ordermon_domain::account::{Account, Hold, Reservation};
 use ordermon_domain::event::{AggregateType, DomainEvent, EventPayload};
 use ordermon_domain::fill::Fill;
-use ordermon_domain::ids::StrategyId;
+use ordermon_domain::ids::{OrderId, StrategyId};
 use ordermon_domain::order::{Order, OrderEvent, TimedOrderEvent};
-use ordermon_domain::ports::{ChangeSet, FillQuery, OutboxMessage, StateChange, StoreError};
+use ordermon_domain::ports::{ChangeSet, FillQuery, OutboxMessage, ReservationWrite, StateChange, StoreError};
 use ordermon_domain::values::{Currency, Money};
 use ordermon_tests::TestStore;
 use rust_decimal::Decimal;
@@ -40,6 +41,7 @@ pub(crate) async fn decimal_round_trip(t: &TestStore) {
     s.commit(only(StateChange::Account {
         account: Box::new(acct.clone()),
         expected: 0,
+        reservations: ReservationWrite::All,
     }))
     .await
     .unwrap();
@@ -208,6 +210,7 @@ pub(crate) async fn failed_batch_leaves_nothing(t: &TestStore) {
     batch.changes.push(StateChange::Account {
         account: Box::new(stale),
         expected: 7,
+        reservations: ReservationWrite::All,
     });
     assert!(is_conflict(&s.commit(batch).await));
 
@@ -345,6 +348,7 @@ pub(crate) async fn group_commit_updates_many_rows(t: &TestStore) {
         s.commit(only(StateChange::Account {
             account: Box::new(a.clone()),
             expected: 0,
+            reservations: ReservationWrite::All,
         }))
         .await
         .unwrap();
@@ -373,6 +377,7 @@ pub(crate) async fn group_commit_updates_many_rows(t: &TestStore) {
         batch.changes.push(StateChange::Account {
             account: Box::new(next.clone()),
             expected,
+            reservations: ReservationWrite::All,
         });
         batches.push(batch);
         expected_accounts.push((next, advanced));
@@ -422,6 +427,7 @@ pub(crate) async fn group_commit_updates_many_rows(t: &TestStore) {
         batches.push(only(StateChange::Account {
             account: Box::new(again.clone()),
             expected: next.version,
+            reservations: ReservationWrite::All,
         }));
         wanted.push((u.clone(), again));
     }
@@ -906,4 +912,143 @@ pub(crate) async fn bulk_order_lookups(t: &TestStore) {
         .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].user_id, uid("look-b"));
+}
+
+fn held(id: OrderId, amount: Decimal) -> Reservation {
+    Reservation {
+        order_id: id,
+        hold: Hold::Cash {
+            currency: usd(),
+            amount,
+        },
+        remaining_qty: Decimal::ONE,
+    }
+}
+
+fn account_write(a: &Account, reservations: ReservationWrite) -> ChangeSet {
+    only(StateChange::Account {
+        account: Box::new(a.clone()),
+        expected: a.version - 1,
+        reservations,
+    })
+}
+
+/// An account's reservations: `All` makes the stored set the account's;
+/// `Orders` writes only the named orders' (changed, added or removed) and
+/// leaves every other as stored, whether it commits alone, in a bulk group,
+/// or batch by batch after a refusal in its group.
+pub(crate) async fn reservations_write_per_order(t: &TestStore) {
+    let s = &t.store;
+    let ids: Vec<OrderId> = (0..4).map(|_| OrderId::generate()).collect();
+    let mut acct = account("alice", dec!(1000), dec!(30));
+    for (i, id) in ids.iter().take(3).enumerate() {
+        acct.reservations.insert(*id, held(*id, Decimal::from(i + 1)));
+    }
+    s.commit(account_write(&acct, ReservationWrite::All))
+        .await
+        .unwrap();
+    assert_eq!(s.get_account(&uid("alice")).await.unwrap(), Some(acct.clone()));
+
+    // A slim account: it carries only what changed. ids[0] resized, ids[1]
+    // released, ids[3] new; ids[2] is not named and must stay as stored.
+    let mut slim = acct.clone();
+    slim.version = 2;
+    slim.reservations.clear();
+    slim.reservations.insert(ids[0], held(ids[0], dec!(0.5)));
+    slim.reservations.insert(ids[3], held(ids[3], dec!(4)));
+    s.commit(account_write(
+        &slim,
+        ReservationWrite::Orders(vec![ids[0], ids[1], ids[3]]),
+    ))
+    .await
+    .unwrap();
+    let got = s.get_account(&uid("alice")).await.unwrap().unwrap();
+    let want: Vec<(OrderId, Reservation)> = vec![
+        (ids[0], held(ids[0], dec!(0.5))),
+        (ids[2], held(ids[2], dec!(3))),
+        (ids[3], held(ids[3], dec!(4))),
+    ];
+    let mut want_sorted = want.clone();
+    want_sorted.sort_by_key(|(id, _)| *id);
+    assert_eq!(got.reservations.into_iter().collect::<Vec<_>>(), want_sorted);
+    assert_eq!(got.version, 2);
+
+    // In a group: one refused batch sends the group down the batch-by-batch
+    // path; the other batches' named reservations still land, and only they.
+    let mut bob = account("bob", dec!(1000), dec!(0));
+    let b_ids: Vec<OrderId> = (0..3).map(|_| OrderId::generate()).collect();
+    for id in &b_ids {
+        bob.reservations.insert(*id, held(*id, Decimal::ONE));
+    }
+    s.commit(account_write(&bob, ReservationWrite::All))
+        .await
+        .unwrap();
+    let mut carol = account("carol", dec!(1000), dec!(0));
+    let c_id = OrderId::generate();
+    carol.reservations.insert(c_id, held(c_id, Decimal::TWO));
+    s.commit(account_write(&carol, ReservationWrite::All))
+        .await
+        .unwrap();
+    let mut bob2 = bob.clone();
+    bob2.version = 2;
+    bob2.reservations.remove(&b_ids[0]);
+    let mut carol2 = carol.clone();
+    carol2.version = 2;
+    let c_new = OrderId::generate();
+    carol2.reservations.insert(c_new, held(c_new, dec!(7)));
+    let mut stale = acct.clone();
+    stale.version = 9; // refused: alice is at version 2
+    for refuse in [false, true] {
+        let mut group = vec![
+            account_write(&bob2, ReservationWrite::Orders(vec![b_ids[0]])),
+            account_write(&carol2, ReservationWrite::Orders(vec![c_new])),
+        ];
+        if refuse {
+            group.insert(1, account_write(&stale, ReservationWrite::All));
+        }
+        let results = s.commit_group(group).await;
+        if refuse {
+            assert!(is_conflict(&results[1]), "{results:?}");
+            assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        } else {
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        }
+        let b = s.get_account(&uid("bob")).await.unwrap().unwrap();
+        assert_eq!(
+            b.reservations.keys().copied().collect::<Vec<_>>(),
+            {
+                let mut k = vec![b_ids[1], b_ids[2]];
+                k.sort();
+                k
+            }
+        );
+        let c = s.get_account(&uid("carol")).await.unwrap().unwrap();
+        assert_eq!(c.reservations.get(&c_new), Some(&held(c_new, dec!(7))));
+        assert_eq!(c.reservations.get(&c_id), Some(&held(c_id, Decimal::TWO)));
+        assert_eq!(c.reservations.len(), 2);
+        // Next round: the same writes one version later.
+        bob2.version += 1;
+        carol2.version += 1;
+    }
+
+    // `All` with fewer reservations removes the rest.
+    let mut only_last = got_account(t, "alice").await;
+    only_last.version += 1;
+    only_last.reservations.retain(|id, _| *id == ids[3]);
+    s.commit(account_write(&only_last, ReservationWrite::All))
+        .await
+        .unwrap();
+    let got = got_account(t, "alice").await;
+    assert_eq!(got.reservations.keys().copied().collect::<Vec<_>>(), vec![ids[3]]);
+    // Projection scans see the same reservations.
+    let rows = s.scan_accounts(None, 10).await.unwrap();
+    let alice = rows.iter().find(|r| r.data.user_id == uid("alice")).unwrap();
+    assert_eq!(alice.data.reservations, got.reservations);
+    assert_eq!(alice.columns.reservations, got.reservations);
+    let bob_row = rows.iter().find(|r| r.data.user_id == uid("bob")).unwrap();
+    assert_eq!(bob_row.data.reservations.len(), 2);
+}
+
+async fn got_account(t: &TestStore, user: &str) -> Account {
+    t.store.get_account(&uid(user)).await.unwrap().unwrap()
 }

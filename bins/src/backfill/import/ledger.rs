@@ -22,7 +22,7 @@ use ordermon_domain::fill::Fill;
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::order::{Order, OrderEvent};
-use ordermon_domain::ports::{ChangeSet, StateChange, StoreError};
+use ordermon_domain::ports::{ChangeSet, ReservationWrite, StateChange, StoreError};
 use ordermon_domain::position::Position;
 use ordermon_domain::risk::RiskParams;
 use uuid::Uuid;
@@ -405,6 +405,7 @@ impl Ledger {
                 cs.changes.push(StateChange::Account {
                     account: Box::new(book.account.clone()),
                     expected: *expected,
+                    reservations: ReservationWrite::All,
                 });
             }
         }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Order submission throughput through the release monitor-server, measured from
+# outside with wrk, against a baseline measured in the same run on the same
+# machine. Per backend (a fresh database each):
+#   1. the database's own one-row INSERT per transaction: pgbench (PostgreSQL),
+#      mariadb-slap (MySQL/MariaDB), Python's sqlite3 (SQLite); 16 clients for
+#      the server databases, one writer for SQLite;
+#   2. GET /health/live (the trivial-endpoint baseline) and POST /api/v1/orders
+#      (resting limit buys over 50 funded traders) at each concurrency, with the
+#      server's CPU time over the submit run divided by the orders answered;
+#   3. the same submit load for 50 traders that already hold $RESTING resting
+#      orders each, against 50 fresh traders in the same run;
+#   4. GET /api/v1/orders/{id} against GET /health/live at each concurrency.
+# Prints one line per measurement and the ratios.
+#   scripts/bench-submit.sh            # every backend
+#   BACKENDS=postgres SECS=10 CONNS="100 500" RESTING=500 scripts/bench-submit.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BACKENDS=${BACKENDS:-postgres mysql sqlite memory}
+SECS=${SECS:-10}
+CONNS=${CONNS:-100 500}
+RESTING=${RESTING:-500}
+PG=${ORDERMON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+MY=${ORDERMON_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
+SECRET=bench-submit-secret-0123456789abcdef
+PORT=${PORT:-18090}
+URL="http://127.0.0.1:$PORT"
+THREADS=2
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+cargo build --release -q -p ordermon --bin monitor-server -p ordermon-tests --bin ordermon-loadgen
+work=$(mktemp -d)
+server=""
+cleanup() { [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+clk=$(getconf CLK_TCK)
+field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+wrk_run() { # conns script [env...] -> RESULT line
+  local c=$1 script=$2; shift 2
+  env "$@" wrk -t"$THREADS" -c"$c" -d"${SECS}s" --timeout 10s -s "scripts/wrk/$script" "$URL/health/live" | grep '^RESULT'
+}
+
+db_baseline() { # backend url -> tx/s
+  case $1 in
+    postgres)
+      psql "$2" -q -c "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, v text NOT NULL)"
+      echo "INSERT INTO bench_insert (v) VALUES ('x');" >"$work/insert.sql"
+      pgbench -n -f "$work/insert.sql" -c 16 -j 2 -T "$SECS" "$2" 2>/dev/null |
+        sed -n 's/^tps = \([0-9.]*\).*/\1/p' ;;
+    mysql)
+      local db=${2##*/} n=$((SECS * 1500))
+      mariadb -h127.0.0.1 -uroot "$db" -e "CREATE TABLE bench_insert (id bigint AUTO_INCREMENT PRIMARY KEY, v text NOT NULL)"
+      local out
+      out=$(mariadb-slap -h127.0.0.1 -uroot --create-schema="$db" --concurrency=16 --iterations=1 \
+        --number-of-queries=$n --query="INSERT INTO bench_insert (v) VALUES ('x')" 2>&1)
+      local s
+      s=$(sed -n 's/.*Average number of seconds to run all queries: \([0-9.]*\).*/\1/p' <<<"$out")
+      awk -v n=$n -v s="$s" 'BEGIN { printf "%.1f", n / s }' ;;
+    sqlite)
+      python3 - "$2" "$SECS" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=NORMAL")
+db.execute("CREATE TABLE bench_insert (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+n, end = 0, time.time() + float(sys.argv[2])
+start = time.time()
+while time.time() < end:
+    db.execute("INSERT INTO bench_insert (v) VALUES ('x')"); n += 1
+print("%.1f" % (n / (time.time() - start)))
+PY
+      ;;
+    memory) echo 0 ;;
+  esac
+}
+
+for backend in $BACKENDS; do
+  case $backend in
+    postgres) db=ordermon_bench_submit; psql "$PG" -q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+      dburl="${PG%/*}/$db"; baseurl=$dburl ;;
+    mysql) db=ordermon_bench_submit; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
+      dburl="${MY%/*}/$db"; baseurl=$dburl ;;
+    sqlite) dburl="sqlite://$work/ordermon.db"; baseurl="$work/baseline.db" ;;
+    memory) dburl=memory; baseurl="" ;;
+    *) echo "unknown backend $backend" >&2; exit 1 ;;
+  esac
+  echo "== $backend ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  base=$(db_baseline "$backend" "$baseurl")
+  [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s"
+  env ORDERMON_DATABASE__URL="$dburl" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
+    ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$work/logs" ORDERMON_LOGS__LEVEL=warn \
+    ORDERMON_ENGINE__VENUE=external ORDERMON_DEMO__INSTRUMENTS=false ORDERMON_DEMO__USERS=false \
+    target/release/monitor-server serve >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 300); do curl -sf "$URL/health/ready" >/dev/null && break; sleep 0.1; done
+  curl -sf "$URL/health/ready" >/dev/null || { cat "$work/server.log"; exit 1; }
+  lg() { ORDERMON_AUTH__JWT_SECRET="$SECRET" target/release/ordermon-loadgen --url "$URL" --scenarios '' "$@"; }
+  for c in $CONNS; do
+    lg --users 50 --tokens-out "$work/tokens" >/dev/null
+    h=$(wrk_run "$c" get.lua)
+    t0=$(ticks "$server")
+    s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
+    t1=$(ticks "$server")
+    orders=$(field requests "$s")
+    cpu=$(awk -v t=$((t1 - t0)) -v k="$clk" -v n="$orders" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')
+    echo "c=$c health     $h"
+    echo "c=$c submit     $s"
+    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order ${cpu} us"
+  done
+  # Open orders: the same load for traders with none, then for traders holding $RESTING each.
+  lg --users 50 --tokens-out "$work/fresh" >/dev/null
+  lg --users 50 --tokens-out "$work/busy" --resting "$RESTING" --concurrency 32 2>&1 >/dev/null | tail -1
+  c=${CONNS%% *}
+  f=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/fresh" ORDERMON_RUN=fresh)
+  b=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/busy" ORDERMON_RUN=busy)
+  echo "c=$c submit, no resting orders        $f"
+  echo "c=$c submit, $RESTING resting orders each $b"
+  echo "c=$c resting/none $(ratio "$(field rate "$b")" "$(field rate "$f")")"
+  # Reads.
+  lg --users 10 --resting 100 --orders-out "$work/orders" --concurrency 32 >/dev/null 2>&1
+  for c in $CONNS; do
+    h=$(wrk_run "$c" get.lua)
+    r=$(wrk_run "$c" get.lua ORDERMON_ORDERS="$work/orders")
+    echo "c=$c health     $h"
+    echo "c=$c read       $r"
+    echo "c=$c read/health $(ratio "$(field rate "$r")" "$(field rate "$h")")"
+  done
+  kill -TERM "$server"; wait "$server" || true; server=""
+  case $backend in
+    postgres) psql "$PG" -q -c "DROP DATABASE IF EXISTS ordermon_bench_submit" ;;
+    mysql) mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS ordermon_bench_submit" ;;
+    sqlite) rm -f "$work"/ordermon.db* "$work"/baseline.db* ;;
+  esac
+done
