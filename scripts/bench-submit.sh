@@ -26,7 +26,18 @@ SECRET=bench-submit-secret-0123456789abcdef
 PORT=${PORT:-18090}
 URL="http://127.0.0.1:$PORT"
 THREADS=2
-command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+# wrk (the outside load generator), pgbench and the MariaDB client (the database
+# baselines): installed from Debian when missing.
+need() { # command package
+  command -v "$1" >/dev/null && return 0
+  echo "installing $2" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }
+}
+need wrk wrk
+need pgbench postgresql-client
+need mariadb-slap mariadb-client
 cargo build --release -q -p ordermon --bin monitor-server -p ordermon-tests --bin ordermon-loadgen
 work=$(mktemp -d)
 server=""

@@ -180,6 +180,26 @@ impl Account {
         }
     }
 
+    /// A copy carrying only these orders' reservations: what a store is
+    /// given when only they changed (see `ReservationWrite::Orders`), so
+    /// that the copy costs the same however many orders are open.
+    #[must_use]
+    pub fn with_reservations_of(&self, orders: &[OrderId]) -> Self {
+        Self {
+            user_id: self.user_id.clone(),
+            account_type: self.account_type,
+            balances: self.balances.clone(),
+            reservations: orders
+                .iter()
+                .filter_map(|id| self.reservations.get(id).map(|r| (*id, r.clone())))
+                .collect(),
+            position_holds: self.position_holds.clone(),
+            high_water_mark: self.high_water_mark,
+            version: self.version,
+            sequence: self.sequence,
+        }
+    }
+
     /// The balance of a currency (zero when never funded).
     #[must_use]
     pub fn balance(&self, currency: &Currency) -> Balance {

@@ -221,15 +221,9 @@ pub fn eval_user(
                     Signal::OldestUnackedSecs => Waiting::Ack,
                     _ => Waiting::Cancel,
                 };
-                // Most users wait for nothing: no map, no allocation.
-                let mut oldest: Vec<(&str, DateTime<Utc>)> = Vec::new();
-                for o in u.open.values().filter(|o| o.waiting == wanted) {
-                    let venue = o.instrument.venue();
-                    match oldest.iter_mut().find(|(v, _)| *v == venue) {
-                        Some((_, since)) => *since = (*since).min(o.since),
-                        None => oldest.push((venue, o.since)),
-                    }
-                }
+                // Most users wait for nothing: no allocation.
+                let oldest: Vec<(&str, DateTime<Utc>)> =
+                    u.oldest_waiting_by_venue(wanted).collect();
                 for (venue, since) in oldest {
                     decide(
                         idx,
@@ -312,7 +306,7 @@ pub fn next_deadlines(
     u: &UserSeries,
     venue_stuck_after: Duration,
 ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    if u.open.is_empty() {
+    if u.waiting.is_empty() {
         return (None, None);
     }
     let mut user = None::<DateTime<Utc>>;
@@ -338,16 +332,14 @@ pub fn next_deadlines(
         let Ok(ms) = i64::try_from(ms) else { continue };
         let wait =
             chrono::Duration::milliseconds(ms.max(0) + i64::from(*op == super::rule::Op::Gt));
-        for o in u.open.values().filter(|o| o.waiting == wanted) {
-            earlier(&mut user, o.since + wait);
+        if let Some(since) = u.oldest_waiting(wanted) {
+            earlier(&mut user, since + wait);
         }
     }
-    for o in u
-        .open
-        .values()
-        .filter(|o| matches!(o.waiting, Waiting::Ack | Waiting::Cancel))
-    {
-        earlier(&mut venue, o.since + stuck);
+    for what in [Waiting::Ack, Waiting::Cancel] {
+        if let Some(since) = u.oldest_waiting(what) {
+            earlier(&mut venue, since + stuck);
+        }
     }
     (user, venue)
 }
@@ -399,11 +391,9 @@ pub fn eval_venues(
     let stuck_after = chrono::Duration::from_std(ctx.venue_stuck_after).unwrap_or_default();
     let mut stuck: BTreeMap<&str, u64> = BTreeMap::new();
     for u in observed.users.values() {
-        for o in u.open.values() {
-            if matches!(o.waiting, Waiting::Ack | Waiting::Cancel)
-                && ctx.now - o.since >= stuck_after
-            {
-                *stuck.entry(o.instrument.venue()).or_default() += 1;
+        for (venue, n) in u.waiting_since_by_venue(ctx.now - stuck_after) {
+            if n > 0 {
+                *stuck.entry(venue).or_default() += n;
             }
         }
     }

@@ -63,6 +63,7 @@ impl Observed {
                     return;
                 };
                 order_event(u, order_id, ev, at);
+                u.sync_waiting(order_id);
             }
             EventPayload::Account(ev) => account_event(u, e.sequence, ev),
             EventPayload::Position(PositionEvent::FillApplied { price, change, .. }) => {
@@ -174,6 +175,7 @@ impl Observed {
             since: o.updated_at,
             submitted_at: None,
         });
+        u.sync_waiting(o.id);
     }
 }
 

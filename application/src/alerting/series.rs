@@ -3,7 +3,7 @@
 //! orders and how long they have waited, positions, cash, equity and its
 //! high-water mark, limits and trading state, and each strategy's health.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ordermon_domain::Decimal;
@@ -23,7 +23,7 @@ const RECENT_SIGNATURES: usize = 64;
 const RECENT_DONE: usize = 64;
 
 /// Where a tracked order waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Waiting {
     /// Created, not yet sent.
     New,
@@ -109,6 +109,13 @@ pub struct UserSeries {
     pub flow: Option<Box<FlowRing>>,
     /// Open orders.
     pub open: HashMap<OrderId, OpenOrder>,
+    /// The open orders waiting for the venue (an acknowledgement or a
+    /// cancel) by what they wait for and venue, oldest first: the oldest
+    /// of each is what the stuck-order signals look at, found without
+    /// walking the open orders. Kept by [`UserSeries::sync_waiting`].
+    pub waiting: BTreeMap<(Waiting, String), BTreeSet<(DateTime<Utc>, OrderId)>>,
+    /// Where each waiting order is filed in `waiting`.
+    pub waiting_at: HashMap<OrderId, (Waiting, String, DateTime<Utc>)>,
     /// Recently completed orders: id, quantity, filled.
     pub done: VecDeque<(OrderId, Decimal, Decimal)>,
     /// Recent order signatures for duplicate detection.
@@ -188,9 +195,72 @@ impl UserSeries {
         dup
     }
 
+    /// Files an open order under `waiting` or takes it out, by what it
+    /// waits for now; call after anything that may change it.
+    pub fn sync_waiting(&mut self, id: OrderId) {
+        let now = self
+            .open
+            .get(&id)
+            .filter(|o| matches!(o.waiting, Waiting::Ack | Waiting::Cancel))
+            .map(|o| (o.waiting, o.instrument.venue(), o.since));
+        let filed = self.waiting_at.get(&id);
+        if let (Some((w, v, t)), Some((fw, fv, ft))) = (now, filed) {
+            if w == *fw && v == fv && t == *ft {
+                return;
+            }
+        }
+        let now = now.map(|(w, v, t)| (w, v.to_owned(), t));
+        if let Some((w, v, t)) = self.waiting_at.remove(&id) {
+            let key = (w, v);
+            if let Some(set) = self.waiting.get_mut(&key) {
+                set.remove(&(t, id));
+                if set.is_empty() {
+                    self.waiting.remove(&key);
+                }
+            }
+        }
+        if let Some((w, v, t)) = now {
+            self.waiting
+                .entry((w, v.clone()))
+                .or_default()
+                .insert((t, id));
+            self.waiting_at.insert(id, (w, v, t));
+        }
+    }
+
+    /// Since when the longest-waiting order waits for `what`, by venue.
+    pub fn oldest_waiting_by_venue(
+        &self,
+        what: Waiting,
+    ) -> impl Iterator<Item = (&str, DateTime<Utc>)> {
+        self.waiting
+            .range((what, String::new())..)
+            .take_while(move |((w, _), _)| *w == what)
+            .filter_map(|((_, v), set)| set.first().map(|(t, _)| (v.as_str(), *t)))
+    }
+
+    /// Since when the longest-waiting order waits for `what`, any venue.
+    #[must_use]
+    pub fn oldest_waiting(&self, what: Waiting) -> Option<DateTime<Utc>> {
+        self.oldest_waiting_by_venue(what).map(|(_, t)| t).min()
+    }
+
+    /// Orders waiting for the venue since `cutoff` or before, by venue.
+    pub fn waiting_since_by_venue(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&str, u64)> {
+        self.waiting.iter().map(move |((_, v), set)| {
+            let n = set.iter().take_while(|(t, _)| *t <= cutoff).count();
+            (v.as_str(), n as u64)
+        })
+    }
+
     /// Remembers a completed order (to notice fills beyond its quantity).
     pub fn complete(&mut self, id: OrderId) {
-        if let Some(o) = self.open.remove(&id) {
+        let removed = self.open.remove(&id);
+        self.sync_waiting(id);
+        if let Some(o) = removed {
             if self.done.len() == RECENT_DONE {
                 self.done.pop_front();
             }

@@ -472,7 +472,7 @@ impl Owner {
             ids.sort_unstable();
             ids.dedup();
             cs.changes.push(StateChange::Account {
-                account: Box::new(self.state.account.clone()),
+                account: Box::new(self.state.account.with_reservations_of(&ids)),
                 expected,
                 reservations: ReservationWrite::Orders(ids),
             });

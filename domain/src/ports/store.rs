@@ -24,7 +24,9 @@ pub enum ReservationWrite {
     #[default]
     All,
     /// Only these orders': each is stored as the account holds it, or removed
-    /// when the account holds none for it; every other stays as stored.
+    /// when the account holds none for it; every other stays as stored (so
+    /// the account given need carry only these, see
+    /// [`Account::with_reservations_of`]).
     Orders(Vec<OrderId>),
 }
 

@@ -229,6 +229,24 @@ impl Pools {
     }
 }
 
+/// How long a pooled connection may sit idle and still be handed out without
+/// a ping first.
+const TRUST_IDLE: Duration = Duration::from_secs(1);
+
+/// Checks a pooled connection before use only when it sat idle for a while
+/// (the database may have restarted meanwhile): pinging every time costs a
+/// round trip per statement. A connection that died in use anyway fails its
+/// statement with an I/O error, which is transient and retried.
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= TRUST_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 /// Connects to `url`, retrying transient failures with exponential backoff.
 pub(crate) async fn connect(url: &str, cfg: &PoolConfig) -> Result<Pools, StoreError> {
     let dialect = Dialect::from_url(url).ok_or_else(|| {
@@ -306,6 +324,8 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
         Dialect::Postgres => {
             let opts = PgConnectOptions::from_str(url)?.application_name("ordermon");
             let pool = PgPoolOptions::new()
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .max_connections(cfg.max_connections.max(1))
                 .min_connections(cfg.min_connections)
                 .acquire_timeout(cfg.acquire_timeout)
@@ -322,6 +342,8 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
             };
             let opts = MySqlConnectOptions::from_str(&url)?;
             let pool = MySqlPoolOptions::new()
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .max_connections(cfg.max_connections.max(1))
                 .min_connections(cfg.min_connections)
                 .acquire_timeout(cfg.acquire_timeout)

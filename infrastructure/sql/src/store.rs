@@ -10,7 +10,7 @@ use crate::pool::{PoolConfig, Pools, connect};
 use crate::url::{Dialect, Scrubber, redact_url};
 use crate::write::{
     Clock, Prepared, lock_clock, prepare, reserve_clock, save_clock, write_bulk_log,
-    write_bulk_state, write_log, write_precise, write_state,
+    write_bulk_log_locked, write_bulk_state, write_log, write_precise, write_state,
 };
 
 /// The SQL store: one pool per database, any of SQLite, PostgreSQL and
@@ -258,23 +258,36 @@ impl SqlStore {
             let needs_clock = batches.iter().any(|p| p.needs_clock());
             let mut clock = Clock::default();
             let mut fast = None;
-            // One large batch (an import's) takes the fast path too: written
-            // row by row it would cost a round trip per row.
-            if batches.len() > 1 || batches.iter().any(|p| p.is_large()) {
+            // Set when the log rows went out with the clock in one statement:
+            // the clock is then saved already.
+            let mut clock_saved = false;
+            // Every group takes the fast path first, one batch too: written
+            // row by row under the clock lock, a batch would hold the lock for
+            // a round trip per row. A refusal falls back to the careful path.
+            {
                 // State rows of every batch, then the clock, then the log rows:
                 // the clock is locked only for the log rows and the commit.
                 conn.raw("SAVEPOINT og_fast").await?;
                 let attempt = async {
                     write_bulk_state(&mut conn, batches).await?;
-                    if needs_clock {
-                        clock = lock_clock(&mut conn).await?;
+                    if !needs_clock {
+                        return write_bulk_log(&mut conn, batches, &mut clock).await;
                     }
+                    if let Some(receipts) = write_bulk_log_locked(&mut conn, batches).await? {
+                        clock_saved = true;
+                        return Ok(receipts);
+                    }
+                    clock = lock_clock(&mut conn).await?;
                     write_bulk_log(&mut conn, batches, &mut clock).await
                 }
                 .await;
                 match attempt {
                     Ok(receipts) => {
-                        conn.raw("RELEASE SAVEPOINT og_fast").await?;
+                        // A savepoint still open is committed with the rest:
+                        // no round trip for its release while the clock is held.
+                        if !clock_saved {
+                            conn.raw("RELEASE SAVEPOINT og_fast").await?;
+                        }
                         fast = Some(receipts.into_iter().map(Ok).collect());
                     }
                     Err(Failure::Transient(e)) => return Err(Failure::Transient(e)),
@@ -314,7 +327,7 @@ impl SqlStore {
                     results
                 }
             };
-            if needs_clock {
+            if needs_clock && !clock_saved {
                 save_clock(&mut conn, clock).await?;
             }
             Ok(results)
