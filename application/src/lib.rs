@@ -15,6 +15,7 @@ pub mod error;
 pub mod feed;
 mod high_water;
 pub mod live_feed;
+pub mod lookup;
 pub mod market;
 pub mod monitor;
 pub mod owner;

@@ -150,7 +150,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let quotes = Arc::new(QuoteBook::new(QUOTE_BUFFER));
     let root = CancellationToken::new();
     let engine = Engine::start_with_cache(
-        store.persistence(),
+        store.serving_persistence(),
         quotes.clone(),
         clock.clone(),
         config.engine.engine_config(&config.monitor),

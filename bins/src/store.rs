@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ordermon_application::lookup::{BatchedClientIdLookups, LOOKUP_WORKERS, MAX_LOOKUP_BATCH};
 use ordermon_application::persistence::Persistence;
 use ordermon_domain::ports::StoreError;
 use ordermon_memory::MemoryStore;
@@ -26,6 +27,21 @@ impl OpenStore {
             Self::Memory(m) => Persistence::from_backend(m.clone()),
             Self::Sql(s) => Persistence::from_backend(s.clone()),
         }
+    }
+
+    /// The ports the server's engine uses: on SQL, the idempotency look-ups
+    /// of order submission are batched (one statement for the questions that
+    /// arrive together, not a round trip per order).
+    pub(crate) fn serving_persistence(&self) -> Persistence {
+        let mut p = self.persistence();
+        if let Self::Sql(_) = self {
+            p.orders = Arc::new(BatchedClientIdLookups::spawn(
+                p.orders.clone(),
+                LOOKUP_WORKERS,
+                MAX_LOOKUP_BATCH,
+            ));
+        }
+        p
     }
 
     /// Closes pooled connections.
