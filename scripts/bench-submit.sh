@@ -44,6 +44,15 @@ server=""
 cleanup() { [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
+# Waits (up to a minute) until the relay has published every outbox row, so a
+# measurement does not share the machine with the previous step's backlog.
+settle() {
+  for _ in $(seq 1 120); do
+    pending=$(curl -sf "$URL/metrics" | awk '$1 == "ordermon_outbox_pending" { print $2 }')
+    [ "${pending:-1}" = 0 ] && return 0
+    sleep 0.5
+  done
+}
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk=$(getconf CLK_TCK)
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -110,6 +119,7 @@ for backend in $BACKENDS; do
   lg() { ORDERMON_AUTH__JWT_SECRET="$SECRET" target/release/ordermon-loadgen --url "$URL" --scenarios '' "$@"; }
   for c in $CONNS; do
     lg --users 50 --tokens-out "$work/tokens" >/dev/null
+    settle
     h=$(wrk_run "$c" get.lua)
     t0=$(ticks "$server")
     s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
@@ -123,6 +133,7 @@ for backend in $BACKENDS; do
   # Open orders: the same load for traders with none, then for traders holding $RESTING each.
   lg --users 50 --tokens-out "$work/fresh" >/dev/null
   lg --users 50 --tokens-out "$work/busy" --resting "$RESTING" --concurrency 32 2>&1 >/dev/null | tail -1
+  settle
   c=${CONNS%% *}
   f=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/fresh" ORDERMON_RUN=fresh)
   b=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/busy" ORDERMON_RUN=busy)
@@ -131,6 +142,7 @@ for backend in $BACKENDS; do
   echo "c=$c resting/none $(ratio "$(field rate "$b")" "$(field rate "$f")")"
   # Reads.
   lg --users 10 --resting 100 --orders-out "$work/orders" --concurrency 32 >/dev/null 2>&1
+  settle
   for c in $CONNS; do
     h=$(wrk_run "$c" get.lua)
     r=$(wrk_run "$c" get.lua ORDERMON_ORDERS="$work/orders")
