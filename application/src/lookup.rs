@@ -118,7 +118,10 @@ impl OrderRepository for BatchedClientIdLookups {
     ) -> Result<Option<Order>, StoreError> {
         // Not a valid id: no order can have it; the store says so itself.
         let Ok(cid) = ClientOrderId::new(client_order_id) else {
-            return self.inner.get_order_by_client_id(user, client_order_id).await;
+            return self
+                .inner
+                .get_order_by_client_id(user, client_order_id)
+                .await;
         };
         let (reply, answer) = oneshot::channel();
         let ask = Ask {
@@ -127,12 +130,19 @@ impl OrderRepository for BatchedClientIdLookups {
             reply,
         };
         if self.asks.send(ask).await.is_err() {
-            return self.inner.get_order_by_client_id(user, client_order_id).await;
+            return self
+                .inner
+                .get_order_by_client_id(user, client_order_id)
+                .await;
         }
         match answer.await {
             Ok(a) => a,
             // The worker went away mid-question: ask directly.
-            Err(_) => self.inner.get_order_by_client_id(user, client_order_id).await,
+            Err(_) => {
+                self.inner
+                    .get_order_by_client_id(user, client_order_id)
+                    .await
+            }
         }
     }
 
@@ -208,7 +218,10 @@ mod tests {
             Ok(self
                 .orders
                 .iter()
-                .filter(|o| keys.iter().any(|(u, c)| *u == o.user_id && *c == o.client_order_id))
+                .filter(|o| {
+                    keys.iter()
+                        .any(|(u, c)| *u == o.user_id && *c == o.client_order_id)
+                })
                 .cloned()
                 .collect())
         }
@@ -223,11 +236,8 @@ mod tests {
             instrument_id: ordermon_domain::ids::InstrumentId::new("ACME.SIM").unwrap(),
             side: Side::Buy,
             order_type: OrderType::Limit,
-            quantity: ordermon_domain::values::Quantity::new(rust_decimal::Decimal::ONE)
-                .unwrap(),
-            price: Some(
-                ordermon_domain::values::Price::new(rust_decimal::Decimal::ONE).unwrap(),
-            ),
+            quantity: ordermon_domain::values::Quantity::new(rust_decimal::Decimal::ONE).unwrap(),
+            price: Some(ordermon_domain::values::Price::new(rust_decimal::Decimal::ONE).unwrap()),
             trigger_price: None,
             time_in_force: TimeInForce::Gtc,
             expire_at: None,
@@ -266,7 +276,10 @@ mod tests {
                     .get_order_by_client_id(&UserId::new(user).unwrap(), &cid)
                     .await
                     .unwrap();
-                (i, got.map(|o| (o.user_id.to_string(), o.client_order_id.to_string())))
+                (
+                    i,
+                    got.map(|o| (o.user_id.to_string(), o.client_order_id.to_string())),
+                )
             }));
         }
         for a in asks {
@@ -294,7 +307,10 @@ mod tests {
         assert!(matches!(e, Err(StoreError::Unavailable(_))), "{e:?}");
         // Too long to be a client order id: answered by the store directly.
         let long = "x".repeat(200);
-        assert_eq!(batched.get_order_by_client_id(&alice, &long).await, Ok(None));
+        assert_eq!(
+            batched.get_order_by_client_id(&alice, &long).await,
+            Ok(None)
+        );
         assert_eq!(inner.bulk_calls.load(Ordering::SeqCst), 1);
     }
 }

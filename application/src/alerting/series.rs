@@ -102,6 +102,9 @@ pub struct EquityTrack {
     pub history: VecDeque<(i64, Decimal)>,
 }
 
+/// Orders waiting for one thing at one venue: since when, and which.
+pub type WaitingSince = BTreeSet<(DateTime<Utc>, OrderId)>;
+
 /// Everything known of one user.
 #[derive(Debug, Default)]
 pub struct UserSeries {
@@ -113,7 +116,7 @@ pub struct UserSeries {
     /// cancel) by what they wait for and venue, oldest first: the oldest
     /// of each is what the stuck-order signals look at, found without
     /// walking the open orders. Kept by [`UserSeries::sync_waiting`].
-    pub waiting: BTreeMap<(Waiting, String), BTreeSet<(DateTime<Utc>, OrderId)>>,
+    pub waiting: BTreeMap<(Waiting, String), WaitingSince>,
     /// Where each waiting order is filed in `waiting`.
     pub waiting_at: HashMap<OrderId, (Waiting, String, DateTime<Utc>)>,
     /// Recently completed orders: id, quantity, filled.

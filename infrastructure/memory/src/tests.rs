@@ -232,7 +232,13 @@ async fn outbox_marks_each_row_once() {
     assert_eq!(store.mark_sent(&ids[..2]).await.unwrap(), 2);
     // The next poll starts after the sent rows, in commit order.
     store.commit(create_batch(&new_order("d"))).await.unwrap();
-    let ids_now: Vec<i64> = store.pending(10).await.unwrap().iter().map(|r| r.id).collect();
+    let ids_now: Vec<i64> = store
+        .pending(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(ids_now, vec![3, 4]);
     assert_eq!(store.mark_sent(&[4]).await.unwrap(), 1);
     assert_eq!(store.mark_sent(&ids).await.unwrap(), 1);

@@ -20,7 +20,9 @@ use ordermon_domain::strategy::{Strategy, StrategyStatus};
 use ordermon_domain::user::{User, UserStatus};
 
 use crate::conn::{Cell, Kind, Val};
-use crate::decode::{corrupt, int, json, overlay_balances, overlay_reservations, parsed, text, ts, uint, uuid};
+use crate::decode::{
+    corrupt, int, json, overlay_balances, overlay_reservations, parsed, text, ts, uint, uuid,
+};
 use crate::store::SqlStore;
 use crate::url::Dialect;
 

@@ -21,7 +21,9 @@ use rust_decimal::Decimal;
 
 use crate::alerting::newer_in_group;
 use crate::conn::{Cell, Kind, Val};
-use crate::decode::{corrupt, dec, int, json, overlay_balances, overlay_reservations, parsed, text, ts};
+use crate::decode::{
+    corrupt, dec, int, json, overlay_balances, overlay_reservations, parsed, text, ts,
+};
 use crate::repos::limit;
 use crate::store::SqlStore;
 

@@ -22,7 +22,8 @@ use crate::conn::{Cell, Conn, Kind, Val};
 use crate::error::{Failure, is_unique_violation};
 use crate::repos::marks;
 use crate::rows::{
-    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, Scope, event_row, outbox_row, row_write,
+    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, Scope, event_row, outbox_row,
+    row_write,
 };
 use crate::url::Dialect;
 
@@ -251,7 +252,10 @@ async fn delete_keys(
     keys: &[Val],
 ) -> Result<(), Failure> {
     for chunk in keys.chunks(MAX_UPDATE_ROWS) {
-        let sql = format!("DELETE FROM {table} WHERE {column} IN ({})", marks(chunk.len()));
+        let sql = format!(
+            "DELETE FROM {table} WHERE {column} IN ({})",
+            marks(chunk.len())
+        );
         c.exec(&sql, chunk.to_vec()).await?;
     }
     Ok(())

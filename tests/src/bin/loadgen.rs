@@ -377,10 +377,17 @@ async fn place_resting(
                     .send()
                     .await?;
                 if r.status().as_u16() != 201 {
-                    bail!("resting order refused: {} {}", r.status(), r.text().await.unwrap_or_default());
+                    bail!(
+                        "resting order refused: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    );
                 }
                 let v: serde_json::Value = r.json().await?;
-                let id = v.get("id").and_then(|i| i.as_str()).context("order without id")?;
+                let id = v
+                    .get("id")
+                    .and_then(|i| i.as_str())
+                    .context("order without id")?;
                 placed.push((u, id.to_owned()));
             }
         }));
@@ -420,8 +427,7 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .map(|(u, id)| format!("{} {id}\n", ctx.traders[*u].1))
                 .collect();
-            std::fs::write(path, lines)
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
         }
         eprintln!("placed {} resting orders", placed.len());
     }

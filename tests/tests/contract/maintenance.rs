@@ -218,7 +218,10 @@ pub(crate) async fn legacy_reservations_move_to_rows(t: &TestStore) {
     }
 
     sql.migrate().await.unwrap();
-    assert_eq!(s.get_account(&uid("alice")).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        s.get_account(&uid("alice")).await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(s.get_account(&uid("bob")).await.unwrap(), Some(bob));
     // The JSON no longer carries them (an UPDATE matching it changes nothing)…
     let n = t
@@ -226,7 +229,10 @@ pub(crate) async fn legacy_reservations_move_to_rows(t: &TestStore) {
         .await;
     assert_eq!(n, Some(0));
     // …and the rows are where they are read from.
-    assert_eq!(t.operator_sql("DELETE FROM account_reservations").await, Some(2));
+    assert_eq!(
+        t.operator_sql("DELETE FROM account_reservations").await,
+        Some(2)
+    );
     let got = s.get_account(&uid("alice")).await.unwrap().unwrap();
     assert!(got.reservations.is_empty());
     assert_eq!(got.balances, alice.balances);

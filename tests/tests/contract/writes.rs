@@ -9,7 +9,9 @@ use ordermon_domain::event::{AggregateType, DomainEvent, EventPayload};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::ids::{OrderId, StrategyId};
 use ordermon_domain::order::{Order, OrderEvent, TimedOrderEvent};
-use ordermon_domain::ports::{ChangeSet, FillQuery, OutboxMessage, ReservationWrite, StateChange, StoreError};
+use ordermon_domain::ports::{
+    ChangeSet, FillQuery, OutboxMessage, ReservationWrite, StateChange, StoreError,
+};
 use ordermon_domain::values::{Currency, Money};
 use ordermon_tests::TestStore;
 use rust_decimal::Decimal;
@@ -942,12 +944,16 @@ pub(crate) async fn reservations_write_per_order(t: &TestStore) {
     let ids: Vec<OrderId> = (0..4).map(|_| OrderId::generate()).collect();
     let mut acct = account("alice", dec!(1000), dec!(30));
     for (i, id) in ids.iter().take(3).enumerate() {
-        acct.reservations.insert(*id, held(*id, Decimal::from(i + 1)));
+        acct.reservations
+            .insert(*id, held(*id, Decimal::from(i + 1)));
     }
     s.commit(account_write(&acct, ReservationWrite::All))
         .await
         .unwrap();
-    assert_eq!(s.get_account(&uid("alice")).await.unwrap(), Some(acct.clone()));
+    assert_eq!(
+        s.get_account(&uid("alice")).await.unwrap(),
+        Some(acct.clone())
+    );
 
     // A slim account: it carries only what changed. ids[0] resized, ids[1]
     // released, ids[3] new; ids[2] is not named and must stay as stored.
@@ -970,7 +976,10 @@ pub(crate) async fn reservations_write_per_order(t: &TestStore) {
     ];
     let mut want_sorted = want.clone();
     want_sorted.sort_by_key(|(id, _)| *id);
-    assert_eq!(got.reservations.into_iter().collect::<Vec<_>>(), want_sorted);
+    assert_eq!(
+        got.reservations.into_iter().collect::<Vec<_>>(),
+        want_sorted
+    );
     assert_eq!(got.version, 2);
 
     // In a group: one refused batch sends the group down the batch-by-batch
@@ -1014,14 +1023,11 @@ pub(crate) async fn reservations_write_per_order(t: &TestStore) {
             assert!(results.iter().all(Result::is_ok), "{results:?}");
         }
         let b = s.get_account(&uid("bob")).await.unwrap().unwrap();
-        assert_eq!(
-            b.reservations.keys().copied().collect::<Vec<_>>(),
-            {
-                let mut k = vec![b_ids[1], b_ids[2]];
-                k.sort();
-                k
-            }
-        );
+        assert_eq!(b.reservations.keys().copied().collect::<Vec<_>>(), {
+            let mut k = vec![b_ids[1], b_ids[2]];
+            k.sort();
+            k
+        });
         let c = s.get_account(&uid("carol")).await.unwrap().unwrap();
         assert_eq!(c.reservations.get(&c_new), Some(&held(c_new, dec!(7))));
         assert_eq!(c.reservations.get(&c_id), Some(&held(c_id, Decimal::TWO)));
@@ -1039,10 +1045,16 @@ pub(crate) async fn reservations_write_per_order(t: &TestStore) {
         .await
         .unwrap();
     let got = got_account(t, "alice").await;
-    assert_eq!(got.reservations.keys().copied().collect::<Vec<_>>(), vec![ids[3]]);
+    assert_eq!(
+        got.reservations.keys().copied().collect::<Vec<_>>(),
+        vec![ids[3]]
+    );
     // Projection scans see the same reservations.
     let rows = s.scan_accounts(None, 10).await.unwrap();
-    let alice = rows.iter().find(|r| r.data.user_id == uid("alice")).unwrap();
+    let alice = rows
+        .iter()
+        .find(|r| r.data.user_id == uid("alice"))
+        .unwrap();
     assert_eq!(alice.data.reservations, got.reservations);
     assert_eq!(alice.columns.reservations, got.reservations);
     let bob_row = rows.iter().find(|r| r.data.user_id == uid("bob")).unwrap();
