@@ -54,11 +54,12 @@ impl Prepared<'_> {
 /// Maps a batch to rows and checks what needs no database: each value's version
 /// is `expected + 1`, and no event id or aggregate sequence repeats in the batch.
 pub(crate) fn prepare(batch: &ChangeSet) -> Result<Prepared<'_>, StoreError> {
-    let rows = batch
+    let mut rows = batch
         .changes
         .iter()
         .map(row_write)
         .collect::<Result<Vec<_>, _>>()?;
+    skip_new_reservation_deletes(&mut rows);
     let mut ids = HashSet::new();
     let mut seqs = HashSet::new();
     for e in &batch.events {
@@ -81,6 +82,28 @@ pub(crate) fn prepare(batch: &ChangeSet) -> Result<Prepared<'_>, StoreError> {
         }
     }
     Ok(Prepared { batch, rows })
+}
+
+/// An order this batch creates can have no reservation row yet: the keyed
+/// delete before its reservation's insert is dropped (for a submit, the
+/// whole statement).
+fn skip_new_reservation_deletes(rows: &mut [RowWrite]) {
+    let created: HashSet<uuid::Uuid> = rows
+        .iter()
+        .filter(|r| r.table == "orders" && r.mode == Mode::Versioned { expected: 0 })
+        .filter_map(|r| match r.key.first() {
+            Some((_, Val::Uuid(id))) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    if created.is_empty() {
+        return;
+    }
+    for ch in rows.iter_mut().flat_map(|r| r.children.iter_mut()) {
+        if let (true, Scope::Keys(_, keys)) = (ch.table == "account_reservations", &mut ch.scope) {
+            keys.retain(|k| !matches!(k, Val::Uuid(id) if created.contains(id)));
+        }
+    }
 }
 
 /// The last event position and outbox id handed out.

@@ -1059,6 +1059,40 @@ pub(crate) async fn reservations_write_per_order(t: &TestStore) {
     assert_eq!(alice.columns.reservations, got.reservations);
     let bob_row = rows.iter().find(|r| r.data.user_id == uid("bob")).unwrap();
     assert_eq!(bob_row.data.reservations.len(), 2);
+
+    // A submit's shape: the batch creates an order and reserves for it (no
+    // row of it can exist yet), and releases an older order's reservation.
+    for (round, group) in [(0, false), (1, true)] {
+        let new_order = order("alice", &format!("with-reservation-{round}"));
+        let mut acct = got_account(t, "alice").await;
+        let older: Vec<OrderId> = acct.reservations.keys().copied().collect();
+        acct.version += 1;
+        acct.reservations.clear();
+        acct.reservations
+            .insert(new_order.id, held(new_order.id, dec!(9)));
+        let mut named = older.clone();
+        named.push(new_order.id);
+        let mut batch = created(&new_order);
+        batch.changes.push(StateChange::Account {
+            account: Box::new(acct.with_reservations_of(&[new_order.id])),
+            expected: acct.version - 1,
+            reservations: ReservationWrite::Orders(named),
+        });
+        if group {
+            let results = s
+                .commit_group(vec![batch, created(&order("bob", "other"))])
+                .await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        } else {
+            s.commit(batch).await.unwrap();
+        }
+        let got = got_account(t, "alice").await;
+        assert_eq!(
+            got.reservations.into_iter().collect::<Vec<_>>(),
+            vec![(new_order.id, held(new_order.id, dec!(9)))],
+            "round {round}"
+        );
+    }
 }
 
 async fn got_account(t: &TestStore, user: &str) -> Account {
