@@ -246,9 +246,67 @@ impl SqlStore {
         }
     }
 
-    /// One attempt at a group commit: one transaction, the fast path under a
-    /// savepoint, and on any refusal a savepoint per batch.
+    /// One attempt at a group commit: the fast path in one transaction; on a
+    /// refusal, a second transaction writing batch by batch, each under a
+    /// savepoint, so that one refused batch fails alone.
     async fn group_once(
+        &self,
+        batches: &[&Prepared<'_>],
+    ) -> Result<Vec<Result<CommitReceipt, StoreError>>, Failure> {
+        match self.group_fast(batches).await? {
+            Some(receipts) => Ok(receipts.into_iter().map(Ok).collect()),
+            None => self.group_careful(batches).await,
+        }
+    }
+
+    /// Every batch's state rows in multi-row statements, then the clock, then
+    /// the log rows: the clock is locked only for the log rows and the
+    /// commit (on PostgreSQL, one statement and the commit). `None` when the
+    /// database refused something (a stale version, a duplicate): nothing
+    /// was written, and the careful path finds out which batch it was. No
+    /// savepoint: a refusal rolls the whole transaction back, which spares
+    /// every successful group a round trip.
+    async fn group_fast(
+        &self,
+        batches: &[&Prepared<'_>],
+    ) -> Result<Option<Vec<CommitReceipt>>, Failure> {
+        let mut tx = self.pools.begin_write().await?;
+        let attempt = async {
+            let mut conn = tx.conn();
+            write_bulk_state(&mut conn, batches).await?;
+            if !batches.iter().any(|p| p.needs_clock()) {
+                return write_bulk_log(&mut conn, batches, &mut Clock::default()).await;
+            }
+            if let Some(receipts) = write_bulk_log_locked(&mut conn, batches).await? {
+                return Ok(receipts);
+            }
+            let mut clock = lock_clock(&mut conn).await?;
+            let receipts = write_bulk_log(&mut conn, batches, &mut clock).await?;
+            save_clock(&mut conn, clock).await?;
+            Ok(receipts)
+        }
+        .await;
+        match attempt {
+            Ok(receipts) => {
+                tx.commit().await.map_err(commit_failure)?;
+                Ok(Some(receipts))
+            }
+            Err(Failure::Fatal(e)) => {
+                tracing::debug!(error = %e, "group fast path refused; committing batch by batch");
+                let _ = tx.rollback().await;
+                Ok(None)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The careful path: the clock locked first and held throughout, each
+    /// batch written row by row under its own savepoint, each refusal typed
+    /// and kept to its batch.
+    async fn group_careful(
         &self,
         batches: &[&Prepared<'_>],
     ) -> Result<Vec<Result<CommitReceipt, StoreError>>, Failure> {
@@ -257,77 +315,28 @@ impl SqlStore {
             let mut conn = tx.conn();
             let needs_clock = batches.iter().any(|p| p.needs_clock());
             let mut clock = Clock::default();
-            let mut fast = None;
-            // Set when the log rows went out with the clock in one statement:
-            // the clock is then saved already.
-            let mut clock_saved = false;
-            // Every group takes the fast path first, one batch too: written
-            // row by row under the clock lock, a batch would hold the lock for
-            // a round trip per row. A refusal falls back to the careful path.
-            {
-                // State rows of every batch, then the clock, then the log rows:
-                // the clock is locked only for the log rows and the commit.
-                conn.raw("SAVEPOINT og_fast").await?;
-                let attempt = async {
-                    write_bulk_state(&mut conn, batches).await?;
-                    if !needs_clock {
-                        return write_bulk_log(&mut conn, batches, &mut clock).await;
-                    }
-                    if let Some(receipts) = write_bulk_log_locked(&mut conn, batches).await? {
-                        clock_saved = true;
-                        return Ok(receipts);
-                    }
-                    clock = lock_clock(&mut conn).await?;
-                    write_bulk_log(&mut conn, batches, &mut clock).await
-                }
-                .await;
-                match attempt {
-                    Ok(receipts) => {
-                        // A savepoint still open is committed with the rest:
-                        // no round trip for its release while the clock is held.
-                        if !clock_saved {
-                            conn.raw("RELEASE SAVEPOINT og_fast").await?;
-                        }
-                        fast = Some(receipts.into_iter().map(Ok).collect());
+            if needs_clock {
+                clock = lock_clock(&mut conn).await?;
+            }
+            let mut results = Vec::with_capacity(batches.len());
+            for p in batches {
+                conn.raw("SAVEPOINT og_batch").await?;
+                let before = clock;
+                match write_precise(&mut conn, p, &mut clock).await {
+                    Ok(receipt) => {
+                        conn.raw("RELEASE SAVEPOINT og_batch").await?;
+                        results.push(Ok(receipt));
                     }
                     Err(Failure::Transient(e)) => return Err(Failure::Transient(e)),
                     Err(Failure::Fatal(e)) => {
-                        tracing::debug!(error = %e, "group fast path refused; committing batch by batch");
-                        conn.raw("ROLLBACK TO SAVEPOINT og_fast").await?;
-                        conn.raw("RELEASE SAVEPOINT og_fast").await?;
+                        conn.raw("ROLLBACK TO SAVEPOINT og_batch").await?;
+                        conn.raw("RELEASE SAVEPOINT og_batch").await?;
+                        clock = before;
+                        results.push(Err(e));
                     }
                 }
             }
-            let results = match fast {
-                Some(results) => results,
-                None => {
-                    // The careful path (one batch, or a refusal above): the
-                    // clock is locked (again) first and held throughout.
-                    if needs_clock {
-                        clock = lock_clock(&mut conn).await?;
-                    }
-                    let mut results = Vec::with_capacity(batches.len());
-                    for p in batches {
-                        conn.raw("SAVEPOINT og_batch").await?;
-                        let before = clock;
-                        match write_precise(&mut conn, p, &mut clock).await {
-                            Ok(receipt) => {
-                                conn.raw("RELEASE SAVEPOINT og_batch").await?;
-                                results.push(Ok(receipt));
-                            }
-                            Err(Failure::Transient(e)) => return Err(Failure::Transient(e)),
-                            Err(Failure::Fatal(e)) => {
-                                conn.raw("ROLLBACK TO SAVEPOINT og_batch").await?;
-                                conn.raw("RELEASE SAVEPOINT og_batch").await?;
-                                clock = before;
-                                results.push(Err(e));
-                            }
-                        }
-                    }
-                    results
-                }
-            };
-            if needs_clock && !clock_saved {
+            if needs_clock {
                 save_clock(&mut conn, clock).await?;
             }
             Ok(results)
