@@ -38,6 +38,19 @@ need() { # command package
 need wrk wrk
 need pgbench postgresql-client
 need mariadb-slap mariadb-client
+
+# The databases measured: started (as scripts/test.sh starts them) when down.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 120); do port_open "$1" && return 0; sleep 0.5; done
+  echo "nothing answers on port $1" >&2; exit 1
+}
+case " $BACKENDS " in *" postgres "*)
+  port_open 5432 || { pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start; wait_port 5432; } ;;
+esac
+case " $BACKENDS " in *" mysql "*)
+  port_open 3306 || { start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; wait_port 3306; } ;;
+esac
 cargo build --release -q -p ordermon --bin monitor-server -p ordermon-tests --bin ordermon-loadgen
 work=$(mktemp -d)
 server=""
