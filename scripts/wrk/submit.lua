@@ -3,12 +3,8 @@
 -- `ordermon-loadgen --tokens-out`). $ORDERMON_RUN makes client order ids
 -- unique per run; $ORDERMON_TIF is the time in force (gtc: the orders rest).
 -- done() prints one line of key=value figures for scripts/bench-submit.sh.
-local threads = {}
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+-- setup(), response() and done(): shared with the other scripts.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
 
 function init(args)
   tokens = {}
@@ -30,24 +26,4 @@ function request()
   return wrk.format("POST", "/api/v1/orders",
     { ["Authorization"] = tokens[(counter + tid) % #tokens + 1],
       ["Content-Type"] = "application/json" }, body)
-end
-
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local by = {}
-  for _, t in ipairs(threads) do
-    local s = t:get("statuses")
-    for k, v in pairs(s) do by[k] = (by[k] or 0) + v end
-  end
-  local parts = {}
-  for k, v in pairs(by) do parts[#parts + 1] = k .. ":" .. v end
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT requests=%d seconds=%.3f rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f statuses=%s socket_errors=%d\n",
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    table.concat(parts, ","), e.connect + e.read + e.write + e.timeout))
 end
