@@ -221,10 +221,7 @@ pub fn eval_user(
                     Signal::OldestUnackedSecs => Waiting::Ack,
                     _ => Waiting::Cancel,
                 };
-                // Most users wait for nothing: no allocation.
-                let oldest: Vec<(&str, DateTime<Utc>)> =
-                    u.oldest_waiting_by_venue(wanted).collect();
-                for (venue, since) in oldest {
+                for (venue, since) in u.oldest_waiting_by_venue(wanted) {
                     decide(
                         idx,
                         rule,

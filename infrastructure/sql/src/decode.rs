@@ -128,15 +128,16 @@ pub(crate) fn overlay_balances(
     Ok(())
 }
 
-/// Makes an account's reservations those of the `account_reservations` rows:
-/// `(row, column of the reservation JSON)`.
-pub(crate) fn overlay_reservations<'r>(
+/// Makes an account's reservations those of the `account_reservations` rows,
+/// whose column `column` holds each reservation's JSON.
+pub(crate) fn overlay_reservations(
     account: &mut Account,
-    rows: impl IntoIterator<Item = (&'r Vec<Cell>, usize)>,
+    rows: &[Vec<Cell>],
+    column: usize,
 ) -> Result<(), StoreError> {
     let mut reservations = std::collections::BTreeMap::new();
-    for (row, i) in rows {
-        let r: Reservation = json(row, i, "reservation")?;
+    for row in rows {
+        let r: Reservation = json(row, column, "reservation")?;
         reservations.insert(r.order_id, r);
     }
     account.reservations = reservations;

@@ -313,7 +313,7 @@ impl AccountRepository for SqlStore {
         };
         let mut account: Account = json(first, 1, "account")?;
         overlay_balances(&mut account, heads, 2)?;
-        overlay_reservations(&mut account, reservations.iter().map(|r| (r, 5)))?;
+        overlay_reservations(&mut account, reservations, 5)?;
         Ok(Some(account))
     }
 }

@@ -58,18 +58,12 @@ pub(crate) struct Children {
     /// The column naming the parent, and its value.
     pub(crate) parent: (&'static str, Val),
     pub(crate) columns: &'static [&'static str],
-    /// The rows to insert, after the rows `scope` names are deleted.
+    /// The rows to insert, after the rows `replaces` names are deleted.
     pub(crate) rows: Vec<Vec<Val>>,
-    pub(crate) scope: Scope,
-}
-
-/// Which of a parent's current child rows a write replaces.
-#[derive(Debug, Clone)]
-pub(crate) enum Scope {
-    /// All of them.
-    Parent,
-    /// Those with these values in this (unique) column.
-    Keys(&'static str, Vec<Val>),
+    /// The current rows this write replaces: those with one of these values
+    /// in this column (the parent's column for all of them, or a unique
+    /// column for some).
+    pub(crate) replaces: (&'static str, Vec<Val>),
 }
 
 /// The columns of `account_balances`.
@@ -318,20 +312,21 @@ fn account_row(
             ]
         })
         .collect();
-    let (rows, scope) = match reservations {
+    let user = || ("user_id", vec![Val::text(&a.user_id)]);
+    let (rows, replaces) = match reservations {
         ReservationWrite::All => (
             a.reservations
                 .values()
                 .map(|r| reservation_row(&a.user_id, r))
                 .collect::<Result<_, _>>()?,
-            Scope::Parent,
+            user(),
         ),
         ReservationWrite::Orders(ids) => (
             ids.iter()
                 .filter_map(|id| a.reservations.get(id))
                 .map(|r| reservation_row(&a.user_id, r))
                 .collect::<Result<_, _>>()?,
-            Scope::Keys(
+            (
                 "order_id",
                 ids.iter().map(|id| Val::Uuid(id.as_uuid())).collect(),
             ),
@@ -355,14 +350,14 @@ fn account_row(
                 parent: ("user_id", Val::text(&a.user_id)),
                 columns: BALANCE_COLUMNS,
                 rows: balances,
-                scope: Scope::Parent,
+                replaces: user(),
             },
             Children {
                 table: "account_reservations",
                 parent: ("user_id", Val::text(&a.user_id)),
                 columns: RESERVATION_COLUMNS,
                 rows,
-                scope,
+                replaces,
             },
         ],
         id,

@@ -191,7 +191,7 @@ impl ProjectionScan for SqlStore {
             {
                 held.push(r);
             }
-            overlay_reservations(&mut data, held.iter().map(|r| (r, 1)))?;
+            overlay_reservations(&mut data, &held, 1)?;
             let mut columns = data.clone();
             set(&mut columns.account_type, {
                 let name = text(h, 2)?;

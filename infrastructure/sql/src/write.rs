@@ -22,8 +22,7 @@ use crate::conn::{Cell, Conn, Kind, Val};
 use crate::error::{Failure, is_unique_violation};
 use crate::repos::marks;
 use crate::rows::{
-    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, Scope, event_row, outbox_row,
-    row_write,
+    Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, event_row, outbox_row, row_write,
 };
 use crate::url::Dialect;
 
@@ -100,8 +99,10 @@ fn skip_new_reservation_deletes(rows: &mut [RowWrite]) {
         return;
     }
     for ch in rows.iter_mut().flat_map(|r| r.children.iter_mut()) {
-        if let (true, Scope::Keys(_, keys)) = (ch.table == "account_reservations", &mut ch.scope) {
-            keys.retain(|k| !matches!(k, Val::Uuid(id) if created.contains(id)));
+        if ch.table == "account_reservations" && ch.replaces.0 == "order_id" {
+            ch.replaces
+                .1
+                .retain(|k| !matches!(k, Val::Uuid(id) if created.contains(id)));
         }
     }
 }
@@ -253,13 +254,7 @@ fn insert_parts(r: &RowWrite) -> (Vec<&'static str>, Vec<Val>) {
 
 async fn replace_children(c: &mut Conn<'_>, ch: &Children, existed: bool) -> Result<(), Failure> {
     if existed {
-        match &ch.scope {
-            Scope::Parent => {
-                let sql = format!("DELETE FROM {} WHERE {} = ?", ch.table, ch.parent.0);
-                c.exec(&sql, vec![ch.parent.1.clone()]).await?;
-            }
-            Scope::Keys(column, keys) => delete_keys(c, ch.table, column, keys).await?,
-        }
+        delete_keys(c, ch.table, ch.replaces.0, &ch.replaces.1).await?;
     }
     if !ch.rows.is_empty() {
         insert_many(c, ch.table, ch.columns, ch.rows.clone(), false).await?;
@@ -456,39 +451,25 @@ impl<'a> Updates<'a> {
     async fn write(&mut self, c: &mut Conn<'_>, buffers: &mut Buffers) -> Result<(), Failure> {
         for group in std::mem::take(&mut self.groups) {
             update_many(c, &group).await?;
-            // Each child table: the old rows of every parent in the group
-            // deleted in a few statements, the new ones buffered.
+            // The old child rows the group's writes replace, gathered per
+            // table and column: a few statements for the whole group. The
+            // new ones are buffered.
             let children: Vec<&Children> = group.iter().flat_map(|r| &r.children).collect();
-            let mut tables: Vec<&'static str> = children.iter().map(|ch| ch.table).collect();
-            tables.sort_unstable();
-            tables.dedup();
-            for table in tables {
-                let mine = || children.iter().filter(move |ch| ch.table == table);
-                let parents: Vec<Val> = mine()
-                    .filter(|ch| matches!(ch.scope, Scope::Parent))
-                    .map(|ch| ch.parent.1.clone())
-                    .collect();
-                if let Some(first) = mine().find(|ch| matches!(ch.scope, Scope::Parent)) {
-                    delete_keys(c, table, first.parent.0, &parents).await?;
+            let mut replaced: BTreeMap<(&str, &str), Vec<Val>> = BTreeMap::new();
+            for ch in &children {
+                replaced
+                    .entry((ch.table, ch.replaces.0))
+                    .or_default()
+                    .extend(ch.replaces.1.iter().cloned());
+            }
+            for ((table, column), keys) in replaced {
+                delete_keys(c, table, column, &keys).await?;
+            }
+            for ch in children {
+                for row in &ch.rows {
+                    buffers.push(ch.table, ch.columns.to_vec(), row.clone());
                 }
-                let mut keyed: Option<(&'static str, Vec<Val>)> = None;
-                for ch in mine() {
-                    if let Scope::Keys(column, keys) = &ch.scope {
-                        keyed
-                            .get_or_insert_with(|| (column, Vec::new()))
-                            .1
-                            .extend(keys.iter().cloned());
-                    }
-                }
-                if let Some((column, keys)) = keyed {
-                    delete_keys(c, table, column, &keys).await?;
-                }
-                for ch in mine() {
-                    for row in &ch.rows {
-                        buffers.push(ch.table, ch.columns.to_vec(), row.clone());
-                    }
-                    buffers.remember(ch.table, &[&ch.parent.1]);
-                }
+                buffers.remember(ch.table, &[&ch.parent.1]);
             }
         }
         Ok(())
