@@ -332,7 +332,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             },
             engine: engine.clone(),
         }),
-        Arc::new(BusHealth(messaging.bus().clone())),
+        Arc::new(BusHealth {
+            bus: messaging.bus().clone(),
+            consumer: messaging.consumer(),
+        }),
     ];
     health.extend(cache.health());
     if let Some(live) = &live {

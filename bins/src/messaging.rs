@@ -306,8 +306,13 @@ impl StatusSection for Section {
     }
 }
 
-/// Readiness of the bus: `degraded` (still ready) while the broker is down.
-pub(crate) struct BusHealth(pub(crate) Arc<dyn MessageBus>);
+/// Readiness of the bus: `degraded` (still ready) while the broker is down or
+/// this instance's consumer has not subscribed yet (until then, events published
+/// for its group may not reach its stream clients and caches).
+pub(crate) struct BusHealth {
+    pub(crate) bus: Arc<dyn MessageBus>,
+    pub(crate) consumer: ConsumerHandle,
+}
 
 #[async_trait::async_trait]
 impl ordermon_http::HealthCheck for BusHealth {
@@ -322,6 +327,11 @@ impl ordermon_http::HealthCheck for BusHealth {
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.0.health().await.map_err(|e| e.to_string())
+        self.bus.health().await.map_err(|e| e.to_string())?;
+        if self.consumer.status().running {
+            Ok(())
+        } else {
+            Err("this instance's consumer has not subscribed yet".to_owned())
+        }
     }
 }

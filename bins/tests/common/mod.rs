@@ -89,18 +89,23 @@ pub(crate) fn serve(db: &str, logs: &std::path::Path, port: u16, env: &[(&str, S
     )
 }
 
-/// Waits until `/health/ready` answers 200.
+/// Waits until `/health/ready` answers 200 with the bus `ok`: the server's
+/// consumer has subscribed, so what a test publishes from here on reaches it.
 pub(crate) async fn ready(http: &reqwest::Client, base: &str) {
     let start = Instant::now();
+    let mut last = Value::Null;
     while start.elapsed() < Duration::from_secs(60) {
         if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status().is_success() {
+            let ok = r.status().is_success();
+            last = r.json().await.unwrap_or(Value::Null);
+            let bus = &last["components"]["bus"]["status"];
+            if ok && (bus.is_null() || bus == "ok") {
                 return;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("server at {base} not ready within 60 s");
+    panic!("server at {base} not ready within 60 s: {last}");
 }
 
 /// A token signed with [`SECRET`].
