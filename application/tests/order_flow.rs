@@ -268,6 +268,141 @@ async fn modify_resizes_the_reservation() {
     assert_eq!(err.code(), "insufficient_funds");
 }
 
+fn change(quantity: Option<&str>, price: Option<&str>) -> OrderChange {
+    OrderChange {
+        quantity: quantity.map(|q| ordermon_domain::values::Quantity::new(d(q)).unwrap()),
+        price: price.map(|p| Price::new(d(p)).unwrap()),
+        trigger_price: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn modify_runs_pre_trade_risk() {
+    let h = engine(VenueMode::External).await;
+    let alice = funded_user(&h, "alice", "100000").await;
+    h.engine
+        .update_user(
+            &alice,
+            UserPatch {
+                limits: Some(ordermon_domain::risk::RiskLimits {
+                    max_order_notional: Some(d("500")),
+                    max_position: Some(d("40")),
+                    ..Default::default()
+                }),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = h
+        .engine
+        .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
+        .await
+        .unwrap()
+        .order
+        .id;
+    h.engine
+        .execution_report(report(
+            &alice,
+            id,
+            ExecutionReportKind::Accepted {
+                venue_order_id: None,
+            },
+        ))
+        .await
+        .unwrap();
+    let reserved = |h: &Harness| {
+        let h = h.engine.clone();
+        let alice = alice.clone();
+        async move {
+            h.snapshot(&alice)
+                .await
+                .unwrap()
+                .account
+                .balance(&usd())
+                .reserved
+        }
+    };
+    let before = reserved(&h).await;
+    // Enlarged or re-priced past a limit: refused, nothing changes.
+    for (c, code) in [
+        (change(Some("60"), None), "max_order_notional"),
+        (change(None, Some("60.00")), "max_order_notional"),
+        (change(Some("45"), Some("1.00")), "max_position"),
+    ] {
+        let err = h.engine.modify(&alice, id, c).await.unwrap_err();
+        assert_eq!(err.code(), code);
+    }
+    let o = h.engine.get_order(&Scope::User(alice.clone()), id).await.unwrap();
+    assert_eq!(o.status, OrderStatus::Accepted);
+    assert_eq!(o.quantity.get(), d("10"));
+    assert_eq!(reserved(&h).await, before);
+
+    // Halted: only a smaller quantity at the same price goes through.
+    h.engine
+        .kill_switch(None, TradingState::Halted, "test".into(), "admin".into())
+        .await
+        .unwrap();
+    for c in [change(Some("11"), None), change(None, Some("9.00"))] {
+        let err = h.engine.modify(&alice, id, c).await.unwrap_err();
+        assert_eq!(err.code(), "trading_halted");
+    }
+    let smaller = change(Some("5"), None);
+    let o = h.engine.modify(&alice, id, smaller.clone()).await.unwrap();
+    assert_eq!(o.status, OrderStatus::PendingUpdate);
+    h.engine
+        .execution_report(report(
+            &alice,
+            id,
+            ExecutionReportKind::Updated { change: smaller },
+        ))
+        .await
+        .unwrap();
+    h.engine
+        .kill_switch(None, TradingState::Active, "test".into(), "admin".into())
+        .await
+        .unwrap();
+
+    // Reducing: a buy with no short to cover cannot grow.
+    h.engine
+        .update_user(
+            &alice,
+            UserPatch {
+                trading_state: Some(TradingState::Reducing),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = h
+        .engine
+        .modify(&alice, id, change(Some("6"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "reduce_only");
+
+    // Disabled: the same.
+    h.engine
+        .update_user(
+            &alice,
+            UserPatch {
+                trading_state: Some(TradingState::Active),
+                status: Some(ordermon_domain::user::UserStatus::Disabled),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = h
+        .engine
+        .modify(&alice, id, change(Some("6"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "user_disabled");
+    let o = h.engine.get_order(&Scope::User(alice.clone()), id).await.unwrap();
+    assert_eq!((o.status, o.quantity.get()), (OrderStatus::Accepted, d("5")));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_all_and_kill_switch() {
     let h = engine(VenueMode::External).await;

@@ -244,6 +244,87 @@ pub fn check_order(ctx: &RiskContext<'_>) -> Result<ReservationRequest, DeniedRe
     Ok(request)
 }
 
+/// Whether changing `before` into `after` only lowers its quantity, prices
+/// untouched: such a change lessens exposure and is never refused for the
+/// trading state, a limit or funds.
+#[must_use]
+pub fn lessens(before: &Order, after: &Order) -> bool {
+    after.quantity <= before.quantity
+        && after.price == before.price
+        && after.trigger_price == before.trigger_price
+}
+
+/// Checks a modification of a live order: `ctx.order` is the order as it would
+/// be after the change and `ctx.account` the account with that order's own
+/// reservation released.
+///
+/// A change that only lowers the quantity ([`lessens`]) passes whatever the
+/// trading state, limits or funds. Any other change is checked like a new order
+/// on what the modified order leaves unfilled: halted refuses it, reducing (or a
+/// `reduce_only` order) lets it through only if it still reduces the position,
+/// and the notional, position, daily-loss and funds limits apply. Counters of
+/// new orders (open orders, orders per second) do not: a modification adds no
+/// order.
+///
+/// On success returns the reservation the modified order needs.
+///
+/// # Errors
+/// The first [`DeniedReason`] that applies.
+pub fn check_modify(ctx: &RiskContext<'_>, before: &Order) -> Result<ReservationRequest, DeniedReason> {
+    let o = ctx.order;
+    let pos_qty = ctx.position.map_or(Decimal::ZERO, |p| p.quantity);
+    let leaves = o.leaves_qty().get();
+    let signed = o.side.sign() * leaves;
+    let after = pos_qty + signed;
+    let reduces = !pos_qty.is_zero()
+        && pos_qty.is_sign_positive() != signed.is_sign_positive()
+        && leaves <= pos_qty.abs();
+    let px = reservation_price(o, ctx.params, ctx.last_price)?;
+    let request = reservation_for(
+        o,
+        ctx.instrument,
+        ctx.account.account_type,
+        pos_qty,
+        ctx.params,
+        px,
+    );
+    if lessens(before, o) {
+        return Ok(request);
+    }
+    if ctx.trading_state == TradingState::Halted {
+        return Err(DeniedReason::TradingHalted);
+    }
+    if (ctx.trading_state == TradingState::Reducing || o.reduce_only) && !reduces {
+        return Err(DeniedReason::ReduceOnly);
+    }
+    let notional = o
+        .quantity
+        .get()
+        .checked_mul(px)
+        .and_then(|n| n.checked_mul(ctx.instrument.multiplier))
+        .ok_or(DeniedReason::MaxOrderNotional)?;
+    let limits = ctx.limits;
+    if limits.max_order_notional.is_some_and(|max| notional > max) {
+        return Err(DeniedReason::MaxOrderNotional);
+    }
+    if limits
+        .max_position
+        .is_some_and(|max| after.abs() > max && after.abs() > pos_qty.abs())
+    {
+        return Err(DeniedReason::MaxPosition);
+    }
+    if limits
+        .max_daily_loss
+        .is_some_and(|max| ctx.daily_pnl <= -max && !reduces)
+    {
+        return Err(DeniedReason::MaxDailyLoss);
+    }
+    ctx.account
+        .can_reserve(o.id, &request, pos_qty)
+        .map_err(|e| DeniedReason::from(&e))?;
+    Ok(request)
+}
+
 /// The reservation an order needs for its unfilled quantity, priced at
 /// `reference_px` (the limit price, or last/trigger plus the band).
 #[must_use]

@@ -299,6 +299,41 @@ impl Owner {
         risk::check_order(&ctx)
     }
 
+    /// Pre-trade risk of changing `before` into `after` (see
+    /// [`risk::check_modify`]); a disabled user may only lower quantities.
+    fn modify_risk(
+        &mut self,
+        before: &Order,
+        after: &Order,
+        instrument: &Instrument,
+    ) -> Result<(), DeniedReason> {
+        if self.state.user.status == UserStatus::Disabled && !risk::lessens(before, after) {
+            return Err(DeniedReason::UserDisabled);
+        }
+        let daily_pnl = self.daily_pnl();
+        let mut account = self.state.account.clone();
+        account.release(before.id);
+        let trading_state = self
+            .state
+            .user
+            .trading_state
+            .stricter(*self.ctx.global_state.read());
+        let ctx = RiskContext {
+            order: after,
+            instrument,
+            account: &account,
+            position: self.state.positions.get(&instrument.id),
+            limits: &self.state.user.limits,
+            params: &self.ctx.config.risk,
+            last_price: self.ctx.quotes.last_price(&instrument.id),
+            trading_state,
+            open_orders: self.state.open_order_count(),
+            orders_last_second: 0,
+            daily_pnl,
+        };
+        risk::check_modify(&ctx, before).map(|_| ())
+    }
+
     /// Finds an order of this user: in memory, or (terminal ones) in the store.
     async fn locate(&mut self, id: OrderId) -> Result<(), AppError> {
         if self.state.orders.contains_key(&id) {
@@ -335,38 +370,17 @@ impl Owner {
             .get(&order.instrument_id)
             .ok_or(AppError::NotFound("instrument"))?;
         check_change(&order, &change, &instrument)?;
-        // The modified order must still fit the funds it will hold.
+        // The modified order faces pre-trade risk on what it leaves unfilled, with
+        // its own reservation released first; lowering the quantity always passes.
         let mut probe = order.clone();
         probe.quantity = change.quantity.unwrap_or(probe.quantity);
         probe.price = change.price.or(probe.price);
         probe.trigger_price = change.trigger_price.or(probe.trigger_price);
-        let px = reservation_price(
-            &probe,
-            &self.ctx.config.risk,
-            self.ctx.quotes.last_price(&order.instrument_id),
-        )
-        .map_err(|r| AppError::Conflict {
-            code: r.as_str(),
-            message: format!("modify refused: {r}"),
-        })?;
-        let pos_qty = self.position_qty(&order.instrument_id);
-        let request = reservation_for(
-            &probe,
-            &instrument,
-            self.state.account.account_type,
-            pos_qty,
-            &self.ctx.config.risk,
-            px,
-        );
-        let mut account = self.state.account.clone();
-        account.release(id);
-        account.can_reserve(id, &request, pos_qty).map_err(|e| {
-            let r = DeniedReason::from(&e);
-            AppError::Conflict {
+        self.modify_risk(&order, &probe, &instrument)
+            .map_err(|r| AppError::Conflict {
                 code: r.as_str(),
-                message: format!("modify refused: {e}"),
-            }
-        })?;
+                message: format!("modify refused: {r}"),
+            })?;
 
         self.order_event(id, OrderEvent::PendingUpdate)?;
         if let Some(venue) = self.ctx.venue().cloned() {

@@ -118,6 +118,36 @@ impl Setup {
             daily_pnl: self.daily_pnl,
         })
     }
+
+    /// [`check_modify`] of `before` changed into this setup's order.
+    fn check_modify(&self, before: &Order) -> Result<ReservationRequest, DeniedReason> {
+        check_modify(
+            &RiskContext {
+                order: &self.order,
+                instrument: &self.instrument,
+                account: &self.account,
+                position: self.position.as_ref(),
+                limits: &self.limits,
+                params: &self.params,
+                last_price: self.last_price,
+                trading_state: self.trading_state,
+                open_orders: self.open_orders,
+                orders_last_second: self.orders_last_second,
+                daily_pnl: self.daily_pnl,
+            },
+            before,
+        )
+    }
+
+    /// This setup's order resized to `quantity` (and re-priced to `price`).
+    fn modified(mut self, quantity: Decimal, price: Option<Decimal>) -> (Self, Order) {
+        let before = self.order.clone();
+        self.order.quantity = Quantity::new(quantity).unwrap();
+        if let Some(p) = price {
+            self.order.price = Some(Price::new(p).unwrap());
+        }
+        (self, before)
+    }
 }
 
 fn cash(amount: Decimal, quantity: Decimal) -> ReservationRequest {
@@ -505,4 +535,132 @@ fn absurd_sizes_are_denied_without_panicking(
             .check_notional(s.order.quantity, Price::new(huge).unwrap())
             .is_ok()
     );
+}
+
+// ---- modifications -----------------------------------------------------------
+
+#[test]
+fn enlarging_past_the_notional_limit_is_refused() {
+    let mut s = Setup::buy_limit(dec!(10));
+    s.limits.max_order_notional = Some(dec!(500));
+    assert!(s.check().is_ok(), "100 of notional fits");
+    let (s, before) = s.modified(dec!(60), None);
+    assert_eq!(s.check_modify(&before), Err(DeniedReason::MaxOrderNotional));
+    // Re-pricing counts too: 10 at 60 is 600.
+    let (s, before) = Setup {
+        limits: RiskLimits {
+            max_order_notional: Some(dec!(500)),
+            ..RiskLimits::default()
+        },
+        ..Setup::buy_limit(dec!(10))
+    }
+    .modified(dec!(10), Some(dec!(60)));
+    assert_eq!(s.check_modify(&before), Err(DeniedReason::MaxOrderNotional));
+}
+
+#[test]
+fn enlarging_past_the_position_limit_is_refused() {
+    let mut s = Setup::buy_limit(dec!(5)).holding(dec!(10));
+    s.limits.max_position = Some(dec!(20));
+    let (s, before) = s.modified(dec!(11), None);
+    assert_eq!(s.check_modify(&before), Err(DeniedReason::MaxPosition));
+    let (s, before) = Setup {
+        limits: RiskLimits {
+            max_position: Some(dec!(20)),
+            ..RiskLimits::default()
+        },
+        ..Setup::buy_limit(dec!(5)).holding(dec!(10))
+    }
+    .modified(dec!(10), None);
+    assert!(s.check_modify(&before).is_ok(), "10 + 10 is the limit");
+}
+
+#[test]
+fn halted_lets_only_quantity_decreases_through() {
+    let mut s = Setup::buy_limit(dec!(10));
+    s.trading_state = TradingState::Halted;
+    let (up, before) = Setup { ..s }.modified(dec!(11), None);
+    assert_eq!(up.check_modify(&before), Err(DeniedReason::TradingHalted));
+    let mut s = Setup::buy_limit(dec!(10));
+    s.trading_state = TradingState::Halted;
+    let (repriced, before) = s.modified(dec!(5), Some(dec!(11)));
+    assert_eq!(
+        repriced.check_modify(&before),
+        Err(DeniedReason::TradingHalted),
+        "a smaller order at a new price is a new risk"
+    );
+    let mut s = Setup::buy_limit(dec!(10));
+    s.trading_state = TradingState::Halted;
+    s.limits.max_order_notional = Some(dec!(1));
+    s.account = Account::new(UserId::new("alice").unwrap(), AccountType::Cash);
+    let (down, before) = s.modified(dec!(4), None);
+    assert_eq!(
+        down.check_modify(&before),
+        Ok(cash(dec!(40.04), dec!(4))),
+        "lowering the quantity passes state, limits and funds"
+    );
+}
+
+#[test]
+fn reducing_lets_through_only_changes_that_still_reduce() {
+    let mut s = Setup::sell_limit(dec!(4)).holding(dec!(10));
+    s.trading_state = TradingState::Reducing;
+    let (within, before) = s.modified(dec!(10), None);
+    assert!(within.check_modify(&before).is_ok(), "selling all of a long reduces");
+    let mut s = Setup::sell_limit(dec!(4)).holding(dec!(10)).margin();
+    s.trading_state = TradingState::Reducing;
+    let (beyond, before) = s.modified(dec!(11), None);
+    assert_eq!(beyond.check_modify(&before), Err(DeniedReason::ReduceOnly));
+    let mut s = Setup::buy_limit(dec!(4));
+    s.order.reduce_only = true;
+    let (flagged, before) = s.modified(dec!(5), Some(dec!(9)));
+    assert_eq!(flagged.check_modify(&before), Err(DeniedReason::ReduceOnly));
+}
+
+#[test]
+fn a_modification_is_not_a_new_order() {
+    let mut s = Setup::buy_limit(dec!(10));
+    s.open_orders = 5;
+    s.limits.max_open_orders = Some(5);
+    s.orders_last_second = 9;
+    s.limits.max_orders_per_second = Some(1);
+    let (s, before) = s.modified(dec!(12), None);
+    assert_eq!(s.check_modify(&before), Ok(cash(dec!(120.12), dec!(12))));
+}
+
+#[test]
+fn enlarging_beyond_the_funds_left_is_refused() {
+    let mut s = Setup::buy_limit(dec!(10));
+    s.account = Account::new(UserId::new("alice").unwrap(), AccountType::Cash);
+    s.account
+        .adjust_cash(&Money::new(dec!(150), usd()).unwrap())
+        .unwrap();
+    let (s, before) = s.modified(dec!(20), None);
+    assert_eq!(s.check_modify(&before), Err(DeniedReason::InsufficientFunds));
+}
+
+#[test]
+fn a_partly_filled_order_is_checked_on_what_it_leaves() {
+    let mut s = Setup::buy_limit(dec!(10)).holding(dec!(4));
+    let o = s.order.clone();
+    s.order.apply(&OrderEvent::Submitted, o.created_at).unwrap();
+    let fill = crate::fill::Fill {
+        trade_id: crate::ids::TradeId::new("t-1").unwrap(),
+        order_id: o.id,
+        user_id: o.user_id.clone(),
+        instrument_id: o.instrument_id.clone(),
+        side: o.side,
+        quantity: Quantity::new(dec!(4)).unwrap(),
+        price: Price::new(dec!(10)).unwrap(),
+        commission: Money::zero(usd()),
+        liquidity_side: crate::fill::LiquiditySide::Maker,
+        ts_event: o.created_at,
+    };
+    s.order
+        .apply(&OrderEvent::Filled { fill }, o.created_at)
+        .unwrap();
+    // Position 4 (the fill) + 8 left of the enlarged 12 = 12: within 12.
+    s.limits.max_position = Some(dec!(12));
+    let (s, before) = s.modified(dec!(12), None);
+    assert_eq!(s.check_modify(&before), Ok(cash(dec!(80.08), dec!(8))));
 }
