@@ -333,7 +333,11 @@ async fn modify_runs_pre_trade_risk() {
         let err = h.engine.modify(&alice, id, c).await.unwrap_err();
         assert_eq!(err.code(), code);
     }
-    let o = h.engine.get_order(&Scope::User(alice.clone()), id).await.unwrap();
+    let o = h
+        .engine
+        .get_order(&Scope::User(alice.clone()), id)
+        .await
+        .unwrap();
     assert_eq!(o.status, OrderStatus::Accepted);
     assert_eq!(o.quantity.get(), d("10"));
     assert_eq!(reserved(&h).await, before);
@@ -399,8 +403,15 @@ async fn modify_runs_pre_trade_risk() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "user_disabled");
-    let o = h.engine.get_order(&Scope::User(alice.clone()), id).await.unwrap();
-    assert_eq!((o.status, o.quantity.get()), (OrderStatus::Accepted, d("5")));
+    let o = h
+        .engine
+        .get_order(&Scope::User(alice.clone()), id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.status, o.quantity.get()),
+        (OrderStatus::Accepted, d("5"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

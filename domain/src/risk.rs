@@ -270,7 +270,10 @@ pub fn lessens(before: &Order, after: &Order) -> bool {
 ///
 /// # Errors
 /// The first [`DeniedReason`] that applies.
-pub fn check_modify(ctx: &RiskContext<'_>, before: &Order) -> Result<ReservationRequest, DeniedReason> {
+pub fn check_modify(
+    ctx: &RiskContext<'_>,
+    before: &Order,
+) -> Result<ReservationRequest, DeniedReason> {
     let o = ctx.order;
     let pos_qty = ctx.position.map_or(Decimal::ZERO, |p| p.quantity);
     let leaves = o.leaves_qty().get();

@@ -606,7 +606,10 @@ fn reducing_lets_through_only_changes_that_still_reduce() {
     let mut s = Setup::sell_limit(dec!(4)).holding(dec!(10));
     s.trading_state = TradingState::Reducing;
     let (within, before) = s.modified(dec!(10), None);
-    assert!(within.check_modify(&before).is_ok(), "selling all of a long reduces");
+    assert!(
+        within.check_modify(&before).is_ok(),
+        "selling all of a long reduces"
+    );
     let mut s = Setup::sell_limit(dec!(4)).holding(dec!(10)).margin();
     s.trading_state = TradingState::Reducing;
     let (beyond, before) = s.modified(dec!(11), None);
@@ -636,7 +639,10 @@ fn enlarging_beyond_the_funds_left_is_refused() {
         .adjust_cash(&Money::new(dec!(150), usd()).unwrap())
         .unwrap();
     let (s, before) = s.modified(dec!(20), None);
-    assert_eq!(s.check_modify(&before), Err(DeniedReason::InsufficientFunds));
+    assert_eq!(
+        s.check_modify(&before),
+        Err(DeniedReason::InsufficientFunds)
+    );
 }
 
 #[test]
