@@ -9,7 +9,7 @@ use ordermon_application::cache::ReadCache;
 use ordermon_application::consume::{Consumer, ConsumerConfig, ConsumerHandle, DeadLetters};
 use ordermon_application::relay::{OutboxRelay, RelayConfig, RelayHandle};
 use ordermon_application::stream::{EventFanout, InstanceHandler};
-use ordermon_application::{Engine, consume::MemoryProcessedEvents};
+use ordermon_application::Engine;
 use ordermon_domain::ports::{BusError, Clock, MessageBus};
 use ordermon_http::StatusSection;
 use tokio_util::sync::CancellationToken;
@@ -204,9 +204,10 @@ impl Messaging {
         // entry; a new group's backlog is skipped (a minute of slack for clocks).
         let not_before = clock.now() - chrono::Duration::seconds(60);
         let handler = Arc::new(InstanceHandler::new(fanout, cache, not_before));
-        let consumer = Consumer::new(bus.clone(), handler, config)
-            .with_processed(Arc::new(MemoryProcessedEvents::new()))
-            .spawn(&consumer_tasks, consumer_cancel.clone());
+        // Deduplication by the consumer's bounded window of recent ids: this
+        // consumer keeps nothing across restarts, so a record that outlives
+        // the window would only grow.
+        let consumer = Consumer::new(bus.clone(), handler, config).spawn(&consumer_tasks, consumer_cancel.clone());
         tracing::info!(bus = bus.name(), %group, relay = settings.relay, "messaging started");
         Self {
             bus,

@@ -1,7 +1,7 @@
 //! Deduplication by event id: a bounded in-memory set of recent ids, and the
 //! port of a persistent record of processed events.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use async_trait::async_trait;
 use ordermon_domain::ids::EventId;
@@ -80,28 +80,89 @@ pub trait ProcessedEvents: Send + Sync + std::fmt::Debug {
 }
 
 /// [`ProcessedEvents`] in memory (tests, and processes whose consumers keep no
-/// state across restarts anyway).
-#[derive(Debug, Default)]
+/// state across restarts anyway), bounded: each consumer remembers its most
+/// recent [`MemoryProcessedEvents::DEFAULT_CAPACITY`] ids (or the capacity
+/// given), the oldest forgotten first, so a long-running process does not grow
+/// without end.
+#[derive(Debug)]
 pub struct MemoryProcessedEvents {
-    seen: Mutex<HashSet<(String, EventId)>>,
+    capacity: usize,
+    seen: Mutex<HashMap<String, RecentIds>>,
+}
+
+impl Default for MemoryProcessedEvents {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
 }
 
 impl MemoryProcessedEvents {
-    /// An empty record.
+    /// Ids remembered per consumer by [`MemoryProcessedEvents::new`].
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty record with the default capacity.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty record remembering at most `capacity` ids per consumer (at least 1).
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many ids are remembered for `consumer`.
+    #[must_use]
+    pub fn len(&self, consumer: &str) -> usize {
+        self.seen.lock().get(consumer).map_or(0, RecentIds::len)
     }
 }
 
 #[async_trait]
 impl ProcessedEvents for MemoryProcessedEvents {
     async fn contains(&self, consumer: &str, id: EventId) -> Result<bool, StoreError> {
-        Ok(self.seen.lock().contains(&(consumer.to_owned(), id)))
+        Ok(self
+            .seen
+            .lock()
+            .get(consumer)
+            .is_some_and(|ids| ids.contains(&id)))
     }
 
     async fn insert(&self, consumer: &str, id: EventId) -> Result<(), StoreError> {
-        self.seen.lock().insert((consumer.to_owned(), id));
+        let mut seen = self.seen.lock();
+        match seen.get_mut(consumer) {
+            Some(ids) => ids.insert(id),
+            None => {
+                let mut ids = RecentIds::new(self.capacity);
+                ids.insert(id);
+                seen.insert(consumer.to_owned(), ids);
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_record_is_bounded_per_consumer() {
+        let record = MemoryProcessedEvents::with_capacity(3);
+        let ids: Vec<EventId> = (0..5).map(|_| EventId::generate()).collect();
+        for id in &ids {
+            record.insert("a", *id).await.unwrap();
+        }
+        record.insert("b", ids[0]).await.unwrap();
+        assert_eq!(record.len("a"), 3);
+        assert!(!record.contains("a", ids[0]).await.unwrap(), "oldest forgotten");
+        assert!(!record.contains("a", ids[1]).await.unwrap());
+        assert!(record.contains("a", ids[4]).await.unwrap());
+        assert!(record.contains("b", ids[0]).await.unwrap(), "per consumer");
+        assert_eq!(record.len("b"), 1);
     }
 }
