@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordermon_application::Engine;
 use ordermon_application::cache::ReadCache;
 use ordermon_application::consume::{Consumer, ConsumerConfig, ConsumerHandle, DeadLetters};
 use ordermon_application::relay::{OutboxRelay, RelayConfig, RelayHandle};
 use ordermon_application::stream::{EventFanout, InstanceHandler};
-use ordermon_application::Engine;
 use ordermon_domain::ports::{BusError, Clock, MessageBus};
 use ordermon_http::StatusSection;
 use tokio_util::sync::CancellationToken;
@@ -207,7 +207,8 @@ impl Messaging {
         // Deduplication by the consumer's bounded window of recent ids: this
         // consumer keeps nothing across restarts, so a record that outlives
         // the window would only grow.
-        let consumer = Consumer::new(bus.clone(), handler, config).spawn(&consumer_tasks, consumer_cancel.clone());
+        let consumer = Consumer::new(bus.clone(), handler, config)
+            .spawn(&consumer_tasks, consumer_cancel.clone());
         tracing::info!(bus = bus.name(), %group, relay = settings.relay, "messaging started");
         Self {
             bus,

@@ -159,7 +159,10 @@ mod tests {
         }
         record.insert("b", ids[0]).await.unwrap();
         assert_eq!(record.len("a"), 3);
-        assert!(!record.contains("a", ids[0]).await.unwrap(), "oldest forgotten");
+        assert!(
+            !record.contains("a", ids[0]).await.unwrap(),
+            "oldest forgotten"
+        );
         assert!(!record.contains("a", ids[1]).await.unwrap());
         assert!(record.contains("a", ids[4]).await.unwrap());
         assert!(record.contains("b", ids[0]).await.unwrap(), "per consumer");

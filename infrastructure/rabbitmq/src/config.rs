@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Settings of the RabbitMQ bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use ordermon_domain::credential::redact_url;
+
+/// Settings of the RabbitMQ bus. `Debug` masks the URL's password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RabbitConfig {
     /// `amqp://user:pass@host:port/vhost`.
     pub url: String,
@@ -19,6 +21,20 @@ pub struct RabbitConfig {
     pub confirm_timeout: Duration,
     /// The name the connection shows in the broker's management tools.
     pub connection_name: String,
+}
+
+impl std::fmt::Debug for RabbitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitConfig")
+            .field("url", &redact_url(&self.url))
+            .field("exchange", &self.exchange)
+            .field("retry_delays", &self.retry_delays)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("confirm_timeout", &self.confirm_timeout)
+            .field("connection_name", &self.connection_name)
+            .finish()
+    }
 }
 
 impl RabbitConfig {
@@ -82,6 +98,17 @@ impl RabbitConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_masks_the_password() {
+        let c = RabbitConfig::new("amqp://guest:hunter2@127.0.0.1:5672/%2f");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("amqp://guest:[REDACTED]@127.0.0.1:5672/%2f"),
+            "{printed}"
+        );
+    }
 
     #[test]
     fn names_derive_from_the_exchange() {

@@ -44,70 +44,8 @@ impl fmt::Display for Dialect {
     }
 }
 
-/// The mask put where a secret was.
-const MASK: &str = "[REDACTED]";
-
-/// Query parameters whose values are secrets.
-const SECRET_PARAMS: [&str; 5] = ["password", "pass", "pwd", "sslpassword", "secret"];
-
-/// Returns `url` with any password replaced by `[REDACTED]`: the one in the user
-/// info (`scheme://user:secret@host`) and those of `password=`-like query
-/// parameters. Everything else is kept so the URL still says where it points.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let (head, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    // The authority ends at the first '/', '?' or '#'.
-    let auth_end = if head.is_empty() {
-        0
-    } else {
-        rest.find(['/', '?', '#']).unwrap_or(rest.len())
-    };
-    let (authority, tail) = rest.split_at(auth_end);
-    let mut out = String::with_capacity(url.len());
-    out.push_str(head);
-    match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _password)) => {
-                    out.push_str(user);
-                    out.push(':');
-                    out.push_str(MASK);
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(host);
-        }
-        None => out.push_str(authority),
-    }
-    out.push_str(&redact_query(tail));
-    out
-}
-
-/// Masks the values of secret query parameters in `?a=b&password=c#frag`.
-fn redact_query(tail: &str) -> String {
-    let Some(q) = tail.find('?') else {
-        return tail.to_owned();
-    };
-    let (path, query_and_fragment) = tail.split_at(q + 1);
-    let (query, fragment) = match query_and_fragment.find('#') {
-        Some(h) => query_and_fragment.split_at(h),
-        None => (query_and_fragment, ""),
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s)) => {
-                format!("{k}={MASK}")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{path}{}{fragment}", params.join("&"))
-}
+use ordermon_domain::credential::MASK;
+pub use ordermon_domain::credential::redact_url;
 
 /// Removes a URL's secrets from texts (driver errors may echo them). Its
 /// `Debug` output shows nothing secret.
@@ -176,47 +114,6 @@ mod tests {
         assert_eq!(Dialect::from_url("MariaDB://h/db"), Some(Dialect::MySql));
         assert_eq!(Dialect::from_url("redis://h"), None);
         assert_eq!(Dialect::from_url("nonsense"), None);
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            redact_url("postgres://app:s3cr%40t@db.example:5432/ordermon"),
-            "postgres://app:[REDACTED]@db.example:5432/ordermon"
-        );
-        assert_eq!(
-            redact_url("mysql://root:pw@127.0.0.1:3306/test?ssl-mode=disabled"),
-            "mysql://root:[REDACTED]@127.0.0.1:3306/test?ssl-mode=disabled"
-        );
-        // '@' inside the password: the last '@' of the authority ends the user info.
-        assert_eq!(
-            redact_url("postgres://u:p@ss@h/db"),
-            "postgres://u:[REDACTED]@h/db"
-        );
-        assert_eq!(
-            redact_url("postgres://h/db?user=u&password=hunter2&sslmode=require"),
-            "postgres://h/db?user=u&password=[REDACTED]&sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://u:p@h/db?PASSWORD=x#frag"),
-            "postgres://u:[REDACTED]@h/db?PASSWORD=[REDACTED]#frag"
-        );
-    }
-
-    #[test]
-    fn urls_without_secrets_are_unchanged() {
-        for url in [
-            "postgres://postgres@127.0.0.1:5432/postgres",
-            "mysql://root@127.0.0.1:3306/test",
-            "sqlite://data/ordermon.db",
-            "sqlite::memory:",
-            "sqlite:ordermon.db?mode=rwc",
-            "postgres://h/db?sslmode=require",
-        ] {
-            assert_eq!(redact_url(url), url);
-        }
-        // An '@' in the path is not user info.
-        assert_eq!(redact_url("sqlite://dir/a@b.db"), "sqlite://dir/a@b.db");
     }
 
     #[test]

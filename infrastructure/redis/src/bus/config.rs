@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Settings of the Redis Streams bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use ordermon_domain::credential::redact_url;
+
+/// Settings of the Redis Streams bus. `Debug` masks the URL's password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedisBusConfig {
     /// `redis://host:port/db`.
     pub url: String,
@@ -27,6 +29,23 @@ pub struct RedisBusConfig {
     pub reconnect_max: Duration,
     /// How long one command may take before it counts as failed.
     pub response_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisBusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBusConfig")
+            .field("url", &redact_url(&self.url))
+            .field("stream", &self.stream)
+            .field("max_len", &self.max_len)
+            .field("dead_max_len", &self.dead_max_len)
+            .field("block", &self.block)
+            .field("claim_idle", &self.claim_idle)
+            .field("retry_delays", &self.retry_delays)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
 }
 
 impl RedisBusConfig {
@@ -76,5 +95,21 @@ impl RedisBusConfig {
     pub fn effective_claim_idle(&self) -> Duration {
         let longest = self.retry_delays.iter().max().copied().unwrap_or_default();
         self.claim_idle.max(longest * 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_the_password() {
+        let c = RedisBusConfig::new("redis://:hunter2@127.0.0.1:6379/0");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("redis://:[REDACTED]@127.0.0.1:6379/0"),
+            "{printed}"
+        );
     }
 }
