@@ -304,10 +304,15 @@ async fn a_strategy_trades_on_quotes_polled_from_a_binance_format_provider() {
     })
     .await;
     let text = report.to_string();
-    assert!(text.contains("open"), "{text}");
-    assert!(!text.contains("3141592653"), "the API key leaked: {text}");
+    assert!(!text.contains("open"), "readiness tells no reasons: {text}");
     let (s, status) = call(http.get(format!("{base}/status")).bearer_auth(&admin)).await;
     assert_eq!(s, 200, "{status}");
+    let reason = status["health"]["market_data_provider"].to_string();
+    assert!(reason.contains("open"), "{reason}");
+    assert!(
+        !reason.contains("3141592653"),
+        "the API key leaked: {reason}"
+    );
     let feed = &status["components"]["feed"];
     assert_eq!(feed["live"]["provider"], "binance", "{status}");
     assert!(

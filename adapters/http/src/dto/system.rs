@@ -161,7 +161,8 @@ pub struct ComponentHealth {
     /// `ok`, `degraded` (a non-critical component failing: the server still
     /// answers correctly) or `error`.
     pub status: String,
-    /// What is wrong.
+    /// What is wrong: in `GET /status` (admin) only, never in the
+    /// unauthenticated `/health/ready`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -198,6 +199,9 @@ pub struct StatusReport {
     pub trading_state: TradingState,
     /// Instruments known.
     pub instruments: usize,
+    /// Each component `/health/ready` checks, with the reason of any failing
+    /// (readiness itself tells only the states).
+    pub health: BTreeMap<String, ComponentHealth>,
     /// Further sections, each a component's own figures: `monitoring` (active
     /// users, running monitors and strategies, events processed, restarts),
     /// `relay` (outbox lag), `consumers`, `cache`.

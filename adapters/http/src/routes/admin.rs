@@ -20,6 +20,7 @@ use crate::extract::{ApiJson, ApiQuery};
     responses((status = 200, body = StatusReport), (status = 403, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn status(State(state): State<ApiState>, Admin(_admin): Admin) -> Json<StatusReport> {
+    let health = super::health::components(&state).await;
     let s = state.engine.status();
     let now = chrono::Utc::now();
     Json(StatusReport {
@@ -32,6 +33,7 @@ pub async fn status(State(state): State<ApiState>, Admin(_admin): Admin) -> Json
         strategies: state.engine.running_strategies(),
         trading_state: s.trading_state,
         instruments: s.instruments,
+        health,
         components: state
             .status
             .iter()

@@ -37,12 +37,9 @@ fn component(result: Result<(), String>, critical: bool) -> ComponentHealth {
     }
 }
 
-/// 200 when the store and every critical component answer (`degraded` when a
-/// non-critical one, such as the cache, does not), 503 otherwise; the body
-/// names each component's state.
-#[utoipa::path(get, path = "/health/ready", tag = "health",
-    responses((status = 200, body = HealthReport), (status = 503, description = "a component is down", body = HealthReport)))]
-pub async fn ready(State(state): State<ApiState>) -> Response {
+/// Every component's health, with the reason of each one failing: the store
+/// and the extra checks, run concurrently.
+pub(crate) async fn components(state: &ApiState) -> BTreeMap<String, ComponentHealth> {
     let store = state
         .engine
         .persistence()
@@ -62,8 +59,22 @@ pub async fn ready(State(state): State<ApiState>) -> Response {
     for (name, critical, result) in checks {
         components.insert(name.to_owned(), component(result, critical));
     }
+    components
+}
+
+/// 200 when the store and every critical component answer (`degraded` when a
+/// non-critical one, such as the cache, does not), 503 otherwise; the body
+/// names each component's state. Why one fails is not told here (anyone may
+/// ask): `GET /status` (admin) has the reasons.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = HealthReport), (status = 503, description = "a component is down", body = HealthReport)))]
+pub async fn ready(State(state): State<ApiState>) -> Response {
+    let mut components = components(&state).await;
     let down = components.values().any(|c| c.status == "error");
     let degraded = components.values().any(|c| c.status == "degraded");
+    for c in components.values_mut() {
+        c.error = None;
+    }
     let (status, text) = if down {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     } else if degraded {

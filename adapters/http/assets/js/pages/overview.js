@@ -124,28 +124,34 @@ export function mount(root, ctx) {
     drawFeed();
   });
 
+  // Each component's state; the reasons come with /status (admins only).
+  function drawHealth(components) {
+    fill(
+      health,
+      h(
+        "dl",
+        { class: "kv" },
+        Object.entries(components || {}).flatMap(([name, c]) => [
+          h("dt", {}, name),
+          h("dd", {}, h("span", { class: `badge ${c.status === "ok" ? "ok" : c.status === "degraded" ? "warn" : "bad"}` }, c.status), c.error ? h("span", { class: "muted" }, ` ${c.error}`) : null),
+        ]),
+      ),
+    );
+  }
+
   // Health and platform figures are not on the stream: read every 5 s.
   async function poll() {
     try {
       const res = await fetch("/health/ready");
       const report = await res.json();
-      fill(
-        health,
-        h(
-          "dl",
-          { class: "kv" },
-          Object.entries(report.components || {}).flatMap(([name, c]) => [
-            h("dt", {}, name),
-            h("dd", {}, h("span", { class: `badge ${c.status === "ok" ? "ok" : c.status === "degraded" ? "warn" : "bad"}` }, c.status), c.error ? h("span", { class: "muted" }, ` ${c.error}`) : null),
-          ]),
-        ),
-      );
+      drawHealth(report.components);
     } catch {
       fill(health, h("p", { class: "error" }, "The server cannot be reached."));
     }
     try {
       if (ctx.isAdmin) {
         const st = await ctx.api("GET", "/status");
+        if (st.health) drawHealth(st.health);
         const mon = (st.components || {}).monitoring || {};
         fill(
           system,
