@@ -16,7 +16,7 @@ use ordermon_domain::ports::{
 };
 
 use crate::conn::Val;
-use crate::repos::{Filter, limit, marks};
+use crate::repos::{Filter, limit};
 use crate::store::SqlStore;
 use crate::url::Dialect;
 
@@ -54,17 +54,8 @@ impl AlertRepository for SqlStore {
         if let Some(u) = &q.user_id {
             f.and("user_id = ?", [Val::text(u)]);
         }
-        if !q.states.is_empty() {
-            let condition = format!("state IN ({})", marks(q.states.len()));
-            f.and(condition, q.states.iter().map(|s| Val::text(s.as_str())));
-        }
-        if !q.severities.is_empty() {
-            let condition = format!("severity IN ({})", marks(q.severities.len()));
-            f.and(
-                condition,
-                q.severities.iter().map(|s| Val::text(s.as_str())),
-            );
-        }
+        f.any_of("state", q.states.iter().map(|s| s.as_str()));
+        f.any_of("severity", q.severities.iter().map(|s| s.as_str()));
         if let Some(rule) = &q.rule {
             f.and("rule = ?", [Val::text(rule)]);
         }

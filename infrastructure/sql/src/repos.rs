@@ -54,6 +54,18 @@ impl Filter {
         self.args.extend(args);
     }
 
+    /// `column IN (…)` over the distinct `values` (none: no condition). A
+    /// list filter names a handful of enum values however long the request
+    /// made it, so it never runs into a database's parameter limit.
+    pub(crate) fn any_of<'a>(&mut self, column: &str, values: impl IntoIterator<Item = &'a str>) {
+        let distinct: std::collections::BTreeSet<&str> = values.into_iter().collect();
+        if distinct.is_empty() {
+            return;
+        }
+        let condition = format!("{column} IN ({})", marks(distinct.len()));
+        self.and(condition, distinct.into_iter().map(Val::text));
+    }
+
     pub(crate) fn sql(&self) -> String {
         if self.conditions.is_empty() {
             String::new()
@@ -146,10 +158,7 @@ impl OrderRepository for SqlStore {
         if let Some(u) = &q.user_id {
             f.and("user_id = ?", [Val::text(u)]);
         }
-        if !q.statuses.is_empty() {
-            let condition = format!("status IN ({})", marks(q.statuses.len()));
-            f.and(condition, q.statuses.iter().map(|s| Val::text(s.as_str())));
-        }
+        f.any_of("status", q.statuses.iter().map(|s| s.as_str()));
         if let Some(i) = &q.instrument_id {
             f.and("instrument_id = ?", [Val::text(i)]);
         }

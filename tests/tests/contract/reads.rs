@@ -94,6 +94,16 @@ pub(crate) async fn list_orders_filters_and_pages(t: &TestStore) {
     );
     let either = query(&|q| q.statuses = vec![OrderStatus::Submitted, OrderStatus::Initialized]);
     assert_eq!(s.list_orders(&either).await.unwrap().len(), 12);
+    // A filter list of any length (repeats included) is a filter, not an error:
+    // more values than a database takes as parameters.
+    let long = query(&|q| {
+        q.statuses = [OrderStatus::Submitted, OrderStatus::Initialized]
+            .into_iter()
+            .cycle()
+            .take(70_000)
+            .collect();
+    });
+    assert_eq!(s.list_orders(&long).await.unwrap().len(), 12);
     let beta = s
         .list_orders(&query(&|q| q.instrument_id = Some(iid("BETA.SIM"))))
         .await;
@@ -343,7 +353,15 @@ pub(crate) async fn alerts_bars_fills_and_feed(t: &TestStore) {
         states: vec![AlertState::Firing],
         ..AlertQuery::default()
     };
-    assert_eq!(s.list_alerts(&firing).await.unwrap(), vec![other, second]);
+    assert_eq!(
+        s.list_alerts(&firing).await.unwrap(),
+        vec![other.clone(), second.clone()]
+    );
+    let many = AlertQuery {
+        states: vec![AlertState::Firing; 70_000],
+        ..AlertQuery::default()
+    };
+    assert_eq!(s.list_alerts(&many).await.unwrap(), vec![other, second]);
 
     // Bars: upsert replaces, ranges are [from, to) oldest first.
     let bars: Vec<_> = (0..5)

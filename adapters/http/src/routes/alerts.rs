@@ -64,6 +64,7 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
             "state" => {
                 for s in v.split(',').filter(|s| !s.is_empty()) {
                     match s.parse::<AlertState>() {
+                        Ok(st) if f.states.contains(&st) => {}
                         Ok(st) => f.states.push(st),
                         Err(_) => bad(
                             "state",
@@ -75,6 +76,7 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
             "severity" => {
                 for s in v.split(',').filter(|s| !s.is_empty()) {
                     match s.parse::<Severity>() {
+                        Ok(sev) if f.severities.contains(&sev) => {}
                         Ok(sev) => f.severities.push(sev),
                         Err(_) => bad(
                             "severity",

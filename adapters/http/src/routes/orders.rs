@@ -139,13 +139,18 @@ fn statuses(raw: Option<&str>) -> Result<Vec<OrderStatus>, ApiError> {
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(Vec::new());
     };
-    raw.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<OrderStatus>()
-                .map_err(|_| ApiError::field("status", format!("unknown status {:?}", s.trim())))
-        })
-        .collect()
+    // Each status once, however often the list repeats it.
+    let mut out = Vec::new();
+    for s in raw.split(',') {
+        let status = s
+            .trim()
+            .parse::<OrderStatus>()
+            .map_err(|_| ApiError::field("status", format!("unknown status {:?}", s.trim())))?;
+        if !out.contains(&status) {
+            out.push(status);
+        }
+    }
+    Ok(out)
 }
 
 /// Lists orders, newest first, with cursor pagination.
