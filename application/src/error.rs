@@ -106,7 +106,7 @@ impl From<OrderError> for AppError {
             }
             OrderError::ExpireAt | OrderError::ExpireAtPast => Self::field("expire_at", e),
             OrderError::PostOnly => Self::field("post_only", e),
-            OrderError::ZeroQuantity => Self::field("quantity", e),
+            OrderError::ZeroQuantity | OrderError::FillTooLarge => Self::field("quantity", e),
             OrderError::InvalidUpdate(_) => Self::field("body", e),
             OrderError::ForeignFill => Self::Conflict {
                 code: "foreign_fill",

@@ -633,3 +633,93 @@ async fn balances_equal_a_replay_of_the_event_log() {
         .unwrap();
     assert_eq!(stored.balances, live.balances);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fills_too_large_to_account_for_are_refused_and_change_nothing() {
+    let h = engine(VenueMode::External).await;
+    let alice = funded_user(&h, "alice", "10000").await;
+    let id = h
+        .engine
+        .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
+        .await
+        .unwrap()
+        .order
+        .id;
+    let huge = "99999999999999999999";
+    for (qty, px) in [(huge, huge), ("10", huge), (huge, "10")] {
+        let err = h
+            .engine
+            .execution_report(report(&alice, id, fill("t-huge", qty, px, "0")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "validation_failed", "{err}");
+    }
+    let o = h
+        .engine
+        .get_order(&Scope::User(alice.clone()), id)
+        .await
+        .unwrap();
+    assert!(o.filled_qty.is_zero());
+    // The owner is alive and the order fills as usual.
+    let o = h
+        .engine
+        .execution_report(report(&alice, id, fill("t1", "10", "10.00", "0")))
+        .await
+        .unwrap();
+    assert_eq!(o.status, OrderStatus::Filled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_part_of_a_very_large_position_does_not_overflow() {
+    let h = engine(VenueMode::External).await;
+    let bob = funded_user(&h, "bob", "20000000000000000000").await;
+    let buy = h
+        .engine
+        .submit(limit(
+            &bob,
+            "b-1",
+            Side::Buy,
+            "10000000000000000000",
+            "1.00",
+        ))
+        .await
+        .unwrap()
+        .order;
+    assert_eq!(buy.status, OrderStatus::Submitted, "{buy:?}");
+    h.engine
+        .execution_report(report(
+            &bob,
+            buy.id,
+            fill("t1", "10000000000000000000", "1.00", "0"),
+        ))
+        .await
+        .unwrap();
+    let sell = h
+        .engine
+        .submit(limit(
+            &bob,
+            "b-2",
+            Side::Sell,
+            "3000000000000000000",
+            "1.00",
+        ))
+        .await
+        .unwrap()
+        .order;
+    assert_eq!(sell.status, OrderStatus::Submitted, "{sell:?}");
+    let o = h
+        .engine
+        .execution_report(report(
+            &bob,
+            sell.id,
+            fill("t2", "3000000000000000000", "1.00", "0"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(o.status, OrderStatus::Filled);
+    let snap = h.engine.snapshot(&bob).await.unwrap();
+    let pos = &snap.positions[0];
+    assert_eq!(pos.quantity, d("7000000000000000000"));
+    assert_eq!(pos.cost, d("7000000000000000000"));
+    assert_eq!(pos.realized_pnl, d("0"));
+}

@@ -404,7 +404,8 @@ impl Account {
         commission: &Money,
     ) -> Settlement {
         let q = quantity.get();
-        let value = round_amount(q * price.get() * multiplier);
+        // Fills reach here with a representable notional (see `OrderError::FillTooLarge`).
+        let value = round_amount(q.saturating_mul(price.get()).saturating_mul(multiplier));
         let mut consumed = Decimal::ZERO;
         let mut released = Decimal::ZERO;
 

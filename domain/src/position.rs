@@ -137,7 +137,12 @@ impl Position {
     #[must_use]
     pub fn unrealized_pnl(&self, mark: Option<Price>) -> Decimal {
         match mark.or(self.last_mark) {
-            Some(px) => round_amount(self.quantity * px.get() * self.multiplier) - self.cost,
+            Some(px) => round_amount(
+                self.quantity
+                    .saturating_mul(px.get())
+                    .saturating_mul(self.multiplier),
+            )
+            .saturating_sub(self.cost),
             None => Decimal::ZERO,
         }
     }
@@ -146,7 +151,11 @@ impl Position {
     #[must_use]
     pub fn market_value(&self, mark: Option<Price>) -> Decimal {
         match mark.or(self.last_mark) {
-            Some(px) => round_amount(self.quantity * px.get() * self.multiplier),
+            Some(px) => round_amount(
+                self.quantity
+                    .saturating_mul(px.get())
+                    .saturating_mul(self.multiplier),
+            ),
             None => self.cost,
         }
     }
@@ -174,7 +183,12 @@ impl Position {
             let cost_removed = if closed == was.abs() {
                 self.cost
             } else {
-                round_amount(self.cost * closed / was.abs())
+                // cost × closed can overflow where the share of the cost cannot.
+                round_amount(
+                    self.cost
+                        .checked_mul(closed)
+                        .map_or_else(|| self.cost * (closed / was.abs()), |c| c / was.abs()),
+                )
             };
             // Closing a long sells (cash in); closing a short buys (cash out).
             let value = round_amount(closed * px * self.multiplier);

@@ -9,7 +9,7 @@ use ordermon_domain::event::{AccountEvent, PositionEvent};
 use ordermon_domain::fill::Fill;
 use ordermon_domain::ids::{InstrumentId, OrderId};
 use ordermon_domain::instrument::Instrument;
-use ordermon_domain::order::{Applied, NewOrder, Order, OrderEvent, OrderEventKind};
+use ordermon_domain::order::{Applied, NewOrder, Order, OrderError, OrderEvent, OrderEventKind};
 use ordermon_domain::ports::{ExecutionReport, ExecutionReportKind, OrderChange};
 use ordermon_domain::position::Position;
 use ordermon_domain::risk::{self, DeniedReason, RiskContext, reservation_for, reservation_price};
@@ -511,6 +511,20 @@ impl Owner {
                         "quantity",
                         "fill quantity must be positive",
                     ));
+                }
+                // The account and position take quantity × price × multiplier.
+                let multiplier = self
+                    .ctx
+                    .catalog
+                    .get(&order.instrument_id)
+                    .map_or(Decimal::ONE, |i| i.multiplier);
+                if quantity
+                    .get()
+                    .checked_mul(price.get())
+                    .and_then(|n| n.checked_mul(multiplier))
+                    .is_none_or(|n| n.abs() >= ordermon_domain::values::MAX_ABS)
+                {
+                    return Err(OrderError::FillTooLarge.into());
                 }
                 OrderEvent::Filled {
                     fill: Fill {

@@ -64,6 +64,12 @@ pub enum OrderError {
     /// A fill belongs to another order or instrument.
     #[error("fill does not belong to this order")]
     ForeignFill,
+    /// A fill too large to account for: its quantity × price × multiplier, or
+    /// the order's filled quantity with it, reaches 1e20.
+    #[error(
+        "fill quantity × price × multiplier must stay below 1e20, and so must the order's filled quantity"
+    )]
+    FillTooLarge,
 }
 
 /// What a client asks for when it submits an order (already shape-checked types).
@@ -321,6 +327,7 @@ impl Order {
             if fill.order_id != self.id || fill.instrument_id != self.instrument_id {
                 return Err(OrderError::ForeignFill);
             }
+            self.fill_fits(fill.quantity, fill.price)?;
         }
         let step = self.can_apply(event.kind())?;
         // Validate the payload before touching state so an error changes nothing.
@@ -412,16 +419,51 @@ impl Order {
         Ok(())
     }
 
-    fn apply_fill(&mut self, qty: Quantity, px: Price, trade_id: &TradeId) {
+    /// The filled quantity and average price after a fill of `qty` at `px`, or
+    /// [`OrderError::FillTooLarge`] when they cannot be represented.
+    fn filled_after(&self, qty: Quantity, px: Price) -> Result<(Quantity, Decimal), OrderError> {
         let before = self.filled_qty.get();
-        let after = before + qty.get();
+        let after = before
+            .checked_add(qty.get())
+            .and_then(|a| Quantity::new(a).ok())
+            .ok_or(OrderError::FillTooLarge)?;
         let avg = self.avg_px.unwrap_or(Decimal::ZERO);
-        if !after.is_zero() {
-            self.avg_px = Some(round_amount((avg * before + px.get() * qty.get()) / after));
+        // The average of what filled: Σ price × quantity ÷ Σ quantity.
+        let value = avg
+            .checked_mul(before)
+            .zip(px.get().checked_mul(qty.get()))
+            .and_then(|(a, b)| a.checked_add(b))
+            .ok_or(OrderError::FillTooLarge)?;
+        let avg_after = if after.is_zero() {
+            avg
+        } else {
+            round_amount(value / after.get())
+        };
+        Ok((after, avg_after))
+    }
+
+    /// Whether a fill of `qty` at `px` can be applied (see [`Self::filled_after`]).
+    fn fill_fits(&self, qty: Quantity, px: Price) -> Result<(), OrderError> {
+        if qty
+            .get()
+            .checked_mul(px.get())
+            .is_none_or(|n| n.abs() >= crate::values::MAX_ABS)
+        {
+            return Err(OrderError::FillTooLarge);
         }
-        // Quantities were bounds-checked on the way in; a sum can only exceed the
-        // storable range for absurd inputs, in which case we saturate the record.
-        self.filled_qty = Quantity::new(after).unwrap_or(self.filled_qty);
+        self.filled_after(qty, px).map(|_| ())
+    }
+
+    fn apply_fill(&mut self, qty: Quantity, px: Price, trade_id: &TradeId) {
+        // Checked by `fill_fits` before anything changed.
+        let Ok((filled, avg)) = self.filled_after(qty, px) else {
+            return;
+        };
+        let after = filled.get();
+        if !after.is_zero() {
+            self.avg_px = Some(avg);
+        }
+        self.filled_qty = filled;
         self.trade_ids.push(trade_id.clone());
         let quantity = self.quantity.get();
         if after > quantity {
