@@ -140,6 +140,9 @@ pub fn verify_token(config: &AuthConfig, token: &str) -> Result<Caller, AuthErro
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = config.leeway_secs;
     validation.validate_exp = true;
+    // A token not valid yet is refused; so is an `nbf` (or `exp`) that is not a
+    // number, rather than taken as absent (jsonwebtoken ≥ 10.3).
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "sub"]);
     let data = jsonwebtoken::decode::<Claims>(
         token,
@@ -378,6 +381,41 @@ mod tests {
         };
         assert_eq!(verify_token(&empty, &forged), Err(AuthError::NoSecret));
         Ok(())
+    }
+
+    /// A token signed with the test secret over raw `claims`.
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(b"test-secret"),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn time_claims_of_the_wrong_type_or_not_yet_valid_are_refused() {
+        let c = config();
+        let now = chrono::Utc::now().timestamp();
+        let exp = now + 600;
+        let ok = signed(
+            &serde_json::json!({"sub": "alice", "role": "admin", "exp": exp, "nbf": now - 5}),
+        );
+        assert!(verify_token(&c, &ok).is_ok());
+        for claims in [
+            // Not valid before an hour from now.
+            serde_json::json!({"sub": "alice", "role": "admin", "exp": exp, "nbf": now + 3600}),
+            // `nbf` as a string: type confusion must not make it "absent".
+            serde_json::json!({"sub": "alice", "role": "admin", "exp": exp, "nbf": (now + 3600).to_string()}),
+            serde_json::json!({"sub": "alice", "role": "admin", "exp": exp.to_string()}),
+            serde_json::json!({"sub": "alice", "role": "admin"}),
+        ] {
+            assert_eq!(
+                verify_token(&c, &signed(&claims)),
+                Err(AuthError::Invalid),
+                "{claims}"
+            );
+        }
     }
 
     #[test]
