@@ -120,6 +120,10 @@ struct Monitored {
 }
 
 async fn monitored(mode: VenueMode) -> Monitored {
+    monitored_with(mode, EngineConfig::default().max_event_bytes).await
+}
+
+async fn monitored_with(mode: VenueMode, max_event_bytes: usize) -> Monitored {
     let store = Arc::new(MemoryStore::new());
     let mut registry = StrategyRegistry::with_builtins();
     registry.register(Arc::new(TestFactory("panicky", || Box::new(Panicky))));
@@ -138,6 +142,7 @@ async fn monitored(mode: VenueMode) -> Monitored {
                 stuck_submit_after: Duration::from_millis(200),
                 ..MonitorConfig::default()
             },
+            max_event_bytes,
             ..EngineConfig::default()
         },
         CommitConfig::default(),
@@ -518,6 +523,138 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
             .await
             .unwrap();
     assert_eq!(s.status, StrategyStatus::Disabled);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strategies_are_bounded_and_their_instruments_deduplicated() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    let field = |e: &AppError| match e {
+        AppError::Validation(errors) => errors.first().map(|f| f.field.clone()),
+        _ => None,
+    };
+    // ~95,000 repeats of one instrument: one instrument.
+    let mut repeated = strategy(
+        &a,
+        "rep",
+        "price_alert",
+        serde_json::json!({"level": "100"}),
+    );
+    repeated.instruments = vec![acme(); 95_000];
+    let created = m.h.engine.create_strategy(repeated).await.unwrap();
+    assert_eq!(created.instruments, vec![acme()]);
+    // More distinct instruments than a strategy may name: refused with one error.
+    let mut many = strategy(
+        &a,
+        "many",
+        "price_alert",
+        serde_json::json!({"level": "100"}),
+    );
+    many.instruments = (0..101)
+        .map(|i| ordermon_domain::ids::InstrumentId::new(&format!("I{i}.SIM")).unwrap())
+        .collect();
+    let err = m.h.engine.create_strategy(many).await.unwrap_err();
+    assert_eq!(field(&err).as_deref(), Some("instruments"), "{err}");
+    if let AppError::Validation(errors) = &err {
+        assert_eq!(errors.len(), 1);
+    }
+    // Oversized params: refused, on create and on update.
+    let big = serde_json::json!({"level": "100", "note": "x".repeat(20_000)});
+    let err =
+        m.h.engine
+            .create_strategy(strategy(&a, "big", "price_alert", big.clone()))
+            .await
+            .unwrap_err();
+    assert_eq!(field(&err).as_deref(), Some("params"), "{err}");
+    let err =
+        m.h.engine
+            .update_strategy(
+                &a,
+                &StrategyId::new("rep").unwrap(),
+                StrategyPatch {
+                    params: Some(big),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+    assert_eq!(field(&err).as_deref(), Some("params"), "{err}");
+    let names: Vec<String> =
+        m.h.engine
+            .list_strategies(&a)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id.to_string())
+            .collect();
+    assert_eq!(names, vec!["rep".to_owned()]);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_whose_event_is_too_large_is_refused_and_changes_nothing() {
+    let m = monitored_with(VenueMode::External, 4_096).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    // A strategy type that takes any params, kept disabled.
+    let quiet = |id: &str, params: serde_json::Value| {
+        let mut s = strategy(&a, id, "eager", params);
+        s.status = StrategyStatus::Disabled;
+        s
+    };
+    m.h.engine
+        .create_strategy(quiet("small", serde_json::json!({"level": "100"})))
+        .await
+        .unwrap();
+    // Under the params cap, over this engine's event cap.
+    let big = serde_json::json!({"level": "100", "note": "x".repeat(6_000)});
+    let err =
+        m.h.engine
+            .create_strategy(quiet("big", big.clone()))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, AppError::Validation(e) if e[0].field == "body" && e[0].message.contains("4096")),
+        "{err}"
+    );
+    let err =
+        m.h.engine
+            .update_strategy(
+                &a,
+                &StrategyId::new("small").unwrap(),
+                StrategyPatch {
+                    params: Some(big),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, AppError::Validation(e) if e[0].field == "body"),
+        "{err}"
+    );
+    let listed = m.h.engine.list_strategies(&a).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].params, serde_json::json!({"level": "100"}));
+    let stored =
+        ordermon_domain::ports::StrategyRepository::list_strategies(m.h.store.as_ref(), &a)
+            .await
+            .unwrap();
+    assert_eq!(stored, listed);
+    // The owner goes on: a small change commits.
+    let s =
+        m.h.engine
+            .update_strategy(
+                &a,
+                &StrategyId::new("small").unwrap(),
+                StrategyPatch {
+                    params: Some(serde_json::json!({"level": "101"})),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    assert_eq!(s.params, serde_json::json!({"level": "101"}));
     m.cancel.cancel();
 }
 

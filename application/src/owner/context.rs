@@ -44,6 +44,16 @@ pub struct EngineConfig {
     /// Monitoring settings.
     #[serde(default)]
     pub monitor: MonitorConfig,
+    /// Largest event a command may record, as JSON bytes (default 512 KiB,
+    /// half of Kafka's default message limit): a command whose event would be
+    /// larger is refused and changes nothing, so no event the relay cannot
+    /// deliver is ever committed.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
+}
+
+fn default_max_event_bytes() -> usize {
+    512 * 1024
 }
 
 impl Default for EngineConfig {
@@ -54,6 +64,7 @@ impl Default for EngineConfig {
             mailbox: 1024,
             risk: RiskParams::default(),
             monitor: MonitorConfig::default(),
+            max_event_bytes: default_max_event_bytes(),
         }
     }
 }

@@ -441,6 +441,22 @@ impl Owner {
                 tracing::error!(user_id = %self.state.user.id, error = %err, "reload failed; keeping state");
             }
         }
+        // Strategies the cycle changed are ahead of the store too.
+        if !cycle.strategies.is_empty() {
+            match self
+                .ctx
+                .persistence
+                .strategies
+                .list_strategies(&self.state.user.id)
+                .await
+            {
+                Ok(fresh) => self.sync_strategies(fresh).await,
+                Err(err) => {
+                    tracing::error!(user_id = %self.state.user.id, error = %err, "strategy reload failed; reloading on next use");
+                    self.strategies = None;
+                }
+            }
+        }
         self.published += 1;
         self.publish_view();
     }
@@ -506,6 +522,18 @@ impl Owner {
         }
         cs.push_events(cycle.events.iter().cloned())
             .map_err(|e| AppError::Unexpected(e.to_string()))?;
+        let max = self.ctx.config.max_event_bytes;
+        if let Some(m) = cs.outbox.iter().find(|m| m.payload.len() > max) {
+            metrics::counter!("ordermon_events_too_large_total").increment(1);
+            return Err(AppError::field(
+                "body",
+                format!(
+                    "the change would record a {} event of {} bytes; at most {max}",
+                    m.topic.split('.').take(2).collect::<Vec<_>>().join("."),
+                    m.payload.len()
+                ),
+            ));
+        }
         Ok(cs)
     }
 

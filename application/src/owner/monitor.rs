@@ -687,6 +687,22 @@ impl Owner {
     }
 
     fn validate_strategy(&self, s: &StrategyConfig) -> Result<(), AppError> {
+        use crate::error::FieldError;
+        // Bounds first: a strategy is stored, evented and relayed whole, so its
+        // size is capped before anything looks at each of its parts.
+        if s.instruments.len() > MAX_STRATEGY_INSTRUMENTS {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "instruments",
+                format!("at most {MAX_STRATEGY_INSTRUMENTS} instruments"),
+            )]));
+        }
+        let params_len = serde_json::to_vec(&s.params).map_or(usize::MAX, |b| b.len());
+        if params_len > MAX_STRATEGY_PARAMS_BYTES {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "params",
+                format!("at most {MAX_STRATEGY_PARAMS_BYTES} bytes of JSON"),
+            )]));
+        }
         let mut errors = Vec::new();
         if s.name.trim().is_empty() || s.name.len() > 200 {
             errors.push(crate::error::FieldError::new(
@@ -721,6 +737,7 @@ impl Owner {
         mut s: StrategyConfig,
     ) -> Result<StrategyConfig, AppError> {
         self.load_strategies().await?;
+        dedupe_instruments(&mut s.instruments);
         self.validate_strategy(&s)?;
         if self
             .strategies
@@ -788,6 +805,7 @@ impl Owner {
         }
         if let Some(i) = &patch.instruments {
             next.instruments.clone_from(i);
+            dedupe_instruments(&mut next.instruments);
         }
         if let Some(st) = patch.status {
             next.status = st;
@@ -941,4 +959,16 @@ fn placeholder(id: &StrategyId, user: &ordermon_domain::ids::UserId) -> Strategy
         version: 0,
         sequence: 0,
     }
+}
+
+/// Most instruments one strategy may name (after duplicates are dropped).
+pub(super) const MAX_STRATEGY_INSTRUMENTS: usize = 100;
+
+/// Largest `params` of one strategy, as JSON bytes.
+pub(super) const MAX_STRATEGY_PARAMS_BYTES: usize = 16 * 1024;
+
+/// Drops repeated instruments, keeping the first of each in order.
+fn dedupe_instruments(instruments: &mut Vec<ordermon_domain::ids::InstrumentId>) {
+    let mut seen = std::collections::HashSet::new();
+    instruments.retain(|i| seen.insert(i.clone()));
 }

@@ -129,6 +129,7 @@ impl EngineSettings {
             mailbox: self.mailbox,
             risk: RiskParams::from(&self.risk),
             monitor: MonitorConfig::from(monitor),
+            ..EngineConfig::default()
         }
     }
 
