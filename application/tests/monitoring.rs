@@ -552,7 +552,7 @@ async fn strategies_are_bounded_and_their_instruments_deduplicated() {
         serde_json::json!({"level": "100"}),
     );
     many.instruments = (0..101)
-        .map(|i| ordermon_domain::ids::InstrumentId::new(&format!("I{i}.SIM")).unwrap())
+        .map(|i| ordermon_domain::ids::InstrumentId::new(format!("I{i}.SIM")).unwrap())
         .collect();
     let err = m.h.engine.create_strategy(many).await.unwrap_err();
     assert_eq!(field(&err).as_deref(), Some("instruments"), "{err}");

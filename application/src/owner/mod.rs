@@ -388,6 +388,9 @@ impl Owner {
     async fn flush(&mut self) {
         let cycle = std::mem::take(&mut self.cycle);
         if !cycle.has_writes() {
+            // Terminal orders loaded for a command that changed nothing (a
+            // cancel of a filled order) do not stay in memory.
+            self.state.orders.retain(|_, o| !o.status.is_terminal());
             for r in cycle.replies {
                 r(Ok(()));
             }
