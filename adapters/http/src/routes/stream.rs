@@ -41,6 +41,11 @@ const QUOTES_EVERY: Duration = Duration::from_millis(250);
 /// Most instruments one stream may ask quotes for.
 const MAX_QUOTE_INSTRUMENTS: usize = 200;
 
+/// Largest message (and frame) a client may send: a quote request naming
+/// [`MAX_QUOTE_INSTRUMENTS`] long ids fits with room to spare. A larger one
+/// closes the stream (1009, message too big) before it is buffered.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 32 * 1024;
+
 /// `GET /api/v1/stream` parameters.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -84,11 +89,13 @@ pub async fn stream(
     let quotes = state.engine.quotes().subscribe();
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
-    ws.on_upgrade(move |socket| async move {
-        tracing::debug!(user_id = %user, "stream opened");
-        pump(socket, rx, quotes, scope, engine.stopping()).await;
-        tracing::debug!(user_id = %user, "stream closed");
-    })
+    ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            tracing::debug!(user_id = %user, "stream opened");
+            pump(socket, rx, quotes, scope, engine.stopping()).await;
+            tracing::debug!(user_id = %user, "stream closed");
+        })
 }
 
 /// True when `scope` may see `event`.

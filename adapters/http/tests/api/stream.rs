@@ -74,3 +74,38 @@ async fn stream_carries_the_callers_events() {
     assert_eq!(closed.map(|f| u16::from(f.code)), Some(1001));
     server.abort();
 }
+
+#[tokio::test]
+async fn an_oversized_client_message_closes_the_stream() {
+    use futures::SinkExt;
+    let t = TestApp::new().await;
+    let alice = t.alice().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={alice}"))
+            .await
+            .unwrap();
+    // A quote request of a sane size is fine and answered by nothing.
+    ws.send(Message::Text(r#"{"quotes":["ACME.SIM"]}"#.into()))
+        .await
+        .unwrap();
+    // 1 MiB in one message: the server closes the stream instead of buffering it.
+    let big = format!(r#"{{"quotes":["{}"]}}"#, "A".repeat(1 << 20));
+    let _ = ws.send(Message::Text(big)).await;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_)) | None) => break None,
+            Err(_) => panic!("the stream stayed open"),
+        }
+    };
+    assert!(
+        ended.is_none_or(|code| code == 1009 || code == 1002),
+        "{ended:?}"
+    );
+    server.abort();
+}
