@@ -61,6 +61,8 @@ pub struct App {
     cache_tasks: TaskTracker,
     cache_cancel: CancellationToken,
     shutdown_timeout: Duration,
+    /// Header-read timeout and connection cap of the HTTP server.
+    connections: ordermon_http::server::ConnectionLimits,
 }
 
 impl std::fmt::Debug for App {
@@ -399,6 +401,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         cache_tasks,
         cache_cancel,
         shutdown_timeout: config.shutdown.timeout,
+        connections: ordermon_http::server::ConnectionLimits {
+            header_read_timeout: config.http.header_read_timeout,
+            max_connections: config.http.max_connections,
+        },
     })
 }
 
@@ -454,14 +460,13 @@ impl App {
             shutdown.await;
             on_signal.cancel();
         };
-        // Connect info gives handlers the peer address (sign-in attempts are
-        // limited per client address).
-        let service = self
-            .router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
-        let server = server.into_future();
+        // Handlers get the peer address (sign-in attempts are limited per
+        // client address); slow or excess connections are bounded.
+        let (router, limits) = (self.router.clone(), self.connections);
+        let server = async move {
+            ordermon_http::server::serve(listener, router, limits, graceful).await;
+            anyhow::Ok(())
+        };
         tokio::pin!(server);
         // Serve until the signal; then give in-flight requests until the deadline.
         // Whatever happened to HTTP, the engine is shut down before returning.

@@ -221,3 +221,79 @@ async fn an_unreachable_broker_is_named_without_its_password() {
         "gave up too late"
     );
 }
+
+/// Reads from `stream` until it closes (`true`) or `within` passes (`false`).
+async fn closes_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_clients_are_cut_off_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    let mut c = config("memory");
+    c.http.header_read_timeout = Duration::from_secs(1);
+    c.http.max_connections = 2;
+    let app = start(c).await;
+    let addr = app.base_url().trim_start_matches("http://").to_owned();
+
+    // Slowloris: a header byte every 200 ms never completes a request; the
+    // connection is closed once the header-read timeout passes.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        if slow.write_all(b"X").await.is_err() {
+            cut = true;
+            break;
+        }
+        if closes_within(&mut slow, Duration::from_millis(200)).await {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a slow-header client kept its connection for 5 s");
+
+    // Two idle connections take both slots: a third client's request waits
+    // until one of them is cut off, then it is answered.
+    let mut idle_a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut idle_b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), async {
+        use tokio::io::AsyncReadExt;
+        third.read_buf(&mut answer).await
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "answered beyond the connection cap: {answer:?}"
+    );
+    assert!(closes_within(&mut idle_a, Duration::from_secs(3)).await);
+    assert!(closes_within(&mut idle_b, Duration::from_secs(3)).await);
+    let answered = tokio::time::timeout(Duration::from_secs(3), async {
+        use tokio::io::AsyncReadExt;
+        third.read_to_end(&mut answer).await
+    })
+    .await;
+    assert!(answered.is_ok(), "never answered");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    app.stop().await.unwrap();
+}

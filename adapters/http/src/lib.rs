@@ -20,6 +20,7 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 
 use std::sync::Arc;
 

@@ -218,6 +218,18 @@ impl Config {
                 "must be positive",
             ));
         }
+        if self.http.header_read_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "http.header_read_timeout",
+                "must be positive",
+            ));
+        }
+        if self.http.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must be positive",
+            ));
+        }
         self.database.kind()?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::invalid(

@@ -71,6 +71,13 @@ pub struct HttpSettings {
     /// Time a request may take (default `30s`).
     #[serde(with = "duration::serde")]
     pub request_timeout: Duration,
+    /// Time a client may take to send a request's headers before its
+    /// connection is closed (default `10s`; slow-header clients).
+    #[serde(with = "duration::serde")]
+    pub header_read_timeout: Duration,
+    /// Most HTTP connections open at once (default 10,000); more wait in the
+    /// listener's backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
@@ -79,6 +86,8 @@ impl Default for HttpSettings {
             addr: "127.0.0.1:8080".to_owned(),
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }
