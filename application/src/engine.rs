@@ -273,16 +273,22 @@ impl Engine {
     ///
     /// # Errors
     /// Unavailable when no log sink is configured or it fails.
-    pub fn user_log(
+    pub async fn user_log(
         &self,
         user: &UserId,
         date: chrono::NaiveDate,
-    ) -> Result<Vec<String>, AppError> {
-        let sink = self
-            .user_logs
-            .get()
-            .ok_or_else(|| AppError::Unavailable("per-user logs are not configured".to_owned()))?;
-        sink.read(user, date)
+        from: u64,
+        limit: usize,
+    ) -> Result<ordermon_domain::ports::LogPage, AppError> {
+        let sink =
+            self.user_logs.get().cloned().ok_or_else(|| {
+                AppError::Unavailable("per-user logs are not configured".to_owned())
+            })?;
+        let user = user.clone();
+        // File reads stay off the async workers.
+        tokio::task::spawn_blocking(move || sink.read_page(&user, date, from, limit))
+            .await
+            .map_err(|e| AppError::Unexpected(e.to_string()))?
             .map_err(|e| AppError::Unavailable(e.to_string()))
     }
 

@@ -12,6 +12,15 @@ pub enum LogSinkError {
     Io(String),
 }
 
+/// One page of a user's log of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogPage {
+    /// The lines, oldest first.
+    pub lines: Vec<String>,
+    /// Where the next page starts, when there is more.
+    pub next: Option<u64>,
+}
+
 /// Where per-user log lines go. Synchronous: it is called from a tracing layer.
 pub trait UserLogSink: Send + Sync + std::fmt::Debug {
     /// Appends one line to the user's log of the day of `at`.
@@ -19,11 +28,34 @@ pub trait UserLogSink: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Storage failures.
     fn append(&self, user: &UserId, at: DateTime<Utc>, line: &str) -> Result<(), LogSinkError>;
-    /// The user's lines of one day.
+    /// Up to `limit` of the user's lines of one day, from position `from` (0,
+    /// or a page's `next`); reads only what it returns.
     ///
     /// # Errors
     /// Storage failures.
-    fn read(&self, user: &UserId, date: NaiveDate) -> Result<Vec<String>, LogSinkError>;
+    fn read_page(
+        &self,
+        user: &UserId,
+        date: NaiveDate,
+        from: u64,
+        limit: usize,
+    ) -> Result<LogPage, LogSinkError>;
+    /// Every line of the user's log of one day (page by page).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn read(&self, user: &UserId, date: NaiveDate) -> Result<Vec<String>, LogSinkError> {
+        let mut lines = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = self.read_page(user, date, from, 10_000)?;
+            lines.extend(page.lines);
+            match page.next {
+                Some(next) if next > from => from = next,
+                _ => return Ok(lines),
+            }
+        }
+    }
     /// Deletes logs of days before `cutoff`; returns how many files went.
     ///
     /// # Errors

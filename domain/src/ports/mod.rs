@@ -20,7 +20,7 @@ pub use bus::{
 };
 pub use cache::{Cache, CacheError, CacheKey};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use log_sink::{LogSinkError, UserLogSink};
+pub use log_sink::{LogPage, LogSinkError, UserLogSink};
 pub use market_data::{MarketDataError, MarketDataProvider};
 pub use notifier::{Notification, Notifier, NotifyError};
 pub use projection::{HighWaterRepository, ProjectionScan, PurgeCounts, Retention, StoredRow};

@@ -217,6 +217,9 @@ pub struct UserLogView {
     /// The day (UTC).
     #[schema(value_type = String, example = "2026-11-22")]
     pub date: NaiveDate,
-    /// The lines of that day, oldest first.
+    /// A page of that day's lines, oldest first.
     pub lines: Vec<String>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

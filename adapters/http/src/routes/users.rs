@@ -148,14 +148,22 @@ pub async fn cash(
 pub struct LogQuery {
     /// The day, `YYYY-MM-DD` (UTC; default today).
     pub date: Option<String>,
+    /// Lines per page, 1–5000 (default 1000).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
+
+/// Most log lines in one page.
+pub const MAX_LOG_PAGE: u32 = 5000;
 
 /// One user's log lines of one day (the user themself, or an admin).
 #[utoipa::path(get, path = "/api/v1/users/{id}/logs", tag = "users", params(("id" = String, Path), LogQuery),
     responses(
         (status = 200, body = crate::dto::strategies::UserLogView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "bad date", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad date or limit", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn logs(
@@ -171,10 +179,19 @@ pub async fn logs(
         Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| ApiError::field("date", "must be YYYY-MM-DD"))?,
     };
-    let lines = state.engine.user_log(&id, date)?;
+    let limit = crate::extract::parse_limit(q.limit.as_deref(), 1000, MAX_LOG_PAGE)?;
+    let from = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => c.parse::<u64>().map_err(|_| crate::extract::bad_cursor())?,
+    };
+    let page = state
+        .engine
+        .user_log(&id, date, from, limit as usize)
+        .await?;
     Ok(Json(crate::dto::strategies::UserLogView {
         user_id: id.to_string(),
         date,
-        lines,
+        lines: page.lines,
+        next_cursor: page.next.map(|n| n.to_string()),
     }))
 }

@@ -220,3 +220,86 @@ fn request_metrics_use_the_route_template() {
         "raw ids leaked into labels: {keys:?}"
     );
 }
+
+/// Log lines in memory; positions are line numbers.
+#[derive(Debug, Default)]
+struct Lines(Vec<String>);
+
+impl ordermon_domain::ports::UserLogSink for Lines {
+    fn append(
+        &self,
+        _: &ordermon_domain::ids::UserId,
+        _: chrono::DateTime<chrono::Utc>,
+        _: &str,
+    ) -> Result<(), ordermon_domain::ports::LogSinkError> {
+        Ok(())
+    }
+
+    fn read_page(
+        &self,
+        user: &ordermon_domain::ids::UserId,
+        _: chrono::NaiveDate,
+        from: u64,
+        limit: usize,
+    ) -> Result<ordermon_domain::ports::LogPage, ordermon_domain::ports::LogSinkError> {
+        if user.as_str() != "alice" {
+            return Ok(ordermon_domain::ports::LogPage::default());
+        }
+        let from = usize::try_from(from)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let end = from.saturating_add(limit).min(self.0.len());
+        Ok(ordermon_domain::ports::LogPage {
+            lines: self.0[from..end].to_vec(),
+            next: (end < self.0.len()).then_some(end as u64),
+        })
+    }
+
+    fn purge_before(
+        &self,
+        _: chrono::NaiveDate,
+    ) -> Result<usize, ordermon_domain::ports::LogSinkError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test]
+async fn user_logs_come_in_pages() {
+    let t = TestApp::new().await;
+    let alice = t.alice().await;
+    t.engine.set_user_logs(std::sync::Arc::new(Lines(
+        (0..2500).map(|i| format!("line {i}")).collect(),
+    )));
+    let mut cursor = String::new();
+    let mut sizes = Vec::new();
+    loop {
+        let path = format!("/api/v1/users/alice/logs?limit=1000&cursor={cursor}");
+        let r = t.get(&path, &alice).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let lines = r.body["lines"].as_array().unwrap();
+        sizes.push(lines.len());
+        if sizes.len() == 2 {
+            assert_eq!(lines[0], "line 1000");
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![1000, 1000, 500]);
+    // Default page: 1000 lines.
+    let r = t.get("/api/v1/users/alice/logs", &alice).await;
+    assert_eq!(r.body["lines"].as_array().unwrap().len(), 1000);
+    for (query, status) in [
+        ("limit=0", 422),
+        ("limit=5001", 422),
+        ("limit=ten", 422),
+        ("cursor=-1", 400),
+        ("cursor=abc", 400),
+    ] {
+        let r = t
+            .get(&format!("/api/v1/users/alice/logs?{query}"), &alice)
+            .await;
+        assert_eq!(r.status.as_u16(), status, "{query}: {}", r.text);
+    }
+}

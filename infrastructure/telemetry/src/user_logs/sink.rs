@@ -2,13 +2,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ordermon_domain::ids::UserId;
-use ordermon_domain::ports::{LogSinkError, UserLogSink};
+use ordermon_domain::ports::{LogPage, LogSinkError, UserLogSink};
 
 struct Open {
     files: HashMap<PathBuf, BufWriter<File>>,
@@ -173,7 +173,13 @@ impl UserLogSink for FileLogSink {
         self.write_line(self.user_path(user, at.date_naive()), line)
     }
 
-    fn read(&self, user: &UserId, date: NaiveDate) -> Result<Vec<String>, LogSinkError> {
+    fn read_page(
+        &self,
+        user: &UserId,
+        date: NaiveDate,
+        from: u64,
+        limit: usize,
+    ) -> Result<LogPage, LogSinkError> {
         let path = self.user_path(user, date);
         {
             let mut open = self
@@ -184,14 +190,31 @@ impl UserLogSink for FileLogSink {
                 w.flush().map_err(|e| io(&e))?;
             }
         }
-        match File::open(&path) {
-            Ok(f) => BufReader::new(f)
-                .lines()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| io(&e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io(&e)),
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LogPage::default()),
+            Err(e) => return Err(io(&e)),
+        };
+        let mut reader = BufReader::new(file);
+        reader.seek(SeekFrom::Start(from)).map_err(|e| io(&e))?;
+        let mut page = LogPage::default();
+        let mut at = from;
+        let mut line = String::new();
+        while page.lines.len() < limit.max(1) {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| io(&e))?;
+            if n == 0 {
+                return Ok(page);
+            }
+            at += n as u64;
+            page.lines
+                .push(line.trim_end_matches(['\n', '\r']).to_owned());
         }
+        // Full page: say where the next starts if anything follows.
+        if !reader.fill_buf().map_err(|e| io(&e))?.is_empty() {
+            page.next = Some(at);
+        }
+        Ok(page)
     }
 
     fn purge_before(&self, cutoff: NaiveDate) -> Result<usize, LogSinkError> {
@@ -340,5 +363,41 @@ mod tests {
         );
         assert_eq!(file_date("x.log"), None);
         assert_eq!(file_date("user_a_2026-13-02.log"), None);
+    }
+
+    #[test]
+    fn pages_read_only_what_they_return_and_chain_by_position() {
+        let dir = tmp();
+        let sink = FileLogSink::new(&dir, 4);
+        let alice = UserId::new("alice").unwrap();
+        let at = chrono::Utc::now();
+        for i in 0..25 {
+            sink.append(&alice, at, &format!("line {i}")).unwrap();
+        }
+        let mut from = 0;
+        let mut pages = Vec::new();
+        loop {
+            let page = sink.read_page(&alice, at.date_naive(), from, 10).unwrap();
+            pages.push(page.lines.clone());
+            match page.next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        assert_eq!(
+            pages.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![10, 10, 5]
+        );
+        assert_eq!(pages[1][0], "line 10");
+        assert_eq!(pages.concat(), sink.read(&alice, at.date_naive()).unwrap());
+        // Exactly a page left: no further page is promised.
+        let last = sink.read_page(&alice, at.date_naive(), 0, 25).unwrap();
+        assert_eq!((last.lines.len(), last.next), (25, None));
+        // Past the end, or another day: empty.
+        let past = sink
+            .read_page(&alice, at.date_naive(), 1 << 40, 10)
+            .unwrap();
+        assert!(past.lines.is_empty() && past.next.is_none());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
