@@ -96,6 +96,27 @@ pub struct RelayStatus {
     pub last_error: Option<String>,
     /// When the last batch was confirmed.
     pub last_published_at: Option<DateTime<Utc>>,
+    /// Rows the broker refused for good and the relay set aside since start.
+    pub set_aside_total: u64,
+    /// The last row set aside.
+    pub last_set_aside: Option<SetAside>,
+}
+
+/// An outbox row the broker refused for good (too large, malformed): the relay
+/// marks it handled so the rows behind it go on. The event itself stays in the
+/// event log; consumers and live streams never receive it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetAside {
+    /// The outbox row.
+    pub outbox_id: i64,
+    /// The event.
+    pub event_id: String,
+    /// Its topic.
+    pub topic: String,
+    /// What the broker said.
+    pub error: String,
+    /// When it was set aside.
+    pub at: DateTime<Utc>,
 }
 
 /// A handle to watch and wake a relay.
@@ -168,6 +189,8 @@ impl OutboxRelay {
             failures_total: 0,
             last_error: None,
             last_published_at: None,
+            set_aside_total: 0,
+            last_set_aside: None,
         };
         Self {
             outbox,
@@ -238,10 +261,17 @@ impl OutboxRelay {
             .unwrap_or_default()
             .as_secs_f64();
         let messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
-        self.bus.publish(&messages).await?;
-        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-        self.outbox.mark_sent(&ids).await?;
-        let n = records.len();
+        let n = match self.bus.publish(&messages).await {
+            Ok(()) => {
+                let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+                self.outbox.mark_sent(&ids).await?;
+                records.len()
+            }
+            // Some row of the batch can never be published: find it, set it
+            // aside, and go on with the others, one at a time.
+            Err(BusError::Rejected(_)) => self.one_by_one(&records).await?,
+            Err(e) => return Err(e.into()),
+        };
         metrics::counter!("ordermon_outbox_published_total").increment(n as u64);
         metrics::histogram!("ordermon_outbox_batch_size").record(n as f64);
         metrics::gauge!("ordermon_outbox_oldest_pending_seconds").set(age);
@@ -251,6 +281,50 @@ impl OutboxRelay {
         s.last_error = None;
         s.last_published_at = Some(self.clock.now());
         Ok(n)
+    }
+
+    /// Publishes `records` one at a time, in order, setting aside each the
+    /// broker refuses for good; stops at any other failure (what went out is
+    /// marked sent, the rest comes again). Returns the rows handled.
+    async fn one_by_one(&self, records: &[OutboxRecord]) -> Result<usize, RelayError> {
+        let mut handled = 0;
+        for record in records {
+            match self.bus.publish(&[bus_message(record)]).await {
+                Ok(()) => {}
+                Err(BusError::Rejected(error)) => self.set_aside(record, error),
+                Err(e) => {
+                    if handled > 0 {
+                        return Ok(handled);
+                    }
+                    return Err(e.into());
+                }
+            }
+            self.outbox.mark_sent(&[record.id]).await?;
+            handled += 1;
+        }
+        Ok(handled)
+    }
+
+    fn set_aside(&self, record: &OutboxRecord, error: String) {
+        let m = &record.message;
+        metrics::counter!("ordermon_outbox_set_aside_total").increment(1);
+        tracing::error!(
+            outbox_id = record.id,
+            event_id = %m.event_id,
+            topic = %m.topic,
+            bytes = m.payload.len(),
+            error = %error,
+            "the broker refused an outbox row for good; set aside (the event stays in the event log)"
+        );
+        let mut s = self.handle.status.lock();
+        s.set_aside_total += 1;
+        s.last_set_aside = Some(SetAside {
+            outbox_id: record.id,
+            event_id: m.event_id.to_string(),
+            topic: m.topic.clone(),
+            error,
+            at: self.clock.now(),
+        });
     }
 
     async fn refresh_count(&self) {

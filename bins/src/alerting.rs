@@ -50,6 +50,7 @@ impl SystemProbe for Probe {
         };
         SystemFigures {
             outbox_pending,
+            outbox_set_aside: self.relay.as_ref().map(|r| r.status().set_aside_total),
             dead_letters: Some(self.consumer.status().dead_lettered),
             queued_commands: Some(self.engine.status().queued_commands as u64),
         }

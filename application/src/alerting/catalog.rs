@@ -400,6 +400,17 @@ pub fn builtin_rules() -> Vec<RuleConfig> {
         },
         threshold(
             base(
+                "outbox_rows_set_aside",
+                Signal::OutboxSetAside,
+                Critical,
+                "{{value}} events could not be relayed",
+                "the broker refused {{value}} outbox rows for good (too large or malformed); the relay set them aside and went on. Consumers and live streams never got those events; they stay in the event log (GET /api/v1/events) — see the relay's last_set_aside in GET /status",
+            ),
+            Op::Ge,
+            d(1, 0),
+        ),
+        threshold(
+            base(
                 "dead_letters",
                 Signal::DeadLetters,
                 Warning,

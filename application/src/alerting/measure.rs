@@ -92,6 +92,8 @@ pub struct SystemFigures {
     pub outbox_pending: Option<u64>,
     /// Dead letters of this instance's group.
     pub dead_letters: Option<u64>,
+    /// Outbox rows this instance's relay set aside (the broker refused them).
+    pub outbox_set_aside: Option<u64>,
     /// Commands queued in owners.
     pub queued_commands: Option<u64>,
 }
@@ -328,6 +330,7 @@ pub fn system_value(signal: Signal, observed: &Observed, ctx: &EvalContext<'_>) 
             observed.global_state == TradingState::Halted,
         ))),
         Signal::OutboxPending => ctx.system.outbox_pending.map(Decimal::from),
+        Signal::OutboxSetAside => ctx.system.outbox_set_aside.map(Decimal::from),
         Signal::DeadLetters => ctx.system.dead_letters.map(Decimal::from),
         Signal::QueuedCommands => ctx.system.queued_commands.map(Decimal::from),
         _ => None,

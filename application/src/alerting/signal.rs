@@ -116,6 +116,9 @@ pub enum Signal {
     OutboxPending,
     /// Dead letters of this instance's consumer group.
     DeadLetters,
+    /// Outbox rows the broker refused for good, set aside by this instance's
+    /// relay since it started.
+    OutboxSetAside,
     /// Commands queued in the users' owners.
     QueuedCommands,
     /// The user's order flow as a feature vector (order rate, reject ratio,
@@ -125,7 +128,7 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::Orders,
         Self::OrderRate,
         Self::Rejects,
@@ -154,6 +157,7 @@ impl Signal {
         Self::GlobalTradingHalted,
         Self::OutboxPending,
         Self::DeadLetters,
+        Self::OutboxSetAside,
         Self::QueuedCommands,
         Self::OrderFlow,
     ];
@@ -190,6 +194,7 @@ impl Signal {
             Self::GlobalTradingHalted => "global_trading_halted",
             Self::OutboxPending => "outbox_pending",
             Self::DeadLetters => "dead_letters",
+            Self::OutboxSetAside => "outbox_set_aside",
             Self::QueuedCommands => "queued_commands",
             Self::OrderFlow => "order_flow",
         }
@@ -226,6 +231,7 @@ impl Signal {
             | Self::GlobalTradingHalted
             | Self::OutboxPending
             | Self::DeadLetters
+            | Self::OutboxSetAside
             | Self::QueuedCommands => SignalScope::System,
         }
     }
@@ -300,6 +306,9 @@ impl Signal {
             Self::GlobalTradingHalted => "1 while the global kill switch halts trading",
             Self::OutboxPending => "outbox rows not yet relayed",
             Self::DeadLetters => "dead letters of this instance's consumer group",
+            Self::OutboxSetAside => {
+                "outbox rows the broker refused for good, set aside by the relay"
+            }
             Self::QueuedCommands => "commands queued in owners",
             Self::OrderFlow => "order-flow feature vector (isolation forest)",
         }

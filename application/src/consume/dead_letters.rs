@@ -69,7 +69,7 @@ fn bus_error(e: BusError) -> AppError {
     match e {
         BusError::Unavailable(m) | BusError::NotConfirmed(m) => AppError::Unavailable(m),
         BusError::Closed => AppError::Unavailable("bus closed".to_owned()),
-        BusError::Unexpected(m) => AppError::Unexpected(m),
+        BusError::Unexpected(m) | BusError::Rejected(m) => AppError::Unexpected(m),
     }
 }
 

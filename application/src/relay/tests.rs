@@ -289,3 +289,56 @@ async fn purge_deletes_only_rows_sent_long_enough_ago() {
         "retention off: nothing goes"
     );
 }
+
+/// An event whose payload is padded to about `bytes`.
+fn big_event(user: &str, n: u64, bytes: usize) -> DomainEvent {
+    DomainEvent::new(
+        user,
+        n,
+        Some(UserId::new(user).unwrap()),
+        Utc::now(),
+        None,
+        EventPayload::Monitor(MonitorEvent::Stopped {
+            reason: "x".repeat(bytes),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_row_the_broker_refuses_for_good_is_set_aside_and_the_rest_go_on() {
+    let store = Arc::new(MemoryStore::new());
+    let bus = MemoryBus::with_config(ordermon_memory::bus::MemoryBusConfig {
+        max_payload_bytes: Some(4_096),
+        ..Default::default()
+    });
+    let mut sub = bus
+        .subscribe(SubscriptionSpec::new("t", ["#"]))
+        .await
+        .unwrap();
+    let events = vec![
+        event("alice", 1),
+        big_event("alice", 2, 10_000),
+        event("alice", 3),
+        event("bob", 1),
+    ];
+    commit(&store, events.clone()).await;
+    let r = relay(&store, Arc::new(bus), RelayConfig::default());
+    // One step handles all four: three published in order, one set aside.
+    assert_eq!(r.relay_once().await.unwrap(), 4);
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    let got: Vec<EventId> = received(&mut sub, 3).await.iter().map(|m| m.id).collect();
+    assert_eq!(
+        got,
+        vec![events[0].event_id, events[2].event_id, events[3].event_id]
+    );
+    let status = r.handle().status();
+    assert_eq!(status.set_aside_total, 1);
+    let aside = status.last_set_aside.expect("the refused row");
+    assert_eq!(aside.event_id, events[1].event_id.to_string());
+    assert!(aside.error.contains("4096"), "{}", aside.error);
+    // Later rows flow as usual, in batches again.
+    commit(&store, vec![event("alice", 4), event("alice", 5)]).await;
+    assert_eq!(r.relay_once().await.unwrap(), 2);
+    assert_eq!(received(&mut sub, 2).await.len(), 2);
+    assert_eq!(r.handle().status().set_aside_total, 1);
+}

@@ -124,6 +124,7 @@ impl FakeProbe {
             outbox_pending: Some(outbox_pending),
             dead_letters: Some(dead_letters),
             queued_commands: Some(0),
+            ..SystemFigures::default()
         };
     }
 }

@@ -120,6 +120,10 @@ pub enum BusError {
     /// The broker refused a publish (not confirmed).
     #[error("publish not confirmed: {0}")]
     NotConfirmed(String),
+    /// The broker refused a message for good (too large, malformed): sending
+    /// it again fails again.
+    #[error("message refused by the broker: {0}")]
+    Rejected(String),
     /// The subscription is closed.
     #[error("subscription closed")]
     Closed,

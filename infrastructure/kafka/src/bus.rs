@@ -166,7 +166,7 @@ impl KafkaBus {
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(unavailable(&e)),
+                    Err((e, _)) => return Err(refused_or_unavailable(&e)),
                 }
             }
         }
@@ -178,7 +178,11 @@ impl KafkaBus {
             match outcome {
                 Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
-                    return Err(BusError::NotConfirmed(format!("kafka: {e}")));
+                    return Err(if refused(&e) {
+                        BusError::Rejected(format!("kafka: {e}"))
+                    } else {
+                        BusError::NotConfirmed(format!("kafka: {e}"))
+                    });
                 }
                 Err(_) => {
                     return Err(BusError::NotConfirmed("kafka producer dropped".to_owned()));
@@ -186,6 +190,29 @@ impl KafkaBus {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether Kafka refused a record for good: sending it again fails again.
+fn refused(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::BadMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+        )
+    )
+}
+
+fn refused_or_unavailable(e: &KafkaError) -> BusError {
+    if refused(e) {
+        BusError::Rejected(format!("kafka: {e}"))
+    } else {
+        unavailable(e)
     }
 }
 

@@ -34,6 +34,10 @@ pub struct MemoryBusConfig {
     /// fails with [`BusError::Unavailable`] and the caller (the relay) retries:
     /// backpressure instead of unbounded memory.
     pub capacity: usize,
+    /// Largest payload accepted, in bytes (`None`: any); a larger message is
+    /// refused for good ([`BusError::Rejected`]), the way a broker refuses one
+    /// over its message size limit.
+    pub max_payload_bytes: Option<usize>,
 }
 
 impl Default for MemoryBusConfig {
@@ -45,6 +49,7 @@ impl Default for MemoryBusConfig {
                 Duration::from_secs(30),
             ],
             capacity: 1_000_000,
+            max_payload_bytes: None,
         }
     }
 }
@@ -195,6 +200,15 @@ impl MessageBus for MemoryBus {
     }
 
     async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError> {
+        if let Some(max) = self.inner.config.max_payload_bytes {
+            if let Some(m) = messages.iter().find(|m| m.payload.len() > max) {
+                return Err(BusError::Rejected(format!(
+                    "message {} has {} bytes; at most {max}",
+                    m.id,
+                    m.payload.len()
+                )));
+            }
+        }
         let mut wake = Vec::new();
         {
             let mut state = self.inner.state.lock();

@@ -51,3 +51,29 @@ bus_suite!(memory, ordermon_tests::bus::BusKind::Memory);
 bus_suite!(rabbitmq, ordermon_tests::bus::BusKind::RabbitMq);
 bus_suite!(kafka, ordermon_tests::bus::BusKind::Kafka);
 bus_suite!(redis, ordermon_tests::bus::BusKind::Redis);
+
+/// Kafka refuses a message over its size limit (1 MB by default) for good: the
+/// relay sets such a row aside instead of retrying it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_refuses_a_message_over_its_size_limit_for_good() {
+    use ordermon_domain::ids::EventId;
+    use ordermon_domain::ports::{BusError, BusMessage};
+    let Some(t) = ordermon_tests::bus::provision_bus(
+        ordermon_tests::bus::BusKind::Kafka,
+        ordermon_tests::bus::BusOptions::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    let message = |bytes: usize| BusMessage {
+        id: EventId::generate(),
+        topic: "monitor.stopped.alice".to_owned(),
+        key: "alice".to_owned(),
+        payload: vec![b'x'; bytes],
+        headers: std::collections::BTreeMap::new(),
+    };
+    let err = t.bus.publish(&[message(2_000_000)]).await.unwrap_err();
+    assert!(matches!(err, BusError::Rejected(_)), "{err:?}");
+    t.bus.publish(&[message(100)]).await.unwrap();
+}
