@@ -162,6 +162,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { sub, role, ttl } => {
+            let max = config.auth.max_token_ttl;
+            if ttl > max {
+                anyhow::bail!(
+                    "--ttl {} is longer than auth.max_token_ttl ({})",
+                    duration::format(ttl),
+                    duration::format(max)
+                );
+            }
             let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
             let token = ordermon_http::mint_token(&secret, &sub, role, ttl)
                 .with_context(|| format!("minting a token for `{sub}`"))?;

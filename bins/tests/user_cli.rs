@@ -118,3 +118,42 @@ async fn set_password_reads_stdin_and_the_user_signs_in() {
     service.login("alice", PASSWORD, here).await.unwrap();
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+#[test]
+fn token_lifetimes_are_capped() {
+    let logs = common::logs_dir("token-ttl");
+    let run = |env: &[(&str, String)], ttl: &str| {
+        common::command(
+            "memory",
+            &logs,
+            common::free_port(),
+            env,
+            &["token", "--sub", "svc", "--role", "viewer", "--ttl", ttl],
+        )
+        .output()
+        .expect("monitor-server runs")
+    };
+    let ok = run(&[], "7d");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout)
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+    // Ten years: refused by name, no token printed.
+    let long = run(&[], "3650d");
+    assert!(!long.status.success());
+    assert!(long.stdout.is_empty());
+    let err = String::from_utf8_lossy(&long.stderr);
+    assert!(err.contains("auth.max_token_ttl"), "{err}");
+    // The cap is configurable.
+    let capped = run(&[("ORDERMON_AUTH__MAX_TOKEN_TTL", "1h".to_owned())], "2h");
+    assert!(!capped.status.success());
+    let _ = std::fs::remove_dir_all(&logs);
+}

@@ -28,6 +28,9 @@ pub use sections::{
 pub use ordermon_application::feed::FeedConfig;
 pub use ordermon_marketdata::{ProviderConfig, ProviderKind};
 
+/// Most clock skew `auth.leeway_secs` may tolerate: an expired token must not
+/// stay good for long.
+pub const MAX_LEEWAY_SECS: u64 = 300;
 /// `[market_data.NAME]`: HTTP market data providers by name.
 pub type MarketDataSettings = std::collections::BTreeMap<String, ProviderConfig>;
 
@@ -324,9 +327,16 @@ impl Config {
         if self.shutdown.timeout.is_zero() {
             return Err(ConfigError::invalid("shutdown.timeout", "must be positive"));
         }
+        if self.auth.leeway_secs > MAX_LEEWAY_SECS {
+            return Err(ConfigError::invalid(
+                "auth.leeway_secs",
+                format!("must be at most {MAX_LEEWAY_SECS}"),
+            ));
+        }
         for (key, d) in [
             ("auth.access_ttl", self.auth.access_ttl),
             ("auth.refresh_ttl", self.auth.refresh_ttl),
+            ("auth.max_token_ttl", self.auth.max_token_ttl),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::invalid(key, "must be positive"));

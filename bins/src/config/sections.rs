@@ -525,8 +525,13 @@ pub struct AuthSettings {
     /// Empty: a generated secret lives in memory only, so tokens stop working
     /// at the next restart.
     pub jwt_secret_file: PathBuf,
-    /// Clock skew tolerated on token expiry, in seconds (default 5).
+    /// Clock skew tolerated on token expiry, in seconds (default 5, at most
+    /// 300).
     pub leeway_secs: u64,
+    /// Longest validity `monitor-server token --ttl` may give a token
+    /// (default `30d`).
+    #[serde(with = "duration::serde")]
+    pub max_token_ttl: Duration,
     /// How long an access token from password sign-in is valid (default
     /// `15m`). Signing out stops it at once only on the instance that
     /// served the logout; elsewhere it lives this long.
@@ -549,6 +554,7 @@ impl Default for AuthSettings {
             jwt_secret: None,
             jwt_secret_file: PathBuf::from("data/jwt_secret"),
             leeway_secs: 5,
+            max_token_ttl: Duration::from_secs(30 * 24 * 3600),
             access_ttl: sign_in.access_ttl,
             refresh_ttl: sign_in.refresh_ttl,
             login_attempts_per_account_per_minute: sign_in.attempts_per_account_per_minute,

@@ -205,6 +205,25 @@ fn bad_values_are_refused() {
 }
 
 #[test]
+fn token_lifetimes_and_clock_leeway_are_bounded() {
+    let e = load(None, &[("ORDERMON_AUTH__LEEWAY_SECS", "86400")]).unwrap_err();
+    assert!(e.to_string().contains("auth.leeway_secs"), "{e}");
+    assert_eq!(
+        load(None, &[("ORDERMON_AUTH__LEEWAY_SECS", "300")])
+            .unwrap()
+            .auth
+            .leeway_secs,
+        300
+    );
+    let e = load(None, &[("ORDERMON_AUTH__MAX_TOKEN_TTL", "0s")]).unwrap_err();
+    assert!(e.to_string().contains("auth.max_token_ttl"), "{e}");
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.auth.max_token_ttl, Duration::from_secs(30 * 24 * 3600));
+    let c = load(None, &[("ORDERMON_AUTH__MAX_TOKEN_TTL", "1h")]).unwrap();
+    assert_eq!(c.auth.max_token_ttl, Duration::from_secs(3600));
+}
+
+#[test]
 fn secrets_and_passwords_are_redacted() {
     let c = load(
         None,
