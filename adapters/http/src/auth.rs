@@ -132,6 +132,18 @@ fn encode(
 /// # Errors
 /// See [`AuthError`].
 pub fn verify_token(config: &AuthConfig, token: &str) -> Result<Caller, AuthError> {
+    verify_with_expiry(config, token).map(|(caller, _)| caller)
+}
+
+/// [`verify_token`], with the moment the token stops being accepted (its
+/// `exp` plus the configured leeway), for sessions that outlive a request.
+///
+/// # Errors
+/// See [`AuthError`].
+pub fn verify_with_expiry(
+    config: &AuthConfig,
+    token: &str,
+) -> Result<(Caller, chrono::DateTime<chrono::Utc>), AuthError> {
     let key = config.jwt_secret.expose_secret();
     if key.is_empty() {
         return Err(AuthError::NoSecret);
@@ -160,11 +172,18 @@ pub fn verify_token(config: &AuthConfig, token: &str) -> Result<Caller, AuthErro
         .map(|s| s.parse::<SessionId>())
         .transpose()
         .map_err(|_| AuthError::Invalid)?;
-    Ok(Caller {
-        user_id,
-        role: data.claims.role,
-        session,
-    })
+    let until = i64::try_from(data.claims.exp.saturating_add(config.leeway_secs))
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    Ok((
+        Caller {
+            user_id,
+            role: data.claims.role,
+            session,
+        },
+        until,
+    ))
 }
 
 /// The bearer token of a request's `Authorization` header.
@@ -305,13 +324,32 @@ pub fn authenticate(
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Caller, ApiError> {
+    authenticate_until(state, headers, query_token).map(|(caller, _)| caller)
+}
+
+/// [`authenticate`], with the moment the token stops being accepted (for the
+/// live stream, which closes then).
+///
+/// # Errors
+/// 401 as for [`Caller`].
+pub fn authenticate_until(
+    state: &ApiState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<(Caller, chrono::DateTime<chrono::Utc>), ApiError> {
     let token = bearer(headers)
         .or(query_token.filter(|t| !t.is_empty()))
         .ok_or(AuthError::Missing)?;
-    let caller = verify_token(&state.auth, token)?;
+    let (caller, until) = verify_with_expiry(&state.auth, token)?;
     refuse_revoked(state, &caller)?;
     caller.record();
-    Ok(caller)
+    Ok((caller, until))
+}
+
+/// Whether `caller`'s sign-in session has been revoked since it authenticated.
+#[must_use]
+pub fn is_revoked(state: &ApiState, caller: &Caller) -> bool {
+    refuse_revoked(state, caller).is_err()
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use crate::ApiState;
-use crate::auth::authenticate;
+use crate::auth::authenticate_until;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiQuery;
 
@@ -70,7 +70,7 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let caller = match authenticate(&state, &headers, q.token.as_deref()) {
+    let (caller, until) = match authenticate_until(&state, &headers, q.token.as_deref()) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -89,11 +89,20 @@ pub async fn stream(
     let quotes = state.engine.quotes().subscribe();
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
+    // The stream lives as long as its token: closed (1008) when the token
+    // expires or its sign-in session is revoked.
+    let session = Session {
+        until,
+        revoked: {
+            let state = state.clone();
+            Box::new(move || crate::auth::is_revoked(&state, &caller))
+        },
+    };
     ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             tracing::debug!(user_id = %user, "stream opened");
-            pump(socket, rx, quotes, scope, engine.stopping()).await;
+            pump(socket, rx, quotes, scope, session, engine.stopping()).await;
             tracing::debug!(user_id = %user, "stream closed");
         })
 }
@@ -138,14 +147,33 @@ fn quote_frame(q: Quote) -> String {
     v.to_string()
 }
 
+/// What keeps a stream open: its token's validity.
+struct Session {
+    /// When the token stops being accepted.
+    until: chrono::DateTime<chrono::Utc>,
+    /// Whether its sign-in session was revoked (checked every few seconds).
+    revoked: Box<dyn Fn() -> bool + Send>,
+}
+
+/// How often a stream checks that its sign-in session still stands.
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
+
 async fn pump(
     mut socket: WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<Arc<DomainEvent>>,
     mut quotes: tokio::sync::broadcast::Receiver<Quote>,
     scope: Scope,
+    session: Session,
     stopping: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stopping);
+    let left = (session.until - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(left);
+    tokio::pin!(expiry);
+    let mut check = tokio::time::interval(SESSION_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -218,6 +246,16 @@ async fn pump(
                 going_away(&mut socket).await;
                 break;
             }
+            () = &mut expiry => {
+                policy_close(&mut socket, "token expired").await;
+                break;
+            }
+            _ = check.tick() => {
+                if (session.revoked)() {
+                    policy_close(&mut socket, "session revoked").await;
+                    break;
+                }
+            }
             _ = ping.tick() => {
                 if unanswered >= 2 {
                     break;
@@ -232,6 +270,16 @@ async fn pump(
 }
 
 /// Tells the client the server is going away (close code 1001).
+/// Closes with 1008 (policy violation): the caller's credentials no longer
+/// hold.
+async fn policy_close(socket: &mut WebSocket, reason: &'static str) {
+    let frame = CloseFrame {
+        code: close_code::POLICY,
+        reason: reason.into(),
+    };
+    drop(socket.send(Message::Close(Some(frame))).await);
+}
+
 async fn going_away(socket: &mut WebSocket) {
     let frame = CloseFrame {
         code: close_code::AWAY,

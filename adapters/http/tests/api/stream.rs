@@ -109,3 +109,76 @@ async fn an_oversized_client_message_closes_the_stream() {
     );
     server.abort();
 }
+
+/// The close code the server ends `ws` with, waiting at most `within`.
+async fn close_code(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+    within: Duration,
+) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires_or_its_session_is_revoked() {
+    use axum::http::Method;
+    let t = TestApp::new().await;
+    t.alice().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // A token good for two seconds: the stream closes with 1008 once it expires.
+    let short = ordermon_http::mint_token(&t.secret, "alice", Role::Trader, Duration::from_secs(2))
+        .unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={short}"))
+            .await
+            .unwrap();
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(6)).await,
+        Some(1008)
+    );
+
+    // A signed-in session: logging out closes its stream within the check period.
+    let password = "a long enough password";
+    let r = t
+        .call(
+            Method::PUT,
+            "/api/v1/users/alice/password",
+            Some(&t.admin()),
+            Some(serde_json::json!({"password": password})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    let r = t
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"user_id": "alice", "password": password})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let access = r.body["access_token"].as_str().unwrap().to_owned();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={access}"))
+            .await
+            .unwrap();
+    let out = t
+        .call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
+        .await;
+    assert_eq!(out.status.as_u16(), 204);
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(8)).await,
+        Some(1008)
+    );
+    server.abort();
+}
