@@ -23,6 +23,7 @@ pub mod paper;
 pub mod persistence;
 pub mod relay;
 pub mod replay;
+pub mod request_limits;
 pub mod sign_in;
 pub mod strategy;
 pub mod strategy_health;

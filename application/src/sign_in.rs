@@ -27,6 +27,7 @@
 //! `Debug` output.
 
 mod limits;
+pub(crate) use limits::client_key;
 pub mod password;
 mod revoked;
 mod token;

@@ -385,6 +385,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         ))),
         sign_in: Some(sign_in.clone()),
         strategy_health: Some(strategy_health),
+        request_limits: Some(Arc::new(
+            ordermon_application::request_limits::RequestLimits::new(
+                ordermon_application::request_limits::RequestLimitsConfig {
+                    per_user_per_second: config.http.rate_limit_per_user,
+                    per_ip_per_second: config.http.rate_limit_per_ip,
+                },
+            ),
+        )),
     });
     Ok(App {
         engine,

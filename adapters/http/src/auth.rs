@@ -298,11 +298,7 @@ impl FromRequestParts<ApiState> for Caller {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or(AuthError::Missing)?;
-        let caller = verify_token(&state.auth, token)?;
-        refuse_revoked(state, &caller)?;
-        caller.record();
-        Ok(caller)
+        authenticate(state, &parts.headers, None)
     }
 }
 
@@ -342,6 +338,11 @@ pub fn authenticate_until(
         .ok_or(AuthError::Missing)?;
     let (caller, until) = verify_with_expiry(&state.auth, token)?;
     refuse_revoked(state, &caller)?;
+    if let Some(limits) = &state.request_limits {
+        limits
+            .check_user(&caller.user_id)
+            .map_err(|t| ApiError::throttled(t.retry_after))?;
+    }
     caller.record();
     Ok((caller, until))
 }

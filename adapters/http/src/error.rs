@@ -52,6 +52,8 @@ pub struct ApiError {
     pub detail: String,
     /// Per-field errors.
     pub errors: Vec<ProblemField>,
+    /// Seconds to send as `Retry-After` (429s).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -67,6 +69,7 @@ impl ApiError {
             code: code.into(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_secs: None,
         }
     }
 
@@ -110,7 +113,23 @@ impl ApiError {
             code: Cow::Borrowed("validation_failed"),
             detail,
             errors,
+            retry_after_secs: None,
         }
+    }
+
+    /// 429 `rate_limited`: too many requests; try again after `retry_after`
+    /// (sent as `Retry-After`, whole seconds, at least 1).
+    #[must_use]
+    pub fn throttled(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; try again in {secs} s"),
+        );
+        e.retry_after_secs = Some(secs);
+        e
     }
 
     /// 422 for one field.
@@ -173,6 +192,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

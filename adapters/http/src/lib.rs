@@ -68,6 +68,8 @@ pub struct ApiState {
     pub sign_in: Option<Arc<SignInService>>,
     /// Restarts and last errors of strategies (`None`: shown as zero).
     pub strategy_health: Option<Arc<StrategyHealth>>,
+    /// Per-user and per-address request limits (`None`: unlimited).
+    pub request_limits: Option<Arc<ordermon_application::request_limits::RequestLimits>>,
 }
 
 /// What the dead-letter endpoints work on.
@@ -147,6 +149,11 @@ pub trait HealthCheck: Send + Sync {
 /// Builds the full application: every route, the fallbacks and the middleware.
 pub fn router(state: ApiState) -> Router {
     let limits = state.limits;
-    let app = routes::routes().with_state(state);
+    let app = routes::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::throttle_addresses,
+        ))
+        .with_state(state);
     middleware::apply(app, limits)
 }

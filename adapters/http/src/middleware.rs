@@ -42,6 +42,29 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
+/// Refuses `/api/` requests from a client address over its request limit
+/// (429 with `Retry-After`) before any handler runs. Without a peer address
+/// (a server that does not provide one) nothing is counted.
+pub async fn throttle_addresses(
+    axum::extract::State(state): axum::extract::State<crate::ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let (Some(limits), Some(peer)) = (
+        &state.request_limits,
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
+    ) {
+        if request.uri().path().starts_with("/api/") {
+            if let Err(t) = limits.check_address(peer.0.ip()) {
+                return ApiError::throttled(t.retry_after).into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
 /// Wraps the routes in the middleware stack (outermost first).
 pub fn apply(app: Router, limits: HttpLimits) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);

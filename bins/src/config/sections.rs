@@ -78,6 +78,12 @@ pub struct HttpSettings {
     /// Most HTTP connections open at once (default 10,000); more wait in the
     /// listener's backlog.
     pub max_connections: usize,
+    /// API requests a second per signed-in user, with bursts of twice as many
+    /// (default 1000; 0: no limit). Over it: 429 with `Retry-After`.
+    pub rate_limit_per_user: u32,
+    /// API requests a second per client address, the same way (default 0: no
+    /// limit; behind a proxy every client shares its address).
+    pub rate_limit_per_ip: u32,
 }
 
 impl Default for HttpSettings {
@@ -88,6 +94,8 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            rate_limit_per_user: 1000,
+            rate_limit_per_ip: 0,
         }
     }
 }

@@ -71,15 +71,26 @@ impl TestApp {
     }
 
     pub async fn with_health(health: Vec<Arc<dyn HealthCheck>>) -> Self {
-        Self::build(health, true).await
+        Self::build(health, true, None).await
     }
 
     /// The app without password sign-in (its routes answer 503).
     pub async fn without_sign_in() -> Self {
-        Self::build(Vec::new(), false).await
+        Self::build(Vec::new(), false, None).await
     }
 
-    async fn build(health: Vec<Arc<dyn HealthCheck>>, sign_in: bool) -> Self {
+    /// The app with request limits.
+    pub async fn with_request_limits(
+        limits: ordermon_application::request_limits::RequestLimitsConfig,
+    ) -> Self {
+        Self::build(Vec::new(), true, Some(limits)).await
+    }
+
+    async fn build(
+        health: Vec<Arc<dyn HealthCheck>>,
+        sign_in: bool,
+        request_limits: Option<ordermon_application::request_limits::RequestLimitsConfig>,
+    ) -> Self {
         let cancel = CancellationToken::new();
         let store = Arc::new(MemoryStore::new());
         let engine = Engine::start(
@@ -158,6 +169,8 @@ impl TestApp {
                 ))
             }),
             strategy_health: None,
+            request_limits: request_limits
+                .map(|c| Arc::new(ordermon_application::request_limits::RequestLimits::new(c))),
         };
         Self {
             app: router(state),

@@ -303,3 +303,85 @@ async fn user_logs_come_in_pages() {
         assert_eq!(r.status.as_u16(), status, "{query}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn a_user_over_its_request_limit_is_throttled_before_any_work() {
+    use ordermon_application::request_limits::RequestLimitsConfig;
+    let t = TestApp::with_request_limits(RequestLimitsConfig {
+        per_user_per_second: 5,
+        per_ip_per_second: 0,
+    })
+    .await;
+    let alice = t.alice().await;
+    let bob = t.user("bob", ordermon_domain::user::Role::Trader).await;
+    let before = t.order_count().await;
+    // A burst of twice the rate passes; then 429 with Retry-After, and the
+    // refused orders are never created.
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let r = t
+            .post(
+                "/api/v1/orders",
+                &alice,
+                crate::common::limit_buy(&format!("flood-{i}"), "1", "10.00"),
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_problem(&r, 429, "rate_limited");
+            let wait: u64 = r.headers[axum::http::header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(wait >= 1);
+        }
+    }
+    let passed = statuses.iter().filter(|s| **s == 201).count();
+    assert!((10..=12).contains(&passed), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 30 - passed);
+    assert_eq!(t.order_count().await, before + passed);
+    // Another user has its own allowance.
+    let r = t.get("/api/v1/orders", &bob).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Health is not limited.
+    for _ in 0..20 {
+        let r = t.call(Method::GET, "/health/live", None, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_client_address_over_its_limit_is_throttled() {
+    use ordermon_application::request_limits::RequestLimitsConfig;
+    let t = TestApp::with_request_limits(RequestLimitsConfig {
+        per_user_per_second: 0,
+        per_ip_per_second: 3,
+    })
+    .await;
+    let alice = t.alice().await;
+    let from = |ip: [u8; 4]| {
+        let mut req = axum::http::Request::builder()
+            .method(Method::GET)
+            .uri("/api/v1/orders")
+            .header("authorization", format!("Bearer {alice}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 40_000,
+            ))));
+        req
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(t.send(from([192, 0, 2, 1])).await.status.as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 4);
+    assert_eq!(t.send(from([192, 0, 2, 2])).await.status, StatusCode::OK);
+}
