@@ -87,6 +87,12 @@ impl<C: Clock + Clone> RequestLimits<C> {
         }
     }
 
+    /// Whether client addresses are limited at all.
+    #[must_use]
+    pub fn limits_addresses(&self) -> bool {
+        self.addresses.is_some()
+    }
+
     /// Counts a request of `user`.
     ///
     /// # Errors

@@ -149,11 +149,17 @@ pub trait HealthCheck: Send + Sync {
 /// Builds the full application: every route, the fallbacks and the middleware.
 pub fn router(state: ApiState) -> Router {
     let limits = state.limits;
-    let app = routes::routes()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+    let by_address = state
+        .request_limits
+        .clone()
+        .filter(|l| l.limits_addresses());
+    let mut routes = routes::routes();
+    // Only when addresses are limited: otherwise no request pays for it.
+    if let Some(l) = by_address {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            l,
             middleware::throttle_addresses,
-        ))
-        .with_state(state);
-    middleware::apply(app, limits)
+        ));
+    }
+    middleware::apply(routes.with_state(state), limits)
 }

@@ -46,16 +46,16 @@ impl MakeRequestId for MakeRequestUuidV7 {
 /// (429 with `Retry-After`) before any handler runs. Without a peer address
 /// (a server that does not provide one) nothing is counted.
 pub async fn throttle_addresses(
-    axum::extract::State(state): axum::extract::State<crate::ApiState>,
+    axum::extract::State(limits): axum::extract::State<
+        std::sync::Arc<ordermon_application::request_limits::RequestLimits>,
+    >,
     request: Request,
     next: Next,
 ) -> Response {
-    if let (Some(limits), Some(peer)) = (
-        &state.request_limits,
-        request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>(),
-    ) {
+    if let Some(peer) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
         if request.uri().path().starts_with("/api/") {
             if let Err(t) = limits.check_address(peer.0.ip()) {
                 return ApiError::throttled(t.retry_after).into_response();

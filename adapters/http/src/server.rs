@@ -51,7 +51,15 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let cap = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(cap));
+    let open = {
+        let permits = permits.clone();
+        move || {
+            metrics::gauge!("ordermon_http_connections")
+                .set(cap.saturating_sub(permits.available_permits()) as f64);
+        }
+    };
     let (closing, closed) = watch::channel(false);
     let connections = TaskTracker::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -86,8 +94,7 @@ pub async fn serve(
                 }
             },
         };
-        metrics::gauge!("ordermon_http_connections")
-            .set((limits.max_connections - permits.available_permits()) as f64);
+        open();
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
@@ -97,8 +104,10 @@ pub async fn serve(
         let builder = builder.clone();
         let mut closed = closed.clone();
         let first_byte = limits.header_read_timeout;
+        let closed_one = open.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            // The slot goes back when this task ends, whichever way.
+            let _slot = slot(permit, closed_one);
             // hyper times the headers from their first byte: a client that
             // connects and sends nothing would hold its slot for ever.
             let closing = async move {
@@ -132,6 +141,26 @@ pub async fn serve(
     let _ = closing.send(true);
     connections.close();
     connections.wait().await;
+}
+
+/// Holds a connection's slot; on drop gives it back and updates the gauge.
+struct Slot<F: Fn()> {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    after: F,
+}
+
+impl<F: Fn()> Drop for Slot<F> {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        (self.after)();
+    }
+}
+
+fn slot<F: Fn()>(permit: tokio::sync::OwnedSemaphorePermit, after: F) -> Slot<F> {
+    Slot {
+        permit: Some(permit),
+        after,
+    }
 }
 
 /// The peer address type handlers extract.
