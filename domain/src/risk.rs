@@ -206,12 +206,7 @@ pub fn check_order(ctx: &RiskContext<'_>) -> Result<ReservationRequest, DeniedRe
         }
     }
     let px = reservation_price(o, ctx.params, ctx.last_price)?;
-    let notional = o
-        .quantity
-        .get()
-        .checked_mul(px)
-        .and_then(|n| n.checked_mul(ctx.instrument.multiplier))
-        .ok_or(DeniedReason::MaxOrderNotional)?;
+    let notional = order_notional(o, px, ctx.instrument)?;
     if let Some(max) = limits.max_order_notional {
         if notional > max {
             return Err(DeniedReason::MaxOrderNotional);
@@ -242,6 +237,20 @@ pub fn check_order(ctx: &RiskContext<'_>) -> Result<ReservationRequest, DeniedRe
         .can_reserve(o.id, &request, pos_qty)
         .map_err(|e| DeniedReason::from(&e))?;
     Ok(request)
+}
+
+/// An order's full quantity × `px` × multiplier; one beyond what a decimal
+/// holds is denied as too large, never a panic.
+fn order_notional(
+    o: &Order,
+    px: Decimal,
+    instrument: &Instrument,
+) -> Result<Decimal, DeniedReason> {
+    o.quantity
+        .get()
+        .checked_mul(px)
+        .and_then(|n| n.checked_mul(instrument.multiplier))
+        .ok_or(DeniedReason::MaxOrderNotional)
 }
 
 /// Whether changing `before` into `after` only lowers its quantity, prices
@@ -300,12 +309,7 @@ pub fn check_modify(
     if (ctx.trading_state == TradingState::Reducing || o.reduce_only) && !reduces {
         return Err(DeniedReason::ReduceOnly);
     }
-    let notional = o
-        .quantity
-        .get()
-        .checked_mul(px)
-        .and_then(|n| n.checked_mul(ctx.instrument.multiplier))
-        .ok_or(DeniedReason::MaxOrderNotional)?;
+    let notional = order_notional(o, px, ctx.instrument)?;
     let limits = ctx.limits;
     if limits.max_order_notional.is_some_and(|max| notional > max) {
         return Err(DeniedReason::MaxOrderNotional);

@@ -119,6 +119,29 @@ impl Setup {
         })
     }
 
+    /// Submits this setup's order and fills `quantity` of it at 10.
+    fn fill_at_10(&mut self, quantity: Decimal) {
+        let o = self.order.clone();
+        self.order
+            .apply(&OrderEvent::Submitted, o.created_at)
+            .unwrap();
+        let fill = crate::fill::Fill {
+            trade_id: crate::ids::TradeId::new("t-1").unwrap(),
+            order_id: o.id,
+            user_id: o.user_id.clone(),
+            instrument_id: o.instrument_id.clone(),
+            side: o.side,
+            quantity: Quantity::new(quantity).unwrap(),
+            price: Price::new(dec!(10)).unwrap(),
+            commission: Money::zero(usd()),
+            liquidity_side: crate::fill::LiquiditySide::Maker,
+            ts_event: o.created_at,
+        };
+        self.order
+            .apply(&OrderEvent::Filled { fill }, o.created_at)
+            .unwrap();
+    }
+
     /// [`check_modify`] of `before` changed into this setup's order.
     fn check_modify(&self, before: &Order) -> Result<ReservationRequest, DeniedReason> {
         check_modify(
@@ -427,23 +450,7 @@ fn futures_reservations_use_the_multiplier() {
 #[test]
 fn a_partly_filled_order_reserves_for_what_is_left() {
     let mut s = Setup::buy_limit(dec!(10));
-    let o = s.order.clone();
-    s.order.apply(&OrderEvent::Submitted, o.created_at).unwrap();
-    let fill = crate::fill::Fill {
-        trade_id: crate::ids::TradeId::new("t-1").unwrap(),
-        order_id: o.id,
-        user_id: o.user_id.clone(),
-        instrument_id: o.instrument_id.clone(),
-        side: o.side,
-        quantity: Quantity::new(dec!(4)).unwrap(),
-        price: Price::new(dec!(10)).unwrap(),
-        commission: Money::zero(usd()),
-        liquidity_side: crate::fill::LiquiditySide::Maker,
-        ts_event: o.created_at,
-    };
-    s.order
-        .apply(&OrderEvent::Filled { fill }, o.created_at)
-        .unwrap();
+    s.fill_at_10(dec!(4));
     let request = reservation_for(
         &s.order,
         &s.instrument,
@@ -648,23 +655,7 @@ fn enlarging_beyond_the_funds_left_is_refused() {
 #[test]
 fn a_partly_filled_order_is_checked_on_what_it_leaves() {
     let mut s = Setup::buy_limit(dec!(10)).holding(dec!(4));
-    let o = s.order.clone();
-    s.order.apply(&OrderEvent::Submitted, o.created_at).unwrap();
-    let fill = crate::fill::Fill {
-        trade_id: crate::ids::TradeId::new("t-1").unwrap(),
-        order_id: o.id,
-        user_id: o.user_id.clone(),
-        instrument_id: o.instrument_id.clone(),
-        side: o.side,
-        quantity: Quantity::new(dec!(4)).unwrap(),
-        price: Price::new(dec!(10)).unwrap(),
-        commission: Money::zero(usd()),
-        liquidity_side: crate::fill::LiquiditySide::Maker,
-        ts_event: o.created_at,
-    };
-    s.order
-        .apply(&OrderEvent::Filled { fill }, o.created_at)
-        .unwrap();
+    s.fill_at_10(dec!(4));
     // Position 4 (the fill) + 8 left of the enlarged 12 = 12: within 12.
     s.limits.max_position = Some(dec!(12));
     let (s, before) = s.modified(dec!(12), None);
