@@ -385,6 +385,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         ))),
         sign_in: Some(sign_in.clone()),
         strategy_health: Some(strategy_health),
+        streams: Arc::new(ordermon_http::routes::stream::StreamSlots::new(
+            config.http.max_streams_per_user,
+            config.http.max_streams,
+        )),
         request_limits: Some(Arc::new(
             ordermon_application::request_limits::RequestLimits::new(
                 ordermon_application::request_limits::RequestLimitsConfig {

@@ -68,6 +68,8 @@ pub struct ApiState {
     pub sign_in: Option<Arc<SignInService>>,
     /// Restarts and last errors of strategies (`None`: shown as zero).
     pub strategy_health: Option<Arc<StrategyHealth>>,
+    /// Caps on open live streams, per user and in all.
+    pub streams: Arc<routes::stream::StreamSlots>,
     /// Per-user and per-address request limits (`None`: unlimited).
     pub request_limits: Option<Arc<ordermon_application::request_limits::RequestLimits>>,
 }

@@ -227,11 +227,14 @@ impl Config {
                 "must be positive",
             ));
         }
-        if self.http.max_connections == 0 {
-            return Err(ConfigError::invalid(
-                "http.max_connections",
-                "must be positive",
-            ));
+        for (key, n) in [
+            ("http.max_connections", self.http.max_connections),
+            ("http.max_streams_per_user", self.http.max_streams_per_user),
+            ("http.max_streams", self.http.max_streams),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
         }
         self.database.kind()?;
         if self.database.max_connections == 0 {

@@ -84,6 +84,10 @@ pub struct HttpSettings {
     /// API requests a second per client address, the same way (default 0: no
     /// limit; behind a proxy every client shares its address).
     pub rate_limit_per_ip: u32,
+    /// Live streams (`/api/v1/stream`) one user may hold open (default 16).
+    pub max_streams_per_user: usize,
+    /// Live streams open in all (default 10,000).
+    pub max_streams: usize,
 }
 
 impl Default for HttpSettings {
@@ -96,6 +100,8 @@ impl Default for HttpSettings {
             max_connections: 10_000,
             rate_limit_per_user: 1000,
             rate_limit_per_ip: 0,
+            max_streams_per_user: 16,
+            max_streams: 10_000,
         }
     }
 }

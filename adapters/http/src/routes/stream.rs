@@ -23,7 +23,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ordermon_application::Scope;
 use ordermon_domain::event::DomainEvent;
-use ordermon_domain::ids::InstrumentId;
+use ordermon_domain::ids::{InstrumentId, UserId};
 use ordermon_domain::market::Quote;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -84,6 +84,14 @@ pub async fn stream(
             return ApiError::new(e.status(), "bad_request", e.body_text()).into_response();
         }
     };
+    let Some(slot) = state.streams.acquire(&caller.user_id) else {
+        return ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many live streams open (per user or in all); close one first",
+        )
+        .into_response();
+    };
     // Subscribe before upgrading so nothing delivered after the 101 is missed.
     let rx = state.events.subscribe();
     let quotes = state.engine.quotes().subscribe();
@@ -101,10 +109,79 @@ pub async fn stream(
     ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             tracing::debug!(user_id = %user, "stream opened");
             pump(socket, rx, quotes, scope, session, engine.stopping()).await;
             tracing::debug!(user_id = %user, "stream closed");
         })
+}
+
+/// How many live streams may be open: per user and in all.
+#[derive(Debug)]
+pub struct StreamSlots {
+    per_user: usize,
+    total: usize,
+    open: parking_lot::Mutex<(usize, HashMap<UserId, usize>)>,
+}
+
+impl StreamSlots {
+    /// At most `per_user` streams per user and `total` in all.
+    #[must_use]
+    pub fn new(per_user: usize, total: usize) -> Self {
+        Self {
+            per_user,
+            total,
+            open: parking_lot::Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// A slot for one more stream of `user`, given back when dropped; `None`
+    /// when the user or the server is at its cap.
+    #[must_use]
+    pub fn acquire(self: &Arc<Self>, user: &UserId) -> Option<StreamSlot> {
+        let mut open = self.open.lock();
+        let (total, users) = &mut *open;
+        let mine = users.get(user).copied().unwrap_or(0);
+        if *total >= self.total || mine >= self.per_user {
+            return None;
+        }
+        *total += 1;
+        users.insert(user.clone(), mine + 1);
+        metrics::gauge!("ordermon_streams_open").set(*total as f64);
+        Some(StreamSlot {
+            slots: self.clone(),
+            user: user.clone(),
+        })
+    }
+}
+
+impl Default for StreamSlots {
+    /// 16 per user, 10,000 in all.
+    fn default() -> Self {
+        Self::new(16, 10_000)
+    }
+}
+
+/// One open stream's place; frees it on drop.
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    user: UserId,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock();
+        let (total, users) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = users.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                users.remove(&self.user);
+            }
+        }
+        metrics::gauge!("ordermon_streams_open").set(*total as f64);
+    }
 }
 
 /// True when `scope` may see `event`.

@@ -169,6 +169,7 @@ impl TestApp {
                 ))
             }),
             strategy_health: None,
+            streams: Arc::new(ordermon_http::routes::stream::StreamSlots::new(2, 10_000)),
             request_limits: request_limits
                 .map(|c| Arc::new(ordermon_application::request_limits::RequestLimits::new(c))),
         };

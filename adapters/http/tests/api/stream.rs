@@ -182,3 +182,38 @@ async fn a_stream_ends_when_its_token_expires_or_its_session_is_revoked() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn live_streams_are_capped_per_user() {
+    let t = TestApp::new().await; // two streams per user
+    let alice = t.alice().await;
+    let bob = t.user("bob", Role::Trader).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let open = |token: String| async move {
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={token}")).await
+    };
+    let (mut first, _) = open(alice.clone()).await.unwrap();
+    let (_second, _) = open(alice.clone()).await.unwrap();
+    match open(alice.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 429);
+        }
+        other => panic!("a third stream of one user opened: {other:?}"),
+    }
+    assert!(open(bob).await.is_ok(), "another user has its own slots");
+    // Closing one frees its slot.
+    first.close(None).await.unwrap();
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok(ws) = open(alice.clone()).await {
+            reopened = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened.is_some(), "the slot never came back");
+    server.abort();
+}
