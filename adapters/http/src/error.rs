@@ -121,8 +121,7 @@ impl ApiError {
     /// (sent as `Retry-After`, whole seconds, at least 1).
     #[must_use]
     pub fn throttled(retry_after: std::time::Duration) -> Self {
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        let secs = secs.max(1);
+        let secs = ordermon_application::sign_in::retry_after_secs(retry_after);
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -245,9 +244,12 @@ impl From<SignInError> for ApiError {
                 "invalid_refresh_token",
                 "the refresh token is invalid, expired or revoked; sign in again",
             ),
-            // The `Retry-After` header is the handler's to add.
-            SignInError::RateLimited { .. } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            SignInError::RateLimited { retry_after } => {
+                let mut limited =
+                    Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string());
+                limited.retry_after_secs =
+                    Some(ordermon_application::sign_in::retry_after_secs(retry_after));
+                limited
             }
             SignInError::Policy(p) => Self::field("password", p.to_string()),
             SignInError::UnknownUser => Self::not_found("user"),

@@ -7,7 +7,6 @@
 //! client that connects and sends nothing is cut off after the same timeout.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,22 +43,14 @@ impl Default for ConnectionLimits {
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting, asks every open connection to finish its in-flight request and
 /// close, and returns once all have (bound it with a timeout for a deadline).
-/// Handlers see the peer address as [`ConnectInfo<SocketAddr>`].
+/// Handlers see the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let cap = limits.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(cap));
-    let open = {
-        let permits = permits.clone();
-        move || {
-            metrics::gauge!("ordermon_http_connections")
-                .set(cap.saturating_sub(permits.available_permits()) as f64);
-        }
-    };
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (closing, closed) = watch::channel(false);
     let connections = TaskTracker::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -94,7 +85,7 @@ pub async fn serve(
                 }
             },
         };
-        open();
+        let slot = Slot::taken(permit);
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
@@ -104,10 +95,9 @@ pub async fn serve(
         let builder = builder.clone();
         let mut closed = closed.clone();
         let first_byte = limits.header_read_timeout;
-        let closed_one = open.clone();
         connections.spawn(async move {
             // The slot goes back when this task ends, whichever way.
-            let _slot = slot(permit, closed_one);
+            let _slot = slot;
             // hyper times the headers from their first byte: a client that
             // connects and sends nothing would hold its slot for ever.
             let closing = async move {
@@ -143,25 +133,21 @@ pub async fn serve(
     connections.wait().await;
 }
 
-/// Holds a connection's slot; on drop gives it back and updates the gauge.
-struct Slot<F: Fn()> {
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    after: F,
+/// A connection's place under the cap, counted in `ordermon_http_connections`;
+/// given back on drop.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl<F: Fn()> Drop for Slot<F> {
+impl Slot {
+    fn taken(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("ordermon_http_connections").increment(1.0);
+        Self { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        drop(self.permit.take());
-        (self.after)();
+        metrics::gauge!("ordermon_http_connections").decrement(1.0);
     }
 }
-
-fn slot<F: Fn()>(permit: tokio::sync::OwnedSemaphorePermit, after: F) -> Slot<F> {
-    Slot {
-        permit: Some(permit),
-        after,
-    }
-}
-
-/// The peer address type handlers extract.
-pub type Peer = ConnectInfo<SocketAddr>;

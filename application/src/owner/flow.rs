@@ -275,11 +275,7 @@ impl Owner {
         let orders_last_second =
             u32::try_from(self.state.recent_submits.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let open_orders = self.state.open_order_count();
-        let trading_state = self
-            .state
-            .user
-            .trading_state
-            .stricter(*self.ctx.global_state.read());
+        let trading_state = self.trading_state();
         let Some(order) = self.state.orders.get(&id) else {
             return Err(DeniedReason::NoMarketPrice);
         };
@@ -299,6 +295,14 @@ impl Owner {
         risk::check_order(&ctx)
     }
 
+    /// The trading state in force: the stricter of the user's and the global one.
+    fn trading_state(&self) -> ordermon_domain::risk::TradingState {
+        self.state
+            .user
+            .trading_state
+            .stricter(*self.ctx.global_state.read())
+    }
+
     /// Pre-trade risk of changing `before` into `after` (see
     /// [`risk::check_modify`]); a disabled user may only lower quantities.
     fn modify_risk(
@@ -313,11 +317,7 @@ impl Owner {
         let daily_pnl = self.daily_pnl();
         let mut account = self.state.account.clone();
         account.release(before.id);
-        let trading_state = self
-            .state
-            .user
-            .trading_state
-            .stricter(*self.ctx.global_state.read());
+        let trading_state = self.trading_state();
         let ctx = RiskContext {
             order: after,
             instrument,

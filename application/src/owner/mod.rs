@@ -14,6 +14,7 @@ mod flow;
 pub(crate) mod lanes;
 mod monitor;
 mod registry;
+mod session_cids;
 mod state;
 mod user_ops;
 

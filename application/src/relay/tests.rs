@@ -17,15 +17,17 @@ use ordermon_memory::bus::MemoryBus;
 use super::*;
 
 pub(crate) fn event(user: &str, n: u64) -> DomainEvent {
+    event_with_reason(user, n, n.to_string())
+}
+
+fn event_with_reason(user: &str, n: u64, reason: String) -> DomainEvent {
     DomainEvent::new(
         user,
         n,
         Some(UserId::new(user).unwrap()),
         Utc::now(),
         None,
-        EventPayload::Monitor(MonitorEvent::Stopped {
-            reason: n.to_string(),
-        }),
+        EventPayload::Monitor(MonitorEvent::Stopped { reason }),
     )
 }
 
@@ -292,16 +294,7 @@ async fn purge_deletes_only_rows_sent_long_enough_ago() {
 
 /// An event whose payload is padded to about `bytes`.
 fn big_event(user: &str, n: u64, bytes: usize) -> DomainEvent {
-    DomainEvent::new(
-        user,
-        n,
-        Some(UserId::new(user).unwrap()),
-        Utc::now(),
-        None,
-        EventPayload::Monitor(MonitorEvent::Stopped {
-            reason: "x".repeat(bytes),
-        }),
-    )
+    event_with_reason(user, n, "x".repeat(bytes))
 }
 
 #[tokio::test]

@@ -103,8 +103,9 @@ impl Setup {
         self
     }
 
-    fn check(&self) -> Result<ReservationRequest, DeniedReason> {
-        check_order(&RiskContext {
+    /// The risk context of this setup.
+    fn ctx(&self) -> RiskContext<'_> {
+        RiskContext {
             order: &self.order,
             instrument: &self.instrument,
             account: &self.account,
@@ -116,7 +117,11 @@ impl Setup {
             open_orders: self.open_orders,
             orders_last_second: self.orders_last_second,
             daily_pnl: self.daily_pnl,
-        })
+        }
+    }
+
+    fn check(&self) -> Result<ReservationRequest, DeniedReason> {
+        check_order(&self.ctx())
     }
 
     /// Submits this setup's order and fills `quantity` of it at 10.
@@ -144,22 +149,7 @@ impl Setup {
 
     /// [`check_modify`] of `before` changed into this setup's order.
     fn check_modify(&self, before: &Order) -> Result<ReservationRequest, DeniedReason> {
-        check_modify(
-            &RiskContext {
-                order: &self.order,
-                instrument: &self.instrument,
-                account: &self.account,
-                position: self.position.as_ref(),
-                limits: &self.limits,
-                params: &self.params,
-                last_price: self.last_price,
-                trading_state: self.trading_state,
-                open_orders: self.open_orders,
-                orders_last_second: self.orders_last_second,
-                daily_pnl: self.daily_pnl,
-            },
-            before,
-        )
+        check_modify(&self.ctx(), before)
     }
 
     /// This setup's order resized to `quantity` (and re-priced to `price`).

@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordermon_application::AppError;
-use ordermon_application::sign_in::{SignInError, SignInService, SignedIn, retry_after_secs};
+use ordermon_application::sign_in::{SignInService, SignedIn};
 use ordermon_domain::ids::UserId;
 use secrecy::ExposeSecret as _;
 
@@ -46,47 +46,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip()),
         ))
-    }
-}
-
-/// A refusal of these routes: problem+json, with `Retry-After` when limited.
-#[derive(Debug)]
-pub struct AuthFailure {
-    error: ApiError,
-    retry_after_secs: Option<u64>,
-}
-
-impl From<ApiError> for AuthFailure {
-    fn from(error: ApiError) -> Self {
-        Self {
-            error,
-            retry_after_secs: None,
-        }
-    }
-}
-
-impl From<SignInError> for AuthFailure {
-    fn from(e: SignInError) -> Self {
-        let retry_after_secs = match &e {
-            SignInError::RateLimited { retry_after } => Some(retry_after_secs(*retry_after)),
-            _ => None,
-        };
-        Self {
-            error: e.into(),
-            retry_after_secs,
-        }
-    }
-}
-
-impl IntoResponse for AuthFailure {
-    fn into_response(self) -> Response {
-        let mut response = self.error.into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
     }
 }
 
@@ -145,7 +104,7 @@ pub async fn login(
     State(state): State<ApiState>,
     PeerIp(peer): PeerIp,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Response, AuthFailure> {
+) -> Result<Response, ApiError> {
     let sign_in = service(&state)?;
     let signed = sign_in
         .login(
@@ -154,7 +113,7 @@ pub async fn login(
             peer.unwrap_or(UNKNOWN_PEER),
         )
         .await?;
-    Ok(tokens(&state, signed)?)
+    tokens(&state, signed)
 }
 
 /// Exchanges a refresh token for new tokens (anyone holding one). Each refresh
@@ -169,10 +128,10 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<Response, AuthFailure> {
+) -> Result<Response, ApiError> {
     let sign_in = service(&state)?;
     let signed = sign_in.refresh(body.refresh_token.expose_secret()).await?;
-    Ok(tokens(&state, signed)?)
+    tokens(&state, signed)
 }
 
 /// Signs the caller's session out: its refresh token stops working, and its

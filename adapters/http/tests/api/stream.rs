@@ -23,15 +23,28 @@ async fn next_json(
     }
 }
 
+/// Serves `t`'s app on a real listener: its address, and the task to abort.
+async fn listen(
+    t: &TestApp,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.app.clone();
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, app).await }),
+    )
+}
+
 #[tokio::test]
 async fn stream_carries_the_callers_events() {
     let t = TestApp::new().await;
     let alice = t.alice().await;
     let bob = t.user("bob", Role::Trader).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.app.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = listen(&t).await;
 
     // Without a token the handshake is refused.
     let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream")).await;
@@ -80,10 +93,7 @@ async fn an_oversized_client_message_closes_the_stream() {
     use futures::SinkExt;
     let t = TestApp::new().await;
     let alice = t.alice().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.app.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = listen(&t).await;
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={alice}"))
             .await
@@ -130,10 +140,7 @@ async fn a_stream_ends_when_its_token_expires_or_its_session_is_revoked() {
     use axum::http::Method;
     let t = TestApp::new().await;
     t.alice().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.app.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = listen(&t).await;
 
     // A token good for two seconds: the stream closes with 1008 once it expires.
     let short = ordermon_http::mint_token(&t.secret, "alice", Role::Trader, Duration::from_secs(2))
@@ -188,10 +195,7 @@ async fn live_streams_are_capped_per_user() {
     let t = TestApp::new().await; // two streams per user
     let alice = t.alice().await;
     let bob = t.user("bob", Role::Trader).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.app.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = listen(&t).await;
     let open = |token: String| async move {
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={token}")).await
     };
