@@ -21,7 +21,7 @@ for cache in off memory redis; do
   logs=$(mktemp -d)
   env ORDERMON_DATABASE__URL="$base/$db" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
     ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$logs" ORDERMON_LOGS__LEVEL=warn \
-    ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 \
+    ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin \
     ORDERMON_ENGINE__VENUE=external ORDERMON_DEMO__INSTRUMENTS=false \
     ORDERMON_CACHE__ENABLED=$([ "$cache" = off ] && echo false || echo true) \
     ORDERMON_CACHE__URL=$([ "$cache" = redis ] && echo "$REDIS" || echo memory) \

@@ -124,7 +124,7 @@ for backend in $BACKENDS; do
   [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s"
   env ORDERMON_DATABASE__URL="$dburl" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
     ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$work/logs" ORDERMON_LOGS__LEVEL=warn \
-    ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 \
+    ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin \
     ORDERMON_ENGINE__VENUE=external ORDERMON_DEMO__INSTRUMENTS=false ORDERMON_DEMO__USERS=false \
     target/release/monitor-server serve >"$work/server.log" 2>&1 &
   server=$!

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ordermon_domain::Decimal;
 use ordermon_domain::account::{Account, AccountType};
 use ordermon_domain::event::{
@@ -376,71 +376,19 @@ impl Engine {
     /// Conflict when the id exists.
     #[tracing::instrument(skip_all, fields(user_id = %req.id), err)]
     pub async fn create_user(&self, req: CreateUser) -> Result<User, AppError> {
-        if req.name.trim().is_empty() || req.name.len() > 200 {
-            return Err(AppError::field("name", "must be 1-200 characters"));
-        }
-        let now = self.ctx.clock.now();
-        let user = User {
-            id: req.id.clone(),
-            name: req.name,
-            status: req.status,
-            role: req.role,
-            account_type: req.account_type,
-            limits: req.limits,
-            trading_state: TradingState::Active,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            sequence: 1,
-        };
-        let mut account = Account::new(req.id.clone(), req.account_type);
-        account.version = 1;
-        account.sequence = 1;
-        let mut cs = ChangeSet::default();
-        cs.changes.push(StateChange::User {
-            user: Box::new(user.clone()),
-            expected: 0,
-        });
-        cs.changes.push(StateChange::Account {
-            account: Box::new(account),
-            expected: 0,
-            reservations: ReservationWrite::All,
-        });
-        let events = [
-            DomainEvent::new(
-                req.id.to_string(),
-                1,
-                Some(req.id.clone()),
-                now,
-                None,
-                EventPayload::User(UserEvent::Created {
-                    user: Box::new(user.clone()),
-                }),
-            ),
-            DomainEvent::new(
-                req.id.to_string(),
-                1,
-                Some(req.id.clone()),
-                now,
-                None,
-                EventPayload::Account(AccountEvent::Opened {
-                    account_type: req.account_type,
-                }),
-            ),
-        ];
-        cs.push_events(events)
-            .map_err(|e| AppError::Unexpected(e.to_string()))?;
+        let (user, cs) = new_user(req, self.ctx.clock.now())?;
+        let id = user.id.clone();
         match self.ctx.committer.commit(cs).await {
             Ok(_) => {
                 // An owner that answered "not found" earlier must not linger.
-                self.owners.forget_ended(&req.id);
+                self.owners.forget_ended(&id);
                 Ok(user)
             }
             Err(ordermon_domain::ports::StoreError::Conflict { .. })
             | Err(ordermon_domain::ports::StoreError::Duplicate { .. }) => {
                 Err(AppError::Conflict {
                     code: "user_exists",
-                    message: format!("user {} already exists", req.id),
+                    message: format!("user {id} already exists"),
                 })
             }
             Err(e) => Err(e.into()),
@@ -1236,4 +1184,69 @@ impl Engine {
             None => local,
         }
     }
+}
+
+/// A new user, its empty account and their `created`/`opened` events, as the
+/// change set that stores them (the engine commits it; so does
+/// `monitor-server token --create` against a database the server is not
+/// running on).
+///
+/// # Errors
+/// A name that is empty or longer than 200 characters.
+pub fn new_user(req: CreateUser, now: DateTime<Utc>) -> Result<(User, ChangeSet), AppError> {
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(AppError::field("name", "must be 1-200 characters"));
+    }
+    let user = User {
+        id: req.id.clone(),
+        name: req.name,
+        status: req.status,
+        role: req.role,
+        account_type: req.account_type,
+        limits: req.limits,
+        trading_state: TradingState::Active,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        sequence: 1,
+        tokens_valid_after: None,
+    };
+    let mut account = Account::new(req.id.clone(), req.account_type);
+    account.version = 1;
+    account.sequence = 1;
+    let mut cs = ChangeSet::default();
+    cs.changes.push(StateChange::User {
+        user: Box::new(user.clone()),
+        expected: 0,
+    });
+    cs.changes.push(StateChange::Account {
+        account: Box::new(account),
+        expected: 0,
+        reservations: ReservationWrite::All,
+    });
+    let events = [
+        DomainEvent::new(
+            req.id.to_string(),
+            1,
+            Some(req.id.clone()),
+            now,
+            None,
+            EventPayload::User(UserEvent::Created {
+                user: Box::new(user.clone()),
+            }),
+        ),
+        DomainEvent::new(
+            req.id.to_string(),
+            1,
+            Some(req.id.clone()),
+            now,
+            None,
+            EventPayload::Account(AccountEvent::Opened {
+                account_type: req.account_type,
+            }),
+        ),
+    ];
+    cs.push_events(events)
+        .map_err(|e| AppError::Unexpected(e.to_string()))?;
+    Ok((user, cs))
 }

@@ -4,6 +4,7 @@
 //! user's account, open orders and positions in memory; owners persist through a
 //! shared group committer and answer only after their batch is durable.
 
+pub mod access;
 pub mod alerting;
 pub mod bar_history;
 pub mod cache;

@@ -302,8 +302,15 @@ impl SignInService {
             );
             return Err(SignInError::InvalidRefreshToken);
         }
+        // A session opened before the user's tokens were revoked is revoked
+        // with them: its refresh token would otherwise mint new ones.
         let user = match self.users.get_user(&session.user_id).await? {
-            Some(u) if u.status == UserStatus::Active => u,
+            Some(u)
+                if u.status == UserStatus::Active
+                    && u.tokens_valid_after.is_none_or(|t| session.created_at > t) =>
+            {
+                u
+            }
             _ => {
                 self.revoke(id, now).await?;
                 return Err(SignInError::InvalidRefreshToken);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use ordermon_application::access::UserAccess;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::feed::SimulatedFeed;
 use ordermon_application::market::QuoteBook;
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bootstrap;
 use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
 use crate::demo;
@@ -47,7 +49,7 @@ pub struct App {
     monitoring: Arc<MonitoringEngine>,
     router: axum::Router,
     store: OpenStore,
-    jwt_secret: SecretString,
+    auth: AuthConfig,
     /// Stops the feed, the venue and the catalog sync.
     market_cancel: CancellationToken,
     market_tasks: Vec<JoinHandle<()>>,
@@ -118,6 +120,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let kind = config.database.kind()?;
     let instance = config.bus.instance_name(&config.http.addr);
     let (jwt_secret, source) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
+    let auth = token_settings(&config.auth, jwt_secret);
     match source {
         SecretSource::Generated => tracing::info!(
             file = %config.auth.jwt_secret_file.display(),
@@ -222,8 +225,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     engine.set_user_logs(user_logs.clone());
     spawn_log_retention(user_logs, config.logs.retention_days, root.child_token());
 
-    if config.demo.instruments {
+    {
         let seeded = async {
+            if let Some(admin) = &config.auth.bootstrap_admin {
+                bootstrap::ensure_admin(&engine, admin)
+                    .await
+                    .context("creating auth.bootstrap_admin")?;
+            }
+            if !config.demo.instruments {
+                return anyhow::Ok(());
+            }
             market::seed_demo_instruments(&engine)
                 .await
                 .context("seeding demo instruments")?;
@@ -358,10 +369,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     drop(strategy_health.spawn(fanout.subscribe(), root.child_token()));
     let router = ordermon_http::router(ApiState {
         engine: engine.clone(),
-        auth: AuthConfig {
-            jwt_secret: jwt_secret.clone(),
-            leeway_secs: config.auth.leeway_secs,
-        },
+        auth: auth.clone(),
+        access: Arc::new(UserAccess::new(
+            engine.persistence().users.clone(),
+            config.auth.user_check_ttl,
+        )),
         render_metrics,
         started_at: chrono::Utc::now(),
         limits: HttpLimits {
@@ -404,7 +416,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         monitoring,
         router,
         store,
-        jwt_secret,
+        auth,
         market_cancel,
         market_tasks,
         monitor_cancel,
@@ -440,18 +452,12 @@ impl App {
         &self.monitoring
     }
 
-    /// The signing secret tokens must carry.
-    #[must_use]
-    pub fn jwt_secret(&self) -> &SecretString {
-        &self.jwt_secret
-    }
-
     /// Mints a token for `sub` with `role`, valid for `ttl`.
     ///
     /// # Errors
     /// A `sub` that is not a valid user id.
     pub fn mint_token(&self, sub: &str, role: Role, ttl: Duration) -> anyhow::Result<String> {
-        ordermon_http::mint_token(&self.jwt_secret, sub, role, ttl).context("minting a token")
+        ordermon_http::mint_token(&self.auth, sub, role, ttl).context("minting a token")
     }
 
     /// Serves HTTP on `listener` until `shutdown` completes, then shuts down
@@ -512,7 +518,7 @@ impl App {
             .context("reading the listener's address")?;
         let engine = self.engine.clone();
         let sign_in = self.sign_in.clone();
-        let jwt_secret = self.jwt_secret.clone();
+        let auth = self.auth.clone();
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let task = tokio::spawn(self.serve(listener, async move { signal.cancelled().await }));
@@ -520,7 +526,7 @@ impl App {
             local_addr,
             engine,
             sign_in,
-            jwt_secret,
+            auth,
             stop,
             task,
         })
@@ -566,7 +572,7 @@ pub struct RunningApp {
     local_addr: SocketAddr,
     engine: Arc<Engine>,
     sign_in: Arc<SignInService>,
-    jwt_secret: SecretString,
+    auth: AuthConfig,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -601,7 +607,7 @@ impl RunningApp {
     /// # Errors
     /// A `sub` that is not a valid user id.
     pub fn mint_token(&self, sub: &str, role: Role, ttl: Duration) -> anyhow::Result<String> {
-        ordermon_http::mint_token(&self.jwt_secret, sub, role, ttl).context("minting a token")
+        ordermon_http::mint_token(&self.auth, sub, role, ttl).context("minting a token")
     }
 
     /// Shuts down gracefully and waits for it.
@@ -645,5 +651,16 @@ impl HealthCheck for FeedHealth {
             return Err(format!("newest quote is {}s old", age.as_secs()));
         }
         Ok(())
+    }
+}
+
+/// How tokens are checked and minted, from `[auth]` and the resolved secret.
+#[must_use]
+pub fn token_settings(settings: &crate::config::AuthSettings, secret: SecretString) -> AuthConfig {
+    AuthConfig {
+        jwt_secret: secret,
+        leeway_secs: settings.leeway_secs,
+        issuer: settings.issuer.clone(),
+        audience: settings.audience.clone(),
     }
 }

@@ -21,6 +21,7 @@
 mod alerting;
 mod app;
 pub mod backfill;
+mod bootstrap;
 mod cache;
 pub mod client;
 pub mod config;
@@ -33,7 +34,7 @@ pub mod ops;
 pub mod secret;
 mod store;
 
-pub use app::{App, RunningApp, build};
+pub use app::{App, RunningApp, build, token_settings};
 pub use cache::CacheOpenError;
 pub use config::Config;
 pub use messaging::BusOpenError;

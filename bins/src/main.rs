@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ordermon::config::duration;
-use ordermon::{Config, client, ops, secret};
+use ordermon::{Config, client, ops, secret, token_settings};
 use ordermon_domain::user::Role;
 use ordermon_telemetry::{LogFormat, TelemetryConfig};
 
@@ -41,13 +41,17 @@ enum Command {
         /// Base URL of the server (default: http://{http.addr}).
         #[arg(long)]
         url: Option<String>,
-        /// Bearer token (default: a short-lived admin token from the configured secret).
+        /// Bearer token (default: a short-lived token for the user `admin`,
+        /// which must be an active admin, from the configured secret).
         #[arg(long)]
         token: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Print a JWT signed with the configured secret.
+    /// Print a JWT signed with the configured secret, for a user that exists
+    /// and is active in the configured database (the server refuses tokens
+    /// of unknown or disabled users; the token acts with at most the user's
+    /// role).
     Token {
         /// The user id the token speaks for.
         #[arg(long)]
@@ -58,6 +62,10 @@ enum Command {
         /// Validity, e.g. 30m, 24h, 7d.
         #[arg(long, default_value = "24h", value_parser = parse_duration)]
         ttl: Duration,
+        /// Create the user (active, with --role) when it does not exist: how
+        /// a new deployment gets its first admin.
+        #[arg(long)]
+        create: bool,
     },
     /// Print the effective configuration as TOML, secrets redacted.
     Config,
@@ -161,7 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", ops::migrate(&config).await.context("migrating")?);
             Ok(())
         }
-        Command::Token { sub, role, ttl } => {
+        Command::Token {
+            sub,
+            role,
+            ttl,
+            create,
+        } => {
             let max = config.auth.max_token_ttl;
             if ttl > max {
                 anyhow::bail!(
@@ -171,8 +184,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
-            let token = ordermon_http::mint_token(&secret, &sub, role, ttl)
+            let auth = token_settings(&config.auth, secret);
+            // Refuse a bad subject before touching the database.
+            let token = ordermon_http::mint_token(&auth, &sub, role, ttl)
                 .with_context(|| format!("minting a token for `{sub}`"))?;
+            match ops::token_user(&config, &sub, role, create).await? {
+                ops::TokenUser::Active { role: acts } if acts != role => eprintln!(
+                    "note: `{sub}` is a {} in the database: the token acts as one",
+                    acts.as_str()
+                ),
+                ops::TokenUser::Created => {
+                    eprintln!("created user `{sub}` ({})", role.as_str());
+                }
+                ops::TokenUser::Unchecked => eprintln!(
+                    "note: database.url = memory: `{sub}` could not be checked here; \
+                     the server refuses the token unless the user exists there"
+                ),
+                ops::TokenUser::Active { .. } => {}
+            }
             println!("{token}");
             Ok(())
         }
@@ -326,7 +355,8 @@ async fn status(config: &Config, url: Option<String>, token: Option<String>) -> 
         Some(t) => t,
         None => {
             let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
-            ordermon_http::mint_token(&secret, "admin", Role::Admin, Duration::from_secs(300))
+            let auth = token_settings(&config.auth, secret);
+            ordermon_http::mint_token(&auth, "admin", Role::Admin, Duration::from_secs(300))
                 .context("minting an admin token")?
         }
     };

@@ -6,6 +6,7 @@ use std::fmt;
 use ordermon_application::consume::{DeadLetterView, DeadLetters, ReplayOutcome};
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::Cache;
+use ordermon_domain::user::Role;
 
 use crate::config::{CacheKind, Config};
 use crate::messaging;
@@ -280,4 +281,83 @@ pub async fn set_password(config: &Config, user: &str, password: &str) -> anyhow
     let set = service.set_password(&id, password).await;
     open.close().await;
     set.with_context(|| format!("setting the password of `{id}`"))
+}
+
+/// What `token` found of the user it mints for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenUser {
+    /// The user exists and is active; the token acts with `role`, the lesser
+    /// of the one asked for and the user's.
+    Active {
+        /// The role the token will act with.
+        role: Role,
+    },
+    /// The user did not exist and was created with the role asked for.
+    Created,
+    /// `database.url = memory`: users live inside the running server, so the
+    /// user could not be checked here.
+    Unchecked,
+}
+
+/// `token`: the user a token is minted for must exist and be active in the
+/// configured database (the server refuses tokens of unknown or disabled
+/// users); with `create`, a missing user is created with `role` (how the
+/// first admin of a new deployment is made). Migrates the database first,
+/// as `serve` does.
+///
+/// # Errors
+/// An invalid id, an unknown user without `create`, a disabled user, or the
+/// database failing.
+pub async fn token_user(
+    config: &Config,
+    sub: &str,
+    role: Role,
+    create: bool,
+) -> anyhow::Result<TokenUser> {
+    use anyhow::Context as _;
+    use ordermon_application::CreateUser;
+    use ordermon_domain::ids::UserId;
+    use ordermon_domain::user::UserStatus;
+
+    let id = UserId::new(sub).with_context(|| format!("`{sub}` is not a valid user id"))?;
+    let open = store::open(&config.database, true).await?;
+    if let OpenStore::Memory(_) = open {
+        return Ok(TokenUser::Unchecked);
+    }
+    let persistence = open.persistence();
+    let found = persistence.users.get_user(&id).await;
+    let outcome = match found {
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading user `{id}`"))),
+        Ok(Some(user)) if user.status == UserStatus::Disabled => Err(anyhow::anyhow!(
+            "user `{id}` is disabled: the server refuses its tokens"
+        )),
+        Ok(Some(user)) => Ok(TokenUser::Active {
+            role: user.role.lesser(role),
+        }),
+        Ok(None) if !create => Err(anyhow::anyhow!(
+            "user `{id}` does not exist, so the server would refuse its token; \
+             create it with `--create` (it gets --role) or POST /api/v1/users"
+        )),
+        Ok(None) => {
+            let request = CreateUser {
+                id: id.clone(),
+                name: id.to_string(),
+                status: UserStatus::Active,
+                role,
+                account_type: Default::default(),
+                limits: Default::default(),
+            };
+            match ordermon_application::engine::new_user(request, chrono::Utc::now()) {
+                Ok((_, changes)) => persistence
+                    .store
+                    .commit(changes)
+                    .await
+                    .map(|_| TokenUser::Created)
+                    .with_context(|| format!("creating user `{id}`")),
+                Err(e) => Err(anyhow::anyhow!("creating user `{id}`: {e}")),
+            }
+        }
+    };
+    open.close().await;
+    outcome
 }

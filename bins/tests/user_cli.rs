@@ -157,3 +157,62 @@ fn token_lifetimes_are_capped() {
     assert!(!capped.status.success());
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// `monitor-server token` against a SQL store: a token for a user that does
+/// not exist (or is disabled) is refused by name and none is printed;
+/// `--create` creates the user, and the server then admits the token with the
+/// database's role.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_minted_only_for_users_the_server_admits() {
+    let logs = common::logs_dir("token-user");
+    let dir = std::env::temp_dir().join(format!("ordermon-token-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/ordermon.db", dir.display());
+    let token = |args: &[&str]| {
+        let mut all = vec!["token"];
+        all.extend_from_slice(args);
+        common::command(&db, &logs, common::free_port(), &[], &all)
+            .output()
+            .expect("monitor-server runs")
+    };
+    let ghost = token(&["--sub", "ops", "--role", "admin"]);
+    assert!(!ghost.status.success(), "{}", text(&ghost));
+    assert!(ghost.stdout.is_empty(), "{}", text(&ghost));
+    assert!(text(&ghost).contains("does not exist"), "{}", text(&ghost));
+
+    let created = token(&["--sub", "ops", "--role", "admin", "--create"]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(
+        text(&created).contains("created user `ops`"),
+        "{}",
+        text(&created)
+    );
+    let ops = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    // The user exists now: no --create needed.
+    let again = token(&["--sub", "ops", "--role", "viewer"]);
+    assert!(again.status.success(), "{}", text(&again));
+
+    let port = common::free_port();
+    let _server = common::serve(&db, &logs, port, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    common::ready(&http, &base).await;
+    let (s, users) = common::call(http.get(format!("{base}/api/v1/users")).bearer_auth(&ops)).await;
+    assert_eq!(s, 200, "{users}");
+    // Disabled through the API, the user gets no more tokens from the CLI.
+    let (s, body) = common::call(
+        http.patch(format!("{base}/api/v1/users/ops"))
+            .bearer_auth(common::token("root", ordermon_domain::user::Role::Admin))
+            .json(&serde_json::json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = common::call(http.get(format!("{base}/api/v1/users")).bearer_auth(&ops)).await;
+    assert_eq!(s, 401);
+    let disabled = token(&["--sub", "ops", "--role", "admin"]);
+    assert!(!disabled.status.success(), "{}", text(&disabled));
+    assert!(disabled.stdout.is_empty());
+    assert!(text(&disabled).contains("disabled"), "{}", text(&disabled));
+    let _ = std::fs::remove_dir_all(&logs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,7 +15,7 @@ use crate::order::{OrderEvent, Side};
 use crate::position::PositionChange;
 use crate::risk::{RiskLimits, TradingState};
 use crate::strategy::{Strategy, StrategyStatus};
-use crate::user::{User, UserStatus};
+use crate::user::{Role, User, UserStatus};
 use crate::values::{Currency, Money, Price, Quantity, decimal_string};
 
 /// Which kind of aggregate an event belongs to.
@@ -299,6 +299,16 @@ pub enum UserEvent {
         /// Why.
         reason: String,
     },
+    /// The API role changed.
+    RoleChanged {
+        /// New role.
+        role: Role,
+    },
+    /// Every token issued before `at` stops acting for the user.
+    TokensRevoked {
+        /// Tokens issued before this moment are refused.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Changes to a strategy.
@@ -499,6 +509,8 @@ impl EventName for UserEvent {
             Self::StatusChanged { .. } => "status_changed",
             Self::LimitsChanged { .. } => "limits_changed",
             Self::TradingStateChanged { .. } => "trading_state_changed",
+            Self::RoleChanged { .. } => "role_changed",
+            Self::TokensRevoked { .. } => "tokens_revoked",
         }
     }
 }

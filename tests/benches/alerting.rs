@@ -204,6 +204,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
     config.auth.jwt_secret = Some("bench-secret-0123456789abcdef0123456789".to_owned().into());
     config.logs.dir = logs.clone();
     config.engine.venue = VenueMode::External;
+    config.auth.bootstrap_admin = Some("root".into());
     let hook = receiver.url("/hook");
     let settings: ordermon::config::AlertingSettings = toml::from_str(&format!(
         "[route]\nreceiver = \"ops\"\n[receivers.ops]\nkind = \"webhook\"\nurl = \"{hook}\"\n"

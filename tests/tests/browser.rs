@@ -63,6 +63,7 @@ async fn server(demo_users: bool) -> Server {
     );
     config.logs.dir = dir.join("logs");
     config.demo.instruments = true;
+    config.auth.bootstrap_admin = Some("root".into());
     config.demo.users = demo_users;
     let app = ordermon::build(config).await.expect("the app builds");
     let running = app

@@ -187,6 +187,7 @@ async fn the_server_reports_a_redis_outage_and_recovers() {
     config.logs.dir = logs.clone();
     config.engine.venue = ordermon_application::VenueMode::External;
     config.demo.instruments = false;
+    config.auth.bootstrap_admin = Some("root".into());
     config.bus.instance = unique("outage-");
     let app = ordermon::build(config)
         .await

@@ -53,6 +53,7 @@ fn config(
     c.logs.dir = logs.to_path_buf();
     c.engine.venue = VenueMode::External;
     c.demo.instruments = false;
+    c.auth.bootstrap_admin = Some("root".into());
     c.shutdown.timeout = Duration::from_secs(5);
     c
 }

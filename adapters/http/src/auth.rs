@@ -1,10 +1,15 @@
 //! Authentication and roles: HS256 JWTs with `sub` (a user id), `role` and
 //! `exp` — plus `sid`, the sign-in session, on the short-lived access tokens
 //! password sign-in hands out — the [`Caller`] extractor, and the checks
-//! handlers use for roles and tenant isolation. A token whose session was
-//! revoked on this instance (signed out, new password, reused refresh token)
-//! is refused at once; tokens without `sid` (minted by `monitor-server
-//! token`) live until they expire.
+//! handlers use for roles and tenant isolation.
+//!
+//! A valid signature is not enough: the database is authoritative. The
+//! token's user must exist and be active, the token must be issued after the
+//! user's last token revocation, and it acts with the lesser of its own role
+//! and the user's ([`ordermon_application::access::UserAccess`], which keeps
+//! each answer a few seconds). A token whose sign-in session was revoked on
+//! this instance (signed out, new password, reused refresh token) is refused
+//! at once.
 
 use std::time::Duration;
 
@@ -13,8 +18,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ordermon_application::Scope;
+use ordermon_application::access::AccessError;
 use ordermon_domain::ids::{SessionId, UserId};
-use ordermon_domain::user::Role;
+use ordermon_domain::user::{Role, TokenRefusal};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +34,24 @@ pub struct AuthConfig {
     pub jwt_secret: SecretString,
     /// Clock skew tolerated on `exp`, in seconds.
     pub leeway_secs: u64,
+    /// The `iss` tokens carry; when set, minted tokens carry it and tokens
+    /// without it (or with another) are refused.
+    pub issuer: Option<String>,
+    /// The `aud` tokens carry; when set, as for `issuer`.
+    pub audience: Option<String>,
+}
+
+impl AuthConfig {
+    /// A configuration with `secret`, no leeway and no `iss`/`aud`.
+    #[must_use]
+    pub fn new(secret: SecretString) -> Self {
+        Self {
+            jwt_secret: secret,
+            leeway_secs: 0,
+            issuer: None,
+            audience: None,
+        }
+    }
 }
 
 /// Why a token could not be minted or was refused.
@@ -49,6 +73,10 @@ pub enum AuthError {
     /// The token's session was signed out (or its password changed).
     #[error("token revoked")]
     Revoked,
+    /// The token's user is unknown or disabled, or the user's tokens were
+    /// revoked after it was issued.
+    #[error("token refused: {0}")]
+    Refused(TokenRefusal),
     /// The secret is empty: no token can be trusted or minted.
     #[error("the JWT secret is not configured")]
     NoSecret,
@@ -68,21 +96,29 @@ struct Claims {
     /// The sign-in session of an access token (absent on machine tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
+    /// The issuer, when the deployment names one (written only: on reading,
+    /// jsonwebtoken's validation checks it).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    /// The audience, when the deployment names one (written only, as `iss`).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
 }
 
-/// Mints an HS256 token for `sub` with `role`, valid for `ttl`.
+/// Mints an HS256 token for `sub` with `role`, valid for `ttl`, carrying the
+/// configured `iss` and `aud`.
 ///
 /// # Errors
 /// [`AuthError::BadSubject`] when `sub` is not a valid user id,
 /// [`AuthError::NoSecret`] for an empty secret, [`AuthError::Encode`] otherwise.
 pub fn mint_token(
-    secret: &SecretString,
+    config: &AuthConfig,
     sub: &str,
     role: Role,
     ttl: Duration,
 ) -> Result<String, AuthError> {
     UserId::new(sub).map_err(|_| AuthError::BadSubject)?;
-    encode(secret, sub, role, None, ttl)
+    encode(config, sub, role, None, ttl)
 }
 
 /// Mints an access token of sign-in session `session`: as [`mint_token`],
@@ -91,23 +127,23 @@ pub fn mint_token(
 /// # Errors
 /// [`AuthError::NoSecret`] for an empty secret, [`AuthError::Encode`] otherwise.
 pub fn mint_session_token(
-    secret: &SecretString,
+    config: &AuthConfig,
     sub: &UserId,
     role: Role,
     session: SessionId,
     ttl: Duration,
 ) -> Result<String, AuthError> {
-    encode(secret, sub.as_str(), role, Some(session), ttl)
+    encode(config, sub.as_str(), role, Some(session), ttl)
 }
 
 fn encode(
-    secret: &SecretString,
+    config: &AuthConfig,
     sub: &str,
     role: Role,
     sid: Option<SessionId>,
     ttl: Duration,
 ) -> Result<String, AuthError> {
-    let key = secret.expose_secret();
+    let key = config.jwt_secret.expose_secret();
     if key.is_empty() {
         return Err(AuthError::NoSecret);
     }
@@ -118,6 +154,8 @@ fn encode(
         exp: now.saturating_add(ttl.as_secs()),
         iat: now,
         sid: sid.map(|s| s.to_string()),
+        iss: config.issuer.clone(),
+        aud: config.audience.clone(),
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -155,7 +193,16 @@ pub fn verify_with_expiry(
     // A token not valid yet is refused; so is an `nbf` (or `exp`) that is not a
     // number, rather than taken as absent (jsonwebtoken ≥ 10.3).
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "sub"]);
+    let mut required = vec!["exp", "sub"];
+    if let Some(iss) = &config.issuer {
+        validation.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    if let Some(aud) = &config.audience {
+        validation.set_audience(&[aud]);
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
     let data = jsonwebtoken::decode::<Claims>(
         token,
         &DecodingKey::from_secret(key.as_bytes()),
@@ -172,6 +219,12 @@ pub fn verify_with_expiry(
         .map(|s| s.parse::<SessionId>())
         .transpose()
         .map_err(|_| AuthError::Invalid)?;
+    // A token issued in the future would outlive any revocation.
+    let issued_at = i64::try_from(data.claims.iat).map_err(|_| AuthError::Invalid)?;
+    let now = chrono::Utc::now().timestamp();
+    if issued_at > now.saturating_add(i64::try_from(config.leeway_secs).unwrap_or(i64::MAX)) {
+        return Err(AuthError::Invalid);
+    }
     let until = i64::try_from(data.claims.exp.saturating_add(config.leeway_secs))
         .ok()
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -181,6 +234,7 @@ pub fn verify_with_expiry(
             user_id,
             role: data.claims.role,
             session,
+            issued_at,
         },
         until,
     ))
@@ -212,6 +266,8 @@ pub struct Caller {
     pub role: Role,
     /// The sign-in session of an access token (`None` for machine tokens).
     pub session: Option<SessionId>,
+    /// When the token was issued (`iat`, Unix seconds; 0 when it has none).
+    pub issued_at: i64,
 }
 
 impl Caller {
@@ -298,7 +354,7 @@ impl FromRequestParts<ApiState> for Caller {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers, None)
+        authenticate(state, &parts.headers, None).await
     }
 }
 
@@ -315,12 +371,14 @@ fn refuse_revoked(state: &ApiState, caller: &Caller) -> Result<(), AuthError> {
 ///
 /// # Errors
 /// 401 as for [`Caller`].
-pub fn authenticate(
+pub async fn authenticate(
     state: &ApiState,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Caller, ApiError> {
-    authenticate_until(state, headers, query_token).map(|(caller, _)| caller)
+    authenticate_until(state, headers, query_token)
+        .await
+        .map(|(caller, _)| caller)
 }
 
 /// [`authenticate`], with the moment the token stops being accepted (for the
@@ -328,7 +386,7 @@ pub fn authenticate(
 ///
 /// # Errors
 /// 401 as for [`Caller`].
-pub fn authenticate_until(
+pub async fn authenticate_until(
     state: &ApiState,
     headers: &HeaderMap,
     query_token: Option<&str>,
@@ -336,21 +394,47 @@ pub fn authenticate_until(
     let token = bearer(headers)
         .or(query_token.filter(|t| !t.is_empty()))
         .ok_or(AuthError::Missing)?;
-    let (caller, until) = verify_with_expiry(&state.auth, token)?;
+    let (mut caller, until) = verify_with_expiry(&state.auth, token)?;
     refuse_revoked(state, &caller)?;
     if let Some(limits) = &state.request_limits {
         limits
             .check_user(&caller.user_id)
             .map_err(|t| ApiError::throttled(t.retry_after))?;
     }
+    caller.role = admit(state, &caller).await?;
     caller.record();
     Ok((caller, until))
 }
 
-/// Whether `caller`'s sign-in session has been revoked since it authenticated.
-#[must_use]
-pub fn is_revoked(state: &ApiState, caller: &Caller) -> bool {
-    refuse_revoked(state, caller).is_err()
+/// The role the database lets `caller`'s token act with.
+async fn admit(state: &ApiState, caller: &Caller) -> Result<Role, ApiError> {
+    state
+        .access
+        .admit(&caller.user_id, caller.issued_at, caller.role)
+        .await
+        .map_err(|e| match e {
+            AccessError::Refused(why) => AuthError::Refused(why).into(),
+            AccessError::Store(e) => ordermon_application::AppError::from(e).into(),
+        })
+}
+
+/// Whether `caller` may no longer act: its sign-in session was revoked on
+/// this instance, or the database no longer admits its token (user disabled
+/// or removed, tokens revoked) or admits it with another role. A store that
+/// cannot answer is not a refusal.
+pub async fn is_revoked(state: &ApiState, caller: &Caller) -> bool {
+    if refuse_revoked(state, caller).is_err() {
+        return true;
+    }
+    match state
+        .access
+        .admit(&caller.user_id, caller.issued_at, caller.role)
+        .await
+    {
+        Ok(role) => role != caller.role,
+        Err(AccessError::Refused(_)) => true,
+        Err(AccessError::Store(_)) => false,
+    }
 }
 
 #[cfg(test)]
@@ -358,21 +442,13 @@ mod tests {
     use super::*;
 
     fn config() -> AuthConfig {
-        AuthConfig {
-            jwt_secret: SecretString::from("test-secret"),
-            leeway_secs: 0,
-        }
+        AuthConfig::new(SecretString::from("test-secret"))
     }
 
     #[test]
     fn minted_tokens_verify() -> Result<(), AuthError> {
         let c = config();
-        let t = mint_token(
-            &c.jwt_secret,
-            "alice",
-            Role::Trader,
-            Duration::from_secs(60),
-        )?;
+        let t = mint_token(&c, "alice", Role::Trader, Duration::from_secs(60))?;
         let caller = verify_token(&c, &t)?;
         assert_eq!(caller.user_id.as_str(), "alice");
         assert_eq!(caller.role, Role::Trader);
@@ -385,13 +461,7 @@ mod tests {
         let c = config();
         let sid = SessionId::generate();
         let alice = UserId::new("alice").map_err(|_| AuthError::BadSubject)?;
-        let t = mint_session_token(
-            &c.jwt_secret,
-            &alice,
-            Role::Viewer,
-            sid,
-            Duration::from_secs(60),
-        )?;
+        let t = mint_session_token(&c, &alice, Role::Viewer, sid, Duration::from_secs(60))?;
         let caller = verify_token(&c, &t)?;
         assert_eq!(caller.session, Some(sid));
         assert_eq!(caller.role, Role::Viewer);
@@ -402,22 +472,14 @@ mod tests {
     fn refuses_bad_tokens() -> Result<(), AuthError> {
         let c = config();
         assert_eq!(
-            mint_token(
-                &c.jwt_secret,
-                "bad id!",
-                Role::Admin,
-                Duration::from_secs(60)
-            ),
+            mint_token(&c, "bad id!", Role::Admin, Duration::from_secs(60)),
             Err(AuthError::BadSubject)
         );
-        let other = SecretString::from("other");
+        let other = AuthConfig::new(SecretString::from("other"));
         let forged = mint_token(&other, "alice", Role::Admin, Duration::from_secs(60))?;
         assert_eq!(verify_token(&c, &forged), Err(AuthError::Invalid));
         assert_eq!(verify_token(&c, "not.a.jwt"), Err(AuthError::Invalid));
-        let empty = AuthConfig {
-            jwt_secret: SecretString::from(""),
-            leeway_secs: 0,
-        };
+        let empty = AuthConfig::new(SecretString::from(""));
         assert_eq!(verify_token(&empty, &forged), Err(AuthError::NoSecret));
         Ok(())
     }
@@ -463,6 +525,7 @@ mod tests {
             user_id: UserId::new("alice").unwrap_or_else(|_| unreachable!()),
             role: Role::Trader,
             session: None,
+            issued_at: 0,
         };
         assert!(trader.target(Some("bob")).is_err());
         assert!(trader.target(Some("alice")).is_ok());
@@ -473,5 +536,49 @@ mod tests {
         };
         assert!(matches!(admin.target_scope(None), Ok(Scope::All)));
         assert!(admin.target(Some("bob")).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() -> Result<(), AuthError> {
+        let plain = config();
+        let named = AuthConfig {
+            issuer: Some("ordermon-prod".into()),
+            audience: Some("ordermon-api".into()),
+            ..config()
+        };
+        let good = mint_token(&named, "alice", Role::Trader, Duration::from_secs(60))?;
+        assert!(verify_token(&named, &good).is_ok());
+        // A token without iss/aud is refused where they are required.
+        let bare = mint_token(&plain, "alice", Role::Trader, Duration::from_secs(60))?;
+        assert_eq!(verify_token(&named, &bare), Err(AuthError::Invalid));
+        // Another issuer, another audience: refused.
+        for other in [
+            AuthConfig {
+                issuer: Some("ordermon-staging".into()),
+                ..named.clone()
+            },
+            AuthConfig {
+                audience: Some("someone-else".into()),
+                ..named.clone()
+            },
+        ] {
+            let t = mint_token(&other, "alice", Role::Trader, Duration::from_secs(60))?;
+            assert_eq!(verify_token(&named, &t), Err(AuthError::Invalid));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_issued_in_the_future_are_refused() {
+        let c = config();
+        let now = chrono::Utc::now().timestamp();
+        let future = signed(
+            &serde_json::json!({"sub": "alice", "role": "admin", "exp": now + 7200, "iat": now + 3600}),
+        );
+        assert_eq!(verify_token(&c, &future), Err(AuthError::Invalid));
+        let past = signed(
+            &serde_json::json!({"sub": "alice", "role": "admin", "exp": now + 7200, "iat": now - 10}),
+        );
+        assert_eq!(verify_token(&c, &past).map(|c| c.issued_at), Ok(now - 10));
     }
 }

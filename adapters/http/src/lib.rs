@@ -45,6 +45,9 @@ pub struct ApiState {
     pub engine: Arc<Engine>,
     /// Token verification settings.
     pub auth: AuthConfig,
+    /// The database's word on each token's user (exists, active, not
+    /// revoked, role).
+    pub access: Arc<ordermon_application::access::UserAccess>,
     /// Renders the Prometheus text exposition (the binary owns the recorder).
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// When the server started (for `/status`).

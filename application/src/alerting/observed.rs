@@ -90,7 +90,9 @@ impl Observed {
                     }
                     UserEvent::LimitsChanged { limits } => u.limits = limits.clone(),
                     UserEvent::TradingStateChanged { state, .. } => u.trading_state = *state,
-                    UserEvent::StatusChanged { .. } => {}
+                    UserEvent::StatusChanged { .. }
+                    | UserEvent::RoleChanged { .. }
+                    | UserEvent::TokensRevoked { .. } => {}
                 }
             }
             EventPayload::Strategy(ev) => {

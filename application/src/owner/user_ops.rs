@@ -1,5 +1,6 @@
 //! Owner commands about the user and the account: cash adjustments, user
-//! changes (status, limits, kill switch) and read snapshots.
+//! changes (status, role, limits, kill switch, token revocation) and read
+//! snapshots.
 
 use ordermon_domain::Decimal;
 use ordermon_domain::account::{Account, AccountError};
@@ -7,7 +8,7 @@ use ordermon_domain::event::{AccountEvent, UserEvent};
 use ordermon_domain::order::Order;
 use ordermon_domain::position::Position;
 use ordermon_domain::risk::{RiskLimits, TradingState};
-use ordermon_domain::user::{User, UserStatus};
+use ordermon_domain::user::{Role, User, UserStatus};
 use ordermon_domain::values::Money;
 use serde::Deserialize;
 
@@ -27,6 +28,13 @@ pub struct UserPatch {
     /// The user's kill switch.
     #[serde(default)]
     pub trading_state: Option<TradingState>,
+    /// The API role (tokens act with at most this role from the next check).
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Revoke every token issued until now (the user signs in again, or is
+    /// given a new token).
+    #[serde(default)]
+    pub revoke_tokens: bool,
     /// Why (kept in the event).
     #[serde(default)]
     pub reason: Option<String>,
@@ -100,6 +108,18 @@ impl Owner {
                 });
                 changed = true;
             }
+        }
+        if let Some(role) = patch.role {
+            if role != self.state.user.role {
+                self.state.user.role = role;
+                self.user_event(UserEvent::RoleChanged { role });
+                changed = true;
+            }
+        }
+        if patch.revoke_tokens {
+            self.state.user.tokens_valid_after = Some(now);
+            self.user_event(UserEvent::TokensRevoked { at: now });
+            changed = true;
         }
         if changed {
             self.state.user.updated_at = now;

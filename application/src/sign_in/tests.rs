@@ -54,6 +54,18 @@ async fn fixture(config: SignInConfig) -> Fixture {
 
 impl Fixture {
     async fn put_user(&self, id: &str, role: Role, status: UserStatus, expected: u64) {
+        self.put_user_revoked(id, role, status, expected, None)
+            .await;
+    }
+
+    async fn put_user_revoked(
+        &self,
+        id: &str,
+        role: Role,
+        status: UserStatus,
+        expected: u64,
+        tokens_valid_after: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
         let now = self.clock.now();
         let user = User {
             id: uid(id),
@@ -67,6 +79,7 @@ impl Fixture {
             updated_at: now,
             version: expected + 1,
             sequence: 0,
+            tokens_valid_after,
         };
         self.store
             .commit(ChangeSet {
@@ -284,6 +297,43 @@ async fn refresh_refuses_garbage_expiry_and_disabled_users() {
         SignInError::InvalidRefreshToken
     );
     assert!(f.service.is_revoked(s.session_id));
+}
+
+#[tokio::test]
+async fn revoking_a_users_tokens_ends_the_sessions_opened_before() {
+    let f = fixture(SignInConfig::default()).await;
+    f.service
+        .set_password(&uid("alice"), PASSWORD)
+        .await
+        .unwrap();
+    let before = f.service.login("alice", PASSWORD, ip(1)).await.unwrap();
+    f.clock.advance(Duration::seconds(1));
+    let revoked_at = f.clock.now();
+    f.put_user_revoked(
+        "alice",
+        Role::Trader,
+        UserStatus::Active,
+        1,
+        Some(revoked_at),
+    )
+    .await;
+    assert_eq!(
+        f.service
+            .refresh(before.refresh_token.expose())
+            .await
+            .unwrap_err(),
+        SignInError::InvalidRefreshToken
+    );
+    assert!(f.service.is_revoked(before.session_id));
+    // Signing in again afterwards works, and so does refreshing it.
+    f.clock.advance(Duration::seconds(1));
+    let after = f.service.login("alice", PASSWORD, ip(1)).await.unwrap();
+    assert!(
+        f.service
+            .refresh(after.refresh_token.expose())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]

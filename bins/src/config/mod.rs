@@ -31,6 +31,9 @@ pub use ordermon_marketdata::{ProviderConfig, ProviderKind};
 /// Most clock skew `auth.leeway_secs` may tolerate: an expired token must not
 /// stay good for long.
 pub const MAX_LEEWAY_SECS: u64 = 300;
+/// Longest `auth.user_check_ttl`: how late a disabled user or a revocation
+/// may take effect on another instance.
+pub const MAX_USER_CHECK_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// `[market_data.NAME]`: HTTP market data providers by name.
 pub type MarketDataSettings = std::collections::BTreeMap<String, ProviderConfig>;
 
@@ -335,6 +338,30 @@ impl Config {
                 "auth.leeway_secs",
                 format!("must be at most {MAX_LEEWAY_SECS}"),
             ));
+        }
+        if self.auth.user_check_ttl > MAX_USER_CHECK_TTL {
+            return Err(ConfigError::invalid(
+                "auth.user_check_ttl",
+                "must be at most 5m: a disabled user or a revocation must take effect soon",
+            ));
+        }
+        for (key, v) in [
+            ("auth.issuer", &self.auth.issuer),
+            ("auth.audience", &self.auth.audience),
+        ] {
+            if v.as_deref()
+                .is_some_and(|v| v.trim().is_empty() || v.len() > 1024)
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be 1-1024 characters when set",
+                ));
+            }
+        }
+        if let Some(id) = &self.auth.bootstrap_admin
+            && let Err(e) = ordermon_domain::ids::UserId::new(id.as_str())
+        {
+            return Err(ConfigError::invalid("auth.bootstrap_admin", e.to_string()));
         }
         for (key, d) in [
             ("auth.access_ttl", self.auth.access_ttl),

@@ -559,6 +559,25 @@ pub struct AuthSettings {
     pub login_attempts_per_account_per_minute: u32,
     /// Sign-in attempts per client address per minute (default 30).
     pub login_attempts_per_ip_per_minute: u32,
+    /// How long an instance trusts what it read of a token's user (exists,
+    /// active, role, revocation) before reading it again (default `5s`, at
+    /// most `5m`; `0s` reads on every request). A change made through this
+    /// instance applies at once; one made elsewhere within this time.
+    #[serde(with = "duration::serde")]
+    pub user_check_ttl: Duration,
+    /// The issuer (`iss`) tokens carry: when set, minted tokens carry it and
+    /// tokens without it or with another are refused (default unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The audience (`aud`) tokens carry, as for `issuer` (default unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A user id created at start, as an active admin, when no user has it
+    /// (default unset): how a new deployment gets its first admin, whose
+    /// token `monitor-server token --sub ID --role admin` then mints. An
+    /// existing user of that id is left as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_admin: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -573,6 +592,10 @@ impl Default for AuthSettings {
             refresh_ttl: sign_in.refresh_ttl,
             login_attempts_per_account_per_minute: sign_in.attempts_per_account_per_minute,
             login_attempts_per_ip_per_minute: sign_in.attempts_per_ip_per_minute,
+            user_check_ttl: Duration::from_secs(5),
+            issuer: None,
+            audience: None,
+            bootstrap_admin: None,
         }
     }
 }

@@ -224,6 +224,44 @@ fn token_lifetimes_and_clock_leeway_are_bounded() {
 }
 
 #[test]
+fn user_checks_issuer_audience_and_bootstrap_admin_are_validated() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.auth.user_check_ttl, Duration::from_secs(5));
+    assert_eq!(
+        (
+            c.auth.issuer.as_deref(),
+            c.auth.audience.as_deref(),
+            c.auth.bootstrap_admin.as_deref()
+        ),
+        (None, None, None)
+    );
+    let e = load(None, &[("ORDERMON_AUTH__USER_CHECK_TTL", "1h")]).unwrap_err();
+    assert!(e.to_string().contains("auth.user_check_ttl"), "{e}");
+    let c = load(None, &[("ORDERMON_AUTH__USER_CHECK_TTL", "0s")]).unwrap();
+    assert_eq!(c.auth.user_check_ttl, Duration::ZERO);
+    for (var, key, value) in [
+        ("ORDERMON_AUTH__ISSUER", "auth.issuer", " ".to_owned()),
+        ("ORDERMON_AUTH__AUDIENCE", "auth.audience", "x".repeat(1025)),
+        (
+            "ORDERMON_AUTH__BOOTSTRAP_ADMIN",
+            "auth.bootstrap_admin",
+            "not an id!".to_owned(),
+        ),
+    ] {
+        let e = load(None, &[(var, value.as_str())]).unwrap_err();
+        assert!(e.to_string().contains(key), "{e}");
+    }
+    let c = load(
+        Some("[auth]\nissuer = \"ordermon-prod\"\naudience = \"ordermon-api\"\nbootstrap_admin = \"ops\""),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.auth.issuer.as_deref(), Some("ordermon-prod"));
+    assert_eq!(c.auth.audience.as_deref(), Some("ordermon-api"));
+    assert_eq!(c.auth.bootstrap_admin.as_deref(), Some("ops"));
+}
+
+#[test]
 fn secrets_and_passwords_are_redacted() {
     let c = load(
         None,

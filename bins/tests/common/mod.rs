@@ -37,6 +37,7 @@ pub(crate) fn command(
         .env("ORDERMON_AUTH__JWT_SECRET", SECRET)
         .env("ORDERMON_ENGINE__VENUE", "external")
         .env("ORDERMON_DEMO__INSTRUMENTS", "false")
+        .env("ORDERMON_AUTH__BOOTSTRAP_ADMIN", "root")
         .env("ORDERMON_LOGS__DIR", logs)
         .env("ORDERMON_LOGS__LEVEL", "warn");
     for (k, v) in env {
@@ -111,7 +112,7 @@ pub(crate) async fn ready(http: &reqwest::Client, base: &str) {
 /// A token signed with [`SECRET`].
 pub(crate) fn token(sub: &str, role: Role) -> String {
     ordermon_http::mint_token(
-        &SECRET.to_owned().into(),
+        &ordermon_http::AuthConfig::new(SECRET.to_owned().into()),
         sub,
         role,
         Duration::from_secs(3600),

@@ -75,16 +75,22 @@ struct Claims<'a> {
     sub: &'a str,
     role: &'a str,
     exp: u64,
+    iat: u64,
 }
 
 fn token(secret: &str, sub: &str, role: &str) -> anyhow::Result<String> {
-    let exp = std::time::SystemTime::now()
+    let iat = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        + 24 * 3600;
+        .as_secs();
+    let exp = iat + 24 * 3600;
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &Claims { sub, role, exp },
+        &Claims {
+            sub,
+            role,
+            exp,
+            iat,
+        },
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )?)
 }

@@ -81,6 +81,7 @@ pub(crate) fn config(
     config.logs.dir = logs.to_path_buf();
     config.engine.venue = VenueMode::External;
     config.demo.instruments = false;
+    config.auth.bootstrap_admin = Some("root".into());
     alerting(&mut config.alerting);
     config
 }

@@ -47,6 +47,7 @@ pub(crate) async fn spawn(backend: Backend, tweak: impl FnOnce(&mut Config)) -> 
     config.logs.dir = logs.clone();
     config.engine.venue = VenueMode::External;
     config.demo.instruments = false;
+    config.auth.bootstrap_admin = Some("root".into());
     tweak(&mut config);
     let app = ordermon::build(config).await.expect("the app builds");
     let running = app

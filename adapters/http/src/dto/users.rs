@@ -113,6 +113,11 @@ pub struct PatchUserRequest {
     #[serde(default)]
     #[schema(value_type = Option<crate::dto::enums::TradingState>)]
     pub trading_state: Option<TradingState>,
+    /// The API role: the user's tokens act with at most this role from the
+    /// next request (on other instances within `auth.user_check_ttl`).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::dto::enums::Role>)]
+    pub role: Option<Role>,
     /// Why (audited).
     #[serde(default)]
     pub reason: Option<String>,
@@ -146,6 +151,10 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
     /// Version.
     pub version: u64,
+    /// Tokens issued up to this moment (to the second) are refused: when an
+    /// admin last revoked the user's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
 impl From<User> for UserView {
@@ -161,6 +170,7 @@ impl From<User> for UserView {
             created_at: u.created_at,
             updated_at: u.updated_at,
             version: u.version,
+            tokens_valid_after: u.tokens_valid_after,
         }
     }
 }

@@ -36,6 +36,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/users", post(users::create).get(users::list))
         .route("/api/v1/users/{id}", get(users::get).patch(users::patch))
         .route("/api/v1/users/{id}/cash", post(users::cash))
+        .route(
+            "/api/v1/users/{id}/revoke-tokens",
+            post(users::revoke_tokens),
+        )
         .route("/api/v1/users/{id}/logs", get(users::logs))
         .route("/api/v1/users/{id}/password", put(auth::set_password))
         .route("/api/v1/auth/login", post(auth::login))

@@ -70,7 +70,7 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let (caller, until) = match authenticate_until(&state, &headers, q.token.as_deref()) {
+    let (caller, until) = match authenticate_until(&state, &headers, q.token.as_deref()).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -98,13 +98,12 @@ pub async fn stream(
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
     // The stream lives as long as its token: closed (1008) when the token
-    // expires or its sign-in session is revoked.
+    // expires, its sign-in session is revoked, or the database stops
+    // admitting it (user disabled, tokens revoked, role changed).
     let session = Session {
         until,
-        revoked: {
-            let state = state.clone();
-            Box::new(move || crate::auth::is_revoked(&state, &caller))
-        },
+        state: state.clone(),
+        caller,
     };
     ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
@@ -228,11 +227,15 @@ fn quote_frame(q: Quote) -> String {
 struct Session {
     /// When the token stops being accepted.
     until: chrono::DateTime<chrono::Utc>,
-    /// Whether its sign-in session was revoked (checked every few seconds).
-    revoked: Box<dyn Fn() -> bool + Send>,
+    /// What answers whether the token is still admitted (checked every few
+    /// seconds).
+    state: ApiState,
+    /// Who the token speaks for.
+    caller: crate::auth::Caller,
 }
 
-/// How often a stream checks that its sign-in session still stands.
+/// How often a stream checks that its token is still admitted (the user's
+/// answer is itself kept for `auth.user_check_ttl`).
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 async fn pump(
@@ -328,8 +331,8 @@ async fn pump(
                 break;
             }
             _ = check.tick() => {
-                if (session.revoked)() {
-                    policy_close(&mut socket, "session revoked").await;
+                if crate::auth::is_revoked(&session.state, &session.caller).await {
+                    policy_close(&mut socket, "token no longer admitted").await;
                     break;
                 }
             }

@@ -1,5 +1,5 @@
-//! User administration: create, list, read, change (status, limits, kill
-//! switch) and audited cash adjustments.
+//! User administration: create, list, read, change (status, role, limits,
+//! kill switch), revoke the user's tokens, and audited cash adjustments.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -109,9 +109,43 @@ pub async fn patch(
         status: body.status,
         limits: body.limits.map(Into::into),
         trading_state: body.trading_state,
+        role: body.role,
+        revoke_tokens: false,
         reason,
     };
-    Ok(Json(state.engine.update_user(&id, patch).await?.into()))
+    let user = state.engine.update_user(&id, patch).await;
+    // Whatever the outcome, the next request of this user reads it afresh.
+    state.access.forget(&id);
+    Ok(Json(user?.into()))
+}
+
+/// Revokes every token of the user issued until now (admin): access tokens
+/// from sign-in and tokens minted by `monitor-server token` alike are
+/// refused from the next request (on other instances within
+/// `auth.user_check_ttl`), and the user's live streams close. Tokens issued
+/// in the same second as the revocation are refused too.
+#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "users",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the user, with `tokens_valid_after` set", body = UserView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_tokens(
+    State(state): State<ApiState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let id = user_id(&id)?;
+    let patch = UserPatch {
+        revoke_tokens: true,
+        reason: Some(format!("tokens revoked (by {})", caller.user_id)),
+        ..UserPatch::default()
+    };
+    let user = state.engine.update_user(&id, patch).await;
+    state.access.forget(&id);
+    tracing::info!(user_id = %id, by = %caller.user_id, "tokens revoked");
+    Ok(Json(user?.into()))
 }
 
 /// An audited deposit (positive) or withdrawal (negative) (admin). Answers with

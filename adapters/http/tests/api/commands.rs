@@ -125,8 +125,10 @@ async fn users_admin() {
         )
         .await;
     assert_problem(&r, 409, "user_exists");
-    let r = t.get("/api/v1/users?limit=1", &admin).await;
-    assert_eq!(r.body["items"][0]["id"], "u1");
+    // The harness's own admin, `root`, sorts first.
+    let r = t.get("/api/v1/users?limit=2", &admin).await;
+    assert_eq!(r.body["items"][0]["id"], "root");
+    assert_eq!(r.body["items"][1]["id"], "u1");
     let c = r.body["next_cursor"].as_str().unwrap().to_owned();
     let r = t
         .get(&format!("/api/v1/users?limit=1&cursor={c}"), &admin)

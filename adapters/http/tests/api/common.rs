@@ -38,6 +38,7 @@ pub struct TestApp {
     pub app: Router,
     pub engine: Arc<Engine>,
     pub secret: SecretString,
+    pub auth: AuthConfig,
     pub cancel: CancellationToken,
 }
 
@@ -136,12 +137,26 @@ impl TestApp {
         )
         .await
         .expect("alerting starts");
+        // The admin the tests act as: tokens act only for users that exist.
+        engine
+            .create_user(ordermon_application::CreateUser {
+                id: ordermon_domain::ids::UserId::new("root").expect("id"),
+                name: "Root".into(),
+                status: ordermon_domain::user::UserStatus::Active,
+                role: Role::Admin,
+                account_type: Default::default(),
+                limits: Default::default(),
+            })
+            .await
+            .expect("the admin user");
+        let auth = AuthConfig::new(secret.clone());
         let state = ApiState {
             engine: engine.clone(),
-            auth: AuthConfig {
-                jwt_secret: secret.clone(),
-                leeway_secs: 0,
-            },
+            auth: auth.clone(),
+            access: Arc::new(ordermon_application::access::UserAccess::new(
+                engine.persistence().users.clone(),
+                Duration::ZERO,
+            )),
             render_metrics: Arc::new(|| FIXED_METRICS.to_owned()),
             started_at: chrono::Utc::now(),
             limits: HttpLimits::default(),
@@ -177,12 +192,13 @@ impl TestApp {
             app: router(state),
             engine,
             secret,
+            auth,
             cancel,
         }
     }
 
     pub fn token(&self, sub: &str, role: Role) -> String {
-        mint_token(&self.secret, sub, role, Duration::from_secs(600)).expect("token")
+        mint_token(&self.auth, sub, role, Duration::from_secs(600)).expect("token")
     }
 
     pub fn admin(&self) -> String {

@@ -1,6 +1,7 @@
 //! API tests against the full router on the in-memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
+mod access;
 mod alerts;
 mod auth;
 mod bars;

@@ -89,7 +89,7 @@ async fn without_the_service_the_routes_answer_503() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     assert_eq!(
         me.body,
-        json!({"id": "root", "name": "root", "role": "admin"})
+        json!({"id": "root", "name": "Root", "role": "admin"})
     );
 }
 

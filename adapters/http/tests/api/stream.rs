@@ -143,8 +143,8 @@ async fn a_stream_ends_when_its_token_expires_or_its_session_is_revoked() {
     let (addr, server) = listen(&t).await;
 
     // A token good for two seconds: the stream closes with 1008 once it expires.
-    let short = ordermon_http::mint_token(&t.secret, "alice", Role::Trader, Duration::from_secs(2))
-        .unwrap();
+    let short =
+        ordermon_http::mint_token(&t.auth, "alice", Role::Trader, Duration::from_secs(2)).unwrap();
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/stream?token={short}"))
             .await
