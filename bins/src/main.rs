@@ -356,8 +356,11 @@ async fn status(config: &Config, url: Option<String>, token: Option<String>) -> 
         None => {
             let (secret, _) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
             let auth = token_settings(&config.auth, secret);
-            ordermon_http::mint_token(&auth, "admin", Role::Admin, Duration::from_secs(300))
-                .context("minting an admin token")?
+            // The token acts for a user the server admits: the bootstrap
+            // admin when one is configured, else the demo's `admin`.
+            let sub = config.auth.bootstrap_admin.as_deref().unwrap_or("admin");
+            ordermon_http::mint_token(&auth, sub, Role::Admin, Duration::from_secs(300))
+                .with_context(|| format!("minting an admin token for `{sub}`"))?
         }
     };
     let url = format!("{}/status", base.trim_end_matches('/'));

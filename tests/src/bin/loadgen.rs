@@ -11,6 +11,10 @@
 //! ordermon-loadgen --url http://127.0.0.1:8080 --secret-file data/jwt_secret \
 //!     --concurrency 100 --duration 10 --users 50 --scenarios health,submit,read
 //! ```
+//!
+//! It sets up its users as the admin `loadgen-admin`, which the server must
+//! admit: start it with `ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin` (the
+//! bench scripts do).
 
 #![allow(clippy::cast_precision_loss)]
 
