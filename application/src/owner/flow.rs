@@ -128,6 +128,7 @@ impl Owner {
         let Some(order) = self.state.orders.get(&id).cloned() else {
             return;
         };
+        self.confirm_position(venue.as_ref(), &order, None);
         let reports = match venue.submit(&order).await {
             Ok(r) => r,
             Err(e) => vec![self.report(
@@ -138,6 +139,26 @@ impl Owner {
             )],
         };
         self.apply_reports(reports).await;
+    }
+
+    /// Tells the venue the user's position in `order`'s instrument: after
+    /// applying one of its fills (`trade`), or before sending a
+    /// `reduce_only` order, so that it fills no further than flat.
+    fn confirm_position(
+        &self,
+        venue: &dyn ordermon_domain::ports::ExecutionVenue,
+        order: &Order,
+        trade: Option<&ordermon_domain::ids::TradeId>,
+    ) {
+        if trade.is_none() && !order.reduce_only {
+            return;
+        }
+        venue.position_changed(
+            &self.state.user.id,
+            &order.instrument_id,
+            self.position_qty(&order.instrument_id),
+            trade,
+        );
     }
 
     fn report(&self, order_id: OrderId, kind: ExecutionReportKind) -> ExecutionReport {
@@ -390,6 +411,7 @@ impl Owner {
                 .get(&id)
                 .cloned()
                 .ok_or(AppError::NotFound("order"))?;
+            self.confirm_position(venue.as_ref(), &snapshot, None);
             let reports = match venue.modify(&snapshot, &change).await {
                 Ok(r) => r,
                 Err(e) => vec![self.report(
@@ -543,6 +565,14 @@ impl Owner {
             }
         };
         let applied = self.order_event(id, event.clone())?;
+        if let (Applied::Changed, OrderEvent::Filled { fill }, Some(venue), Some(order)) = (
+            applied,
+            &event,
+            self.ctx.venue(),
+            self.state.orders.get(&id),
+        ) {
+            self.confirm_position(venue.as_ref(), order, Some(&fill.trade_id));
+        }
         if applied == Applied::Changed {
             if let Some(o) = self.state.orders.get(&id) {
                 match &event {

@@ -415,7 +415,17 @@ impl Owner {
                 }
             }
             Err(e) => {
-                tracing::error!(user_id = %self.state.user.id, error = %e, "commit failed; reloading user state");
+                // A duplicate (two requests racing for one id) or a version
+                // conflict is the client's 409, not a server fault.
+                if matches!(
+                    e,
+                    ordermon_domain::ports::StoreError::Duplicate { .. }
+                        | ordermon_domain::ports::StoreError::Conflict { .. }
+                ) {
+                    tracing::info!(user_id = %self.state.user.id, error = %e, "commit refused; reloading user state");
+                } else {
+                    tracing::error!(user_id = %self.state.user.id, error = %e, "commit failed; reloading user state");
+                }
                 self.fail_cycle(cycle, e.into()).await;
             }
         }

@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 use super::matching::{
     Aggression, Finish, Liquidity, Resting, crosses, execution, fill_report, stop_reached,
 };
+use super::positions::Positions;
 
 /// Why a post-only order was refused.
 pub(super) const POST_ONLY_WOULD_CROSS: &str = "post_only would cross";
@@ -49,6 +50,7 @@ pub(super) struct Book {
     by_instrument: HashMap<InstrumentId, Vec<OrderId>>,
     expiries: BTreeSet<(DateTime<Utc>, OrderId)>,
     quotes: HashMap<InstrumentId, Liquidity>,
+    positions: Positions,
 }
 
 pub(super) fn order_report(
@@ -94,6 +96,7 @@ fn work(
     order: &mut Resting,
     liquidity: &mut Liquidity,
     counters: &mut Counters,
+    positions: &mut Positions,
     ctx: Ctx,
     mut aggression: Aggression,
     out: &mut Vec<ExecutionReport>,
@@ -110,23 +113,55 @@ fn work(
         // A stop-market becomes a market order, a stop-limit a new limit order.
         aggression = Aggression::Taker;
     }
-    let Some(exec) = execution(order, liquidity, ctx.slippage_bps, aggression) else {
+    // A reduce-only order fills no further than flat; with nothing left to
+    // reduce it is canceled rather than left to open a position later.
+    let reducible = order
+        .reduce_only
+        .then(|| positions.reducible(&order.user_id, &order.instrument.id, order.side));
+    if reducible.is_some_and(|r| r <= Decimal::ZERO) {
+        order.nothing_to_reduce = true;
+        return;
+    }
+    let Some(exec) = execution(order, liquidity, ctx.slippage_bps, aggression, reducible) else {
         return;
     };
     counters.trades += 1;
-    let report = TradeId::new(format!("T-{}", counters.trades))
-        .ok()
-        .and_then(|trade_id| fill_report(order, &exec, trade_id, ctx.fee_rate, ctx.now));
-    let Some(report) = report else {
+    let Ok(trade_id) = TradeId::new(format!("T-{}", counters.trades)) else {
+        return;
+    };
+    let Some(report) = fill_report(order, &exec, trade_id.clone(), ctx.fee_rate, ctx.now) else {
         tracing::warn!(order_id = %order.id, "paper fill skipped: amount out of range");
         return;
     };
     liquidity.take(order.side, exec.quantity);
     order.filled += exec.quantity;
+    positions.filled(
+        &order.user_id,
+        &order.instrument.id,
+        trade_id,
+        order.side,
+        exec.quantity,
+    );
+    if order.reduce_only
+        && positions.reducible(&order.user_id, &order.instrument.id, order.side) <= Decimal::ZERO
+    {
+        order.nothing_to_reduce = true;
+    }
     out.push(report);
 }
 
 impl Book {
+    /// The owner's figure of a user's net position (see [`Positions`]).
+    pub(super) fn confirm_position(
+        &mut self,
+        user: &ordermon_domain::ids::UserId,
+        instrument: &InstrumentId,
+        net: Decimal,
+        trade: Option<&TradeId>,
+    ) {
+        self.positions.confirm(user, instrument, net, trade);
+    }
+
     /// Number of working orders.
     pub(super) fn len(&self) -> usize {
         self.working.len()
@@ -192,6 +227,7 @@ impl Book {
                 &mut resting,
                 l,
                 &mut self.counters,
+                &mut self.positions,
                 ctx,
                 aggression,
                 &mut out,
@@ -258,6 +294,7 @@ impl Book {
                 resting,
                 l,
                 &mut self.counters,
+                &mut self.positions,
                 ctx,
                 Aggression::Taker,
                 &mut out,
@@ -294,6 +331,7 @@ impl Book {
                 resting,
                 liquidity,
                 &mut self.counters,
+                &mut self.positions,
                 ctx,
                 aggression,
                 &mut out,

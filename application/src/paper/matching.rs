@@ -31,6 +31,11 @@ pub(super) struct Resting {
     pub(super) trigger_price: Option<Price>,
     pub(super) time_in_force: TimeInForce,
     pub(super) post_only: bool,
+    /// Fills only while they reduce the user's position.
+    pub(super) reduce_only: bool,
+    /// A `reduce_only` order that met a position it can no longer reduce:
+    /// canceled instead of resting.
+    pub(super) nothing_to_reduce: bool,
     /// Quantity the venue has filled.
     pub(super) filled: Decimal,
     /// A stop whose trigger price traded.
@@ -71,6 +76,8 @@ impl Resting {
             trigger_price: order.trigger_price,
             time_in_force: order.time_in_force,
             post_only: order.post_only,
+            reduce_only: order.reduce_only,
+            nothing_to_reduce: false,
             filled: order.filled_qty.get(),
             triggered: false,
             seq,
@@ -102,6 +109,8 @@ impl Resting {
         let live = !self.is_stop() || self.triggered;
         if self.leaves() <= Decimal::ZERO {
             Finish::Done
+        } else if self.nothing_to_reduce {
+            Finish::Cancel
         } else if live && matches!(self.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
             Finish::Cancel
         } else {
@@ -227,12 +236,14 @@ pub(super) struct Execution {
 }
 
 /// What the order may execute against the quote now, if anything: bounded by
-/// the size left on the quote (rounded down to the lot), all or nothing for FOK.
+/// the size left on the quote and by `cap` (what a `reduce_only` order may
+/// still reduce), rounded down to the lot, all or nothing for FOK.
 pub(super) fn execution(
     order: &Resting,
     liquidity: &Liquidity,
     slippage_bps: Decimal,
     aggression: Aggression,
+    cap: Option<Decimal>,
 ) -> Option<Execution> {
     let (touch, available) = liquidity.touch(order.side);
     let tick = order.instrument.tick_size.get();
@@ -247,7 +258,8 @@ pub(super) fn execution(
         Some(limit) => (limit.get(), LiquiditySide::Maker),
     };
     let leaves = order.leaves();
-    let quantity = floor_to_lot(available.min(leaves), order.instrument.lot_size.get());
+    let bound = cap.map_or(available, |cap| available.min(cap));
+    let quantity = floor_to_lot(bound.min(leaves), order.instrument.lot_size.get());
     if quantity <= Decimal::ZERO || (order.time_in_force == TimeInForce::Fok && quantity < leaves) {
         return None;
     }

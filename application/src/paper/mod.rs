@@ -14,6 +14,7 @@
 
 mod book;
 mod matching;
+mod positions;
 #[cfg(test)]
 mod tests;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ordermon_domain::ids::{InstrumentId, OrderId};
+use ordermon_domain::ids::{InstrumentId, OrderId, TradeId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{Order, OrderType};
@@ -408,5 +409,18 @@ impl ExecutionVenue for PaperVenue {
 
     async fn cancel(&self, order: &Order) -> Result<Vec<ExecutionReport>, VenueError> {
         self.request(Request::Cancel(Box::new(order.clone()))).await
+    }
+
+    fn position_changed(
+        &self,
+        user: &UserId,
+        instrument: &InstrumentId,
+        net: Decimal,
+        trade: Option<&TradeId>,
+    ) {
+        self.inner
+            .book
+            .lock()
+            .confirm_position(user, instrument, net, trade);
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fill::LiquiditySide;
-use crate::ids::{OrderId, TradeId, UserId};
+use crate::ids::{InstrumentId, OrderId, TradeId, UserId};
 use crate::order::Order;
 use crate::values::{Money, Price, Quantity};
 
@@ -133,4 +133,16 @@ pub trait ExecutionVenue: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// See [`VenueError`].
     async fn cancel(&self, order: &Order) -> Result<Vec<ExecutionReport>, VenueError>;
+    /// The user's net position in `instrument` (signed: long positive) as
+    /// the owner holds it: after applying `trade`, a fill this venue reported,
+    /// or, with `None`, before sending a `reduce_only` order. A venue that
+    /// honours `reduce_only` at fill time keeps it; others ignore it.
+    fn position_changed(
+        &self,
+        _user: &UserId,
+        _instrument: &InstrumentId,
+        _net: rust_decimal::Decimal,
+        _trade: Option<&TradeId>,
+    ) {
+    }
 }

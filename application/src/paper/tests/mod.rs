@@ -219,6 +219,10 @@ impl OrderSpec {
         self.new.post_only = true;
         self
     }
+    fn reduce_only(mut self) -> Self {
+        self.new.reduce_only = true;
+        self
+    }
     fn build(self) -> Order {
         Order::create(OrderId::generate(), self.new, self.now)
             .unwrap()

@@ -8,6 +8,7 @@ use ordermon_domain::fill::LiquiditySide;
 use ordermon_domain::order::{OrderType, Side, TimeInForce};
 use ordermon_domain::ports::{ExecutionReportKind, ExecutionVenue, OrderChange};
 use ordermon_domain::values::Quantity;
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use super::{Harness, fill, kind, kinds, price, reason};
@@ -291,5 +292,64 @@ async fn post_only_modify_that_would_cross_is_refused() {
     let r = h.venue.modify(&maker, &change).await.unwrap();
     assert_eq!(reason(&r[0]), "post_only would cross");
     assert!(h.venue.is_working(&maker.id));
+    h.stop().await;
+}
+
+/// Reduce-only is honoured when the order fills, not only when it is sent:
+/// a resting reduce-only sell fills no further than the long position left
+/// by then, and is canceled once there is nothing to reduce.
+#[tokio::test(start_paused = true)]
+async fn reduce_only_fills_no_further_than_flat() {
+    let mut h = Harness::default();
+    let alice = ordermon_domain::ids::UserId::new("alice").unwrap();
+    let acme = super::acme_id();
+    h.quote(dec!(99.99), dec!(100.00), dec!(1000), dec!(1000));
+    // Long 10 when the take-profit is sent.
+    h.venue.position_changed(&alice, &acme, dec!(10), None);
+    let take_profit = h
+        .order(Side::Sell, OrderType::Limit, dec!(10))
+        .price(dec!(101.00))
+        .reduce_only()
+        .build();
+    assert_eq!(kinds(&h.submit(&take_profit).await), ["accepted"]);
+    // Meanwhile a market sell of 6 (not reduce-only) fills at the venue; the
+    // owner has not applied it yet.
+    let sell = h.order(Side::Sell, OrderType::Market, dec!(6)).build();
+    let reports = h.submit(&sell).await;
+    assert_eq!(kinds(&reports), ["accepted", "fill"]);
+    // The bid reaches the take-profit: only the 4 still long fill, the rest is
+    // canceled instead of opening a short.
+    h.clock.advance(TimeDelta::seconds(1));
+    h.quote(dec!(101.00), dec!(101.01), dec!(1000), dec!(1000));
+    let (a, b) = (h.next().await, h.next().await);
+    assert_eq!((a.order_id, fill(&a).0), (take_profit.id, dec!(4)));
+    assert_eq!((b.order_id, kind(&b)), (take_profit.id, "canceled"));
+    assert!(!h.venue.is_working(&take_profit.id));
+    h.quiet().await;
+
+    // Flat (the owner applied everything): a reduce-only order that meets the
+    // market fills nothing and is canceled.
+    let trade = |r: &ordermon_domain::ports::ExecutionReport| match &r.kind {
+        ExecutionReportKind::Fill { trade_id, .. } => trade_id.clone(),
+        other => panic!("expected a fill, got {other:?}"),
+    };
+    h.venue
+        .position_changed(&alice, &acme, dec!(4), Some(&trade(&reports[1])));
+    h.venue
+        .position_changed(&alice, &acme, Decimal::ZERO, Some(&trade(&a)));
+    let stray = h
+        .order(Side::Sell, OrderType::Market, dec!(5))
+        .reduce_only()
+        .build();
+    assert_eq!(kinds(&h.submit(&stray).await), ["accepted", "canceled"]);
+    // Short 3: a reduce-only buy of 5 fills 3.
+    h.venue.position_changed(&alice, &acme, dec!(-3), None);
+    let cover = h
+        .order(Side::Buy, OrderType::Market, dec!(5))
+        .reduce_only()
+        .build();
+    let reports = h.submit(&cover).await;
+    assert_eq!(kinds(&reports), ["accepted", "fill", "canceled"]);
+    assert_eq!(fill(&reports[1]).0, dec!(3));
     h.stop().await;
 }
