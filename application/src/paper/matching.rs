@@ -109,9 +109,9 @@ impl Resting {
         let live = !self.is_stop() || self.triggered;
         if self.leaves() <= Decimal::ZERO {
             Finish::Done
-        } else if self.nothing_to_reduce {
-            Finish::Cancel
-        } else if live && matches!(self.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
+        } else if self.nothing_to_reduce
+            || (live && matches!(self.time_in_force, TimeInForce::Ioc | TimeInForce::Fok))
+        {
             Finish::Cancel
         } else {
             Finish::Rest
