@@ -219,7 +219,7 @@ async fn reads_follow_writes_across_instances(kind: BusKind, cache: &str, within
         assert_eq!(o["status"], "submitted", "{o}");
     }
     // The venue gateway acknowledges it through `a`.
-    let gateway = p.token("gateway", Role::Admin);
+    let gateway = p.token("root", Role::Admin);
     let report = json!({"order_id": id, "user_id": "alice", "type": "accepted",
         "ts_event": chrono::Utc::now()});
     let (s, o) = p

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use ordermon_domain::user::Role;
 use ordermon_tests::Backend;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -138,7 +137,7 @@ async fn the_stream_sends_quotes_only_for_the_instruments_asked_for() {
     })
     .await
     .expect("memory needs nothing");
-    let token = app.token("alice", Role::Trader);
+    let token = app.trader("alice", "1000").await;
     let url = format!(
         "{}/api/v1/stream?token={token}",
         app.base.replacen("http", "ws", 1)
