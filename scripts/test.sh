@@ -68,6 +68,7 @@ services() {
   ensure_postgres
   ensure_mysql
   ensure_redis
+  tls_env=$(scripts/tls-services.sh); eval "$tls_env" # TLS endpoints, exported for tests/tests/tls.rs
   ensure_rabbitmq
   ensure_kafka
 }

@@ -77,6 +77,7 @@ pub(crate) async fn open(
         CacheKind::Redis => {
             let mut config = CacheConfig::default();
             config.redis.command_timeout = settings.command_timeout;
+            config.redis.tls_ca_file.clone_from(&settings.tls_ca_file);
             config.tiered.max_entries = settings.max_entries;
             config.tiered.namespace_ttl = read_settings
                 .ttls()

@@ -116,6 +116,7 @@ async fn connect_once(
         BusKind::Redis => {
             let mut config = ordermon_redis::bus::RedisBusConfig::new(url);
             config.stream.clone_from(&settings.topic);
+            config.tls_ca_file.clone_from(&settings.tls_ca_file);
             config.retry_delays = retry_delays;
             Arc::new(
                 ordermon_redis::bus::RedisBus::connect(config)

@@ -146,6 +146,7 @@ async fn check_cache(config: &Config) -> Check {
             let redis = ordermon_redis::cache::RedisCacheConfig {
                 connect_timeout: std::time::Duration::from_secs(2),
                 command_timeout: std::time::Duration::from_secs(2),
+                tls_ca_file: config.cache.tls_ca_file.clone(),
                 ..ordermon_redis::cache::RedisCacheConfig::default()
             };
             match ordermon_redis::cache::RedisCache::new(config.cache.url.expose(), &redis) {

@@ -308,13 +308,30 @@ pub async fn provision(backend: Backend) -> Option<TestStore> {
                 _cleanup: cleanup,
             })
         }
+        Backend::Postgres => provision_on(backend, &postgres_url()).await,
+        Backend::MySql => provision_on(backend, &mysql_url()).await,
+    }
+}
+
+/// A fresh, migrated database of `backend` (PostgreSQL or MySQL) on the server
+/// at `server` — e.g. a TLS endpoint, whose URL options the new database's URL
+/// keeps — or `None` (after saying why) as for [`provision`].
+///
+/// # Panics
+/// When `backend` is not a server backend, a required service is unreachable,
+/// or provisioning fails otherwise.
+pub async fn provision_on(backend: Backend, server: &str) -> Option<TestStore> {
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    match backend {
+        Backend::Memory | Backend::Sqlite => {
+            panic!(
+                "provision_on needs a server backend, not {}",
+                backend.name()
+            )
+        }
         Backend::Postgres | Backend::MySql => {
             let postgres = backend == Backend::Postgres;
-            let server = if postgres {
-                postgres_url()
-            } else {
-                mysql_url()
-            };
+            let server = server.to_owned();
             let name = format!("ordermon_t_{unique}");
             let created = tokio::time::timeout(Duration::from_secs(10), async {
                 if postgres {

@@ -45,7 +45,7 @@ pub use ordermon_application::paper::PaperConfig;
 
 /// Optional string keys: they have no default, so the environment overlay cannot
 /// learn from the default that they are strings.
-const OPTIONAL_STRING_KEYS: &[&str] = &["auth.jwt_secret"];
+const OPTIONAL_STRING_KEYS: &[&str] = &["auth.jwt_secret", "cache.tls_ca_file", "bus.tls_ca_file"];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

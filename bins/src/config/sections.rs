@@ -186,8 +186,8 @@ impl DatabaseSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// `memory` (default: in-process only, right for one instance) or
-    /// `redis://…` (Redis shared by every instance, with an in-process tier in
-    /// front and cross-instance invalidation).
+    /// `redis://…` — `rediss://…` for TLS — (Redis shared by every instance,
+    /// with an in-process tier in front and cross-instance invalidation).
     pub url: ServiceUrl,
     /// Off: every read goes to the store (default on).
     pub enabled: bool,
@@ -206,6 +206,9 @@ pub struct CacheSettings {
     /// failing and falls through to the store (default `250ms`).
     #[serde(with = "duration::serde")]
     pub command_timeout: Duration,
+    /// A PEM file with the only CA a `rediss://` cache server's certificate
+    /// may chain to (unset: the system's certificate store).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for CacheSettings {
@@ -218,6 +221,7 @@ impl Default for CacheSettings {
             codec: BTreeMap::new(),
             negative_ttl: ReadCacheSettings::default().negative_ttl,
             command_timeout: Duration::from_millis(250),
+            tls_ca_file: None,
         }
     }
 }
@@ -226,9 +230,16 @@ impl CacheSettings {
     /// What the URL selects.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] for any other scheme.
+    /// [`ConfigError::Invalid`] for any other scheme, or a CA file without a
+    /// `rediss://` URL.
     pub fn kind(&self) -> Result<CacheKind, ConfigError> {
         let url = self.url.expose().trim();
+        if self.tls_ca_file.is_some() && !url.starts_with("rediss://") {
+            return Err(ConfigError::invalid(
+                "cache.tls_ca_file",
+                "needs a rediss:// cache.url",
+            ));
+        }
         if self.url.is_memory() {
             Ok(CacheKind::Memory)
         } else if url.starts_with("redis://") || url.starts_with("rediss://") {
@@ -306,7 +317,8 @@ pub enum CacheKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
-    /// `memory` (default), `redis://…` (Redis Streams), `amqp://…` (RabbitMQ)
+    /// `memory` (default), `redis://…` / `rediss://…` (Redis Streams, TLS with
+    /// `rediss`), `amqp://…` (RabbitMQ)
     /// or `kafka://host:port[,host:port]` (builds with the `kafka` feature).
     pub url: ServiceUrl,
     /// The exchange (RabbitMQ), topic (Kafka) or stream (Redis) events are
@@ -340,6 +352,9 @@ pub struct BusSettings {
     /// keeps every event whatever this says.
     #[serde(with = "duration::serde")]
     pub outbox_retention: Duration,
+    /// A PEM file with the only CA a `rediss://` bus server's certificate may
+    /// chain to (unset: the system's certificate store).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for BusSettings {
@@ -360,6 +375,7 @@ impl Default for BusSettings {
             relay_poll_interval: relay.poll_interval,
             connect_timeout: Duration::from_secs(20),
             outbox_retention: Duration::from_secs(24 * 3600),
+            tls_ca_file: None,
         }
     }
 }
@@ -381,9 +397,16 @@ impl BusSettings {
     /// What the URL selects.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] for any other scheme.
+    /// [`ConfigError::Invalid`] for any other scheme, or a CA file without a
+    /// `rediss://` URL.
     pub fn kind(&self) -> Result<BusKind, ConfigError> {
         let url = self.url.expose().trim();
+        if self.tls_ca_file.is_some() && !url.starts_with("rediss://") {
+            return Err(ConfigError::invalid(
+                "bus.tls_ca_file",
+                "needs a rediss:// bus.url",
+            ));
+        }
         if self.url.is_memory() {
             Ok(BusKind::Memory)
         } else if url.starts_with("redis://") || url.starts_with("rediss://") {

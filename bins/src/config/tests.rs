@@ -298,6 +298,59 @@ fn secrets_and_passwords_are_redacted() {
 }
 
 #[test]
+fn tls_urls_and_ca_files_load_and_passwords_stay_masked() {
+    let c = load(
+        Some("[cache]\nurl = \"rediss://:cachepw@cache:6380/0\"\ntls_ca_file = \"/etc/ordermon/ca.pem\""),
+        &[
+            ("ORDERMON_BUS__URL", "rediss://user:buspw@bus:6380/1"),
+            ("ORDERMON_BUS__TLS_CA_FILE", "123"),
+            (
+                "ORDERMON_DATABASE__URL",
+                "postgres://o:dbpw@db/o?sslmode=verify-full&sslrootcert=/etc/ordermon/ca.pem",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.cache.kind().unwrap(), CacheKind::Redis);
+    assert_eq!(c.bus.kind().unwrap(), BusKind::Redis);
+    assert_eq!(
+        c.cache.tls_ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ordermon/ca.pem"))
+    );
+    // A numeric-looking path from the environment stays a path.
+    assert_eq!(
+        c.bus.tls_ca_file.as_deref(),
+        Some(std::path::Path::new("123"))
+    );
+    let text = c.to_redacted_toml().unwrap();
+    for pw in ["cachepw", "buspw", "dbpw"] {
+        assert!(!text.contains(pw), "{text}");
+    }
+    assert!(text.contains("rediss://:[REDACTED]@cache:6380/0"), "{text}");
+    assert!(text.contains("sslrootcert=/etc/ordermon/ca.pem"), "{text}");
+
+    for (vars, key) in [
+        (
+            [
+                ("ORDERMON_CACHE__URL", "redis://cache:6379"),
+                ("ORDERMON_CACHE__TLS_CA_FILE", "/ca.pem"),
+            ],
+            "cache.tls_ca_file",
+        ),
+        (
+            [
+                ("ORDERMON_BUS__URL", "amqp://mq:5672/%2f"),
+                ("ORDERMON_BUS__TLS_CA_FILE", "/ca.pem"),
+            ],
+            "bus.tls_ca_file",
+        ),
+    ] {
+        let e = load(None, &vars).unwrap_err();
+        assert!(e.to_string().contains(key), "{e}");
+    }
+}
+
+#[test]
 fn the_printed_configuration_loads_back() {
     let c = load(None, &[("ORDERMON_HTTP__ADDR", "0.0.0.0:1234")]).unwrap();
     let text = c.to_redacted_toml().unwrap();

@@ -1,5 +1,6 @@
 //! Settings of the Redis Streams bus.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ordermon_domain::credential::redact_url;
@@ -7,8 +8,11 @@ use ordermon_domain::credential::redact_url;
 /// Settings of the Redis Streams bus. `Debug` masks the URL's password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisBusConfig {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or `rediss://…` for TLS.
     pub url: String,
+    /// The only CA a `rediss://` server's certificate may chain to (PEM); unset,
+    /// the system's certificate store is trusted.
+    pub tls_ca_file: Option<PathBuf>,
     /// The stream every event is appended to; dead-letter streams derive from it.
     pub stream: String,
     /// Approximate most entries kept (`XADD … MAXLEN ~`). Must cover the longest
@@ -35,6 +39,7 @@ impl std::fmt::Debug for RedisBusConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBusConfig")
             .field("url", &redact_url(&self.url))
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("stream", &self.stream)
             .field("max_len", &self.max_len)
             .field("dead_max_len", &self.dead_max_len)
@@ -55,6 +60,7 @@ impl RedisBusConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            tls_ca_file: None,
             stream: "ordermon:events".to_owned(),
             max_len: 1_000_000,
             dead_max_len: 100_000,
@@ -109,6 +115,13 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(
             printed.contains("redis://:[REDACTED]@127.0.0.1:6379/0"),
+            "{printed}"
+        );
+        let tls = RedisBusConfig::new("rediss://user:hunter2@cache:6390/0#insecure");
+        let printed = format!("{tls:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("rediss://user:[REDACTED]@cache:6390/0#insecure"),
             "{printed}"
         );
     }

@@ -69,10 +69,10 @@ impl RedisBus {
     ///
     /// # Errors
     /// [`BusError::Unavailable`] when Redis cannot be reached;
-    /// [`BusError::Unexpected`] for an invalid URL.
+    /// [`BusError::Unexpected`] for an invalid URL or an unusable CA file.
     pub async fn connect(config: RedisBusConfig) -> Result<Self, BusError> {
-        let client = Client::open(config.url.as_str())
-            .map_err(|e| BusError::Unexpected(format!("invalid redis url: {e}")))?;
+        let client = crate::tls::client(&config.url, config.tls_ca_file.as_deref())
+            .map_err(|e| BusError::Unexpected(e.to_string()))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(config.response_timeout)

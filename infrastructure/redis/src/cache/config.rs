@@ -1,6 +1,7 @@
 //! Settings of the Redis cache and of the in-process tier in front of it.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How the cache talks to Redis.
@@ -14,6 +15,9 @@ pub struct RedisCacheConfig {
     pub command_timeout: Duration,
     /// The pub/sub channel invalidations are published on.
     pub channel: String,
+    /// The only CA a `rediss://` server's certificate may chain to (PEM); unset,
+    /// the system's certificate store is trusted.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisCacheConfig {
@@ -23,6 +27,7 @@ impl Default for RedisCacheConfig {
             connect_timeout: Duration::from_millis(500),
             command_timeout: Duration::from_millis(250),
             channel: "ordermon:invalidate".to_owned(),
+            tls_ca_file: None,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! - [`TieredCache`]: moka in front of any `Arc<dyn Cache>`, with cross-instance
 //!   invalidation, fences against fills racing other instances' commits, and
 //!   the degraded mode (Redis down = slower, never wrong or down).
-//! - [`connect`]: what the binary calls for a `redis://…` cache URL; it starts
+//! - [`connect`]: what the binary calls for a `redis://…` (or TLS `rediss://…`)
+//!   cache URL; it starts
 //!   the invalidation subscriber and the prober as tracked tasks.
 //!
 //! Metrics (label `namespace` only): `ordermon_cache_local_hits_total`,
@@ -47,8 +48,8 @@ pub async fn connect(
     cancel: &CancellationToken,
 ) -> Result<TieredCache, CacheError> {
     let redis = RedisCache::new(url, &config.redis)?;
-    let client = redis::Client::open(url)
-        .map_err(|e| CacheError::Unavailable(format!("bad redis url: {e}")))?;
+    let client = crate::tls::client(url, config.redis.tls_ca_file.as_deref())
+        .map_err(|e| CacheError::Unavailable(e.to_string()))?;
     let remote: Arc<dyn Cache> = Arc::new(redis.clone());
     let tiered = TieredCache::new(remote, config.tiered.clone());
     tiered.attach_feed();

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{Manager, Pool, PoolConfig, Runtime, Timeouts};
 use ordermon_domain::ports::{Cache, CacheError, CacheKey};
 
 use super::config::RedisCacheConfig;
@@ -31,24 +31,31 @@ impl std::fmt::Debug for RedisCache {
 }
 
 impl RedisCache {
-    /// A pool for `url` (`redis://[:password@]host:port[/db]`). Nothing is
+    /// A pool for `url` (`redis://[:password@]host:port[/db]`, or `rediss://…`
+    /// for TLS, verified against `config.tls_ca_file` when set). Nothing is
     /// connected yet: an unreachable Redis shows on first use, not here.
     ///
     /// # Errors
-    /// [`CacheError::Unavailable`] when the URL cannot be used.
+    /// [`CacheError::Unavailable`] when the URL or the CA file cannot be used.
     pub fn new(url: &str, config: &RedisCacheConfig) -> Result<Self, CacheError> {
-        let mut cfg = deadpool_redis::Config::from_url(url);
-        cfg.pool = Some(PoolConfig {
-            max_size: config.pool_size.max(1),
-            timeouts: Timeouts {
-                wait: Some(config.connect_timeout),
-                create: Some(config.connect_timeout),
-                recycle: Some(config.connect_timeout),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
+        let client = crate::tls::client(url, config.tls_ca_file.as_deref())
+            .map_err(|e| CacheError::Unavailable(e.to_string()))?;
+        // The manager gets the client's parsed connection info, which carries
+        // the trusted CA; a URL alone could not.
+        let manager = Manager::new(client.get_connection_info().clone())
+            .map_err(|e| CacheError::Unavailable(format!("bad redis url: {e}")))?;
+        let pool = Pool::builder(manager)
+            .config(PoolConfig {
+                max_size: config.pool_size.max(1),
+                timeouts: Timeouts {
+                    wait: Some(config.connect_timeout),
+                    create: Some(config.connect_timeout),
+                    recycle: Some(config.connect_timeout),
+                },
+                ..PoolConfig::default()
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|e| CacheError::Unavailable(format!("cannot build the redis pool: {e}")))?;
         Ok(Self {
             pool,
