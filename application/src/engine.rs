@@ -1194,7 +1194,7 @@ impl Engine {
 /// # Errors
 /// A name that is empty or longer than 200 characters.
 pub fn new_user(req: CreateUser, now: DateTime<Utc>) -> Result<(User, ChangeSet), AppError> {
-    if req.name.trim().is_empty() || req.name.len() > 200 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 200 {
         return Err(AppError::field("name", "must be 1-200 characters"));
     }
     let user = User {

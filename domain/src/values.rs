@@ -43,15 +43,28 @@ pub enum ValueError {
 
 /// Parses a decimal from text exactly: no exponent, no silent rounding.
 ///
+/// The text is `-?[0-9]+(\.[0-9]+)?`: an optional minus, digits, and optionally
+/// a dot followed by digits — no plus sign, no digit separators, no bare dot.
+///
 /// # Errors
 /// Returns [`ValueError::NotDecimal`] when the text is not a plain decimal that
 /// `Decimal` represents exactly.
 pub fn parse_decimal(text: &str) -> Result<Decimal, ValueError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed.len() != text.len() {
+    if !is_plain_decimal(text) {
         return Err(ValueError::NotDecimal(text.to_owned()));
     }
-    Decimal::from_str_exact(trimmed).map_err(|_| ValueError::NotDecimal(text.to_owned()))
+    Decimal::from_str_exact(text).map_err(|_| ValueError::NotDecimal(text.to_owned()))
+}
+
+/// `-?[0-9]+(\.[0-9]+)?`.
+fn is_plain_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (unsigned, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && fraction.is_none_or(digits)
 }
 
 fn check_bounds(d: Decimal) -> Result<Decimal, ValueError> {
@@ -351,6 +364,23 @@ mod tests {
     use super::*;
     use rstest::rstest;
     use rust_decimal_macros::dec;
+
+    #[rstest]
+    #[case("1", true)]
+    #[case("-0.5", true)]
+    #[case("007.10", true)]
+    #[case("+1", false)]
+    #[case("1_000", false)]
+    #[case(".5", false)]
+    #[case("5.", false)]
+    #[case("-", false)]
+    #[case("--1", false)]
+    #[case(" 1", false)]
+    #[case("1 ", false)]
+    #[case("", false)]
+    fn decimals_are_plain_text(#[case] text: &str, #[case] ok: bool) {
+        assert_eq!(parse_decimal(text).is_ok(), ok, "{text}");
+    }
 
     #[test]
     fn max_abs_is_1e20() {

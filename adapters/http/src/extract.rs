@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
@@ -76,6 +77,17 @@ fn body_rejection(e: BytesRejection) -> ApiError {
 /// # Errors
 /// 400 for unreadable JSON, 422 naming the field for a shape mismatch.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object; serde would also read a struct from an array of
+    // its fields in order, which no client means.
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| b != b'{') {
+        // Syntax first: a malformed document is 400 whatever its shape.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        serde::de::IgnoredAny::deserialize(&mut de)
+            .and_then(|_| de.end())
+            .map_err(|e| json_error("", &e))?;
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -164,6 +176,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(name) = parts.uri.query().and_then(empty_parameter) {
+            return Err(ApiError::field(
+                name,
+                "must not be empty; leave the parameter out for its default",
+            ));
+        }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(Self(v)),
             Err(e) => {
@@ -185,6 +203,44 @@ where
             }
         }
     }
+}
+
+/// The name of the first parameter of `query` given without a value (`a=` or
+/// `a`): every parameter has a default, so an empty one is a client mistake.
+pub(crate) fn empty_parameter(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .find(|pair| pair.split_once('=').is_none_or(|(_, v)| v.is_empty()))
+        .map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            percent_decode(name)
+        })
+}
+
+/// `%XX` and `+` decoded, lossily (for naming a parameter in an error).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| char::from(b).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses an optional query value with `FromStr`, naming the field on failure.
@@ -228,8 +284,8 @@ pub fn parse_time(
 pub fn parse_limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
     match value {
         None | Some("") => Ok(default),
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Some(v) => match crate::dto::wire::parse_count(v).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::field(
                 "limit",
                 format!("must be an integer from 1 to {max}"),
@@ -273,6 +329,28 @@ mod tests {
             Err(e) => e,
             Ok(b) => panic!("parsed {b:?}"),
         }
+    }
+
+    #[test]
+    fn empty_query_parameters_are_named() {
+        assert_eq!(empty_parameter("a=1&b=2"), None);
+        assert_eq!(empty_parameter("a=1&&b=2"), None);
+        assert_eq!(empty_parameter("a=1&limit="), Some("limit".to_owned()));
+        assert_eq!(empty_parameter("flag&a=1"), Some("flag".to_owned()));
+        assert_eq!(empty_parameter("us%65r_id="), Some("user_id".to_owned()));
+        assert_eq!(empty_parameter("%zz="), Some("%zz".to_owned()));
+        assert_eq!(empty_parameter("%e="), Some("%e".to_owned()));
+        assert_eq!(empty_parameter("%C3%A9="), Some("é".to_owned()));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_422() {
+        for body in ["[null, null]", "[]", "1", "\"x\"", "null", " [1]"] {
+            let e = err(body);
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(e.errors[0].field, "body", "{body}");
+        }
+        assert_eq!(err("[1,").status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -5,6 +5,10 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+mod responses;
+
+use responses::ErrorResponses;
+
 use crate::routes::{
     account, admin, alerts, auth, events, health, market, orders, strategies, stream, users,
 };
@@ -59,7 +63,7 @@ impl Modify for BearerAuth {
         alerts::list_silences, alerts::create_silence, alerts::get_silence, alerts::expire_silence,
         alerts::rules, alerts::set_override, alerts::delete_override,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "orders", description = "submit, query, modify and cancel orders"),
         (name = "account", description = "balances, positions, portfolio, fills"),

@@ -704,7 +704,7 @@ impl Owner {
             )]));
         }
         let mut errors = Vec::new();
-        if s.name.trim().is_empty() || s.name.len() > 200 {
+        if s.name.trim().is_empty() || s.name.chars().count() > 200 {
             errors.push(crate::error::FieldError::new(
                 "name",
                 "must be 1-200 characters",

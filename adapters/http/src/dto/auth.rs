@@ -49,7 +49,7 @@ pub struct RefreshRequest {
 pub struct SetPasswordRequest {
     /// The new password: 10 to 1024 characters.
     #[serde(deserialize_with = "secret")]
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 10, max_length = 1024)]
     pub password: SecretString,
 }
 

@@ -6,10 +6,13 @@ pub mod accounts;
 pub mod alerts;
 pub mod auth;
 pub mod enums;
+pub mod executions;
+pub mod formats;
 pub mod orders;
 pub mod strategies;
 pub mod system;
 pub mod users;
+pub mod wire;
 
 pub use accounts::{AccountSummary, Balance, FillPage, FillView, Portfolio, PositionDto};
 pub use auth::{LoginRequest, MeView, RefreshRequest, SetPasswordRequest, TokenResponse};

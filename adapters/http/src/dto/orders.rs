@@ -18,10 +18,10 @@ use crate::error::Problem;
 pub struct SubmitOrderRequest {
     /// The client's id for the order, 1–64 printable ASCII, unique per user;
     /// resending the same body with it returns the original order.
-    #[schema(value_type = String, example = "c-1")]
+    #[schema(value_type = crate::dto::formats::ClientOrderId, example = "c-1")]
     pub client_order_id: ClientOrderId,
     /// `SYMBOL.VENUE`.
-    #[schema(value_type = String, example = "ACME.SIM")]
+    #[schema(value_type = crate::dto::formats::InstrumentId, example = "ACME.SIM")]
     pub instrument_id: InstrumentId,
     /// Buy or sell.
     #[schema(value_type = crate::dto::enums::Side)]
@@ -31,15 +31,16 @@ pub struct SubmitOrderRequest {
     #[schema(value_type = crate::dto::enums::OrderType)]
     pub order_type: OrderType,
     /// Quantity, on the instrument's lot.
-    #[schema(value_type = String, example = "10")]
+    #[serde(deserialize_with = "crate::dto::wire::text")]
+    #[schema(value_type = crate::dto::formats::PositiveDecimal, example = "10")]
     pub quantity: Quantity,
     /// Limit price (limit and stop-limit only), on tick.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, example = "10.00")]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>, example = "10.00")]
     pub price: Option<Price>,
     /// Trigger price (stop orders only), on tick.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>)]
     pub trigger_price: Option<Price>,
     /// Time in force.
     #[schema(value_type = crate::dto::enums::TimeInForce)]
@@ -55,7 +56,7 @@ pub struct SubmitOrderRequest {
     pub post_only: bool,
     /// The strategy placing it.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::dto::formats::StrategyId>)]
     pub strategy_id: Option<StrategyId>,
 }
 
@@ -86,6 +87,8 @@ impl SubmitOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1–500 orders.
+    #[schema(min_items = 1, max_items = 500)]
+    #[serde(deserialize_with = "crate::dto::wire::objects")]
     pub orders: Vec<SubmitOrderRequest>,
     /// All or none (`true`), or per-item results (`false`, the default).
     #[serde(default)]
@@ -117,16 +120,16 @@ pub struct BatchResponse {
 #[serde(deny_unknown_fields)]
 pub struct ModifyOrderRequest {
     /// New total quantity (above what already filled).
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>)]
     pub quantity: Option<Quantity>,
     /// New limit price.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>)]
     pub price: Option<Price>,
     /// New trigger price.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>)]
     pub trigger_price: Option<Price>,
 }
 

@@ -22,15 +22,16 @@ pub enum StrategyStatusDoc {
 #[serde(deny_unknown_fields)]
 pub struct CreateStrategyRequest {
     /// Id, 1–64 of `[A-Za-z0-9_.-]`.
-    #[schema(value_type = String, example = "btc-twap-1")]
+    #[schema(value_type = crate::dto::formats::StrategyId, example = "btc-twap-1")]
     pub id: StrategyId,
     /// Registry type: `price_alert`, `stop_loss_take_profit`, `twap`, `mean_reversion`.
     #[serde(rename = "type")]
     pub strategy_type: String,
-    /// Display name.
+    /// Display name (1–200 characters, not blank).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Instruments it trades or watches.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::dto::formats::InstrumentId>, max_items = 100)]
     pub instruments: Vec<InstrumentId>,
     /// Parameters, validated by the type (decimals as strings).
     #[serde(default = "empty_object")]
@@ -72,8 +73,9 @@ impl CreateStrategyRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchStrategyRequest {
-    /// New display name.
+    /// New display name (1–200 characters, not blank).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// New parameters.
     #[serde(default)]
@@ -85,7 +87,7 @@ pub struct PatchStrategyRequest {
     pub status: Option<StrategyStatus>,
     /// New instruments.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::dto::formats::InstrumentId>>, max_items = 100)]
     pub instruments: Option<Vec<InstrumentId>>,
 }
 
@@ -127,7 +129,8 @@ pub struct StrategyView {
     /// Registry type.
     #[serde(rename = "type")]
     pub strategy_type: String,
-    /// Display name.
+    /// Display name (1–200 characters, not blank).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Instruments.
     pub instruments: Vec<String>,

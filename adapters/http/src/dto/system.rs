@@ -19,35 +19,46 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct InstrumentDto {
     /// `SYMBOL.VENUE`.
-    #[schema(value_type = String, example = "ACME.SIM")]
+    #[schema(value_type = crate::dto::formats::InstrumentId, example = "ACME.SIM")]
     pub id: InstrumentId,
     /// Quote currency.
-    #[schema(value_type = String, example = "USD")]
+    #[schema(value_type = crate::dto::formats::Currency, example = "USD")]
     pub quote_currency: Currency,
     /// Smallest price increment.
-    #[schema(value_type = String, example = "0.01")]
+    #[serde(deserialize_with = "crate::dto::wire::text")]
+    #[schema(value_type = crate::dto::formats::PositiveDecimal, example = "0.01")]
     pub tick_size: Price,
     /// Smallest quantity increment.
-    #[schema(value_type = String, example = "1")]
+    #[serde(deserialize_with = "crate::dto::wire::text")]
+    #[schema(value_type = crate::dto::formats::PositiveDecimal, example = "1")]
     pub lot_size: Quantity,
     /// Smallest order quantity (default one lot).
-    #[serde(default)]
-    #[schema(value_type = Option<String>, example = "1")]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::NonNegativeDecimal>, example = "1")]
     pub min_quantity: Option<Quantity>,
     /// Largest order quantity.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_text")]
+    #[schema(value_type = Option<crate::dto::formats::NonNegativeDecimal>)]
     pub max_quantity: Option<Quantity>,
     /// Smallest order notional.
-    #[serde(default, with = "opt_decimal_string")]
-    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        serialize_with = "opt_decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::opt_decimal"
+    )]
+    #[schema(value_type = Option<crate::dto::formats::SignedDecimal>)]
     pub min_notional: Option<Decimal>,
     /// Contract multiplier (default 1).
-    #[serde(default, with = "opt_decimal_string")]
-    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        serialize_with = "opt_decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::opt_decimal"
+    )]
+    #[schema(value_type = Option<crate::dto::formats::PositiveDecimal>)]
     pub multiplier: Option<Decimal>,
     /// Version (ignored on input).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::wire::count")]
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub version: u64,
 }
 
@@ -216,8 +227,11 @@ pub struct StatusReport {
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// The consumer group (default: this instance's own group).
+    #[param(value_type = Option<String>, pattern = r"^[A-Za-z0-9_.\-]{1,128}$")]
     pub group: Option<String>,
     /// Most dead letters returned, 1–1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_query_count")]
     pub limit: Option<usize>,
 }
 
@@ -274,10 +288,11 @@ pub struct DeadLetterList {
 pub struct ReplayRequest {
     /// The consumer group (default: this instance's own group).
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_.\-]{1,128}$")]
     pub group: Option<String>,
     /// Only these events (default: every dead letter of the group).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::dto::formats::UuidV7>>, min_items = 1)]
     pub event_ids: Option<Vec<ordermon_domain::ids::EventId>>,
 }
 
@@ -308,11 +323,13 @@ pub struct KillSwitchRequest {
     pub scope: KillScope,
     /// Required for `scope: user`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
     /// `halted`, `reducing` or `active` (resume).
     #[schema(value_type = crate::dto::enums::TradingState)]
     pub state: TradingState,
     /// Why (audited).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 

@@ -16,22 +16,36 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Largest notional of one order.
-    #[serde(default, with = "opt_decimal_string")]
-    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        serialize_with = "opt_decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::opt_decimal"
+    )]
+    #[schema(value_type = Option<crate::dto::formats::SignedDecimal>)]
     pub max_order_notional: Option<Decimal>,
     /// Most open orders at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_count")]
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 4_294_967_295_u64)]
     pub max_open_orders: Option<u32>,
     /// Largest absolute position per instrument.
-    #[serde(default, with = "opt_decimal_string")]
-    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        serialize_with = "opt_decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::opt_decimal"
+    )]
+    #[schema(value_type = Option<crate::dto::formats::SignedDecimal>)]
     pub max_position: Option<Decimal>,
     /// Largest loss in a day (positive).
-    #[serde(default, with = "opt_decimal_string")]
-    #[schema(value_type = Option<String>)]
+    #[serde(
+        default,
+        serialize_with = "opt_decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::opt_decimal"
+    )]
+    #[schema(value_type = Option<crate::dto::formats::SignedDecimal>)]
     pub max_daily_loss: Option<Decimal>,
     /// Most orders per second.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_count")]
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 4_294_967_295_u64)]
     pub max_orders_per_second: Option<u32>,
 }
 
@@ -64,24 +78,25 @@ impl From<RiskLimits> for Limits {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// 1–64 of `[A-Za-z0-9_.-]`.
-    #[schema(value_type = String, example = "alice")]
+    #[schema(value_type = crate::dto::formats::UserId, example = "alice")]
     pub id: UserId,
     /// Display name (1–200 characters).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Default `active`.
     #[serde(default)]
-    #[schema(value_type = Option<crate::dto::enums::UserStatus>)]
+    #[schema(value_type = crate::dto::enums::UserStatus)]
     pub status: UserStatus,
     /// Default `trader`.
     #[serde(default)]
-    #[schema(value_type = Option<crate::dto::enums::Role>)]
+    #[schema(value_type = crate::dto::enums::Role)]
     pub role: Role,
     /// Default `cash`.
     #[serde(default)]
-    #[schema(value_type = Option<crate::dto::enums::AccountType>)]
+    #[schema(value_type = crate::dto::enums::AccountType)]
     pub account_type: AccountType,
     /// Default unlimited.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::wire::object")]
     pub limits: Limits,
 }
 
@@ -107,7 +122,7 @@ pub struct PatchUserRequest {
     #[schema(value_type = Option<crate::dto::enums::UserStatus>)]
     pub status: Option<UserStatus>,
     /// New limits (replaces all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_object")]
     pub limits: Option<Limits>,
     /// The user's kill switch.
     #[serde(default)]
@@ -189,13 +204,17 @@ pub struct UserPage {
 #[serde(deny_unknown_fields)]
 pub struct CashRequest {
     /// Currency code.
-    #[schema(value_type = String, example = "USD")]
+    #[schema(value_type = crate::dto::formats::Currency, example = "USD")]
     pub currency: Currency,
     /// Signed amount, as a string.
-    #[serde(with = "decimal_string")]
-    #[schema(value_type = String, example = "10000")]
+    #[serde(
+        serialize_with = "decimal_string::serialize",
+        deserialize_with = "crate::dto::wire::decimal"
+    )]
+    #[schema(value_type = crate::dto::formats::SignedDecimal, example = "10000")]
     pub amount: Decimal,
-    /// Why (audited, 1–500 characters).
+    /// Why (audited): not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub reason: String,
 }
 

@@ -60,14 +60,18 @@ pub async fn positions(
 #[into_params(parameter_in = Query)]
 pub struct FillListQuery {
     /// One order's fills.
+    #[param(value_type = Option<crate::dto::formats::UuidV7>)]
     pub order_id: Option<String>,
     /// One instrument's fills.
+    #[param(value_type = Option<crate::dto::formats::InstrumentId>)]
     pub instrument_id: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Admins: one user's fills (default: every user's).
+    #[param(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
 }
 

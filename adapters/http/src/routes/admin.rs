@@ -107,7 +107,7 @@ pub async fn replay_dead_letters(
 /// `accepted`, `rejected`, `canceled`, `expired`, `triggered`, `updated`,
 /// `modify_rejected`, `cancel_rejected` or `fill`. A repeated `trade_id` is a no-op.
 #[utoipa::path(post, path = "/api/v1/executions", tag = "orders",
-    request_body(content = Object, description = "`{order_id, user_id, type, ts_event, ...}`; a fill adds `trade_id, quantity, price, commission: {amount, currency}, liquidity_side`"),
+    request_body = crate::dto::executions::ExecutionReportDoc,
     responses(
         (status = 200, description = "the order after the report", body = OrderView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -156,7 +156,7 @@ pub async fn kill_switch(
     Admin(caller): Admin,
     ApiJson(body): ApiJson<KillSwitchRequest>,
 ) -> ApiResult<Json<KillSwitchResponse>> {
-    if body.reason.trim().is_empty() || body.reason.len() > 500 {
+    if body.reason.trim().is_empty() || body.reason.chars().count() > 500 {
         return Err(ApiError::field("reason", "must be 1-500 characters"));
     }
     let user = match (body.scope, body.user_id.as_deref()) {

@@ -51,6 +51,12 @@ fn rule_name(raw: &str) -> Result<RuleName, ApiError> {
 /// comma-separated), `rule`, `label` (repeatable matchers), `user_id`
 /// (admins), `cursor`, `limit`.
 fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiError> {
+    if let Some(name) = raw.and_then(crate::extract::empty_parameter) {
+        return Err(ApiError::field(
+            name,
+            "must not be empty; leave the parameter out for its default",
+        ));
+    }
     let mut f = AlertFilter::default();
     let mut errors = Vec::new();
     let mut bad = |field: &str, message: String| {
@@ -108,10 +114,12 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
                 Ok(c) => f.cursor = Some(c),
                 Err(_) => bad("cursor", "not a cursor from a previous page".to_owned()),
             },
-            "limit" => match v.parse::<u32>() {
-                Ok(n) if (1..=500).contains(&n) => f.limit = Some(n),
-                _ => bad("limit", "must be between 1 and 500".to_owned()),
-            },
+            "limit" => {
+                match crate::dto::wire::parse_count(&v).and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) if (1..=500).contains(&n) => f.limit = Some(n),
+                    _ => bad("limit", "must be between 1 and 500".to_owned()),
+                }
+            }
             other => bad(other, "is not a known parameter".to_owned()),
         }
     }
@@ -128,13 +136,16 @@ fn alert_filter(caller: &Caller, raw: Option<&str>) -> Result<AlertFilter, ApiEr
 /// `cursor`, `limit` (1–500, default 100).
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
     params(
-        ("state" = Option<String>, Query, description = "pending, firing, resolved (comma-separated or repeated)"),
-        ("severity" = Option<String>, Query, description = "info, warning, critical"),
-        ("rule" = Option<String>, Query, description = "one rule"),
-        ("label" = Option<String>, Query, description = "a label matcher, repeatable: name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\""),
-        ("user_id" = Option<String>, Query, description = "admins: one user's alerts"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("limit" = Option<u32>, Query, description = "1-500, default 100"),
+        ("state" = Option<String>, Query, description = "pending, firing, resolved (comma-separated or repeated)",
+            pattern = "^(pending|firing|resolved)(,(pending|firing|resolved))*$"),
+        ("severity" = Option<String>, Query, description = "info, warning, critical (comma-separated or repeated)",
+            pattern = "^(info|warning|critical)(,(info|warning|critical))*$"),
+        ("rule" = Option<crate::dto::formats::RuleName>, Query, description = "one rule"),
+        ("label" = Option<String>, Query, description = "a label matcher, repeatable (at most 16): name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\"; a regular expression that does not compile is 422",
+            pattern = "^[A-Za-z_][A-Za-z0-9_]*(=|!=|=~|!~)\"[^\"\\\\]*\"$"),
+        ("user_id" = Option<crate::dto::formats::UserId>, Query, description = "admins: one user's alerts"),
+        ("cursor" = Option<crate::dto::formats::UuidV7>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 100"),
     ),
     responses(
         (status = 200, body = AlertPage),
@@ -254,8 +265,11 @@ pub struct SilenceQueryParams {
     /// Include silences that have ended (default false).
     pub expired: Option<bool>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<crate::dto::formats::UuidV7>)]
     pub cursor: Option<String>,
     /// 1–500, default 100.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::dto::wire::opt_query_count")]
     pub limit: Option<u32>,
 }
 

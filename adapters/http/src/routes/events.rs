@@ -18,10 +18,13 @@ use crate::extract::{ApiQuery, parse_limit};
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Only events after this log position (default 0: from the start).
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub after: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Admins: one user's events.
+    #[param(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
 }
 
@@ -35,13 +38,12 @@ pub async fn feed(
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<EventPage>> {
     let scope = caller.target_scope(q.user_id.as_deref())?;
-    let after =
-        match q.after.as_deref().filter(|a| !a.is_empty()) {
-            None => 0,
-            Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                ApiError::field("after", "must be a log position (an integer >= 0)")
-            })?,
-        };
+    let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(a) => crate::dto::wire::parse_count(a)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| ApiError::field("after", "must be a log position (an integer >= 0)"))?,
+    };
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
     let events = state.engine.events_after(&scope, after, limit).await?;
     let next_after = events.last().map_or(after, |e| e.position);

@@ -70,6 +70,11 @@ pub async fn upsert(
     Admin(_admin): Admin,
     ApiJson(body): ApiJson<InstrumentDto>,
 ) -> ApiResult<(StatusCode, Json<InstrumentDto>)> {
+    // Versions are assigned by the server (a sent one is ignored), but are
+    // stored as signed 64-bit integers: a larger one is not a version.
+    if i64::try_from(body.version).is_err() {
+        return Err(ApiError::field("version", "at most 9223372036854775807"));
+    }
     let instrument = state
         .engine
         .upsert_instrument(body.into_instrument())
@@ -102,12 +107,16 @@ pub async fn quote(
 #[into_params(parameter_in = Query)]
 pub struct BarsQuery {
     /// Bar width: `1m` (default), `5m`, `15m`, `1h`, `1d`.
+    #[param(value_type = Option<String>, pattern = "^(1m|5m|15m|1h|1d)$")]
     pub interval: Option<String>,
     /// Start of the window (RFC 3339, inclusive); `limit` bars before `to` when absent.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub from: Option<String>,
     /// End of the window (RFC 3339, exclusive); now when absent.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub to: Option<String>,
     /// At most this many bars (1 to 1000, default 500).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 

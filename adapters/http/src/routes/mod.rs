@@ -172,6 +172,7 @@ impl FromRequestParts<ApiState> for Admin {
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Admins: act on this user (default: the caller).
+    #[param(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
 }
 

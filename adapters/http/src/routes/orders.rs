@@ -118,20 +118,27 @@ pub async fn batch(
 #[into_params(parameter_in = Query)]
 pub struct OrderListQuery {
     /// Comma-separated statuses (`accepted,partially_filled`).
+    #[param(value_type = Option<String>, pattern = "^(initialized|denied|submitted|accepted|rejected|canceled|expired|triggered|pending_update|pending_cancel|partially_filled|filled)(,(initialized|denied|submitted|accepted|rejected|canceled|expired|triggered|pending_update|pending_cancel|partially_filled|filled))*$")]
     pub status: Option<String>,
     /// One instrument.
+    #[param(value_type = Option<crate::dto::formats::InstrumentId>)]
     pub instrument_id: Option<String>,
     /// One strategy.
+    #[param(value_type = Option<crate::dto::formats::StrategyId>)]
     pub strategy_id: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub from: Option<String>,
     /// Created before (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub to: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Admins: one user's orders (default: every user's).
+    #[param(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
 }
 
@@ -143,9 +150,8 @@ fn statuses(raw: Option<&str>) -> Result<Vec<OrderStatus>, ApiError> {
     let mut out = Vec::new();
     for s in raw.split(',') {
         let status = s
-            .trim()
             .parse::<OrderStatus>()
-            .map_err(|_| ApiError::field("status", format!("unknown status {:?}", s.trim())))?;
+            .map_err(|_| ApiError::field("status", format!("unknown status {s:?}")))?;
         if !out.contains(&status) {
             out.push(status);
         }
@@ -287,8 +293,10 @@ pub async fn cancel(
 #[into_params(parameter_in = Query)]
 pub struct CancelAllQuery {
     /// Only this instrument's orders.
+    #[param(value_type = Option<crate::dto::formats::InstrumentId>)]
     pub instrument_id: Option<String>,
     /// Admins: the user whose orders to cancel (required for admins).
+    #[param(value_type = Option<crate::dto::formats::UserId>)]
     pub user_id: Option<String>,
 }
 

@@ -45,6 +45,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Page size, 1–500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -181,8 +182,10 @@ pub async fn cash(
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// The day, `YYYY-MM-DD` (UTC; default today).
+    #[param(value_type = Option<chrono::NaiveDate>)]
     pub date: Option<String>,
     /// Lines per page, 1–5000 (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 5000)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

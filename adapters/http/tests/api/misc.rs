@@ -133,10 +133,26 @@ async fn openapi_document_lists_the_api() {
     assert!(paths["/api/v1/orders"]["post"].is_object());
     assert!(paths["/api/v1/orders"]["delete"].is_object());
     let schemas = &r.body["components"]["schemas"];
+    // Decimals are strings of a stated shape, ids have their patterns.
     assert_eq!(
-        schemas["SubmitOrderRequest"]["properties"]["quantity"]["type"],
-        "string"
+        schemas["SubmitOrderRequest"]["properties"]["quantity"]["$ref"],
+        "#/components/schemas/PositiveDecimal"
     );
+    assert_eq!(
+        schemas["SubmitOrderRequest"]["properties"]["instrument_id"]["$ref"],
+        "#/components/schemas/InstrumentId"
+    );
+    assert_eq!(schemas["NonNegativeDecimal"]["type"], "string");
+    assert!(schemas["NonNegativeDecimal"]["pattern"].is_string());
+    assert_eq!(schemas["NonNegativeDecimal"]["maxLength"], 29);
+    assert!(schemas["InstrumentId"]["pattern"].is_string());
+    // Every status the shared layers send is listed.
+    let submit = &paths["/api/v1/orders"]["post"]["responses"];
+    for code in [
+        "201", "400", "401", "403", "409", "413", "422", "429", "500", "503",
+    ] {
+        assert!(submit[code].is_object(), "POST /orders lacks {code}");
+    }
     assert!(schemas["Problem"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
 }
@@ -273,7 +289,12 @@ async fn user_logs_come_in_pages() {
     let mut cursor = String::new();
     let mut sizes = Vec::new();
     loop {
-        let path = format!("/api/v1/users/alice/logs?limit=1000&cursor={cursor}");
+        // The first page has no cursor (an empty one is refused).
+        let path = if cursor.is_empty() {
+            "/api/v1/users/alice/logs?limit=1000".to_owned()
+        } else {
+            format!("/api/v1/users/alice/logs?limit=1000&cursor={cursor}")
+        };
         let r = t.get(&path, &alice).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let lines = r.body["lines"].as_array().unwrap();
