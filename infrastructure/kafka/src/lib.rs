@@ -30,6 +30,8 @@ mod codec;
 mod config;
 mod consume;
 mod dead;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use bus::KafkaBus;
 pub use config::KafkaConfig;

@@ -30,6 +30,8 @@ mod codec;
 mod config;
 mod consume;
 mod dead;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod supervisor;
 mod topology;
 

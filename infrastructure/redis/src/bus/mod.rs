@@ -24,6 +24,8 @@
 mod codec;
 mod config;
 mod dead;
+#[doc(hidden)]
+pub mod fuzzing;
 mod subscription;
 
 use std::time::Duration;
