@@ -1089,23 +1089,28 @@ impl Engine {
             .await
     }
 
-    /// One strategy, if the scope may see it.
+    /// One of `user`'s strategies, with its live stats (strategy ids are
+    /// unique per user: another user's strategy of the same id is not seen).
     ///
     /// # Errors
     /// NotFound.
     pub async fn get_strategy(
         &self,
-        scope: &Scope,
+        user: &UserId,
         id: &ordermon_domain::ids::StrategyId,
     ) -> Result<ordermon_domain::strategy::Strategy, AppError> {
-        let (strategies, key) = (self.ctx.persistence.strategies.clone(), id.clone());
+        let (strategies, owner, key) = (
+            self.ctx.persistence.strategies.clone(),
+            user.clone(),
+            id.clone(),
+        );
         let stored = self
             .cache
-            .strategy(scope.user(), id, || async move {
-                Ok(strategies.get_strategy(&key).await?)
+            .strategy(user, id, || async move {
+                Ok(strategies.get_strategy(&owner, &key).await?)
             })
             .await?
-            .filter(|s| scope.covers(&s.user_id))
+            .filter(|s| &s.user_id == user)
             .ok_or(AppError::NotFound("strategy"))?;
         // The owner holds the live stats.
         Ok(self

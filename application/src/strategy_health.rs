@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use ordermon_domain::event::{DomainEvent, EventPayload, MonitorEvent};
-use ordermon_domain::ids::StrategyId;
+use ordermon_domain::ids::{StrategyId, UserId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -34,7 +34,8 @@ pub struct StrategyRun {
 /// Restarts and last errors of every strategy seen failing.
 #[derive(Debug, Default)]
 pub struct StrategyHealth {
-    runs: DashMap<StrategyId, StrategyRun>,
+    /// By owner and id (strategy ids are unique per user).
+    runs: DashMap<(UserId, StrategyId), StrategyRun>,
 }
 
 impl StrategyHealth {
@@ -54,7 +55,10 @@ impl StrategyHealth {
         else {
             return;
         };
-        let mut run = self.runs.entry(id.clone()).or_default();
+        let Some(user) = &event.user_id else {
+            return;
+        };
+        let mut run = self.runs.entry((user.clone(), id.clone())).or_default();
         run.restarts += 1;
         run.last_error = Some(error.chars().take(MAX_ERROR_CHARS).collect());
         run.last_restart_at = Some(
@@ -63,10 +67,13 @@ impl StrategyHealth {
         );
     }
 
-    /// What is known of `id` (zero restarts when it never failed).
+    /// What is known of `user`'s strategy `id` (zero restarts when it never failed).
     #[must_use]
-    pub fn get(&self, id: &StrategyId) -> StrategyRun {
-        self.runs.get(id).map(|r| r.clone()).unwrap_or_default()
+    pub fn get(&self, user: &UserId, id: &StrategyId) -> StrategyRun {
+        self.runs
+            .get(&(user.clone(), id.clone()))
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// Follows `feed` until `cancel` fires or the feed closes.
@@ -95,9 +102,21 @@ impl StrategyHealth {
 
 #[cfg(test)]
 mod tests {
-    use ordermon_domain::ids::UserId;
-
     use super::*;
+
+    fn alice() -> UserId {
+        UserId::new("alice").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn another_users_strategy_of_the_same_id_is_another_strategy() {
+        let h = StrategyHealth::new();
+        h.observe(&restarted(Some("s1"), "alice's"));
+        let bob = UserId::new("bob").unwrap_or_else(|_| unreachable!());
+        let id = StrategyId::new("s1").unwrap_or_else(|_| unreachable!());
+        assert_eq!(h.get(&alice(), &id).restarts, 1);
+        assert_eq!(h.get(&bob, &id), StrategyRun::default());
+    }
 
     fn restarted(strategy: Option<&str>, error: &str) -> DomainEvent {
         DomainEvent::new(
@@ -118,19 +137,22 @@ mod tests {
     fn counts_restarts_and_keeps_the_last_error() {
         let h = StrategyHealth::new();
         let id = StrategyId::new("s1").unwrap_or_else(|_| unreachable!());
-        assert_eq!(h.get(&id), StrategyRun::default());
+        assert_eq!(h.get(&alice(), &id), StrategyRun::default());
         h.observe(&restarted(Some("s1"), "first"));
         h.observe(&restarted(Some("s1"), "second"));
         h.observe(&restarted(Some("s2"), "other"));
         // A monitor's own restart names no strategy and counts for none.
         h.observe(&restarted(None, "monitor"));
-        let run = h.get(&id);
+        let run = h.get(&alice(), &id);
         assert_eq!(run.restarts, 2);
         assert_eq!(run.last_error.as_deref(), Some("second"));
         assert!(run.last_restart_at.is_some());
         assert_eq!(
-            h.get(&StrategyId::new("s2").unwrap_or_else(|_| unreachable!()))
-                .restarts,
+            h.get(
+                &alice(),
+                &StrategyId::new("s2").unwrap_or_else(|_| unreachable!())
+            )
+            .restarts,
             1
         );
     }
@@ -139,7 +161,10 @@ mod tests {
     fn long_errors_are_cut() {
         let h = StrategyHealth::new();
         h.observe(&restarted(Some("s1"), &"x".repeat(5000)));
-        let run = h.get(&StrategyId::new("s1").unwrap_or_else(|_| unreachable!()));
+        let run = h.get(
+            &alice(),
+            &StrategyId::new("s1").unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(
             run.last_error.map(|e| e.chars().count()),
             Some(MAX_ERROR_CHARS)
@@ -155,12 +180,12 @@ mod tests {
         tx.send(Arc::new(restarted(Some("s1"), "boom"))).ok();
         let id = StrategyId::new("s1").unwrap_or_else(|_| unreachable!());
         for _ in 0..100 {
-            if h.get(&id).restarts == 1 {
+            if h.get(&alice(), &id).restarts == 1 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert_eq!(h.get(&id).restarts, 1);
+        assert_eq!(h.get(&alice(), &id).restarts, 1);
         cancel.cancel();
         assert!(task.await.is_ok(), "the task ends when cancelled");
     }

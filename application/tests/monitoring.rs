@@ -503,11 +503,7 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
             .await
             .unwrap_err();
     assert!(matches!(err, AppError::Validation(_)));
-    let s =
-        m.h.engine
-            .get_strategy(&ordermon_application::Scope::All, &id)
-            .await
-            .unwrap();
+    let s = m.h.engine.get_strategy(&a, &id).await.unwrap();
     assert_eq!(s.params, serde_json::json!({"level": "100"}));
     // Disable through the API: stored at once.
     let s =

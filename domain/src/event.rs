@@ -667,6 +667,52 @@ pub fn position_aggregate_id(user: &UserId, instrument: &InstrumentId) -> String
     format!("{user}/{instrument}")
 }
 
+/// The aggregate id of a strategy: `user/id` (strategy ids are unique per
+/// user, and neither id may contain `/`).
+#[must_use]
+pub fn strategy_aggregate_id(user: &UserId, id: &StrategyId) -> String {
+    format!("{user}/{id}")
+}
+
+/// The owner and id of a strategy from its event's aggregate id: `user/id`,
+/// or a bare `id` (events written before strategy ids were per user) owned by
+/// `user` (the event's user).
+#[must_use]
+pub fn parse_strategy_aggregate(
+    aggregate_id: &str,
+    user: Option<&UserId>,
+) -> Option<(UserId, StrategyId)> {
+    match aggregate_id.split_once('/') {
+        Some((u, id)) => Some((UserId::new(u).ok()?, StrategyId::new(id).ok()?)),
+        None => Some((user?.clone(), StrategyId::new(aggregate_id).ok()?)),
+    }
+}
+
+#[cfg(test)]
+mod aggregate_tests {
+    use super::*;
+
+    #[test]
+    fn strategy_aggregates_name_their_owner() {
+        let alice = UserId::new("alice").unwrap();
+        let id = StrategyId::new("mr-1").unwrap();
+        let agg = strategy_aggregate_id(&alice, &id);
+        assert_eq!(agg, "alice/mr-1");
+        assert_eq!(
+            parse_strategy_aggregate(&agg, None),
+            Some((alice.clone(), id.clone()))
+        );
+        // Older events: a bare id, owned by the event's user.
+        assert_eq!(
+            parse_strategy_aggregate("mr-1", Some(&alice)),
+            Some((alice, id))
+        );
+        assert_eq!(parse_strategy_aggregate("mr-1", None), None);
+        assert_eq!(parse_strategy_aggregate("a/b/c", None), None);
+        assert_eq!(parse_strategy_aggregate("/x", None), None);
+    }
+}
+
 #[cfg(test)]
 mod mirror_tests {
     use super::{AccountEventDef, PositionEventDef};

@@ -9,9 +9,9 @@ use ordermon_domain::Decimal;
 use ordermon_domain::account::Account;
 use ordermon_domain::event::{
     AccountEvent, DomainEvent, EventPayload, MonitorEvent, PositionEvent, StrategyEvent,
-    SystemEvent, UserEvent,
+    SystemEvent, UserEvent, parse_strategy_aggregate,
 };
-use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
+use ordermon_domain::ids::{InstrumentId, OrderId, UserId};
 use ordermon_domain::order::{Order, OrderEvent};
 use ordermon_domain::position::Position;
 use ordermon_domain::risk::{DeniedReason, TradingState};
@@ -96,7 +96,8 @@ impl Observed {
                 }
             }
             EventPayload::Strategy(ev) => {
-                let Ok(id) = StrategyId::new(e.aggregate_id.clone()) else {
+                let Some((_, id)) = parse_strategy_aggregate(&e.aggregate_id, e.user_id.as_ref())
+                else {
                     return;
                 };
                 let stopped = matches!(

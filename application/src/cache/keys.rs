@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use ordermon_domain::event::{DomainEvent, EventPayload};
+use ordermon_domain::event::{DomainEvent, EventPayload, parse_strategy_aggregate};
 use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::order::OrderEvent;
 use ordermon_domain::ports::{CacheKey, ChangeSet, StateChange};
@@ -66,10 +66,10 @@ pub fn user(user: &UserId) -> CacheKey {
     CacheKey::new(USER, user.as_str(), "profile")
 }
 
-/// A strategy, as seen by `viewer` (`None` = any user).
+/// One of `owner`'s strategies (strategy ids are unique per user).
 #[must_use]
-pub fn strategy(viewer: Option<&UserId>, id: &StrategyId) -> CacheKey {
-    CacheKey::new(STRATEGY, tenant(viewer), id.as_str())
+pub fn strategy(owner: &UserId, id: &StrategyId) -> CacheKey {
+    CacheKey::new(STRATEGY, owner.as_str(), id.as_str())
 }
 
 /// An instrument.
@@ -118,14 +118,8 @@ pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> 
                 add(user(&u.id));
                 add(portfolio(&u.id));
             }
-            StateChange::Strategy { strategy: s, .. } => {
-                add(strategy(Some(&s.user_id), &s.id));
-                add(strategy(None, &s.id));
-            }
-            StateChange::DeleteStrategy { id, user_id, .. } => {
-                add(strategy(Some(user_id), id));
-                add(strategy(None, id));
-            }
+            StateChange::Strategy { strategy: s, .. } => add(strategy(&s.user_id, &s.id)),
+            StateChange::DeleteStrategy { id, user_id, .. } => add(strategy(user_id, id)),
             StateChange::Instrument { instrument: i, .. } => add(instrument(&i.id)),
             // Alerting state is not cached.
             StateChange::Alert { .. }
@@ -167,11 +161,8 @@ pub fn stale_after_event(event: &DomainEvent) -> Vec<CacheKey> {
             }
         }
         (EventPayload::Strategy(_), _) => {
-            if let Ok(id) = event.aggregate_id.parse::<StrategyId>() {
-                if let Some(u) = owner {
-                    keys.push(strategy(Some(u), &id));
-                }
-                keys.push(strategy(None, &id));
+            if let Some((u, id)) = parse_strategy_aggregate(&event.aggregate_id, owner) {
+                keys.push(strategy(&u, &id));
             }
         }
         (EventPayload::Instrument(_), _) => {

@@ -162,7 +162,7 @@ impl ReadCache {
     /// The loader's.
     pub async fn strategy<F, Fut>(
         &self,
-        viewer: Option<&UserId>,
+        owner: &UserId,
         id: &StrategyId,
         load: F,
     ) -> Result<Option<Strategy>, AppError>
@@ -170,13 +170,7 @@ impl ReadCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<Strategy>, AppError>>,
     {
-        let owner = viewer.cloned();
-        self.get_or_load(keys::strategy(viewer, id), || async move {
-            Ok(load()
-                .await?
-                .filter(|s| owner.as_ref().is_none_or(|v| *v == s.user_id)))
-        })
-        .await
+        self.get_or_load(keys::strategy(owner, id), load).await
     }
 
     /// An instrument.

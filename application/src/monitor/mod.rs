@@ -50,7 +50,8 @@ pub struct MonitoringStatus {
 #[derive(Debug, Default)]
 struct Seen {
     active: usize,
-    strategies: HashMap<StrategyId, (UserId, StrategyStatus, u64)>,
+    /// By owner and id (strategy ids are unique per user): status and version.
+    strategies: HashMap<(UserId, StrategyId), (StrategyStatus, u64)>,
     scans: u64,
 }
 
@@ -153,22 +154,22 @@ impl MonitoringEngine {
             }
         }
         // Strategies: find users whose strategy set changed since the last scan.
-        let now: HashMap<StrategyId, (UserId, StrategyStatus, u64)> = strategies
+        let now: HashMap<(UserId, StrategyId), (StrategyStatus, u64)> = strategies
             .into_iter()
-            .map(|(id, user, status, version)| (id, (user, status, version)))
+            .map(|(id, user, status, version)| ((user, id), (status, version)))
             .collect();
         let changed_users: HashSet<UserId> = {
             let seen = self.seen.lock();
             let mut users: HashSet<UserId> = now
                 .iter()
-                .filter(|(id, v)| seen.strategies.get(*id) != Some(*v))
-                .map(|(_, (u, _, _))| u.clone())
+                .filter(|(key, v)| seen.strategies.get(*key) != Some(*v))
+                .map(|((u, _), _)| u.clone())
                 .collect();
             users.extend(
                 seen.strategies
-                    .iter()
-                    .filter(|(id, _)| !now.contains_key(*id))
-                    .map(|(_, (u, _, _))| u.clone()),
+                    .keys()
+                    .filter(|key| !now.contains_key(*key))
+                    .map(|(u, _)| u.clone()),
             );
             users
         };

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
 use ordermon_domain::alert::Severity;
-use ordermon_domain::event::{EventPayload, MonitorEvent, StrategyEvent};
+use ordermon_domain::event::{EventPayload, MonitorEvent, StrategyEvent, strategy_aggregate_id};
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, StrategyId};
 use ordermon_domain::order::{NewOrder, Order, OrderStatus};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
@@ -682,7 +682,8 @@ impl Owner {
         };
         s.sequence += 1;
         let seq = s.sequence;
-        let e = self.envelope(id.to_string(), seq, EventPayload::Strategy(event));
+        let aggregate = strategy_aggregate_id(&self.state.user.id, id);
+        let e = self.envelope(aggregate, seq, EventPayload::Strategy(event));
         self.cycle.events.push(e);
     }
 
@@ -747,7 +748,7 @@ impl Owner {
                 .ctx
                 .persistence
                 .strategies
-                .get_strategy(&s.id)
+                .get_strategy(&self.state.user.id, &s.id)
                 .await?
                 .is_some()
         {

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ordermon_domain::event::strategy_aggregate_id;
 use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::order::Order;
 use ordermon_domain::ports::{EventLog, ProjectionScan, StoreError, StoredEvent, StoredRow};
@@ -468,22 +469,30 @@ async fn compare_positions(
     Ok(())
 }
 
+/// Whether a strategy's history was refused, under its aggregate id or, for
+/// events written before strategy ids were per user, its bare id.
+fn strategy_broken(r: &Rebuilt, key: &(UserId, StrategyId)) -> bool {
+    r.is_broken("strategy", strategy_aggregate_id(&key.0, &key.1))
+        || r.is_broken("strategy", &key.1)
+}
+
 async fn compare_strategies(
     p: &Persistence,
     r: &mut Rebuilt,
     report: &mut ReplayReport,
     mut fix: Option<&mut Rewrite>,
 ) -> Result<(), StoreError> {
-    let mut after: Option<StrategyId> = None;
+    let mut after: Option<(UserId, StrategyId)> = None;
     loop {
         let page = p.scan.scan_strategies(after.as_ref(), ROW_PAGE).await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.data.id.clone());
+        after = Some((last.data.user_id.clone(), last.data.id.clone()));
         for row in &page {
             report.checked.strategies += 1;
-            let id = row.data.id.clone();
-            let broken = r.is_broken("strategy", &id);
-            match r.strategies.remove(&id) {
+            let key = (row.data.user_id.clone(), row.data.id.clone());
+            let name = strategy_aggregate_id(&key.0, &key.1);
+            let broken = strategy_broken(r, &key);
+            match r.strategies.remove(&key) {
                 Some(replayed) if !replayed.deleted => {
                     let found = if broken {
                         Vec::new()
@@ -503,7 +512,7 @@ async fn compare_strategies(
                     });
                 }
                 Some(_) => {
-                    let mut found = diff::missing("strategies", id.to_string(), true);
+                    let mut found = diff::missing("strategies", name, true);
                     found.replayed = "deleted".to_owned();
                     record(report, vec![found], broken, || {
                         fix.as_deref_mut()
@@ -511,7 +520,7 @@ async fn compare_strategies(
                     });
                 }
                 None => {
-                    let found = vec![diff::missing("strategies", id.to_string(), true)];
+                    let found = vec![diff::missing("strategies", name, true)];
                     record(report, found, true, || false);
                 }
             }
@@ -522,10 +531,11 @@ async fn compare_strategies(
     }
     let mut left: Vec<_> = r.strategies.drain().filter(|(_, s)| !s.deleted).collect();
     left.sort_by(|a, b| a.0.cmp(&b.0));
-    for (id, replayed) in left {
+    for (key, replayed) in left {
         report.checked.strategies += 1;
-        let broken = r.is_broken("strategy", &id);
-        let found = vec![diff::missing("strategies", id.to_string(), false)];
+        let broken = strategy_broken(r, &key);
+        let name = strategy_aggregate_id(&key.0, &key.1);
+        let found = vec![diff::missing("strategies", name, false)];
         record(report, found, broken, || {
             fix.as_deref_mut()
                 .is_some_and(|f| f.new_strategy(&replayed))

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use ordermon_domain::account::Account;
 use ordermon_domain::event::{
     AccountEvent, DomainEvent, EventPayload, InstrumentEvent, PositionEvent, StrategyEvent,
+    parse_strategy_aggregate,
 };
 use ordermon_domain::ids::{InstrumentId, OrderId, StrategyId, UserId};
 use ordermon_domain::instrument::Instrument;
@@ -56,7 +57,8 @@ pub struct Rebuilt {
     /// Positions by user and instrument.
     pub positions: HashMap<(UserId, InstrumentId), Position>,
     /// Strategies by id (deleted ones kept, flagged).
-    pub strategies: HashMap<StrategyId, ReplayedStrategy>,
+    /// By owner and id (strategy ids are unique per user).
+    pub strategies: HashMap<(UserId, StrategyId), ReplayedStrategy>,
     /// Aggregates whose history was refused: not compared field by field,
     /// never rewritten.
     pub broken: HashMap<(&'static str, String), LogProblem>,
@@ -233,8 +235,8 @@ impl Rebuilt {
         let strategy = self
             .orders
             .get(order_id)
-            .and_then(|o| o.strategy_id.clone());
-        if let Some(s) = strategy.and_then(|id| self.strategies.get_mut(&id)) {
+            .and_then(|o| Some((o.user_id.clone(), o.strategy_id.clone()?)));
+        if let Some(s) = strategy.and_then(|key| self.strategies.get_mut(&key)) {
             s.stats.fills += 1;
             s.stats.realized_pnl += change.realized;
             if !change.closed_qty.is_zero() {
@@ -251,7 +253,7 @@ impl Rebuilt {
         if self.is_broken("strategy", &e.aggregate_id) {
             return;
         }
-        let Ok(id) = e.aggregate_id.parse::<StrategyId>() else {
+        let Some(id) = parse_strategy_aggregate(&e.aggregate_id, e.user_id.as_ref()) else {
             return self.refuse("strategy", e, "not a strategy id");
         };
         if let StrategyEvent::Created { strategy } = event {
@@ -284,10 +286,10 @@ impl Rebuilt {
 
     /// Counts each strategy's orders, once the whole log is applied.
     pub fn finish(&mut self) {
-        let mut counts: HashMap<StrategyId, u64> = HashMap::new();
+        let mut counts: HashMap<(UserId, StrategyId), u64> = HashMap::new();
         for o in self.orders.values() {
             if let Some(s) = &o.strategy_id {
-                *counts.entry(s.clone()).or_default() += 1;
+                *counts.entry((o.user_id.clone(), s.clone())).or_default() += 1;
             }
         }
         for (id, s) in &mut self.strategies {

@@ -67,13 +67,13 @@ pub trait ProjectionScan: Send + Sync {
         after: Option<(&UserId, &InstrumentId)>,
         limit: u32,
     ) -> Result<Vec<StoredRow<Position>>, StoreError>;
-    /// Strategies by id.
+    /// Strategies by owner, then id (strategy ids are unique per user).
     ///
     /// # Errors
     /// Store failures.
     async fn scan_strategies(
         &self,
-        after: Option<&StrategyId>,
+        after: Option<&(UserId, StrategyId)>,
         limit: u32,
     ) -> Result<Vec<StoredRow<Strategy>>, StoreError>;
 }

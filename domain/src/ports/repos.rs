@@ -218,11 +218,15 @@ pub trait UserRepository: Send + Sync {
 /// Strategies.
 #[async_trait]
 pub trait StrategyRepository: Send + Sync {
-    /// One strategy.
+    /// One of a user's strategies (strategy ids are unique per user).
     ///
     /// # Errors
     /// Store failures.
-    async fn get_strategy(&self, id: &StrategyId) -> Result<Option<Strategy>, StoreError>;
+    async fn get_strategy(
+        &self,
+        user: &UserId,
+        id: &StrategyId,
+    ) -> Result<Option<Strategy>, StoreError>;
     /// A user's strategies.
     ///
     /// # Errors

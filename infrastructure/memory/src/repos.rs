@@ -185,16 +185,21 @@ impl UserRepository for MemoryStore {
 
 #[async_trait]
 impl StrategyRepository for MemoryStore {
-    async fn get_strategy(&self, id: &StrategyId) -> Result<Option<Strategy>, StoreError> {
-        Ok(self.with(|t| t.strategies.get(id).cloned()))
+    async fn get_strategy(
+        &self,
+        user: &UserId,
+        id: &StrategyId,
+    ) -> Result<Option<Strategy>, StoreError> {
+        Ok(self.with(|t| t.strategies.get(&(user.clone(), id.clone())).cloned()))
     }
 
     async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError> {
         Ok(self.with(|t| {
             t.strategies
-                .values()
-                .filter(|s| s.user_id == *user)
-                .cloned()
+                .iter()
+                .skip_while(|((u, _), _)| u < user)
+                .take_while(|((u, _), _)| u == user)
+                .map(|(_, s)| s.clone())
                 .collect()
         }))
     }

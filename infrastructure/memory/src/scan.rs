@@ -72,7 +72,7 @@ impl ProjectionScan for MemoryStore {
 
     async fn scan_strategies(
         &self,
-        from: Option<&StrategyId>,
+        from: Option<&(UserId, StrategyId)>,
         limit: u32,
     ) -> Result<Vec<StoredRow<Strategy>>, StoreError> {
         Ok(self.with(|t| {

@@ -47,7 +47,8 @@ pub(crate) struct Tables {
     pub(crate) positions: BTreeMap<(UserId, InstrumentId), Position>,
     pub(crate) accounts: BTreeMap<UserId, Account>,
     pub(crate) users: BTreeMap<UserId, User>,
-    pub(crate) strategies: BTreeMap<StrategyId, Strategy>,
+    /// By owner, then id: strategy ids are unique per user.
+    pub(crate) strategies: BTreeMap<(UserId, StrategyId), Strategy>,
     pub(crate) instruments: BTreeMap<InstrumentId, Instrument>,
     pub(crate) alerts: BTreeMap<AlertId, Alert>,
     pub(crate) silences: BTreeMap<SilenceId, Silence>,
@@ -296,9 +297,9 @@ impl Tables {
                 Ok(())
             }
             StateChange::Strategy { strategy, expected } => {
-                let key = strategy.id.clone();
+                let key = (strategy.user_id.clone(), strategy.id.clone());
                 let actual = self.strategies.get(&key).map(|s| s.version);
-                check_version("strategy", &key, actual, expected, strategy.version)?;
+                check_version("strategy", &key.1, actual, expected, strategy.version)?;
                 let prev = self.strategies.insert(key.clone(), *strategy);
                 undo.push(move |t| swap(&mut t.strategies, key, prev));
                 Ok(())
@@ -308,22 +309,18 @@ impl Tables {
                 user_id,
                 expected,
             } => {
-                // Another user's strategy is as good as missing (tenant isolation).
-                let actual = self
-                    .strategies
-                    .get(&id)
-                    .filter(|s| s.user_id == user_id)
-                    .map(|s| s.version);
+                let key = (user_id, id);
+                let actual = self.strategies.get(&key).map(|s| s.version);
                 if actual.is_none() || actual != Some(expected) {
                     return Err(StoreError::Conflict {
                         entity: "strategy",
-                        id: id.to_string(),
+                        id: key.1.to_string(),
                         expected,
                         actual,
                     });
                 }
-                let prev = self.strategies.remove(&id);
-                undo.push(move |t| swap(&mut t.strategies, id, prev));
+                let prev = self.strategies.remove(&key);
+                undo.push(move |t| swap(&mut t.strategies, key, prev));
                 Ok(())
             }
             StateChange::Instrument {

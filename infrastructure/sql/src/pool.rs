@@ -400,6 +400,11 @@ const SQLITE: &[Embedded] = &[
         "account_reservations",
         include_str!("../../../migrations/sqlite/20261230000001_account_reservations.sql"),
     ),
+    (
+        20_261_231_000_001,
+        "strategy_per_user",
+        include_str!("../../../migrations/sqlite/20261231000001_strategy_per_user.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -429,6 +434,11 @@ const POSTGRES: &[Embedded] = &[
         "account_reservations",
         include_str!("../../../migrations/postgres/20261230000001_account_reservations.sql"),
     ),
+    (
+        20_261_231_000_001,
+        "strategy_per_user",
+        include_str!("../../../migrations/postgres/20261231000001_strategy_per_user.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -457,6 +467,11 @@ const MYSQL: &[Embedded] = &[
         20_261_230_000_001,
         "account_reservations",
         include_str!("../../../migrations/mysql/20261230000001_account_reservations.sql"),
+    ),
+    (
+        20_261_231_000_001,
+        "strategy_per_user",
+        include_str!("../../../migrations/mysql/20261231000001_strategy_per_user.sql"),
     ),
 ];
 

@@ -361,9 +361,16 @@ impl UserRepository for SqlStore {
 
 #[async_trait]
 impl StrategyRepository for SqlStore {
-    async fn get_strategy(&self, id: &StrategyId) -> Result<Option<Strategy>, StoreError> {
-        let sql = "SELECT data, status FROM strategies WHERE id = ?";
-        Ok(self.strategies(sql, vec![Val::text(id)]).await?.pop())
+    async fn get_strategy(
+        &self,
+        user: &UserId,
+        id: &StrategyId,
+    ) -> Result<Option<Strategy>, StoreError> {
+        let sql = "SELECT data, status FROM strategies WHERE user_id = ? AND id = ?";
+        Ok(self
+            .strategies(sql, vec![Val::text(user), Val::text(id)])
+            .await?
+            .pop())
     }
 
     async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError> {
@@ -374,7 +381,7 @@ impl StrategyRepository for SqlStore {
     async fn strategy_statuses(
         &self,
     ) -> Result<Vec<(StrategyId, UserId, StrategyStatus, u64)>, StoreError> {
-        let sql = "SELECT id, user_id, status, version FROM strategies ORDER BY id";
+        let sql = "SELECT id, user_id, status, version FROM strategies ORDER BY user_id, id";
         let kinds = [Kind::Text, Kind::Text, Kind::Text, Kind::Int];
         let rows = self.fetch(sql, Vec::new(), &kinds).await?;
         rows.iter()

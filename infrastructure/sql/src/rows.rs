@@ -152,7 +152,7 @@ pub(crate) fn row_write(change: &StateChange) -> Result<RowWrite, StoreError> {
             entity: "strategy",
             table: "strategies",
             id: id.to_string(),
-            key: vec![("id", Val::text(id)), ("user_id", Val::text(user_id))],
+            key: vec![("user_id", Val::text(user_id)), ("id", Val::text(id))],
             cols: Vec::new(),
             mode: Mode::Delete {
                 expected: *expected,
@@ -423,9 +423,8 @@ fn strategy_row(s: &Strategy, expected: u64) -> Result<RowWrite, StoreError> {
         entity: "strategy",
         table: "strategies",
         mode: versioned("strategy", &id, expected, s.version)?,
-        key: vec![("id", Val::text(&s.id))],
+        key: vec![("user_id", Val::text(&s.user_id)), ("id", Val::text(&s.id))],
         cols: vec![
-            ("user_id", Val::text(&s.user_id)),
             ("strategy_type", Val::text(&s.strategy_type)),
             ("name", Val::text(&s.name)),
             ("status", Val::text(s.status.as_str())),

@@ -233,17 +233,20 @@ impl ProjectionScan for SqlStore {
 
     async fn scan_strategies(
         &self,
-        after: Option<&StrategyId>,
+        after: Option<&(UserId, StrategyId)>,
         n: u32,
     ) -> Result<Vec<StoredRow<Strategy>>, StoreError> {
         let (filter, mut args) = match after {
-            Some(id) => (" WHERE id > ?", vec![Val::text(id)]),
+            Some((user, id)) => (
+                " WHERE user_id > ? OR (user_id = ? AND id > ?)",
+                vec![Val::text(user), Val::text(user), Val::text(id)],
+            ),
             None => ("", Vec::new()),
         };
         args.push(limit(n));
         let sql = format!(
             "SELECT data, status, user_id, strategy_type, name FROM strategies{filter} \
-             ORDER BY id LIMIT ?"
+             ORDER BY user_id, id LIMIT ?"
         );
         let kinds = [Kind::Text; 5];
         let rows = self.fetch(&sql, args, &kinds).await?;

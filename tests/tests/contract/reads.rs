@@ -255,7 +255,11 @@ pub(crate) async fn reference_data_round_trip(t: &TestStore) {
     }))
     .await
     .unwrap();
-    assert_eq!(s.get_strategy(&st.id).await.unwrap(), Some(next.clone()));
+    assert_eq!(
+        s.get_strategy(&uid("alice"), &st.id).await.unwrap(),
+        Some(next.clone())
+    );
+    assert_eq!(s.get_strategy(&uid("bob"), &st.id).await.unwrap(), None);
     assert_eq!(s.list_strategies(&uid("alice")).await.unwrap(), vec![next]);
     assert!(s.list_strategies(&uid("bob")).await.unwrap().is_empty());
 

@@ -741,8 +741,42 @@ pub(crate) async fn typed_refusals(t: &TestStore) {
         s.commit(delete("bob", 1)).await,
         Err(StoreError::Conflict { actual: None, .. })
     ));
+    // Strategy ids are unique per user: bob may hold an `s1` of his own,
+    // written, read and deleted apart from alice's.
+    let bobs = strategy("s1", "bob");
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(bobs.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_strategy(&uid("bob"), &bobs.id).await.unwrap(),
+        Some(bobs.clone())
+    );
+    assert_eq!(
+        s.get_strategy(&uid("alice"), &st.id).await.unwrap(),
+        Some(st.clone())
+    );
+    let again = s
+        .commit(only(StateChange::Strategy {
+            strategy: Box::new(bobs.clone()),
+            expected: 0,
+        }))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Conflict { .. } | StoreError::Duplicate { .. })
+        ),
+        "bob's s1 cannot be created twice: {again:?}"
+    );
     s.commit(delete("alice", 1)).await.unwrap();
-    assert_eq!(s.get_strategy(&st.id).await.unwrap(), None);
+    assert_eq!(s.get_strategy(&uid("alice"), &st.id).await.unwrap(), None);
+    assert_eq!(
+        s.get_strategy(&uid("bob"), &bobs.id).await.unwrap(),
+        Some(bobs)
+    );
     s.health().await.unwrap();
 }
 

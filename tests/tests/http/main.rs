@@ -13,6 +13,7 @@ mod lifecycle;
 mod malformed;
 mod monitoring;
 mod sign_in;
+mod strategies;
 
 /// Instantiates async test functions `fn(Backend)` once per backend.
 macro_rules! per_backend {

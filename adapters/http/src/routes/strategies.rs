@@ -25,7 +25,7 @@ fn view(state: &ApiState, s: ordermon_domain::strategy::Strategy) -> StrategyVie
     let run = state
         .strategy_health
         .as_ref()
-        .map(|h| h.get(&s.id))
+        .map(|h| h.get(&s.user_id, &s.id))
         .unwrap_or_default();
     StrategyView::from(s).with_run(run)
 }
@@ -86,22 +86,28 @@ pub async fn types(State(state): State<ApiState>, _caller: Caller) -> Json<Vec<S
     )
 }
 
-/// One strategy (owner or admin; another user's is 404).
-#[utoipa::path(get, path = "/api/v1/strategies/{id}", tag = "strategies", params(("id" = String, Path)),
+/// One of the caller's strategies (admins: `?user_id=` names the owner;
+/// strategy ids are unique per user, so another user's is 404).
+#[utoipa::path(get, path = "/api/v1/strategies/{id}", tag = "strategies",
+    params(("id" = String, Path), UserQuery),
     responses((status = 200, body = StrategyView), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<StrategyView>> {
     let id = strategy_id(&id)?;
-    let strategy = state.engine.get_strategy(&caller.scope(), &id).await?;
+    let owner = caller.target(q.user_id.as_deref())?;
+    let strategy = state.engine.get_strategy(&owner, &id).await?;
     Ok(Json(view(&state, strategy)))
 }
 
-/// Changes name, params (hot), instruments or status.
-#[utoipa::path(patch, path = "/api/v1/strategies/{id}", tag = "strategies", params(("id" = String, Path)),
+/// Changes name, params (hot), instruments or status (admins: `?user_id=`
+/// names the owner).
+#[utoipa::path(patch, path = "/api/v1/strategies/{id}", tag = "strategies",
+    params(("id" = String, Path), UserQuery),
     request_body = PatchStrategyRequest,
     responses(
         (status = 200, body = StrategyView),
@@ -113,14 +119,11 @@ pub async fn patch(
     State(state): State<ApiState>,
     Writer(caller): Writer,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UserQuery>,
     ApiJson(body): ApiJson<PatchStrategyRequest>,
 ) -> ApiResult<Json<StrategyView>> {
     let id = strategy_id(&id)?;
-    let owner = state
-        .engine
-        .get_strategy(&caller.scope(), &id)
-        .await?
-        .user_id;
+    let owner = caller.target(q.user_id.as_deref())?;
     let updated = state
         .engine
         .update_strategy(&owner, &id, body.into())
@@ -128,21 +131,19 @@ pub async fn patch(
     Ok(Json(view(&state, updated)))
 }
 
-/// Deletes a strategy (stopping it first).
-#[utoipa::path(delete, path = "/api/v1/strategies/{id}", tag = "strategies", params(("id" = String, Path)),
+/// Deletes a strategy, stopping it first (admins: `?user_id=` names the owner).
+#[utoipa::path(delete, path = "/api/v1/strategies/{id}", tag = "strategies",
+    params(("id" = String, Path), UserQuery),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<ApiState>,
     Writer(caller): Writer,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<StatusCode> {
     let id = strategy_id(&id)?;
-    let owner = state
-        .engine
-        .get_strategy(&caller.scope(), &id)
-        .await?
-        .user_id;
+    let owner = caller.target(q.user_id.as_deref())?;
     state.engine.delete_strategy(&owner, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
