@@ -162,7 +162,10 @@ pub struct AlertActionRequest {
 
 /// A label matcher: `name`, `op` (`=`, `!=`, `=~`, `!~`) and `value`; or the
 /// same written as one string, `severity="critical"`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+///
+/// Read by hand rather than as serde's untagged enum, which would also take an
+/// array of the three parts and ignore unknown fields of the object.
+#[derive(Debug, Clone, ToSchema)]
 #[serde(untagged)]
 pub enum MatcherInput {
     /// `name<op>"value"`.
@@ -176,6 +179,45 @@ pub enum MatcherInput {
         /// Value or regular expression (anchored).
         value: String,
     },
+}
+
+/// The object form of a matcher.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatcherParts {
+    name: String,
+    op: String,
+    value: String,
+}
+
+impl<'de> Deserialize<'de> for MatcherInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = MatcherInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a matcher: text such as severity=\"critical\", or an object {name, op, value}",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MatcherInput, E> {
+                Ok(MatcherInput::Text(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MatcherInput, A::Error> {
+                let p =
+                    MatcherParts::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(MatcherInput::Parts {
+                    name: p.name,
+                    op: p.op,
+                    value: p.value,
+                })
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 impl MatcherInput {
@@ -454,5 +496,18 @@ mod tests {
         assert!(bad.parse().unwrap_err().contains("unknown operator"));
         let bad: MatcherInput = serde_json::from_str(r#""rule=~\"((\"""#).unwrap();
         assert!(bad.parse().unwrap_err().contains("regular expression"));
+        // Neither an array of the parts, nor an object with more than them.
+        for refused in [
+            r#"["user_id", "=", "bob"]"#,
+            r#"{"name":"user_id","op":"=","value":"bob","extra":1}"#,
+            r#"{"name":"user_id","op":"="}"#,
+            "7",
+            "null",
+        ] {
+            assert!(
+                serde_json::from_str::<MatcherInput>(refused).is_err(),
+                "{refused}"
+            );
+        }
     }
 }
