@@ -585,8 +585,18 @@ fn high_water_row(m: &HighWaterMark, expected: u64) -> Result<RowWrite, StoreErr
     })
 }
 
-/// The `events` row of an event at a global position.
-pub(crate) fn event_row(position: i64, e: &DomainEvent) -> Result<Vec<Val>, StoreError> {
+/// The `events` row of an event at a global position. `json` is the event's
+/// JSON when the caller has it already (its outbox message carries the same
+/// text), so an event is serialized once per commit, not twice.
+pub(crate) fn event_row(
+    position: i64,
+    e: &DomainEvent,
+    json_text: Option<&str>,
+) -> Result<Vec<Val>, StoreError> {
+    let data = match json_text {
+        Some(t) => Val::text(t),
+        None => json(e)?,
+    };
     Ok(vec![
         Val::Int(position),
         Val::Uuid(e.event_id.as_uuid()),
@@ -597,7 +607,7 @@ pub(crate) fn event_row(position: i64, e: &DomainEvent) -> Result<Vec<Val>, Stor
         Val::OptText(e.user_id.as_ref().map(ToString::to_string)),
         Val::Ts(e.occurred_at),
         Val::OptUuid(e.correlation_id),
-        json(e)?,
+        data,
     ])
 }
 

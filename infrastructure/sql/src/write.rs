@@ -526,10 +526,17 @@ fn log_rows(
 ) -> Result<(CommitReceipt, Rows, Rows), StoreError> {
     let mut positions = Vec::with_capacity(batch.events.len());
     let mut events = Vec::with_capacity(batch.events.len());
-    for e in &batch.events {
+    for (i, e) in batch.events.iter().enumerate() {
         clock.event += 1;
         positions.push(clock.event);
-        events.push(event_row(clock.event, e)?);
+        // `push_events` gives every event its outbox message at the same
+        // index, carrying the event's JSON: reuse it rather than serialize again.
+        let text = batch
+            .outbox
+            .get(i)
+            .filter(|m| m.event_id == e.event_id)
+            .map(|m| m.payload.as_str());
+        events.push(event_row(clock.event, e, text)?);
     }
     let mut outbox = Vec::with_capacity(batch.outbox.len());
     for m in &batch.outbox {
