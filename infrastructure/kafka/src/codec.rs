@@ -35,7 +35,9 @@ pub(crate) fn headers(message: &BusMessage, extra: &[(&str, String)]) -> OwnedHe
         key: TOPIC,
         value: Some(&message.topic),
     });
-    for (k, v) in &message.headers {
+    // A Kafka header name is a C string to librdkafka: one holding a NUL would
+    // be cut short and read back as another name, so it is not written.
+    for (k, v) in message.headers.iter().filter(|(k, _)| !k.contains('\0')) {
         h = h.insert(Header {
             key: k,
             value: Some(v),
@@ -188,5 +190,27 @@ mod tests {
         let r = record(&headers(&m, &dead_headers(&dead)), "alice", b"{}");
         assert_eq!(r.dead_letter().unwrap(), dead);
         assert!(r.replayed().is_none());
+    }
+
+    /// Found by the `bus_codecs` fuzz target: librdkafka cut a header name at
+    /// its NUL, so `"a\0b"` was published as `"a"` — another header. Such a
+    /// name is not written at all; the others are.
+    #[test]
+    fn a_header_name_with_a_nul_is_not_written_as_another_name() {
+        let mut own = BTreeMap::new();
+        own.insert("\u{16}\0\0".to_owned(), String::new());
+        own.insert("trace".to_owned(), "x".to_owned());
+        let m = BusMessage {
+            id: EventId::generate(),
+            topic: "t".to_owned(),
+            key: "k".to_owned(),
+            payload: Vec::new(),
+            headers: own,
+        };
+        let r = record(&headers(&m, &[]), "k", b"");
+        let read = r.message().unwrap();
+        assert!(!read.headers.contains_key("\u{16}"), "{:?}", read.headers);
+        assert_eq!(read.headers.len(), 1);
+        assert_eq!(read.headers["trace"], "x");
     }
 }

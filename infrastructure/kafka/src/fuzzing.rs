@@ -14,8 +14,9 @@ use crate::codec::{self, Record};
 #[derive(Debug, Clone)]
 pub struct FuzzRecord(Record);
 
-/// A record from its key, payload and headers (values read lossily as UTF-8,
-/// a repeated name keeps the last value, as the consumer does).
+/// A record from its key, payload and headers as the consumer reads them:
+/// names end at a NUL (librdkafka hands them over as C strings), values are
+/// read lossily as UTF-8, a repeated name keeps the last value.
 #[must_use]
 pub fn record(
     key: Vec<u8>,
@@ -24,7 +25,10 @@ pub fn record(
 ) -> FuzzRecord {
     let headers = headers
         .into_iter()
-        .map(|(k, v)| {
+        .map(|(mut k, v)| {
+            if let Some(nul) = k.find('\0') {
+                k.truncate(nul);
+            }
             let v = v
                 .as_deref()
                 .map(String::from_utf8_lossy)
