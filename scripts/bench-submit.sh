@@ -14,6 +14,8 @@
 # Prints one line per measurement and the ratios.
 #   scripts/bench-submit.sh            # every backend
 #   BACKENDS=postgres SECS=10 CONNS="100 500" RESTING=500 scripts/bench-submit.sh
+#   SERVER_BIN=/path/to/monitor-server scripts/bench-submit.sh   # measure another build
+#                                       (an A/B of a change: build each, copy it aside)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BACKENDS=${BACKENDS:-postgres mysql sqlite memory}
@@ -52,6 +54,7 @@ case " $BACKENDS " in *" mysql "*)
   port_open 3306 || { start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; wait_port 3306; } ;;
 esac
 cargo build --release -q -p ordermon --bin monitor-server -p ordermon-tests --bin ordermon-loadgen
+SERVER_BIN=${SERVER_BIN:-target/release/monitor-server}
 work=$(mktemp -d)
 server=""
 cleanup() { [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"; }
@@ -119,14 +122,14 @@ for backend in $BACKENDS; do
     memory) dburl=memory; baseurl="" ;;
     *) echo "unknown backend $backend" >&2; exit 1 ;;
   esac
-  echo "== $backend ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "== $backend ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), server $SERVER_BIN)"
   base=$(db_baseline "$backend" "$baseurl")
   [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s"
   env ORDERMON_DATABASE__URL="$dburl" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
     ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$work/logs" ORDERMON_LOGS__LEVEL=warn \
     ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin \
     ORDERMON_ENGINE__VENUE=external ORDERMON_DEMO__INSTRUMENTS=false ORDERMON_DEMO__USERS=false \
-    target/release/monitor-server serve >"$work/server.log" 2>&1 &
+    "$SERVER_BIN" serve >"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 300); do curl -sf "$URL/health/ready" >/dev/null && break; sleep 0.1; done
   curl -sf "$URL/health/ready" >/dev/null || { cat "$work/server.log"; exit 1; }
