@@ -208,39 +208,9 @@ where
 /// The name of the first parameter of `query` given without a value (`a=` or
 /// `a`): every parameter has a default, so an empty one is a client mistake.
 pub(crate) fn empty_parameter(query: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .find(|pair| pair.split_once('=').is_none_or(|(_, v)| v.is_empty()))
-        .map(|pair| {
-            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
-            percent_decode(name)
-        })
-}
-
-/// `%XX` and `+` decoded, lossily (for naming a parameter in an error).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| char::from(b).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(_, value)| value.is_empty())
+        .map(|(name, _)| name.into_owned())
 }
 
 /// Parses an optional query value with `FromStr`, naming the field on failure.
