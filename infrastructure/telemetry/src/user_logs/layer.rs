@@ -98,6 +98,13 @@ impl UserLogLayer {
     }
 }
 
+/// How long the writer waits after a flush before it blocks for the next line.
+/// Lines arriving meanwhile queue without waking it: under load the writer
+/// wakes about every `LINGER` for a batch instead of once per line (a futex
+/// wake and a context switch each, on the thread that logged). A line waits
+/// at most this long more before it reaches the file.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 fn write_loop(sink: &FileLogSink, rx: &Receiver<Line>) {
     let mut today = Utc::now().date_naive();
     while let Ok(line) = rx.recv() {
@@ -115,6 +122,7 @@ fn write_loop(sink: &FileLogSink, rx: &Receiver<Line>) {
             next = rx.try_recv().ok();
         }
         sink.flush();
+        std::thread::sleep(LINGER);
     }
     sink.flush();
 }

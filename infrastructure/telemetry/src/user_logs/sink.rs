@@ -10,9 +10,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ordermon_domain::ids::UserId;
 use ordermon_domain::ports::{LogPage, LogSinkError, UserLogSink};
 
+/// Which file a line goes to: a user's day, or the system log's day (`None`).
+/// Open files are found by this key, so a line costs no path formatting
+/// unless its file has to be opened.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    user: Option<UserId>,
+    date: NaiveDate,
+}
+
 struct Open {
-    files: HashMap<PathBuf, BufWriter<File>>,
-    order: VecDeque<PathBuf>,
+    files: HashMap<FileKey, BufWriter<File>>,
+    order: VecDeque<FileKey>,
 }
 
 /// Daily log files per user plus the system log, with a bound on open files.
@@ -74,12 +83,20 @@ impl FileLogSink {
             .join(format!("ordermon_{}.log", date.format("%Y-%m-%d")))
     }
 
-    fn write_line(&self, path: PathBuf, line: &str) -> Result<(), LogSinkError> {
+    fn path_of(&self, key: &FileKey) -> PathBuf {
+        match &key.user {
+            Some(user) => self.user_path(user, key.date),
+            None => self.system_path(key.date),
+        }
+    }
+
+    fn write_line(&self, key: FileKey, line: &str) -> Result<(), LogSinkError> {
         let mut open = self
             .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !open.files.contains_key(&path) {
+        if !open.files.contains_key(&key) {
+            let path = self.path_of(&key);
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|e| io(&e))?;
             }
@@ -96,12 +113,12 @@ impl FileLogSink {
                     let _ = w.flush();
                 }
             }
-            open.files.insert(path.clone(), BufWriter::new(file));
-            open.order.push_back(path.clone());
+            open.files.insert(key.clone(), BufWriter::new(file));
+            open.order.push_back(key.clone());
         }
         let w = open
             .files
-            .get_mut(&path)
+            .get_mut(&key)
             .ok_or_else(|| LogSinkError::Io("file vanished".to_owned()))?;
         w.write_all(line.as_bytes()).map_err(|e| io(&e))?;
         if !line.ends_with('\n') {
@@ -115,7 +132,13 @@ impl FileLogSink {
     /// # Errors
     /// File system failures.
     pub fn append_system(&self, at: DateTime<Utc>, line: &str) -> Result<(), LogSinkError> {
-        self.write_line(self.system_path(at.date_naive()), line)
+        self.write_line(
+            FileKey {
+                user: None,
+                date: at.date_naive(),
+            },
+            line,
+        )
     }
 
     /// Writes buffered lines to disk.
@@ -131,15 +154,14 @@ impl FileLogSink {
 
     /// Closes the files of days before `today` (rotation at midnight).
     pub fn close_before(&self, today: NaiveDate) {
-        let suffix = format!("{}.log", today.format("%Y-%m-%d"));
         let mut open = self
             .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stale: Vec<PathBuf> = open
+        let stale: Vec<FileKey> = open
             .files
             .keys()
-            .filter(|p| !p.to_string_lossy().ends_with(&suffix))
+            .filter(|k| k.date != today)
             .cloned()
             .collect();
         for p in stale {
@@ -170,7 +192,13 @@ fn file_date(name: &str) -> Option<NaiveDate> {
 
 impl UserLogSink for FileLogSink {
     fn append(&self, user: &UserId, at: DateTime<Utc>, line: &str) -> Result<(), LogSinkError> {
-        self.write_line(self.user_path(user, at.date_naive()), line)
+        self.write_line(
+            FileKey {
+                user: Some(user.clone()),
+                date: at.date_naive(),
+            },
+            line,
+        )
     }
 
     fn read_page(
@@ -180,13 +208,17 @@ impl UserLogSink for FileLogSink {
         from: u64,
         limit: usize,
     ) -> Result<LogPage, LogSinkError> {
-        let path = self.user_path(user, date);
+        let key = FileKey {
+            user: Some(user.clone()),
+            date,
+        };
+        let path = self.path_of(&key);
         {
             let mut open = self
                 .open
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(w) = open.files.get_mut(&path) {
+            if let Some(w) = open.files.get_mut(&key) {
                 w.flush().map_err(|e| io(&e))?;
             }
         }
