@@ -287,6 +287,13 @@ pub(crate) async fn connect(url: &str, cfg: &PoolConfig) -> Result<Pools, StoreE
     }
 }
 
+/// Prepared statements each connection keeps (sqlx's default is 100). Group
+/// commits write multi-row statements whose text varies with the number of
+/// rows, so the write path alone has a few hundred shapes; a statement that
+/// fell out of the cache costs two more round trips (prepare, and close of
+/// the one it evicts) before it runs.
+const STATEMENT_CACHE: usize = 512;
+
 async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Pools, sqlx::Error> {
     Ok(match dialect {
         Dialect::Sqlite => {
@@ -298,7 +305,8 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
                 // can take the last transactions.
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(cfg.sqlite_busy_timeout)
-                .foreign_keys(true);
+                .foreign_keys(true)
+                .statement_cache_capacity(STATEMENT_CACHE);
             let mut pool = SqlitePoolOptions::new()
                 // A file connection does not go stale; skip the ping per acquire.
                 .test_before_acquire(false)
@@ -322,7 +330,9 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
             }
         }
         Dialect::Postgres => {
-            let opts = PgConnectOptions::from_str(url)?.application_name("ordermon");
+            let opts = PgConnectOptions::from_str(url)?
+                .application_name("ordermon")
+                .statement_cache_capacity(STATEMENT_CACHE);
             let pool = PgPoolOptions::new()
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
@@ -340,7 +350,8 @@ async fn try_connect(dialect: Dialect, url: &str, cfg: &PoolConfig) -> Result<Po
                 Some(rest) => Cow::Owned(format!("mysql://{rest}")),
                 None => Cow::Borrowed(url),
             };
-            let opts = MySqlConnectOptions::from_str(&url)?;
+            let opts =
+                MySqlConnectOptions::from_str(&url)?.statement_cache_capacity(STATEMENT_CACHE);
             let pool = MySqlPoolOptions::new()
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
