@@ -12,6 +12,11 @@ use ordermon::{Config, client, ops, secret, token_settings};
 use ordermon_domain::user::Role;
 use ordermon_telemetry::{LogFormat, TelemetryConfig};
 
+/// mimalloc instead of the system allocator: the request path allocates and
+/// frees many small buffers across worker threads (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The ordermon order-monitoring server.
 #[derive(Debug, Parser)]
 #[command(version, about)]
