@@ -409,6 +409,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 },
             ),
         )),
+        verified_tokens: Arc::default(),
     });
     Ok(App {
         engine,

@@ -394,7 +394,7 @@ pub async fn authenticate_until(
     let token = bearer(headers)
         .or(query_token.filter(|t| !t.is_empty()))
         .ok_or(AuthError::Missing)?;
-    let (mut caller, until) = verify_with_expiry(&state.auth, token)?;
+    let (mut caller, until) = state.verified_tokens.verify(&state.auth, token)?;
     refuse_revoked(state, &caller)?;
     if let Some(limits) = &state.request_limits {
         limits

@@ -21,6 +21,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod verified_tokens;
 
 use std::sync::Arc;
 
@@ -75,6 +76,8 @@ pub struct ApiState {
     pub streams: Arc<routes::stream::StreamSlots>,
     /// Per-user and per-address request limits (`None`: unlimited).
     pub request_limits: Option<Arc<ordermon_application::request_limits::RequestLimits>>,
+    /// Bearer tokens already verified under `auth` (start with an empty one).
+    pub verified_tokens: Arc<verified_tokens::VerifiedTokens>,
 }
 
 /// What the dead-letter endpoints work on.

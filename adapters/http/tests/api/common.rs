@@ -187,6 +187,7 @@ impl TestApp {
             streams: Arc::new(ordermon_http::routes::stream::StreamSlots::new(2, 10_000)),
             request_limits: request_limits
                 .map(|c| Arc::new(ordermon_application::request_limits::RequestLimits::new(c))),
+            verified_tokens: Arc::default(),
         };
         Self {
             app: router(state),
