@@ -369,7 +369,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     drop(strategy_health.spawn(fanout.subscribe(), root.child_token()));
     let router = ordermon_http::router(ApiState {
         engine: engine.clone(),
-        auth: auth.clone(),
+        auth: Arc::new(auth.clone()),
         access: Arc::new(UserAccess::new(
             engine.persistence().users.clone(),
             config.auth.user_check_ttl,
@@ -380,13 +380,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             body_limit_bytes: config.http.body_limit_bytes,
             request_timeout_secs: config.http.request_timeout.as_secs().max(1),
         },
-        health,
+        health: health.into(),
         events: fanout,
-        dead_letters: Some(DeadLetterAdmin {
+        dead_letters: Some(Arc::new(DeadLetterAdmin {
             letters: messaging.dead_letters(),
             default_group: messaging.group().to_owned(),
-        }),
-        status,
+        })),
+        status: status.into(),
         alerting: Some(alerting.service.clone()),
         bars: Some(Arc::new(BarHistory::new(
             engine.persistence().bars.clone(),

@@ -39,13 +39,14 @@ use ordermon_application::stream::EventFanout;
 pub use auth::{AuthConfig, AuthError, Caller, mint_session_token, mint_token};
 pub use error::{ApiError, Problem};
 
-/// Everything the handlers share.
+/// Everything the handlers share. Cloned for every request (axum's `State`):
+/// its fields are shared pointers, so a clone allocates nothing.
 #[derive(Clone)]
 pub struct ApiState {
     /// The application engine.
     pub engine: Arc<Engine>,
     /// Token verification settings.
-    pub auth: AuthConfig,
+    pub auth: Arc<AuthConfig>,
     /// The database's word on each token's user (exists, active, not
     /// revoked, role).
     pub access: Arc<ordermon_application::access::UserAccess>,
@@ -56,13 +57,13 @@ pub struct ApiState {
     /// Request limits.
     pub limits: HttpLimits,
     /// Extra components checked by `/health/ready` (the store is always checked).
-    pub health: Vec<Arc<dyn HealthCheck>>,
+    pub health: Arc<[Arc<dyn HealthCheck>]>,
     /// The live events WebSocket streams read (fed by this instance's bus consumer).
     pub events: Arc<EventFanout>,
     /// Dead-letter administration, when the server runs a bus.
-    pub dead_letters: Option<DeadLetterAdmin>,
+    pub dead_letters: Option<Arc<DeadLetterAdmin>>,
     /// Extra sections of `/status` (relay, consumers, cache, monitoring…).
-    pub status: Vec<Arc<dyn StatusSection>>,
+    pub status: Arc<[Arc<dyn StatusSection>]>,
     /// The alerting service (`None`: the alert routes answer 503).
     pub alerting: Option<Arc<AlertingService>>,
     /// Historical bars (`None`: the bars route answers 503).

@@ -43,7 +43,7 @@ pub async fn status(State(state): State<ApiState>, Admin(_admin): Admin) -> Json
 }
 
 fn dead_letter_admin(state: &ApiState) -> Result<&crate::DeadLetterAdmin, ApiError> {
-    state.dead_letters.as_ref().ok_or_else(|| {
+    state.dead_letters.as_deref().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

@@ -152,7 +152,7 @@ impl TestApp {
         let auth = AuthConfig::new(secret.clone());
         let state = ApiState {
             engine: engine.clone(),
-            auth: auth.clone(),
+            auth: Arc::new(auth.clone()),
             access: Arc::new(ordermon_application::access::UserAccess::new(
                 engine.persistence().users.clone(),
                 Duration::ZERO,
@@ -160,13 +160,13 @@ impl TestApp {
             render_metrics: Arc::new(|| FIXED_METRICS.to_owned()),
             started_at: chrono::Utc::now(),
             limits: HttpLimits::default(),
-            health,
+            health: health.into(),
             events,
-            dead_letters: Some(DeadLetterAdmin {
+            dead_letters: Some(Arc::new(DeadLetterAdmin {
                 letters: DeadLetters::new(bus),
                 default_group: "api-tests".to_owned(),
-            }),
-            status: Vec::new(),
+            })),
+            status: Arc::new([]),
             alerting: Some(alerting),
             bars: Some(Arc::new(
                 ordermon_application::bar_history::BarHistory::new(
