@@ -100,6 +100,10 @@ mod tests {
     use ordermon_domain::user::Role;
     use secrecy::SecretString;
 
+    fn token(c: &AuthConfig, sub: &str, role: Role) -> String {
+        mint_token(c, sub, role, std::time::Duration::from_secs(60)).unwrap()
+    }
+
     fn config() -> AuthConfig {
         AuthConfig::new(SecretString::from("verified-tokens-test-secret-0123456789"))
     }
@@ -108,13 +112,7 @@ mod tests {
     fn a_token_seen_again_gives_the_same_answer_from_memory() {
         let c = config();
         let tokens = VerifiedTokens::new();
-        let t = mint_token(
-            &c,
-            "alice",
-            Role::Trader,
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
+        let t = token(&c, "alice", Role::Trader);
         let first = tokens.verify(&c, &t).unwrap();
         assert_eq!(tokens.len(), 1);
         assert_eq!(first, verify_with_expiry(&c, &t).unwrap());
@@ -127,13 +125,7 @@ mod tests {
         let c = config();
         let tokens = VerifiedTokens::new();
         let other = AuthConfig::new(SecretString::from("another-secret-entirely-0123456789"));
-        let forged = mint_token(
-            &other,
-            "alice",
-            Role::Admin,
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
+        let forged = token(&other, "alice", Role::Admin);
         assert_eq!(tokens.verify(&c, &forged), Err(AuthError::Invalid));
         assert_eq!(tokens.verify(&c, "not.a.jwt"), Err(AuthError::Invalid));
         assert!(tokens.is_empty());
@@ -143,13 +135,7 @@ mod tests {
     fn an_expired_entry_is_not_used() {
         let c = config();
         let tokens = VerifiedTokens::new();
-        let t = mint_token(
-            &c,
-            "alice",
-            Role::Trader,
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
+        let t = token(&c, "alice", Role::Trader);
         let (caller, _) = verify_with_expiry(&c, &t).unwrap();
         // As if it had been verified a while ago and has expired since.
         tokens.map.write().insert(
@@ -167,24 +153,14 @@ mod tests {
     fn a_full_set_starts_over() {
         let c = config();
         let tokens = VerifiedTokens::new();
-        let (caller, until) = verify_with_expiry(
-            &c,
-            &mint_token(
-                &c,
-                "alice",
-                Role::Trader,
-                std::time::Duration::from_secs(60),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let (caller, until) = verify_with_expiry(&c, &token(&c, "alice", Role::Trader)).unwrap();
         {
             let mut map = tokens.map.write();
             for i in 0..CAPACITY {
                 map.insert(format!("t{i}").into(), (caller.clone(), until));
             }
         }
-        let t = mint_token(&c, "bob", Role::Trader, std::time::Duration::from_secs(60)).unwrap();
+        let t = token(&c, "bob", Role::Trader);
         tokens.verify(&c, &t).unwrap();
         assert_eq!(tokens.len(), 1);
     }
