@@ -56,12 +56,11 @@ impl VerifiedTokens {
     /// # Errors
     /// As [`verify_with_expiry`].
     pub fn verify(&self, config: &AuthConfig, token: &str) -> Result<Verified, AuthError> {
-        let now = Utc::now();
-        if let Some((caller, until)) = self.map.read().get(token) {
-            if *until > now {
-                return Ok((caller.clone(), *until));
-            }
-        }
+        let stale = match self.map.read().get(token) {
+            Some((caller, until)) if *until > Utc::now() => return Ok((caller.clone(), *until)),
+            Some(_) => true,
+            None => false,
+        };
         let verified = verify_with_expiry(config, token);
         match &verified {
             Ok((caller, until)) if token.len() <= MAX_TOKEN_LEN => {
@@ -71,11 +70,11 @@ impl VerifiedTokens {
                 }
                 map.insert(token.into(), (caller.clone(), *until));
             }
-            Ok(_) => {}
-            Err(_) => {
+            Err(_) if stale => {
                 // An expired entry goes; the error is verification's own.
                 self.map.write().remove(token);
             }
+            Ok(_) | Err(_) => {}
         }
         verified
     }

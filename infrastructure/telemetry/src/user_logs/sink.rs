@@ -19,6 +19,19 @@ struct FileKey {
     date: NaiveDate,
 }
 
+impl FileKey {
+    fn user(user: &UserId, date: NaiveDate) -> Self {
+        Self {
+            user: Some(user.clone()),
+            date,
+        }
+    }
+
+    fn system(date: NaiveDate) -> Self {
+        Self { user: None, date }
+    }
+}
+
 struct Open {
     files: HashMap<FileKey, BufWriter<File>>,
     order: VecDeque<FileKey>,
@@ -132,13 +145,7 @@ impl FileLogSink {
     /// # Errors
     /// File system failures.
     pub fn append_system(&self, at: DateTime<Utc>, line: &str) -> Result<(), LogSinkError> {
-        self.write_line(
-            FileKey {
-                user: None,
-                date: at.date_naive(),
-            },
-            line,
-        )
+        self.write_line(FileKey::system(at.date_naive()), line)
     }
 
     /// Writes buffered lines to disk.
@@ -192,13 +199,7 @@ fn file_date(name: &str) -> Option<NaiveDate> {
 
 impl UserLogSink for FileLogSink {
     fn append(&self, user: &UserId, at: DateTime<Utc>, line: &str) -> Result<(), LogSinkError> {
-        self.write_line(
-            FileKey {
-                user: Some(user.clone()),
-                date: at.date_naive(),
-            },
-            line,
-        )
+        self.write_line(FileKey::user(user, at.date_naive()), line)
     }
 
     fn read_page(
@@ -208,10 +209,7 @@ impl UserLogSink for FileLogSink {
         from: u64,
         limit: usize,
     ) -> Result<LogPage, LogSinkError> {
-        let key = FileKey {
-            user: Some(user.clone()),
-            date,
-        };
+        let key = FileKey::user(user, date);
         let path = self.path_of(&key);
         {
             let mut open = self
