@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use ordermon_domain::ports::{
     AccountRepository, AlertRepository, AlertRuleRepository, BarRepository, CredentialRepository,
-    EventLog, FillRepository, HighWaterRepository, InstrumentRepository, NotificationLog,
-    OrderRepository, Outbox, PositionRepository, ProjectionScan, Retention, SilenceRepository,
-    Store, StrategyRepository, UserRepository,
+    EventLog, FillRepository, HighWaterRepository, InstrumentRepository, LeaseStore,
+    NotificationLog, OrderRepository, Outbox, PositionRepository, ProjectionScan, Retention,
+    SilenceRepository, Store, StrategyRepository, UserRepository,
 };
 
 /// Every persistence port, usually all backed by one database.
@@ -50,6 +50,8 @@ pub struct Persistence {
     pub retention: Arc<dyn Retention>,
     /// Password hashes and sign-in sessions.
     pub credentials: Arc<dyn CredentialRepository>,
+    /// Leases shared by the instances (the outbox relay's, users').
+    pub leases: Arc<dyn LeaseStore>,
 }
 
 impl std::fmt::Debug for Persistence {
@@ -83,6 +85,7 @@ impl Persistence {
             + ProjectionScan
             + Retention
             + CredentialRepository
+            + LeaseStore
             + 'static,
     {
         Self {
@@ -104,7 +107,8 @@ impl Persistence {
             high_water: backend.clone(),
             scan: backend.clone(),
             retention: backend.clone(),
-            credentials: backend,
+            credentials: backend.clone(),
+            leases: backend,
         }
     }
 }

@@ -22,7 +22,7 @@ use ordermon_domain::ports::{
     PositionRepository, SilenceRepository, Store, StoreError, StrategyRepository, UserRepository,
 };
 use ordermon_domain::ports::{
-    CredentialRepository, HighWaterRepository, ProjectionScan, Retention,
+    CredentialRepository, HighWaterRepository, LeaseStore, ProjectionScan, Retention,
 };
 use ordermon_memory::MemoryStore;
 use ordermon_sql::{PoolConfig, SqlStore, redact_url};
@@ -49,6 +49,7 @@ pub trait FullStore:
     + ProjectionScan
     + Retention
     + CredentialRepository
+    + LeaseStore
 {
 }
 
@@ -72,6 +73,7 @@ impl<T> FullStore for T where
         + ProjectionScan
         + Retention
         + CredentialRepository
+        + LeaseStore
 {
 }
 
@@ -159,7 +161,8 @@ impl TestStore {
             high_water: s.clone(),
             scan: s.clone(),
             retention: s.clone(),
-            credentials: s,
+            credentials: s.clone(),
+            leases: s,
         }
     }
 

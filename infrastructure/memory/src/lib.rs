@@ -16,6 +16,7 @@ mod alerting;
 pub mod bus;
 pub mod cache;
 mod credentials;
+mod leases;
 mod repos;
 mod scan;
 mod tables;
@@ -50,6 +51,7 @@ pub fn page_size(limit: u32) -> usize {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    leases: Mutex<leases::Leases>,
 }
 
 impl MemoryStore {

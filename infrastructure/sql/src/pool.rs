@@ -416,6 +416,11 @@ const SQLITE: &[Embedded] = &[
         "strategy_per_user",
         include_str!("../../../migrations/sqlite/20261231000001_strategy_per_user.sql"),
     ),
+    (
+        20_270_105_000_001,
+        "leases",
+        include_str!("../../../migrations/sqlite/20270105000001_leases.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -450,6 +455,11 @@ const POSTGRES: &[Embedded] = &[
         "strategy_per_user",
         include_str!("../../../migrations/postgres/20261231000001_strategy_per_user.sql"),
     ),
+    (
+        20_270_105_000_001,
+        "leases",
+        include_str!("../../../migrations/postgres/20270105000001_leases.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -483,6 +493,11 @@ const MYSQL: &[Embedded] = &[
         20_261_231_000_001,
         "strategy_per_user",
         include_str!("../../../migrations/mysql/20261231000001_strategy_per_user.sql"),
+    ),
+    (
+        20_270_105_000_001,
+        "leases",
+        include_str!("../../../migrations/mysql/20270105000001_leases.sql"),
     ),
 ];
 

@@ -84,7 +84,7 @@ impl SqlStore {
         self.pools.close().await;
     }
 
-    fn scrubbed(&self, e: &sqlx::Error) -> StoreError {
+    pub(crate) fn scrubbed(&self, e: &sqlx::Error) -> StoreError {
         self.clean(to_store_error(e))
     }
 
@@ -96,6 +96,11 @@ impl SqlStore {
             StoreError::Corrupt(m) => StoreError::Corrupt(self.scrubber.scrub(&m)),
             other => other,
         }
+    }
+
+    /// The pools, for statements that need their own transaction shape.
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// Runs one read statement on a pooled connection, retrying transient errors.

@@ -5,6 +5,7 @@
 mod alerting;
 mod credentials;
 mod fixtures;
+mod leases;
 mod maintenance;
 mod reads;
 mod writes;
@@ -61,6 +62,9 @@ macro_rules! contract_suite {
                 credentials::password_hashes_upsert_for_known_users,
                 credentials::sessions_rotate_by_compare_and_swap,
                 credentials::sessions_revoke_list_and_purge,
+                leases::leases_change_hands_with_a_rising_epoch,
+                leases::bad_lease_names_change_nothing,
+                leases::one_winner_among_racing_instances,
             );
         }
     };

@@ -1,0 +1,108 @@
+//! The lease contract: one holder at a time, judged on the store's clock; a
+//! renewal keeps the epoch, a change of holder raises it; a lapsed or released
+//! lease can be taken; of instances racing for one lease exactly one wins.
+
+use std::time::Duration;
+
+use ordermon_tests::TestStore;
+
+const LONG: Duration = Duration::from_secs(30);
+
+pub async fn leases_change_hands_with_a_rising_epoch(t: &TestStore) {
+    let s = &t.store;
+    let a = s.acquire("outbox-relay", "inst-a", LONG).await.unwrap();
+    assert!(a.held_by("inst-a"), "{a:?}");
+    assert_eq!(a.epoch, 1);
+    assert_eq!(a.name, "outbox-relay");
+
+    // Live and someone else's: b gets the lease as it stands, a's.
+    let b = s.acquire("outbox-relay", "inst-b", LONG).await.unwrap();
+    assert!(b.held_by("inst-a") && !b.held_by("inst-b"), "{b:?}");
+    assert_eq!(b.epoch, 1);
+
+    // A renewal keeps the epoch and pushes the expiry.
+    let renewed = s.acquire("outbox-relay", "inst-a", LONG).await.unwrap();
+    assert!(renewed.held_by("inst-a"));
+    assert_eq!(renewed.epoch, 1);
+    assert!(renewed.expires_at >= a.expires_at);
+
+    // Only the holder can release it; then b takes it with a higher epoch.
+    assert!(!s.release("outbox-relay", "inst-b").await.unwrap());
+    assert!(s.release("outbox-relay", "inst-a").await.unwrap());
+    assert!(
+        !s.release("outbox-relay", "inst-a").await.unwrap(),
+        "already released"
+    );
+    let b = s.acquire("outbox-relay", "inst-b", LONG).await.unwrap();
+    assert!(b.held_by("inst-b"), "{b:?}");
+    assert_eq!(b.epoch, 2);
+
+    // A lapsed lease goes to the next asker, epoch raised; the old holder
+    // coming back finds it taken.
+    let short = s
+        .acquire("user:al_%ce", "inst-a", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(short.held_by("inst-a"));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let listed = s.leases("user:").await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(!listed[0].live, "lapsed: {listed:?}");
+    let taken = s.acquire("user:al_%ce", "inst-b", LONG).await.unwrap();
+    assert!(taken.held_by("inst-b"));
+    assert_eq!(taken.epoch, short.epoch + 1);
+    let back = s.acquire("user:al_%ce", "inst-a", LONG).await.unwrap();
+    assert!(back.held_by("inst-b") && !back.held_by("inst-a"));
+
+    // The listing filters by prefix literally (`_` and `%` are not patterns).
+    s.acquire("user:bob", "inst-a", LONG).await.unwrap();
+    s.acquire("userXbob", "inst-a", LONG).await.unwrap();
+    let names: Vec<String> = s
+        .leases("user:")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["user:al_%ce", "user:bob"]);
+    assert_eq!(s.leases("").await.unwrap().len(), 4);
+}
+
+pub async fn bad_lease_names_change_nothing(t: &TestStore) {
+    let s = &t.store;
+    for (name, holder) in [("", "a"), ("x", ""), ("x\n", "a"), ("x", &*"h".repeat(201))] {
+        let r = s.acquire(name, holder, LONG).await;
+        assert!(r.is_err(), "{name:?}/{holder:?} accepted: {r:?}");
+    }
+    assert!(s.leases("").await.unwrap().is_empty());
+    let max = "n".repeat(200);
+    assert!(s.acquire(&max, &max, LONG).await.unwrap().held_by(&max));
+}
+
+pub async fn one_winner_among_racing_instances(t: &TestStore) {
+    for round in 0..3 {
+        let name = format!("race-{round}");
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = t.store.clone();
+                let name = name.clone();
+                tokio::spawn(
+                    async move { s.acquire(&name, &format!("inst-{i}"), LONG).await.unwrap() },
+                )
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        let winners: Vec<_> = (0..8)
+            .filter(|i| results[*i].held_by(&format!("inst-{i}")))
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        let holder = format!("inst-{}", winners[0]);
+        assert!(
+            results.iter().all(|l| l.holder == holder && l.epoch == 1),
+            "{results:?}"
+        );
+    }
+}
