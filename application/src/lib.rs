@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod feed;
 mod high_water;
+pub mod lease_keeper;
 pub mod live_feed;
 pub mod lookup;
 pub mod market;

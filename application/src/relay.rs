@@ -12,7 +12,13 @@
 //! attempt to drain the outbox, bounded by a deadline.
 //!
 //! Only one relay may drain an outbox at a time: two would publish the same rows
-//! and could interleave users' events.
+//! and could interleave users' events. Where several instances share one
+//! outbox, each runs a relay under the `outbox-relay` lease
+//! ([`OutboxRelay::with_lease`]): the one holding it relays, the others stand
+//! by and take over within the lease's TTL when the holder dies. A relay also
+//! checks the lease right before each publish, so a holder paused past its
+//! lease publishes nothing more once it wakes (a batch already handed to the
+//! broker may still arrive twice; consumers deduplicate by event id).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +34,8 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::lease_keeper::{LeaseHandle, LeaseStatus};
 
 /// Relay settings (the binary maps its configuration onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +90,10 @@ pub enum RelayError {
 pub struct RelayStatus {
     /// The bus (`memory`, `rabbitmq`, `kafka`, `redis`).
     pub bus: &'static str,
-    /// Whether the relay task is running.
+    /// Whether this instance relays now (under a lease: whether it holds it).
     pub running: bool,
+    /// The `outbox-relay` lease, when relays compete for it.
+    pub lease: Option<LeaseStatus>,
     /// Unsent outbox rows (refreshed about once a second).
     pub pending: u64,
     /// Age of the oldest unsent row, in seconds (0 when none).
@@ -124,13 +134,16 @@ pub struct SetAside {
 pub struct RelayHandle {
     status: Arc<Mutex<RelayStatus>>,
     wake: Arc<Notify>,
+    lease: Option<LeaseHandle>,
 }
 
 impl RelayHandle {
     /// A snapshot of the relay's state.
     #[must_use]
     pub fn status(&self) -> RelayStatus {
-        self.status.lock().clone()
+        let mut s = self.status.lock().clone();
+        s.lease = self.lease.as_ref().map(LeaseHandle::status);
+        s
     }
 
     /// Wakes the relay (something was committed).
@@ -183,6 +196,7 @@ impl OutboxRelay {
         let status = RelayStatus {
             bus: bus.name(),
             running: false,
+            lease: None,
             pending: 0,
             oldest_pending_seconds: 0.0,
             published_total: 0,
@@ -200,9 +214,27 @@ impl OutboxRelay {
             handle: RelayHandle {
                 status: Arc::new(Mutex::new(status)),
                 wake: Arc::new(Notify::new()),
+                lease: None,
             },
             feed: None,
         }
+    }
+
+    /// Relays only while `lease` is held (see the module docs); stands by
+    /// otherwise. The lease's keeper must outlive the relay, so the final
+    /// drain on shutdown still holds it.
+    #[must_use]
+    pub fn with_lease(mut self, lease: LeaseHandle) -> Self {
+        self.handle.lease = Some(lease);
+        self
+    }
+
+    /// Whether this relay may publish now.
+    fn leading(&self) -> bool {
+        self.handle
+            .lease
+            .as_ref()
+            .is_none_or(|l| l.held().is_some())
     }
 
     /// Wakes the relay whenever events are committed (e.g. from
@@ -261,6 +293,10 @@ impl OutboxRelay {
             .unwrap_or_default()
             .as_secs_f64();
         let messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
+        if !self.leading() {
+            // The lease ran out while reading: the new holder publishes these.
+            return Ok(0);
+        }
         let n = match self.bus.publish(&messages).await {
             Ok(()) => {
                 let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
@@ -368,13 +404,22 @@ impl OutboxRelay {
 
     /// Relays until `cancel` fires, then drains what it can before the deadline.
     pub async fn run(mut self, cancel: CancellationToken) {
-        self.handle.status.lock().running = true;
-        tracing::info!(bus = self.bus.name(), "outbox relay started");
+        tracing::info!(
+            bus = self.bus.name(),
+            leased = self.handle.lease.is_some(),
+            "outbox relay started"
+        );
         let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
         let mut last_count = tokio::time::Instant::now() - self.config.count_interval;
         // The first purge comes one interval after start, not during it.
         let mut last_purge = tokio::time::Instant::now();
         while !cancel.is_cancelled() {
+            if !self.leading() {
+                self.stand_by(&cancel).await;
+                last_purge = tokio::time::Instant::now();
+                continue;
+            }
+            self.handle.status.lock().running = true;
             if last_count.elapsed() >= self.config.count_interval {
                 self.refresh_count().await;
                 last_count = tokio::time::Instant::now();
@@ -406,10 +451,35 @@ impl OutboxRelay {
                 }
             }
         }
-        self.drain().await;
+        if self.leading() {
+            self.drain().await;
+        }
         self.refresh_count().await;
         self.handle.status.lock().running = false;
         tracing::info!("outbox relay stopped");
+    }
+
+    /// Waits for the lease (another instance relays meanwhile), keeping the
+    /// pending count fresh for `/status` and the alert rules.
+    async fn stand_by(&mut self, cancel: &CancellationToken) {
+        let was_running = std::mem::replace(&mut self.handle.status.lock().running, false);
+        if was_running {
+            tracing::warn!("outbox relay lease lost; standing by");
+        }
+        let Some(mut lease) = self.handle.lease.clone() else {
+            return;
+        };
+        loop {
+            self.refresh_count().await;
+            tokio::select! {
+                () = lease.acquired() => {
+                    tracing::info!("this instance relays the outbox now");
+                    return;
+                }
+                () = tokio::time::sleep(self.config.count_interval) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
     }
 
     /// The final drain on shutdown: publish until empty, failing, or out of time.

@@ -8,7 +8,11 @@ use std::time::Duration;
 use ordermon_application::Engine;
 use ordermon_application::cache::ReadCache;
 use ordermon_application::consume::{Consumer, ConsumerConfig, ConsumerHandle, DeadLetters};
+use ordermon_application::lease_keeper::LeaseKeeper;
 use ordermon_application::relay::{OutboxRelay, RelayConfig, RelayHandle};
+
+/// The lease the instances' relays compete for.
+pub(crate) const RELAY_LEASE: &str = "outbox-relay";
 use ordermon_application::stream::{EventFanout, InstanceHandler};
 use ordermon_domain::ports::{BusError, Clock, MessageBus};
 use ordermon_http::StatusSection;
@@ -152,6 +156,8 @@ pub(crate) struct Messaging {
     consumer: ConsumerHandle,
     relay_tasks: TaskTracker,
     relay_cancel: CancellationToken,
+    lease_tasks: TaskTracker,
+    lease_cancel: CancellationToken,
     consumer_tasks: TaskTracker,
     consumer_cancel: CancellationToken,
 }
@@ -167,8 +173,9 @@ impl std::fmt::Debug for Messaging {
 
 impl Messaging {
     /// Starts the relay (when `settings.relay`) from the engine's outbox to
-    /// `bus`, woken by every commit, and this instance's consumer in `group`,
-    /// feeding `fanout` and evicting from `cache`.
+    /// `bus`, woken by every commit, relaying while this process holds the
+    /// `outbox-relay` lease, and this instance's consumer in
+    /// `group`, feeding `fanout` and evicting from `cache`.
     pub(crate) fn start(
         bus: Arc<dyn MessageBus>,
         settings: &BusSettings,
@@ -180,7 +187,18 @@ impl Messaging {
     ) -> Self {
         let relay_tasks = TaskTracker::new();
         let relay_cancel = CancellationToken::new();
+        let lease_tasks = TaskTracker::new();
+        let lease_cancel = CancellationToken::new();
         let relay = settings.relay.then(|| {
+            // The keeper outlives the relay (its own token, cancelled after
+            // the relay's final drain), so the drain still holds the lease.
+            let lease = LeaseKeeper::new(
+                engine.persistence().leases.clone(),
+                RELAY_LEASE,
+                lease_holder(&group),
+                settings.relay_lease_ttl,
+            )
+            .spawn(&lease_tasks, lease_cancel.clone());
             let config = RelayConfig {
                 batch: settings.relay_batch,
                 poll_interval: settings.relay_poll_interval,
@@ -195,6 +213,7 @@ impl Messaging {
                 config,
             )
             .with_commit_feed(engine.subscribe_events())
+            .with_lease(lease)
             .spawn(&relay_tasks, relay_cancel.clone())
         });
         let consumer_tasks = TaskTracker::new();
@@ -218,6 +237,8 @@ impl Messaging {
             consumer,
             relay_tasks,
             relay_cancel,
+            lease_tasks,
+            lease_cancel,
             consumer_tasks,
             consumer_cancel,
         }
@@ -274,6 +295,10 @@ impl Messaging {
         self.relay_cancel.cancel();
         self.relay_tasks.close();
         self.relay_tasks.wait().await;
+        // The relay drained under the lease; now the keeper releases it.
+        self.lease_cancel.cancel();
+        self.lease_tasks.close();
+        self.lease_tasks.wait().await;
         self.consumer_cancel.cancel();
         self.consumer_tasks.close();
         self.consumer_tasks.wait().await;
@@ -337,4 +362,15 @@ impl ordermon_http::HealthCheck for BusHealth {
             Err("this instance's consumer has not subscribed yet".to_owned())
         }
     }
+}
+
+/// This process's name in leases: the instance name and a random suffix, so a
+/// restarted instance, or two misconfigured with one name, never take a lease
+/// for the other.
+pub(crate) fn lease_holder(instance: &str) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let mut holder: String = instance.chars().take(160).collect();
+    holder.push('/');
+    holder.push_str(&suffix[..12]);
+    holder
 }

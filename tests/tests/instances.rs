@@ -65,8 +65,8 @@ async fn serve(config: Config) -> RunningApp {
         .unwrap()
 }
 
-/// Instances `a` (which relays the shared outbox) and `b` (which does not:
-/// exactly one instance may relay one outbox).
+/// Instances `a` and `b`, both allowed to relay the shared outbox: they
+/// compete for its lease and one relays at a time.
 async fn pair(kind: BusKind, cache: &str) -> Option<Pair> {
     let store = provision(Backend::Postgres).await?;
     let bus = provision_bus(kind, BusOptions::default()).await?;
@@ -75,9 +75,7 @@ async fn pair(kind: BusKind, cache: &str) -> Option<Pair> {
         uuid::Uuid::now_v7().simple()
     ));
     let a = serve(config(&store, &bus, "instance-a", cache, &logs)).await;
-    let mut cb = config(&store, &bus, "instance-b", cache, &logs);
-    cb.bus.relay = false;
-    let b = serve(cb).await;
+    let b = serve(config(&store, &bus, "instance-b", cache, &logs)).await;
     Some(Pair {
         a,
         b,

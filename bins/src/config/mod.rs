@@ -300,6 +300,12 @@ impl Config {
                 "must be positive",
             ));
         }
+        if self.bus.relay_lease_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "bus.relay_lease_ttl",
+                "must be at least 1s",
+            ));
+        }
         if self.bus.relay_poll_interval.is_zero() {
             return Err(ConfigError::invalid(
                 "bus.relay_poll_interval",

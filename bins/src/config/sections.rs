@@ -334,9 +334,16 @@ pub struct BusSettings {
     /// `["1s", "5s", "30s"]`).
     #[serde(with = "duration::serde_list")]
     pub retry_delays: Vec<Duration>,
-    /// Run the outbox relay here (default true). With several instances on one
-    /// database, exactly one must relay: two would publish the same rows.
+    /// Let this instance relay the outbox (default true). Instances that may
+    /// relay compete for the `outbox-relay` lease in the database: exactly one
+    /// relays at a time, another takes over when it dies. `false` forbids
+    /// relaying here.
     pub relay: bool,
+    /// How long the `outbox-relay` lease lasts without a renewal (default
+    /// `5s`): a dead relay's lease lapses after at most this long, and a
+    /// standby takes it over within a tenth of it after that.
+    #[serde(with = "duration::serde")]
+    pub relay_lease_ttl: Duration,
     /// Most outbox rows per published batch (default 500).
     pub relay_batch: u32,
     /// How often an idle relay looks at the outbox without being woken by a
@@ -371,6 +378,7 @@ impl Default for BusSettings {
                 Duration::from_secs(30),
             ],
             relay: true,
+            relay_lease_ttl: Duration::from_secs(5),
             relay_batch: relay.batch,
             relay_poll_interval: relay.poll_interval,
             connect_timeout: Duration::from_secs(20),

@@ -8,7 +8,7 @@ use ordermon_tests::TestStore;
 
 const LONG: Duration = Duration::from_secs(30);
 
-pub async fn leases_change_hands_with_a_rising_epoch(t: &TestStore) {
+pub(crate) async fn leases_change_hands_with_a_rising_epoch(t: &TestStore) {
     let s = &t.store;
     let a = s.acquire("outbox-relay", "inst-a", LONG).await.unwrap();
     assert!(a.held_by("inst-a"), "{a:?}");
@@ -68,7 +68,7 @@ pub async fn leases_change_hands_with_a_rising_epoch(t: &TestStore) {
     assert_eq!(s.leases("").await.unwrap().len(), 4);
 }
 
-pub async fn bad_lease_names_change_nothing(t: &TestStore) {
+pub(crate) async fn bad_lease_names_change_nothing(t: &TestStore) {
     let s = &t.store;
     for (name, holder) in [("", "a"), ("x", ""), ("x\n", "a"), ("x", &*"h".repeat(201))] {
         let r = s.acquire(name, holder, LONG).await;
@@ -79,7 +79,7 @@ pub async fn bad_lease_names_change_nothing(t: &TestStore) {
     assert!(s.acquire(&max, &max, LONG).await.unwrap().held_by(&max));
 }
 
-pub async fn one_winner_among_racing_instances(t: &TestStore) {
+pub(crate) async fn one_winner_among_racing_instances(t: &TestStore) {
     for round in 0..3 {
         let name = format!("race-{round}");
         let tasks: Vec<_> = (0..8)

@@ -1,0 +1,270 @@
+//! The outbox relay moves between instances: two `monitor-server` processes
+//! share PostgreSQL and a broker, and both may relay, so they compete for the
+//! `outbox-relay` lease. While orders stream into the standby, the holder is
+//! killed with `kill -9` (it never releases the lease): the standby relays
+//! within the lease's TTL, and an independent consumer sees every committed
+//! event exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ordermon_application::consume::{
+    Consumer, ConsumerConfig, EventHandler, HandlerError, MemoryProcessedEvents,
+};
+use ordermon_domain::event::DomainEvent;
+use ordermon_domain::ids::EventId;
+use ordermon_domain::user::Role;
+use ordermon_tests::bus::{BusKind, BusOptions, TestBus, provision_bus};
+use ordermon_tests::{Backend, provision};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+mod common;
+
+use common::{call, ready, token};
+
+const TTL: Duration = Duration::from_secs(2);
+
+fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16, name: &str) -> common::Server {
+    let env = [
+        ("ORDERMON_BUS__URL", bus.server_url()),
+        ("ORDERMON_BUS__TOPIC", bus.server_topic()),
+        ("ORDERMON_BUS__INSTANCE", format!("{name}-{}", bus.suffix)),
+        ("ORDERMON_BUS__RELAY_LEASE_TTL", "2s".to_owned()),
+        ("ORDERMON_BUS__RELAY_POLL_INTERVAL", "50ms".to_owned()),
+    ];
+    common::serve(db, logs, port, &env)
+}
+
+/// Counts how often each event was applied.
+#[derive(Debug, Default)]
+struct Applied(Mutex<HashMap<EventId, u32>>);
+
+#[async_trait]
+impl EventHandler for Applied {
+    async fn handle(&self, event: &DomainEvent) -> Result<(), HandlerError> {
+        *self.0.lock().entry(event.event_id).or_default() += 1;
+        Ok(())
+    }
+}
+
+async fn relay_status(http: &reqwest::Client, base: &str, admin: &str) -> Value {
+    let (s, status) = call(http.get(format!("{base}/status")).bearer_auth(admin)).await;
+    assert_eq!(s, 200, "{status}");
+    status["components"]["relay"].clone()
+}
+
+async fn logged_events(http: &reqwest::Client, base: &str, admin: &str) -> HashSet<EventId> {
+    let mut ids = HashSet::new();
+    let mut after = 0_i64;
+    loop {
+        let (s, page) = call(
+            http.get(format!("{base}/api/v1/events?after={after}&limit=1000"))
+                .bearer_auth(admin),
+        )
+        .await;
+        assert_eq!(s, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            return ids;
+        }
+        for item in &items {
+            after = after.max(item["position"].as_i64().unwrap());
+            ids.insert(
+                serde_json::from_value::<DomainEvent>(item["event"].clone())
+                    .unwrap()
+                    .event_id,
+            );
+        }
+    }
+}
+
+async fn takeover(kind: BusKind) {
+    let Some(store) = provision(Backend::Postgres).await else {
+        return;
+    };
+    let Some(bus) = provision_bus(kind, BusOptions::default()).await else {
+        return;
+    };
+    let _groups = (bus.group("instance-a"), bus.group("instance-b"));
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("relay-takeover");
+
+    let applied = Arc::new(Applied::default());
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let mut config = ConsumerConfig::new(bus.group("audit"), ["#"]);
+    config.max_attempts = 10;
+    let consumer = Consumer::new(bus.bus.clone(), applied.clone(), config)
+        .with_processed(Arc::new(MemoryProcessedEvents::new()))
+        .spawn(&tracker, cancel.clone());
+    let t0 = Instant::now();
+    while !consumer.status().running {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "consumer not running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let http = reqwest::Client::new();
+    let admin = token("root", Role::Admin);
+    let (port_a, port_b) = (common::free_port(), common::free_port());
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let mut a = start(&db, &bus, &logs, port_a, "a");
+    ready(&http, &base_a).await;
+    // a relays (it came first); b, started next, stands by.
+    let t0 = Instant::now();
+    while relay_status(&http, &base_a, &admin).await["running"] != true {
+        assert!(t0.elapsed() < Duration::from_secs(10), "a never relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut b = start(&db, &bus, &logs, port_b, "b");
+    ready(&http, &base_b).await;
+    tokio::time::sleep(TTL / 2).await;
+    let rb = relay_status(&http, &base_b, &admin).await;
+    assert_eq!(rb["running"], false, "two relays at once: {rb}");
+    assert_eq!(rb["lease"]["held"], false, "{rb}");
+    let ra = relay_status(&http, &base_a, &admin).await;
+    assert_eq!(
+        rb["lease"]["holder"], ra["lease"]["instance"],
+        "b sees a hold it: {ra} {rb}"
+    );
+    assert_eq!(ra["lease"]["epoch"], rb["lease"]["epoch"]);
+
+    let (s, body) = call(http.post(format!("{base_b}/api/v1/instruments")).bearer_auth(&admin).json(
+        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{body}");
+    for user in ["alice", "bob"] {
+        let (s, body) = call(
+            http.post(format!("{base_b}/api/v1/users"))
+                .bearer_auth(&admin)
+                .json(&json!({"id": user, "name": user})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+        let (s, body) = call(
+            http.post(format!("{base_b}/api/v1/users/{user}/cash"))
+                .bearer_auth(&admin)
+                .json(&json!({"currency": "USD", "amount": "1000000", "reason": "initial"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+
+    // Eight clients submit to b throughout; a is killed in the middle.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let user = if w % 2 == 0 { "alice" } else { "bob" };
+        let (http, base, tok, stop, answered) = (
+            http.clone(),
+            base_b.clone(),
+            token(user, Role::Trader),
+            stop.clone(),
+            answered.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({"client_order_id": format!("t-{w}-{n}"), "instrument_id": "ACME.SIM",
+                    "side": "buy", "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"});
+                let r = http.post(format!("{base}/api/v1/orders")).bearer_auth(&tok).json(&body).send().await;
+                if r.is_ok_and(|r| r.status().is_success()) {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before_kill = answered.load(Ordering::Relaxed);
+    a.kill9();
+    let killed = Instant::now();
+    let took_over = loop {
+        if relay_status(&http, &base_b, &admin).await["running"] == true {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < TTL * 5, "b did not take the relay over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let answered = answered.load(Ordering::Relaxed);
+    assert!(
+        before_kill > 20 && answered > before_kill,
+        "load ran across the kill ({before_kill}, {answered})"
+    );
+    // Within the TTL from the holder's last renewal, plus one standby ask
+    // (a tenth of it) and this loop's own polling.
+    assert!(
+        took_over <= TTL + TTL / 10 + Duration::from_millis(500),
+        "takeover took {took_over:?}"
+    );
+    let rb = relay_status(&http, &base_b, &admin).await;
+    assert_eq!(rb["lease"]["held"], true, "{rb}");
+    assert_eq!(
+        rb["lease"]["epoch"],
+        ra["lease"]["epoch"].as_u64().unwrap() + 1,
+        "{rb}"
+    );
+
+    let committed = logged_events(&http, &base_b, &admin).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: HashSet<EventId> = applied.0.lock().keys().copied().collect();
+        if committed.is_subset(&seen) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: {} of {} committed events never arrived",
+            kind.name(),
+            committed.difference(&seen).count(),
+            committed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let doubled = applied.0.lock().values().filter(|n| **n > 1).count();
+    assert_eq!(doubled, 0, "events applied twice");
+    eprintln!(
+        "{}: takeover {} ms after kill -9 (lease TTL {} ms); {answered} orders, {} events, each applied once ({} duplicates absorbed)",
+        kind.name(),
+        took_over.as_millis(),
+        TTL.as_millis(),
+        committed.len(),
+        consumer.status().duplicates
+    );
+    common::assert_replay_verifies(&db, &logs);
+    b.kill9();
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_moves_when_its_holder_is_killed_rabbitmq() {
+    takeover(BusKind::RabbitMq).await;
+}
+
+#[cfg(feature = "kafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_moves_when_its_holder_is_killed_kafka() {
+    takeover(BusKind::Kafka).await;
+}
