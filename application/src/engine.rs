@@ -21,7 +21,6 @@ use ordermon_domain::position::Position;
 use ordermon_domain::risk::{RiskLimits, TradingState};
 use ordermon_domain::user::{Role, User, UserStatus};
 use ordermon_domain::values::Money;
-use parking_lot::RwLock;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +37,7 @@ use crate::owner::{
 };
 use crate::persistence::Persistence;
 use crate::strategy::StrategyRegistry;
+use crate::trading_switch::GlobalSwitch;
 use crate::validate::{check_new_order, same_request};
 use crate::views::{self, PortfolioView, PositionView};
 
@@ -116,7 +116,6 @@ pub struct Engine {
     owner_tracker: TaskTracker,
     owner_cancel: CancellationToken,
     high_water: crate::high_water::HighWaterMarks,
-    system_seq: RwLock<u64>,
     user_logs: std::sync::OnceLock<Arc<dyn ordermon_domain::ports::UserLogSink>>,
     /// Read-through cache, invalidated by the committer on every write.
     cache: Arc<ReadCache>,
@@ -129,8 +128,6 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
-
-const GLOBAL: &str = "global";
 
 impl Engine {
     /// Starts the engine: loads instruments and the global kill switch, starts
@@ -204,24 +201,16 @@ impl Engine {
     ) -> Result<Arc<Self>, AppError> {
         let tracker = TaskTracker::new();
         let instruments = persistence.instruments.list_instruments().await?;
-        let system = persistence
-            .events
-            .aggregate_events(AggregateType::System, GLOBAL)
-            .await?;
-        let mut global = TradingState::Active;
-        for e in &system {
-            if let EventPayload::System(SystemEvent::TradingStateChanged { state, .. }) =
-                &e.event.payload
-            {
-                global = *state;
-            }
-        }
         let committer = GroupCommitter::spawn_with_cache(
             persistence.store.clone(),
             commit,
             &tracker,
             cancel.child_token(),
             cache.clone(),
+        );
+        let global = Arc::new(
+            GlobalSwitch::load(persistence.events.clone(), committer.clone(), clock.clone())
+                .await?,
         );
         cache.spawn_quote_mirror(quotes.clone(), &tracker, cancel.child_token());
         let config_lanes = config.monitor.lane_count();
@@ -233,7 +222,7 @@ impl Engine {
             catalog: Arc::new(InstrumentCatalog::new(instruments)),
             clock,
             config,
-            global_state: RwLock::new(global),
+            global,
             registry: Arc::new(registry),
             lanes: crate::owner::QuoteLanes::new(config_lanes),
             monitored: dashmap::DashSet::new(),
@@ -252,7 +241,6 @@ impl Engine {
             owner_tracker,
             owner_cancel,
             high_water,
-            system_seq: RwLock::new(system.last().map_or(0, |e| e.event.sequence)),
             user_logs: std::sync::OnceLock::new(),
             cache,
         }))
@@ -322,6 +310,12 @@ impl Engine {
         self.ctx.committer.clone()
     }
 
+    /// The global kill switch, shared by the instances on one database.
+    #[must_use]
+    pub fn global_switch(&self) -> &Arc<GlobalSwitch> {
+        &self.ctx.global
+    }
+
     /// The persistence ports.
     #[must_use]
     pub fn persistence(&self) -> &Persistence {
@@ -352,7 +346,7 @@ impl Engine {
         EngineStatus {
             owners: self.owners.running(),
             queued_commands: self.owners.queued(),
-            trading_state: *self.ctx.global_state.read(),
+            trading_state: self.ctx.global.state(),
             instruments: self.ctx.catalog.all().len(),
         }
     }
@@ -837,29 +831,7 @@ impl Engine {
             };
             return self.update_user(user, patch).await.map(|u| u.trading_state);
         }
-        let seq = {
-            let mut s = self.system_seq.write();
-            *s += 1;
-            *s
-        };
-        let mut cs = ChangeSet::default();
-        cs.push_events([DomainEvent::new(
-            GLOBAL,
-            seq,
-            None,
-            Utc::now(),
-            None,
-            EventPayload::System(SystemEvent::TradingStateChanged {
-                state,
-                reason,
-                actor,
-            }),
-        )])
-        .map_err(|e| AppError::Unexpected(e.to_string()))?;
-        self.ctx.committer.commit(cs).await?;
-        *self.ctx.global_state.write() = state;
-        tracing::warn!(?state, "global trading state changed");
-        Ok(state)
+        self.ctx.global.engage(state, reason, actor).await
     }
 }
 

@@ -124,6 +124,14 @@ async fn monitored(mode: VenueMode) -> Monitored {
 }
 
 async fn monitored_with(mode: VenueMode, max_event_bytes: usize) -> Monitored {
+    monitored_scanning(mode, max_event_bytes, Duration::from_millis(100)).await
+}
+
+async fn monitored_scanning(
+    mode: VenueMode,
+    max_event_bytes: usize,
+    scan_interval: Duration,
+) -> Monitored {
     let store = Arc::new(MemoryStore::new());
     let mut registry = StrategyRegistry::with_builtins();
     registry.register(Arc::new(TestFactory("panicky", || Box::new(Panicky))));
@@ -137,7 +145,7 @@ async fn monitored_with(mode: VenueMode, max_event_bytes: usize) -> Monitored {
         EngineConfig {
             venue_mode: mode,
             monitor: MonitorConfig {
-                scan_interval: Duration::from_millis(100),
+                scan_interval,
                 tick_interval: Duration::from_millis(50),
                 stuck_submit_after: Duration::from_millis(200),
                 ..MonitorConfig::default()
@@ -246,6 +254,31 @@ async fn database_status_starts_and_stops_monitors() {
     })
     .await;
     assert_eq!(m.monitoring.status().active_users, 2);
+    m.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_created_through_the_api_is_monitored_at_once() {
+    // Scans an hour apart: only the creation itself can start the monitor.
+    let m = monitored_scanning(
+        VenueMode::External,
+        EngineConfig::default().max_event_bytes,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // The first scan runs at start; wait for it so it cannot be the cause.
+    eventually("first scan", Duration::from_secs(2), || {
+        m.monitoring.status().scans == 1
+    })
+    .await;
+    let created = Instant::now();
+    let a = funded_user(&m.h, "alice", "100").await;
+    eventually("alice monitored", Duration::from_secs(1), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    assert_eq!(m.monitoring.status().scans, 1, "no scan ran");
+    eprintln!("monitored {:?} after creation", created.elapsed());
     m.cancel.cancel();
 }
 

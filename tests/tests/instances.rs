@@ -55,6 +55,8 @@ fn config(
     c.demo.instruments = false;
     c.auth.bootstrap_admin = Some("root".into());
     c.shutdown.timeout = Duration::from_secs(5);
+    // Instruments created on one instance reach the other's catalog by the scan.
+    c.monitor.scan_interval = Duration::from_millis(200);
     c
 }
 
@@ -284,4 +286,97 @@ async fn in_process_caches_are_evicted_by_bus_events() {
 async fn shared_redis_cache_is_invalidated_across_instances() {
     reads_follow_writes_across_instances(BusKind::RabbitMq, &redis_url(), Duration::from_secs(2))
         .await;
+}
+
+impl Pair {
+    async fn kill_switch(&self, on: &RunningApp, state: &str) -> Value {
+        let admin = self.token("root", Role::Admin);
+        let (s, body) = self
+            .call(
+                on,
+                reqwest::Method::POST,
+                "/api/v1/admin/kill-switch",
+                &admin,
+                Some(json!({"scope": "global", "state": state, "reason": "instances test"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body
+    }
+
+    async fn global_state(&self, on: &RunningApp) -> Value {
+        let admin = self.token("root", Role::Admin);
+        let (s, body) = self
+            .call(on, reqwest::Method::GET, "/status", &admin, None)
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body["trading_state"].clone()
+    }
+}
+
+/// The global kill switch engaged through `a` halts orders placed through `b`
+/// within a second, and switches engaged on both at once never collide: the
+/// last committed wins on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_reaches_every_instance() {
+    let Some(p) = pair(BusKind::RabbitMq, "memory").await else {
+        return;
+    };
+    let alice = p.setup().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let order = p.submit(&p.b, &alice, "before").await;
+    assert_eq!(order["status"], "submitted", "{order}");
+
+    p.kill_switch(&p.a, "halted").await;
+    let engaged = Instant::now();
+    let mut n = 0;
+    let halted_after = loop {
+        n += 1;
+        let order = p.submit(&p.b, &alice, &format!("after-{n}")).await;
+        if order["reason"] == "trading_halted" {
+            break engaged.elapsed();
+        }
+        assert!(
+            engaged.elapsed() < Duration::from_secs(1),
+            "b still trades: {order}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(p.global_state(&p.b).await, "halted");
+
+    // Both change it at once, b not yet knowing a's change: no collision.
+    let (ra, rb) = tokio::join!(
+        p.kill_switch(&p.a, "reducing"),
+        p.kill_switch(&p.b, "active")
+    );
+    assert_eq!(
+        (&ra["state"], &rb["state"]),
+        (&json!("reducing"), &json!("active"))
+    );
+    // Both settle on one state, the last committed, within a second.
+    let t0 = Instant::now();
+    loop {
+        let (sa, sb) = (p.global_state(&p.a).await, p.global_state(&p.b).await);
+        if sa == sb {
+            assert!(sa == "reducing" || sa == "active", "{sa}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "a says {sa}, b says {sb}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.kill_switch(&p.a, "active").await;
+    let t0 = Instant::now();
+    while p.global_state(&p.b).await != "active" {
+        assert!(t0.elapsed() < Duration::from_secs(1), "b never resumed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Alice's orders stay on b: until users are owned by one instance
+    // (issue 16), a's copy of her account is stale.
+    let order = p.submit(&p.b, &alice, "resumed").await;
+    assert_eq!(order["status"], "submitted", "{order}");
+    eprintln!("orders through b halted {halted_after:?} after the switch on a");
+    p.stop().await;
 }

@@ -1,11 +1,15 @@
 //! The monitoring engine: keeps one monitor running for every active user.
 //!
-//! On start and every `monitor.scan_interval` it reads which users are `active`
-//! and which strategies are `enabled` (operators flip them with plain SQL), starts
+//! On start and every `monitor.scan_interval` it reads the instruments (added
+//! on another instance or with SQL) and which users are `active` and which
+//! strategies are `enabled` (operators flip them with plain SQL), starts
 //! the monitors of newly active users, stops those of disabled ones, and sends
 //! strategy changes to the affected monitors. Changes made through the API go
-//! through the user's owner and take effect at once, without waiting for a scan.
-//! More tasks feed the monitors: the quote lanes (each quote goes straight to
+//! through the user's owner and take effect at once, without waiting for a scan;
+//! a user created through the API is monitored as soon as it is committed.
+//! The global kill switch is read back every [`CONTROL_INTERVAL`], so one
+//! engaged through another instance applies here too. More tasks feed the
+//! monitors: the quote lanes (each quote goes straight to
 //! the running strategies that trade its instrument, see
 //! [`QuoteLanes`](crate::owner::QuoteLanes)) and the ticker (timers and checks,
 //! through the owners).
@@ -77,7 +81,18 @@ impl MonitoringEngine {
             let cancel = cancel.clone();
             tracker.spawn(async move { me.scan_loop(cancel).await });
         }
+        {
+            let me = me.clone();
+            let cancel = cancel.clone();
+            let feed = me.engine.subscribe_events();
+            tracker.spawn(async move { me.created_users(feed, cancel).await });
+        }
         me.engine.spawn_lanes(cancel);
+        // The kill switch engaged on another instance applies here within
+        // this interval.
+        me.engine
+            .global_switch()
+            .spawn_watch(CONTROL_INTERVAL, &tracker, cancel.clone());
         {
             let me = me.clone();
             let cancel = cancel.clone();
@@ -119,12 +134,50 @@ impl MonitoringEngine {
         }
     }
 
+    /// Starts the monitor of a user created through this instance at once,
+    /// not at the next scan (SPEC §3.4: API changes apply at once). A user
+    /// created with plain SQL or on another instance waits for the scan.
+    async fn created_users(
+        self: Arc<Self>,
+        mut feed: tokio::sync::broadcast::Receiver<Arc<ordermon_domain::event::DomainEvent>>,
+        cancel: CancellationToken,
+    ) {
+        use ordermon_domain::event::{EventPayload, UserEvent};
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let event = tokio::select! {
+                e = feed.recv() => e,
+                () = cancel.cancelled() => return,
+            };
+            match event {
+                Ok(e) => {
+                    if let EventPayload::User(UserEvent::Created { user }) = &e.payload
+                        && user.status == UserStatus::Active
+                        && !self.engine.is_monitored(&user.id)
+                    {
+                        self.engine.start_monitor(&user.id).await;
+                    }
+                }
+                // Missed ones are started by the next scan.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
     /// One scan: reconcile running monitors and strategies with the database.
     ///
     /// # Errors
     /// Store failures (the next scan retries).
     pub async fn scan(&self) -> Result<(), AppError> {
         let p = self.engine.persistence();
+        // Instruments added or changed on another instance (or with SQL).
+        let catalog = self.engine.catalog();
+        for instrument in p.instruments.list_instruments().await? {
+            if catalog.get(&instrument.id).is_none_or(|known| *known != instrument) {
+                catalog.put(instrument);
+            }
+        }
         let users = p.users.user_statuses().await?;
         let strategies = p.strategies.strategy_statuses().await?;
         let mut active = 0;
@@ -221,6 +274,10 @@ impl MonitoringEngine {
         }
     }
 }
+
+/// How often the global trading state is read back from the database, so a
+/// change made on another instance applies here.
+pub const CONTROL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Most slices a tick round is spread over (one every 10 ms at least).
 const TICK_SLICES: u128 = 50;

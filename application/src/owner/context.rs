@@ -8,8 +8,7 @@ use dashmap::DashSet;
 use ordermon_domain::ids::UserId;
 
 use ordermon_domain::ports::{Clock, ExecutionVenue};
-use ordermon_domain::risk::{RiskParams, TradingState};
-use parking_lot::RwLock;
+use ordermon_domain::risk::RiskParams;
 use serde::{Deserialize, Serialize};
 
 use super::lanes::QuoteLanes;
@@ -135,7 +134,7 @@ pub(crate) struct Context {
     pub(crate) catalog: Arc<InstrumentCatalog>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
-    pub(crate) global_state: RwLock<TradingState>,
+    pub(crate) global: Arc<crate::trading_switch::GlobalSwitch>,
     pub(crate) registry: Arc<StrategyRegistry>,
     pub(crate) lanes: QuoteLanes,
     /// Users whose monitor runs (the owner is the source of truth).

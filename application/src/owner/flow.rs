@@ -321,7 +321,7 @@ impl Owner {
         self.state
             .user
             .trading_state
-            .stricter(*self.ctx.global_state.read())
+            .stricter(self.ctx.global.state())
     }
 
     /// Pre-trade risk of changing `before` into `after` (see

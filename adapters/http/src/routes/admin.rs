@@ -148,6 +148,7 @@ pub async fn execution(
     responses(
         (status = 200, body = KillSwitchResponse),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
