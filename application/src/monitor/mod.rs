@@ -174,7 +174,10 @@ impl MonitoringEngine {
         // Instruments added or changed on another instance (or with SQL).
         let catalog = self.engine.catalog();
         for instrument in p.instruments.list_instruments().await? {
-            if catalog.get(&instrument.id).is_none_or(|known| *known != instrument) {
+            if catalog
+                .get(&instrument.id)
+                .is_none_or(|known| *known != instrument)
+            {
                 catalog.put(instrument);
             }
         }

@@ -42,6 +42,18 @@ impl Lease {
     }
 }
 
+/// A write's claim to be made under a lease: the store refuses the write
+/// unless `holder` holds `lease` at `epoch` (see [`super::ChangeSet::fence`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fence {
+    /// The lease (`user:alice`).
+    pub lease: String,
+    /// The writer's holder id.
+    pub holder: String,
+    /// The epoch the writer holds it at.
+    pub epoch: u64,
+}
+
 /// Why a lease name or holder was refused.
 #[must_use]
 pub fn check_lease_name(what: &'static str, name: &str) -> Option<StoreError> {
@@ -71,6 +83,15 @@ pub trait LeaseStore: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn release(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
+
+    /// Renews every live lease `holder` holds whose name starts with
+    /// `prefix` until `ttl` from now, in one statement; returns how many.
+    /// Lapsed ones are not revived (another instance may be taking them).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn renew_all(&self, prefix: &str, holder: &str, ttl: Duration)
+    -> Result<u64, StoreError>;
 
     /// Every lease whose name starts with `prefix` (lapsed ones included),
     /// by name.

@@ -21,7 +21,7 @@ pub use bus::{
 };
 pub use cache::{Cache, CacheError, CacheKey};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use lease::{LEASE_NAME_MAX, Lease, LeaseStore, check_lease_name};
+pub use lease::{Fence, LEASE_NAME_MAX, Lease, LeaseStore, check_lease_name};
 pub use log_sink::{LogPage, LogSinkError, UserLogSink};
 pub use market_data::{MarketDataError, MarketDataProvider};
 pub use notifier::{Notification, Notifier, NotifyError};

@@ -180,6 +180,10 @@ pub struct ChangeSet {
     pub events: Vec<DomainEvent>,
     /// Messages for the relay.
     pub outbox: Vec<OutboxMessage>,
+    /// Written only if the writer still holds this lease at this epoch (a
+    /// user's owner when instances share users); refused with
+    /// [`StoreError::Conflict`] on entity `lease` otherwise.
+    pub fence: Option<super::Fence>,
 }
 
 impl ChangeSet {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ordermon_domain::ports::{Lease, LeaseStore, StoreError, check_lease_name};
+use ordermon_domain::ports::{Fence, Lease, LeaseStore, StoreError, check_lease_name};
 
 use crate::MemoryStore;
 
@@ -59,6 +59,29 @@ impl LeaseStore for MemoryStore {
         }
     }
 
+    async fn renew_all(
+        &self,
+        prefix: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(365));
+        let mut leases = self.leases.lock();
+        let mut n = 0;
+        for (_, entry) in leases
+            .0
+            .iter_mut()
+            .filter(|(name, _)| name.starts_with(prefix))
+        {
+            if entry.0 == holder && entry.2 > now {
+                entry.2 = until;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
         let leases = self.leases.lock();
         Ok(leases
@@ -67,5 +90,22 @@ impl LeaseStore for MemoryStore {
             .filter(|(name, _)| name.starts_with(prefix))
             .map(|(name, entry)| lease(name, entry))
             .collect())
+    }
+}
+
+impl Leases {
+    /// Refuses a write whose fence names a lease its writer no longer holds
+    /// at that epoch (lapsed but not taken over still counts as held: nobody
+    /// else can have written).
+    pub(crate) fn check(&self, fence: &Fence) -> Result<(), StoreError> {
+        match self.0.get(&fence.lease) {
+            Some((holder, epoch, _)) if *holder == fence.holder && *epoch == fence.epoch => Ok(()),
+            found => Err(StoreError::Conflict {
+                entity: "lease",
+                id: fence.lease.clone(),
+                expected: fence.epoch,
+                actual: found.map(|(_, epoch, _)| *epoch),
+            }),
+        }
     }
 }

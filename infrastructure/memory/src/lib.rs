@@ -70,6 +70,11 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn commit(&self, batch: ChangeSet) -> Result<CommitReceipt, StoreError> {
+        // The lease lock is held through the write, as a row lock would be.
+        let leases = self.leases.lock();
+        if let Some(fence) = &batch.fence {
+            leases.check(fence)?;
+        }
         self.with(|t| t.apply(batch))
     }
 
@@ -79,7 +84,16 @@ impl Store for MemoryStore {
     ) -> Vec<Result<CommitReceipt, StoreError>> {
         // One lock for the whole group (one "transaction"); each batch is undone on
         // its own failure, like a savepoint, so the others still commit.
-        self.with(|t| batches.into_iter().map(|b| t.apply(b)).collect())
+        let leases = self.leases.lock();
+        self.with(|t| {
+            batches
+                .into_iter()
+                .map(|b| match &b.fence {
+                    Some(fence) => leases.check(fence).and_then(|()| t.apply(b)),
+                    None => t.apply(b),
+                })
+                .collect()
+        })
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ordermon_domain::ports::{Lease, LeaseStore, StoreError, check_lease_name};
+use ordermon_domain::ports::{Fence, Lease, LeaseStore, StoreError, check_lease_name};
 
-use crate::conn::{Cell, Kind, Row, Val};
+use crate::conn::{Cell, Conn, Kind, Row, Val};
 use crate::decode::{int, text, uint};
-use crate::error::is_transient;
+use crate::error::{Failure, is_transient};
 use crate::pool::WriteTx;
 use crate::store::SqlStore;
 use crate::url::Dialect;
@@ -126,6 +126,23 @@ impl LeaseStore for SqlStore {
         Ok(attempt.await.map_err(|e| self.scrubbed(&e))? > 0)
     }
 
+    async fn renew_all(
+        &self,
+        prefix: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms(self.dialect());
+        // The prefix's length is a literal: an integer, never user text.
+        let sql = format!(
+            "UPDATE leases SET expires_ms = {now} + ? WHERE holder = ? AND expires_ms > {now} \
+             AND SUBSTR(name, 1, {}) = ?",
+            prefix.chars().count()
+        );
+        let args = vec![Val::Int(ms(ttl)), Val::text(holder), Val::text(prefix)];
+        self.exec_each(&[(sql, args)]).await
+    }
+
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
         // Filtered here, not with LIKE: names hold `_` and `%` of user ids.
         let sql = format!(
@@ -193,4 +210,46 @@ async fn settle(
         Cell::Int(until),
         Cell::Int(now),
     ]])
+}
+
+/// Refuses the writes of `fences` unless each writer still holds its lease at
+/// its epoch. The lease rows stay share-locked until the transaction ends, so
+/// a takeover (which updates the row) waits for writes under the old epoch
+/// to finish, and none can follow it.
+pub(crate) async fn check_fences(conn: &mut Conn<'_>, fences: &[&Fence]) -> Result<(), Failure> {
+    if fences.is_empty() {
+        return Ok(());
+    }
+    let lock = match conn.dialect() {
+        Dialect::Postgres => " FOR SHARE",
+        Dialect::MySql => " LOCK IN SHARE MODE",
+        Dialect::Sqlite => "",
+    };
+    let marks = vec!["?"; fences.len()].join(", ");
+    let sql = format!("SELECT name, holder, epoch FROM leases WHERE name IN ({marks}){lock}");
+    let args = fences.iter().map(|f| Val::text(&f.lease)).collect();
+    let rows = conn
+        .fetch(&sql, args, &[Kind::Text, Kind::Text, Kind::Int])
+        .await?;
+    for fence in fences {
+        let found = rows
+            .iter()
+            .find(|r| matches!(r.first(), Some(Cell::Text(n)) if *n == fence.lease));
+        let held = found.is_some_and(|r| {
+            matches!(r.get(1), Some(Cell::Text(h)) if *h == fence.holder)
+                && matches!(r.get(2), Some(Cell::Int(e)) if u64::try_from(*e).ok() == Some(fence.epoch))
+        });
+        if !held {
+            return Err(Failure::Fatal(StoreError::Conflict {
+                entity: "lease",
+                id: fence.lease.clone(),
+                expected: fence.epoch,
+                actual: found.and_then(|r| match r.get(2) {
+                    Some(Cell::Int(e)) => u64::try_from(*e).ok(),
+                    _ => None,
+                }),
+            }));
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use ordermon_domain::ports::{ChangeSet, CommitReceipt, Store, StoreError};
 
 use crate::conn::{Kind, Row, Val};
 use crate::error::{Failure, to_store_error};
+use crate::leases::check_fences;
 use crate::pool::{PoolConfig, Pools, connect};
 use crate::url::{Dialect, Scrubber, redact_url};
 use crate::write::{
@@ -229,6 +230,7 @@ impl SqlStore {
             // State rows first, then the clock (locked until the commit), then
             // the log rows: the lock is held only for the log and the commit.
             // The whole transaction rolls back if the batch is refused.
+            check_fences(&mut conn, &p.batch.fence.iter().collect::<Vec<_>>()).await?;
             write_state(&mut conn, p).await?;
             let mut clock = if p.needs_clock() {
                 reserve_clock(&mut conn, p).await?
@@ -278,6 +280,11 @@ impl SqlStore {
         let mut tx = self.pools.begin_write().await?;
         let attempt = async {
             let mut conn = tx.conn();
+            let fences: Vec<_> = batches
+                .iter()
+                .filter_map(|p| p.batch.fence.as_ref())
+                .collect();
+            check_fences(&mut conn, &fences).await?;
             write_bulk_state(&mut conn, batches).await?;
             if !batches.iter().any(|p| p.needs_clock()) {
                 return write_bulk_log(&mut conn, batches, &mut Clock::default()).await;
@@ -316,37 +323,45 @@ impl SqlStore {
         batches: &[&Prepared<'_>],
     ) -> Result<Vec<Result<CommitReceipt, StoreError>>, Failure> {
         let mut tx = self.pools.begin_write().await?;
-        let result = async {
-            let mut conn = tx.conn();
-            let needs_clock = batches.iter().any(|p| p.needs_clock());
-            let mut clock = Clock::default();
-            if needs_clock {
-                clock = lock_clock(&mut conn).await?;
-            }
-            let mut results = Vec::with_capacity(batches.len());
-            for p in batches {
-                conn.raw("SAVEPOINT og_batch").await?;
-                let before = clock;
-                match write_precise(&mut conn, p, &mut clock).await {
-                    Ok(receipt) => {
-                        conn.raw("RELEASE SAVEPOINT og_batch").await?;
-                        results.push(Ok(receipt));
-                    }
-                    Err(Failure::Transient(e)) => return Err(Failure::Transient(e)),
-                    Err(Failure::Fatal(e)) => {
-                        conn.raw("ROLLBACK TO SAVEPOINT og_batch").await?;
-                        conn.raw("RELEASE SAVEPOINT og_batch").await?;
-                        clock = before;
-                        results.push(Err(e));
+        let result =
+            async {
+                let mut conn = tx.conn();
+                let needs_clock = batches.iter().any(|p| p.needs_clock());
+                let mut clock = Clock::default();
+                if needs_clock {
+                    clock = lock_clock(&mut conn).await?;
+                }
+                let mut results = Vec::with_capacity(batches.len());
+                for p in batches {
+                    conn.raw("SAVEPOINT og_batch").await?;
+                    let before = clock;
+                    let written =
+                        match check_fences(&mut conn, &p.batch.fence.iter().collect::<Vec<_>>())
+                            .await
+                        {
+                            Ok(()) => write_precise(&mut conn, p, &mut clock).await,
+                            Err(e) => Err(e),
+                        };
+                    match written {
+                        Ok(receipt) => {
+                            conn.raw("RELEASE SAVEPOINT og_batch").await?;
+                            results.push(Ok(receipt));
+                        }
+                        Err(Failure::Transient(e)) => return Err(Failure::Transient(e)),
+                        Err(Failure::Fatal(e)) => {
+                            conn.raw("ROLLBACK TO SAVEPOINT og_batch").await?;
+                            conn.raw("RELEASE SAVEPOINT og_batch").await?;
+                            clock = before;
+                            results.push(Err(e));
+                        }
                     }
                 }
+                if needs_clock {
+                    save_clock(&mut conn, clock).await?;
+                }
+                Ok(results)
             }
-            if needs_clock {
-                save_clock(&mut conn, clock).await?;
-            }
-            Ok(results)
-        }
-        .await;
+            .await;
         match result {
             Ok(results) => {
                 tx.commit().await.map_err(commit_failure)?;

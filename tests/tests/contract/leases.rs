@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use ordermon_domain::ports::{ChangeSet, Fence, StoreError};
 use ordermon_tests::TestStore;
+
+use crate::fixtures::{created, order};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -105,4 +108,98 @@ pub(crate) async fn one_winner_among_racing_instances(t: &TestStore) {
             "{results:?}"
         );
     }
+}
+
+fn fenced(batch: ChangeSet, lease: &str, holder: &str, epoch: u64) -> ChangeSet {
+    ChangeSet {
+        fence: Some(Fence {
+            lease: lease.to_owned(),
+            holder: holder.to_owned(),
+            epoch,
+        }),
+        ..batch
+    }
+}
+
+fn is_fenced(r: &Result<ordermon_domain::ports::CommitReceipt, StoreError>) -> bool {
+    matches!(
+        r,
+        Err(StoreError::Conflict {
+            entity: "lease",
+            ..
+        })
+    )
+}
+
+/// A write carrying a fence lands only while its writer holds the lease at
+/// that epoch; in a group, a stale writer's batch fails alone.
+pub(crate) async fn fenced_writes_follow_the_lease(t: &TestStore) {
+    let s = &t.store;
+    let a = s.acquire("user:alice", "inst-a", LONG).await.unwrap();
+    let order_a = order("alice", "f-1");
+    s.commit(fenced(created(&order_a), "user:alice", "inst-a", a.epoch))
+        .await
+        .unwrap();
+    // Wrong epoch, wrong holder, unknown lease: refused, nothing written.
+    for (holder, epoch, lease) in [
+        ("inst-a", a.epoch + 1, "user:alice"),
+        ("inst-b", a.epoch, "user:alice"),
+        ("inst-a", 1, "user:nobody"),
+    ] {
+        let o = order("alice", &format!("f-x-{holder}-{epoch}-{lease}"));
+        let r = s.commit(fenced(created(&o), lease, holder, epoch)).await;
+        assert!(is_fenced(&r), "{holder}/{epoch}/{lease}: {r:?}");
+        assert!(s.get_order(o.id).await.unwrap().is_none());
+    }
+    // b takes over: a's writes under epoch 1 are refused from now on, b's
+    // under epoch 2 land; in one group each batch gets its own answer.
+    assert!(s.release("user:alice", "inst-a").await.unwrap());
+    let b = s.acquire("user:alice", "inst-b", LONG).await.unwrap();
+    assert_eq!(b.epoch, a.epoch + 1);
+    let (stale, fresh) = (order("alice", "f-stale"), order("alice", "f-fresh"));
+    let results = s
+        .commit_group(vec![
+            fenced(created(&stale), "user:alice", "inst-a", a.epoch),
+            fenced(created(&fresh), "user:alice", "inst-b", b.epoch),
+            created(&order("alice", "f-unfenced")),
+        ])
+        .await;
+    assert!(is_fenced(&results[0]), "{results:?}");
+    assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(s.get_order(stale.id).await.unwrap().is_none());
+    assert!(s.get_order(fresh.id).await.unwrap().is_some());
+}
+
+/// One statement renews every live lease of a holder under a prefix, and
+/// none of anyone else's.
+pub(crate) async fn renew_all_extends_only_the_holders_live_leases(t: &TestStore) {
+    let s = &t.store;
+    let short = Duration::from_millis(600);
+    for name in ["user:a", "user:b", "member:inst-a"] {
+        s.acquire(name, "inst-a", short).await.unwrap();
+    }
+    s.acquire("user:c", "inst-b", short).await.unwrap();
+    s.acquire("user:gone", "inst-a", Duration::from_millis(300))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.renew_all("user:", "inst-a", LONG).await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let live: Vec<(String, bool)> = s
+        .leases("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.name, l.live))
+        .collect();
+    assert_eq!(
+        live,
+        [
+            ("member:inst-a".to_owned(), false),
+            ("user:a".to_owned(), true),
+            ("user:b".to_owned(), true),
+            ("user:c".to_owned(), false),
+            ("user:gone".to_owned(), false),
+        ]
+    );
 }

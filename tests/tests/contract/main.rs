@@ -65,6 +65,8 @@ macro_rules! contract_suite {
                 leases::leases_change_hands_with_a_rising_epoch,
                 leases::bad_lease_names_change_nothing,
                 leases::one_winner_among_racing_instances,
+                leases::fenced_writes_follow_the_lease,
+                leases::renew_all_extends_only_the_holders_live_leases,
             );
         }
     };
