@@ -223,6 +223,7 @@ impl Engine {
             clock,
             config,
             global,
+            ownership: std::sync::OnceLock::new(),
             registry: Arc::new(registry),
             lanes: crate::owner::QuoteLanes::new(config_lanes),
             monitored: dashmap::DashSet::new(),
@@ -308,6 +309,26 @@ impl Engine {
     #[must_use]
     pub fn committer(&self) -> GroupCommitter {
         self.ctx.committer.clone()
+    }
+
+    /// Shares users with other instances: from now on only users `ownership`
+    /// owns have owners here, and their commits carry its fences. Set once,
+    /// before serving.
+    pub fn set_ownership(&self, ownership: Arc<crate::ownership::UserOwnership>) {
+        if self.ctx.ownership.set(ownership).is_err() {
+            tracing::warn!("ownership set twice; the first stays");
+        }
+    }
+
+    /// Whether `user`'s owner may run here (always, unless users are shared
+    /// and another instance owns this one).
+    pub(crate) fn may_own(&self, user: &UserId) -> bool {
+        self.ctx.ownership.get().is_none_or(|o| o.owns(user))
+    }
+
+    /// Ends `user`'s owner here once its queued commands ran.
+    pub(crate) fn evict_owner(&self, user: &UserId) {
+        self.owners.evict(user);
     }
 
     /// The global kill switch, shared by the instances on one database.

@@ -48,6 +48,15 @@ pub enum AppError {
     /// A required backend is down (HTTP 503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Another instance owns the user (instances share users): send the
+    /// request there (HTTP 503 naming it, with `Retry-After`).
+    #[error("user {user} is owned by {}", owner.as_deref().unwrap_or("another instance"))]
+    OwnedElsewhere {
+        /// The user.
+        user: String,
+        /// The owning instance's holder id, when known.
+        owner: Option<String>,
+    },
     /// A bug or an unexpected backend answer (HTTP 500; never for bad input).
     #[error("unexpected error: {0}")]
     Unexpected(String),
@@ -69,6 +78,7 @@ impl AppError {
             Self::Conflict { code, .. } => code,
             Self::Forbidden => "forbidden",
             Self::Unavailable(_) => "unavailable",
+            Self::OwnedElsewhere { .. } => "owned_elsewhere",
             Self::Unexpected(_) => "internal",
         }
     }

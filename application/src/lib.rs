@@ -21,6 +21,7 @@ pub mod lookup;
 pub mod market;
 pub mod monitor;
 pub mod owner;
+pub mod ownership;
 pub mod paper;
 pub mod persistence;
 pub mod relay;

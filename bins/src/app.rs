@@ -11,6 +11,7 @@ use ordermon_application::access::UserAccess;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::feed::SimulatedFeed;
 use ordermon_application::market::QuoteBook;
+use ordermon_application::ownership::UserOwnership;
 use ordermon_application::paper::PaperVenue;
 use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy::StrategyRegistry;
@@ -55,6 +56,7 @@ pub struct App {
     market_tasks: Vec<JoinHandle<()>>,
     /// Stops the monitors' scan, quote routing and ticker.
     monitor_cancel: CancellationToken,
+    cluster_tasks: TaskTracker,
     /// The outbox relay and this instance's bus consumer.
     messaging: Messaging,
     /// Alert rules, notifications and their delivery.
@@ -196,6 +198,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         cache.read.clone(),
     );
     let monitor_cancel = root.child_token();
+    let cluster_tasks = TaskTracker::new();
+    // Before the monitoring engine: with shared users, its first scan must
+    // already start only the users this instance owns.
+    let ownership = config.cluster.enabled.then(|| {
+        let o = UserOwnership::new(
+            engine.persistence().leases.clone(),
+            messaging::lease_holder(&instance),
+            (&config.cluster).into(),
+        );
+        engine.set_ownership(o.clone());
+        o.spawn(engine.clone(), &cluster_tasks, &monitor_cancel);
+        tracing::info!(
+            holder = o.holder(),
+            "sharing users with the other instances on this database"
+        );
+        o
+    });
     let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
     let alerting = match crate::alerting::start(
         &config.alerting,
@@ -360,6 +379,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     }
     status.push(cache.status_section());
     status.push(alerting.status_section());
+    if let Some(o) = ownership {
+        status.push(Arc::new(messaging::Section::new("ownership", move || {
+            serde_json::to_value(o.status()).unwrap_or_default()
+        })));
+    }
     let monitoring_status = monitoring.clone();
     status.push(Arc::new(messaging::Section::new("monitoring", move || {
         serde_json::to_value(monitoring_status.status()).unwrap_or_default()
@@ -421,6 +445,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         market_cancel,
         market_tasks,
         monitor_cancel,
+        cluster_tasks,
         messaging,
         alerting,
         cache_tasks,
@@ -542,6 +567,9 @@ impl App {
                 drop(task.await);
             }
             self.monitor_cancel.cancel();
+            // Shared users: their owners stop and their leases go at once.
+            self.cluster_tasks.close();
+            self.cluster_tasks.wait().await;
             // Alerting writes through the committer: it stores its last
             // decisions before the engine stops.
             self.alerting.shutdown().await;

@@ -52,7 +52,7 @@ pub struct ApiError {
     pub detail: String,
     /// Per-field errors.
     pub errors: Vec<ProblemField>,
-    /// Seconds to send as `Retry-After` (429s).
+    /// Seconds to send as `Retry-After` (429s, 503 `owned_elsewhere`).
     pub retry_after_secs: Option<u64>,
 }
 
@@ -226,6 +226,21 @@ impl From<AppError> for ApiError {
                     "a required backend is unavailable; retry later",
                 )
             }
+            AppError::OwnedElsewhere { user, owner } => Self {
+                retry_after_secs: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "owned_elsewhere",
+                    match owner {
+                        Some(owner) => format!(
+                            "user {user} is owned by instance {owner}; send its requests there"
+                        ),
+                        None => format!(
+                            "user {user} is not owned by this instance (it is moving); retry shortly or send it to its owner"
+                        ),
+                    },
+                )
+            },
             AppError::Unexpected(cause) => Self::internal(&cause),
         }
     }

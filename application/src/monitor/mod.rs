@@ -154,6 +154,7 @@ impl MonitoringEngine {
                     if let EventPayload::User(UserEvent::Created { user }) = &e.payload
                         && user.status == UserStatus::Active
                         && !self.engine.is_monitored(&user.id)
+                        && self.engine.may_own(&user.id)
                     {
                         self.engine.start_monitor(&user.id).await;
                     }
@@ -191,7 +192,10 @@ impl MonitoringEngine {
             match (status, running) {
                 (UserStatus::Active, false) => {
                     active += 1;
-                    self.engine.start_monitor(user).await;
+                    // Shared users: the instance owning the user runs it.
+                    if self.engine.may_own(user) {
+                        self.engine.start_monitor(user).await;
+                    }
                 }
                 (UserStatus::Active, true) => active += 1,
                 (UserStatus::Disabled, true) => {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::lanes::QuoteLanes;
 use crate::catalog::InstrumentCatalog;
 use crate::committer::GroupCommitter;
+use crate::error::AppError;
 use crate::market::QuoteBook;
 use crate::persistence::Persistence;
 use crate::strategy::StrategyRegistry;
@@ -135,6 +136,8 @@ pub(crate) struct Context {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
     pub(crate) global: Arc<crate::trading_switch::GlobalSwitch>,
+    /// Set when instances share users: only owned users' owners run here.
+    pub(crate) ownership: OnceLock<Arc<crate::ownership::UserOwnership>>,
     pub(crate) registry: Arc<StrategyRegistry>,
     pub(crate) lanes: QuoteLanes,
     /// Users whose monitor runs (the owner is the source of truth).
@@ -151,6 +154,23 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// The fence a commit of `user`'s owner carries, when users are shared.
+    pub(crate) fn fence(&self, user: &UserId) -> Option<ordermon_domain::ports::Fence> {
+        self.ownership.get().map(|o| o.fence(user))
+    }
+
+    /// Why this instance may not run `user`'s owner, if it may not.
+    pub(crate) fn refuse_owner(&self, user: &UserId) -> Option<AppError> {
+        let o = self.ownership.get()?;
+        if o.owns(user) {
+            return None;
+        }
+        Some(AppError::OwnedElsewhere {
+            user: user.to_string(),
+            owner: o.owner_elsewhere(user),
+        })
+    }
+
     /// The venue orders are sent to, or `None` in external mode.
     pub(crate) fn venue(&self) -> Option<&Arc<dyn ExecutionVenue>> {
         match self.config.venue_mode {

@@ -398,7 +398,10 @@ impl Owner {
             return;
         }
         let batch = match self.build_batch(&cycle) {
-            Ok(b) => b,
+            Ok(mut b) => {
+                b.fence = self.ctx.fence(&self.state.user.id);
+                b
+            }
             Err(e) => {
                 self.fail_cycle(cycle, e).await;
                 return;

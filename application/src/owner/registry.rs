@@ -86,6 +86,13 @@ impl Owners {
             cmd.fail(AppError::Unavailable("shutting down".to_owned()));
             return Ok(());
         }
+        // Stopping a monitor is how a user leaves this instance: it passes.
+        if !matches!(cmd, Command::StopMonitor { .. })
+            && let Some(refusal) = self.ctx.refuse_owner(user)
+        {
+            cmd.fail(refusal);
+            return Ok(());
+        }
         let tx = self.sender(user);
         match tx.send(cmd).await {
             Ok(()) => Ok(()),
@@ -108,6 +115,12 @@ impl Owners {
         self.map
             .get(user)
             .is_some_and(|tx| tx.try_send(cmd).is_ok())
+    }
+
+    /// Ends a user's owner here (its user moved to another instance):
+    /// dropping the sender ends it once its queued commands ran.
+    pub(crate) fn evict(&self, user: &UserId) {
+        self.map.remove(user);
     }
 
     /// Forgets a user's owner if it has ended (it answered "not found" before

@@ -21,8 +21,9 @@ use toml::Table;
 
 pub use engine::{CommitSettings, EngineSettings, RiskSettings};
 pub use sections::{
-    AuthSettings, BusKind, BusSettings, CacheKind, CacheSettings, DatabaseKind, DatabaseSettings,
-    DemoSettings, HttpSettings, LogSettings, MonitorSettings, ServiceUrl, ShutdownSettings,
+    AuthSettings, BusKind, BusSettings, CacheKind, CacheSettings, ClusterSettings, DatabaseKind,
+    DatabaseSettings, DemoSettings, HttpSettings, LogSettings, MonitorSettings, ServiceUrl,
+    ShutdownSettings,
 };
 
 pub use ordermon_application::feed::FeedConfig;
@@ -111,6 +112,8 @@ pub struct Config {
     pub logs: LogSettings,
     /// Monitoring control.
     pub monitor: MonitorSettings,
+    /// Several instances sharing users.
+    pub cluster: ClusterSettings,
     /// Token signing.
     pub auth: AuthSettings,
     /// The order engine.
@@ -299,6 +302,35 @@ impl Config {
                 "bus.connect_timeout",
                 "must be positive",
             ));
+        }
+        let c = &self.cluster;
+        if c.enabled {
+            if !matches!(
+                self.database.kind()?,
+                DatabaseKind::Postgres | DatabaseKind::MySql
+            ) {
+                return Err(ConfigError::invalid(
+                    "cluster.enabled",
+                    "instances share users only on PostgreSQL or MySQL; SQLite and the in-memory store serve one instance",
+                ));
+            }
+            for (key, ttl) in [
+                ("cluster.member_ttl", c.member_ttl),
+                ("cluster.user_lease_ttl", c.user_lease_ttl),
+            ] {
+                if ttl < Duration::from_secs(1) || ttl < c.round_interval * 2 {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "must be at least 1s and twice cluster.round_interval",
+                    ));
+                }
+            }
+            if c.round_interval < Duration::from_millis(50) || c.max_moves == 0 {
+                return Err(ConfigError::invalid(
+                    "cluster.round_interval",
+                    "must be at least 50ms, with cluster.max_moves positive",
+                ));
+            }
         }
         if self.bus.relay_lease_ttl < Duration::from_secs(1) {
             return Err(ConfigError::invalid(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ordermon_application::MonitorConfig;
 use ordermon_application::cache::{CacheSettings as ReadCacheSettings, Codec, NamespaceSettings};
+use ordermon_application::ownership::OwnershipConfig;
 use ordermon_application::relay::RelayConfig;
 use ordermon_application::sign_in::SignInConfig;
 use ordermon_sql::Dialect;
@@ -551,6 +552,55 @@ impl From<&MonitorSettings> for MonitorConfig {
             heartbeat_timeout: m.heartbeat_timeout,
             max_restarts_per_minute: m.max_restarts_per_minute,
             lanes: m.lanes,
+        }
+    }
+}
+
+/// `[cluster]`: several instances sharing one PostgreSQL or MySQL database,
+/// each user owned by exactly one of them (see `docs/operations.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Share users with the other instances on this database (default
+    /// false: this instance runs every user's owner).
+    pub enabled: bool,
+    /// How long an instance's membership lasts without a renewal (default
+    /// `5s`): a dead instance's users are reassigned after this.
+    #[serde(with = "duration::serde")]
+    pub member_ttl: Duration,
+    /// How long a user's lease lasts without a renewal (default `5s`): the
+    /// new owner takes a dead instance's user after this.
+    #[serde(with = "duration::serde")]
+    pub user_lease_ttl: Duration,
+    /// How often leases are renewed and the assignment recomputed (default
+    /// `1s`).
+    #[serde(with = "duration::serde")]
+    pub round_interval: Duration,
+    /// Most users one instance takes, and most it hands over, per round
+    /// (default 1000).
+    pub max_moves: usize,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        let d = OwnershipConfig::default();
+        Self {
+            enabled: false,
+            member_ttl: d.member_ttl,
+            user_lease_ttl: d.user_ttl,
+            round_interval: d.round_interval,
+            max_moves: d.max_moves,
+        }
+    }
+}
+
+impl From<&ClusterSettings> for OwnershipConfig {
+    fn from(c: &ClusterSettings) -> Self {
+        Self {
+            member_ttl: c.member_ttl,
+            user_ttl: c.user_lease_ttl,
+            round_interval: c.round_interval,
+            max_moves: c.max_moves,
         }
     }
 }

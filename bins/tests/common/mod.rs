@@ -65,6 +65,10 @@ impl Server {
     }
 
     /// SIGKILL, and reap it: no shutdown hook runs.
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     pub(crate) fn kill9(&mut self) {
         self.0.kill().expect("kill");
         self.0.wait().expect("wait");

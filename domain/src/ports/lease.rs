@@ -2,8 +2,8 @@
 //! instance at a time for a bounded time, with a fencing epoch.
 //!
 //! A lease is taken by [`LeaseStore::acquire`] when it is free, has lapsed, or
-//! is already held by the caller (a renewal). Each change of holder raises the
-//! lease's epoch, so anything written under an epoch can be told apart from
+//! is already held by the caller (a renewal). Each taking of a free or lapsed
+//! lease raises its epoch, so anything written under an epoch can be told apart from
 //! what a later holder writes: a holder that was paused past its lease and
 //! wakes up finds a higher epoch and steps down. Expiry is judged on the
 //! store's clock, never on the instances' clocks, so instances need not agree
@@ -26,7 +26,8 @@ pub struct Lease {
     pub name: String,
     /// Who holds it (an instance id); empty when nobody ever held it.
     pub holder: String,
-    /// Raised each time the lease changes hands (0: never held).
+    /// Raised each time the lease is taken while free or lapsed (0: never
+    /// held).
     pub epoch: u64,
     /// When it lapses unless renewed, on the store's clock.
     pub expires_at: DateTime<Utc>,
@@ -69,8 +70,10 @@ pub fn check_lease_name(what: &'static str, name: &str) -> Option<StoreError> {
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Takes `name` for `holder` until `ttl` from now (on the store's clock)
-    /// when it is free, has lapsed or is already `holder`'s; a renewal keeps
-    /// the epoch, a change of holder raises it. Returns the lease as it stands
+    /// when it is free, has lapsed or is already `holder`'s; renewing a live
+    /// lease keeps the epoch, taking a lapsed or released one raises it (even
+    /// for the same holder: whatever was written under the old epoch may have
+    /// been fenced off meanwhile). Returns the lease as it stands
     /// afterwards: held by `holder` when it won, by the other holder otherwise.
     ///
     /// # Errors

@@ -39,7 +39,7 @@ impl LeaseStore for MemoryStore {
             .0
             .entry(name.to_owned())
             .or_insert_with(|| (String::new(), 0, DateTime::<Utc>::MIN_UTC));
-        if entry.0 == holder {
+        if entry.0 == holder && entry.2 > now {
             entry.2 = until;
         } else if entry.2 <= now {
             *entry = (holder.to_owned(), entry.1 + 1, until);

@@ -182,7 +182,7 @@ async fn settle(
     };
     let (current, epoch, expires, now) = (current.clone(), *epoch, *expires, *now);
     let until = now.saturating_add(ms(ttl));
-    let (holder, epoch) = if current == holder {
+    let (holder, epoch) = if current == holder && expires > now {
         (holder.to_owned(), epoch)
     } else if expires <= now {
         (holder.to_owned(), epoch.saturating_add(1))

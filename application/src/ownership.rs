@@ -1,0 +1,466 @@
+//! Users owned by exactly one instance at a time, when several instances
+//! share one database (`cluster.enabled`).
+//!
+//! Every instance holds a membership lease (`member:{holder}`) while it runs.
+//! Each user is assigned to one live member by rendezvous hashing (the member
+//! with the highest hash of member and user id), so when a member joins or
+//! leaves only the users assigned to it move. An instance owns a user only
+//! while it holds the user's lease (`user:{id}`), taken when the user is
+//! assigned to it and the lease is free or lapsed; all of an instance's user
+//! leases are renewed in one statement per round. A user's owner runs only on
+//! the instance that holds its lease, commands for other users are refused
+//! there (HTTP 503 naming the owner), and every commit of an owner carries the
+//! lease's epoch as a [`Fence`]: once another instance has taken the lease, the
+//! store refuses what the old owner still tries to write, so a paused instance
+//! that wakes after losing its users cannot write for them.
+//!
+//! When a member dies, its membership and user leases lapse after their TTLs;
+//! the survivors' next round assigns its users among themselves and takes
+//! them. When a member joins, the others release the users now assigned to it
+//! (stopping those owners first), at most `max_moves` per round.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ordermon_domain::ids::UserId;
+use ordermon_domain::ports::{Fence, LeaseStore};
+use ordermon_domain::user::UserStatus;
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::engine::Engine;
+use crate::lease_keeper::{LeaseHandle, LeaseKeeper};
+
+/// The prefix of membership leases.
+pub const MEMBER_PREFIX: &str = "member:";
+/// The prefix of user leases.
+pub const USER_PREFIX: &str = "user:";
+
+/// How ownership behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnershipConfig {
+    /// How long a membership lease lasts without renewal.
+    pub member_ttl: Duration,
+    /// How long a user lease lasts without renewal.
+    pub user_ttl: Duration,
+    /// How often the assignment is recomputed and leases renewed.
+    pub round_interval: Duration,
+    /// Most users taken and most released per round.
+    pub max_moves: usize,
+}
+
+impl Default for OwnershipConfig {
+    fn default() -> Self {
+        Self {
+            member_ttl: Duration::from_secs(5),
+            user_ttl: Duration::from_secs(5),
+            round_interval: Duration::from_secs(1),
+            max_moves: 1000,
+        }
+    }
+}
+
+/// What `/status` shows of ownership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnershipStatus {
+    /// This instance's holder id.
+    pub instance: String,
+    /// Whether this instance holds its membership lease.
+    pub member: bool,
+    /// Live members at the last round (this one included), by holder id.
+    pub members: Vec<String>,
+    /// Users this instance owns.
+    pub owned: usize,
+    /// The first 1,000 of them, by id.
+    pub owned_users: Vec<String>,
+    /// Users taken since start.
+    pub taken_total: u64,
+    /// Users released to another member since start.
+    pub released_total: u64,
+    /// Users lost without releasing them (lease taken or lapsed).
+    pub lost_total: u64,
+    /// Rounds completed.
+    pub rounds: u64,
+    /// The last round's failure, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// Which users this instance owns, and the epoch of each one's lease.
+pub struct UserOwnership {
+    leases: Arc<dyn LeaseStore>,
+    holder: String,
+    config: OwnershipConfig,
+    owned: DashMap<UserId, u64>,
+    /// The epoch of each user's lease as last taken here: the fence of its
+    /// owner's commits, kept after the owner stops so that its last writes
+    /// are judged by the store (they land unless another instance has taken
+    /// the lease since).
+    epochs: DashMap<UserId, u64>,
+    /// Holders of users seen held elsewhere at the last round, for refusals.
+    elsewhere: DashMap<UserId, String>,
+    status: Mutex<OwnershipStatus>,
+    /// Until when the user leases count as held here without a renewal: the
+    /// start of the last successful renewal plus 90 % of their TTL, on this
+    /// process's monotonic clock. A process paused past it owns nothing the
+    /// moment it wakes, before its next round has run.
+    valid_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl std::fmt::Debug for UserOwnership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserOwnership")
+            .field("holder", &self.holder)
+            .field("owned", &self.owned.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a over the parts, then MurmurHash3's 64-bit finalizer (FNV alone
+/// barely moves its high bits for a change in the last bytes, which would
+/// hand out users in runs): a hash every build and platform agrees on.
+fn fnv(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The member a user is assigned to: the highest hash of member and user.
+#[must_use]
+pub fn assigned<'m>(user: &UserId, members: &'m [String]) -> Option<&'m str> {
+    members
+        .iter()
+        .max_by_key(|m| (fnv(&[m, user.as_str()]), m.as_str()))
+        .map(String::as_str)
+}
+
+fn lease_name(user: &UserId) -> String {
+    format!("{USER_PREFIX}{user}")
+}
+
+impl UserOwnership {
+    /// Ownership for `holder` (this process) over `leases`.
+    #[must_use]
+    pub fn new(leases: Arc<dyn LeaseStore>, holder: String, config: OwnershipConfig) -> Arc<Self> {
+        Arc::new(Self {
+            leases,
+            status: Mutex::new(OwnershipStatus {
+                instance: holder.clone(),
+                member: false,
+                members: Vec::new(),
+                owned: 0,
+                owned_users: Vec::new(),
+                taken_total: 0,
+                released_total: 0,
+                lost_total: 0,
+                rounds: 0,
+                last_error: None,
+            }),
+            holder,
+            config,
+            owned: DashMap::new(),
+            epochs: DashMap::new(),
+            elsewhere: DashMap::new(),
+            valid_until: Mutex::new(None),
+        })
+    }
+
+    /// This process's holder id.
+    #[must_use]
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Whether this instance owns `user` now.
+    #[must_use]
+    pub fn owns(&self, user: &UserId) -> bool {
+        self.valid() && self.owned.contains_key(user)
+    }
+
+    /// Whether the leases' last renewal still holds.
+    fn valid(&self) -> bool {
+        self.valid_until
+            .lock()
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    /// The fence an owner's commit for `user` carries: the epoch of the
+    /// user's lease as last taken here, or 0 (which every store refuses)
+    /// when this instance never held it.
+    #[must_use]
+    pub fn fence(&self, user: &UserId) -> Fence {
+        Fence {
+            lease: lease_name(user),
+            holder: self.holder.clone(),
+            epoch: self.epochs.get(user).map_or(0, |e| *e),
+        }
+    }
+
+    /// Who owns `user` if not this instance, as far as the last round saw.
+    #[must_use]
+    pub fn owner_elsewhere(&self, user: &UserId) -> Option<String> {
+        self.elsewhere.get(user).map(|h| h.clone())
+    }
+
+    /// A snapshot for `/status`.
+    #[must_use]
+    pub fn status(&self) -> OwnershipStatus {
+        let mut s = self.status.lock().clone();
+        let mut users: Vec<String> = if self.valid() {
+            self.owned.iter().map(|e| e.key().to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        users.sort_unstable();
+        s.owned = users.len();
+        users.truncate(1000);
+        s.owned_users = users;
+        s
+    }
+
+    /// Starts the membership lease and the ownership rounds for `engine`;
+    /// both stop when `cancel` fires (the leases are then released).
+    pub fn spawn(
+        self: &Arc<Self>,
+        engine: Arc<Engine>,
+        tracker: &TaskTracker,
+        cancel: &CancellationToken,
+    ) {
+        let member = LeaseKeeper::new(
+            self.leases.clone(),
+            format!("{MEMBER_PREFIX}{}", self.holder),
+            self.holder.clone(),
+            self.config.member_ttl,
+        )
+        .spawn(tracker, cancel.clone());
+        let me = self.clone();
+        let cancel = cancel.clone();
+        tracker.spawn(async move { me.run(engine, member, cancel).await });
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        engine: Arc<Engine>,
+        member: LeaseHandle,
+        cancel: CancellationToken,
+    ) {
+        let mut interval =
+            tokio::time::interval(self.config.round_interval.max(Duration::from_millis(50)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = cancel.cancelled() => break,
+            }
+            let round = self.round(&engine, &member).await;
+            let mut s = self.status.lock();
+            s.rounds += 1;
+            s.member = member.held().is_some();
+            s.last_error = round.err();
+        }
+        // Shutting down: stop the owners, then let the users go at once.
+        let users: Vec<UserId> = self.owned.iter().map(|e| e.key().clone()).collect();
+        for user in users {
+            self.release(&engine, &user).await;
+        }
+    }
+
+    /// One round: renew, recompute the assignment, release and take users.
+    async fn round(&self, engine: &Engine, member: &LeaseHandle) -> Result<(), String> {
+        if member.held().is_none() {
+            // Not a member (the store is unreachable, or this process was
+            // paused): whatever it owned may be someone else's by now.
+            self.drop_all(engine, "membership lease lost").await;
+            return Err("membership lease not held".to_owned());
+        }
+        let e = |e: ordermon_domain::ports::StoreError| e.to_string();
+        let started = tokio::time::Instant::now();
+        self.leases
+            .renew_all(USER_PREFIX, &self.holder, self.config.user_ttl)
+            .await
+            .map_err(e)?;
+        *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
+        let members: Vec<String> = self
+            .leases
+            .leases(MEMBER_PREFIX)
+            .await
+            .map_err(e)?
+            .into_iter()
+            .filter(|l| l.live && l.name[MEMBER_PREFIX.len()..] == l.holder)
+            .map(|l| l.holder)
+            .collect();
+        self.status.lock().members.clone_from(&members);
+        let held: std::collections::HashMap<String, (String, u64, bool)> = self
+            .leases
+            .leases(USER_PREFIX)
+            .await
+            .map_err(e)?
+            .into_iter()
+            .map(|l| (l.name, (l.holder, l.epoch, l.live)))
+            .collect();
+        // Lost: the store no longer shows this instance holding the lease.
+        let owned: Vec<(UserId, u64)> = self
+            .owned
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect();
+        for (user, epoch) in &owned {
+            let ours = held
+                .get(&lease_name(user))
+                .is_some_and(|(h, ep, live)| *live && *h == self.holder && ep == epoch);
+            if !ours {
+                tracing::warn!(user_id = %user, "user lease lost; stopping its owner");
+                self.status.lock().lost_total += 1;
+                self.stop(engine, user, "ownership lost").await;
+            }
+        }
+        let users = engine
+            .persistence()
+            .users
+            .user_statuses()
+            .await
+            .map_err(e)?;
+        self.elsewhere.clear();
+        let (mut released, mut taken) = (0, 0);
+        for (user, status) in users {
+            let name = lease_name(&user);
+            if let Some((h, _, true)) = held.get(&name)
+                && *h != self.holder
+            {
+                self.elsewhere.insert(user.clone(), h.clone());
+            }
+            let mine = assigned(&user, &members) == Some(self.holder.as_str());
+            let owns = self.owns(&user);
+            if owns && !mine {
+                if released < self.config.max_moves {
+                    released += 1;
+                    self.release(engine, &user).await;
+                    self.status.lock().released_total += 1;
+                }
+            } else if !owns && mine && status == UserStatus::Active && taken < self.config.max_moves
+            {
+                let free = held
+                    .get(&name)
+                    .is_none_or(|(h, _, live)| !live || *h == self.holder);
+                if !free {
+                    continue;
+                }
+                taken += 1;
+                match self
+                    .leases
+                    .acquire(&name, &self.holder, self.config.user_ttl)
+                    .await
+                {
+                    Ok(l) if l.held_by(&self.holder) => {
+                        self.elsewhere.remove(&user);
+                        self.epochs.insert(user.clone(), l.epoch);
+                        self.owned.insert(user.clone(), l.epoch);
+                        self.status.lock().taken_total += 1;
+                        tracing::info!(user_id = %user, epoch = l.epoch, "user owned here now");
+                        engine.start_monitor(&user).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => return Err(err.to_string()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the owner of `user` here (its monitor first).
+    async fn stop(&self, engine: &Engine, user: &UserId, reason: &str) {
+        if engine.is_monitored(user) {
+            let status = engine
+                .get_user(user)
+                .await
+                .map_or(UserStatus::Active, |u| u.status);
+            engine.stop_monitor(user, status, reason).await;
+        }
+        self.owned.remove(user);
+        engine.evict_owner(user);
+    }
+
+    /// Stops the owner of `user`, then lets its lease go.
+    async fn release(&self, engine: &Engine, user: &UserId) {
+        self.stop(engine, user, "user moved to another instance")
+            .await;
+        if let Err(e) = self.leases.release(&lease_name(user), &self.holder).await {
+            tracing::warn!(user_id = %user, error = %e, "user lease not released; it lapses by itself");
+        }
+    }
+
+    async fn drop_all(&self, engine: &Engine, reason: &str) {
+        let users: Vec<UserId> = self.owned.iter().map(|e| e.key().clone()).collect();
+        if !users.is_empty() {
+            tracing::warn!(users = users.len(), reason, "dropping every owned user");
+        }
+        for user in users {
+            self.status.lock().lost_total += 1;
+            self.stop(engine, &user, reason).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn uid(s: &str) -> UserId {
+        UserId::new(s).unwrap()
+    }
+
+    #[test]
+    fn assignment_is_stable_and_moves_only_the_users_of_a_member_that_left() {
+        let three: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let two: Vec<String> = ["a", "b"].iter().map(|s| (*s).to_owned()).collect();
+        let users: Vec<UserId> = (0..3000).map(|i| uid(&format!("u{i}"))).collect();
+        let mut per = std::collections::HashMap::new();
+        for u in &users {
+            let m = assigned(u, &three).unwrap();
+            *per.entry(m).or_insert(0) += 1;
+            // Stable: the same answer each time, whatever the members' order.
+            let mut shuffled = three.clone();
+            shuffled.reverse();
+            assert_eq!(assigned(u, &shuffled), Some(m));
+            // c leaves: only c's users move.
+            let after = assigned(u, &two).unwrap();
+            if m != "c" {
+                assert_eq!(after, m, "{u} moved without reason");
+            }
+        }
+        // Spread evenly enough (each within 15 % of a third), and not in runs
+        // of neighbouring ids.
+        for (m, n) in per {
+            assert!((850..=1150).contains(&n), "{m}: {n}");
+        }
+        let longest_run = users
+            .windows(2)
+            .fold((1, 1), |(run, best), w| {
+                let run = if assigned(&w[0], &three) == assigned(&w[1], &three) {
+                    run + 1
+                } else {
+                    1
+                };
+                (run, best.max(run))
+            })
+            .1;
+        assert!(
+            longest_run < 15,
+            "runs of {longest_run} neighbours on one member"
+        );
+        assert_eq!(assigned(&uid("x"), &[]), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! Several instances as one system: three `monitor-server` processes share
+//! PostgreSQL and RabbitMQ with `cluster.enabled`, each user owned by exactly
+//! one of them. Requests for a user go to its owner (another instance answers
+//! 503 naming it); `kill -9` of one instance moves its users to the survivors
+//! within the lease TTLs, no user is owned twice at any sampled moment, no
+//! acknowledged order is lost, and the projections still equal a replay of the
+//! event log. An instance paused past its leases (`SIGSTOP`) finds its users
+//! gone when it wakes and steps down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use ordermon_domain::user::Role;
+use ordermon_tests::bus::{BusKind, BusOptions, TestBus, provision_bus};
+use ordermon_tests::{Backend, provision};
+use serde_json::json;
+
+mod common;
+
+use common::{call, ready, token};
+
+const USERS: usize = 150;
+/// With the bootstrap admin `root`, also a user.
+const TOTAL: usize = USERS + 1;
+const TTL: Duration = Duration::from_secs(2);
+
+struct Node {
+    name: &'static str,
+    base: String,
+    server: common::Server,
+}
+
+fn start(db: &str, bus: &TestBus, logs: &std::path::Path, name: &'static str) -> Node {
+    let port = common::free_port();
+    let env = [
+        ("ORDERMON_BUS__URL", bus.server_url()),
+        ("ORDERMON_BUS__TOPIC", bus.server_topic()),
+        ("ORDERMON_BUS__INSTANCE", format!("{name}-{}", bus.suffix)),
+        ("ORDERMON_CLUSTER__ENABLED", "true".to_owned()),
+        ("ORDERMON_CLUSTER__MEMBER_TTL", "2s".to_owned()),
+        ("ORDERMON_CLUSTER__USER_LEASE_TTL", "2s".to_owned()),
+        ("ORDERMON_CLUSTER__ROUND_INTERVAL", "200ms".to_owned()),
+        ("ORDERMON_MONITOR__SCAN_INTERVAL", "300ms".to_owned()),
+    ];
+    Node {
+        name,
+        base: format!("http://127.0.0.1:{port}"),
+        server: common::serve(db, logs, port, &env),
+    }
+}
+
+/// Each node's owned users, from `/status`.
+async fn owned(
+    http: &reqwest::Client,
+    nodes: &[&Node],
+    admin: &str,
+) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for n in nodes {
+        let (s, status) = call(http.get(format!("{}/status", n.base)).bearer_auth(admin)).await;
+        assert_eq!(s, 200, "{status}");
+        let users = status["components"]["ownership"]["owned_users"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no ownership section: {status}"))
+            .iter()
+            .map(|u| u.as_str().unwrap().to_owned())
+            .collect();
+        out.insert(n.name, users);
+    }
+    out
+}
+
+/// Panics if a user is owned by two nodes; returns how many are owned.
+fn disjoint(owned: &BTreeMap<&'static str, BTreeSet<String>>) -> usize {
+    let mut all = BTreeSet::new();
+    for (node, users) in owned {
+        for u in users {
+            assert!(
+                all.insert(u.clone()),
+                "{u} owned twice (again by {node}): {owned:?}"
+            );
+        }
+    }
+    all.len()
+}
+
+async fn until_all_owned(
+    http: &reqwest::Client,
+    nodes: &[&Node],
+    admin: &str,
+    within: Duration,
+) -> (Duration, BTreeMap<&'static str, BTreeSet<String>>) {
+    let t0 = Instant::now();
+    loop {
+        let o = owned(http, nodes, admin).await;
+        if disjoint(&o) == TOTAL {
+            return (t0.elapsed(), o);
+        }
+        assert!(
+            t0.elapsed() < within,
+            "not every user owned within {within:?}: {o:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn owner_of<'n>(
+    user: &str,
+    owned: &BTreeMap<&'static str, BTreeSet<String>>,
+    nodes: &'n [&Node],
+) -> &'n Node {
+    let name = owned.iter().find(|(_, us)| us.contains(user)).unwrap().0;
+    nodes.iter().find(|n| n.name == *name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_move_when_an_instance_dies_and_are_never_owned_twice() {
+    let Some(store) = provision(Backend::Postgres).await else {
+        return;
+    };
+    let Some(bus) = provision_bus(BusKind::RabbitMq, BusOptions::default()).await else {
+        return;
+    };
+    let _groups = ["a", "b", "c"].map(|n| bus.group(&format!("instance-{n}")));
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("cluster");
+    let http = reqwest::Client::new();
+    let admin = token("root", Role::Admin);
+
+    let a = start(&db, &bus, &logs, "a");
+    ready(&http, &a.base).await;
+    let b = start(&db, &bus, &logs, "b");
+    let c = start(&db, &bus, &logs, "c");
+    ready(&http, &b.base).await;
+    ready(&http, &c.base).await;
+
+    let (s, body) = call(http.post(format!("{}/api/v1/instruments", a.base)).bearer_auth(&admin).json(
+        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{body}");
+    let users: Vec<String> = (0..USERS).map(|i| format!("u{i:03}")).collect();
+    for u in &users {
+        let (s, body) = call(
+            http.post(format!("{}/api/v1/users", a.base))
+                .bearer_auth(&admin)
+                .json(&json!({"id": u, "name": u})),
+        )
+        .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    let nodes = [&a, &b, &c];
+    let (_, o) = until_all_owned(&http, &nodes, &admin, Duration::from_secs(30)).await;
+    for (node, us) in &o {
+        assert!(us.len() > USERS / 6, "{node} owns only {}: {o:?}", us.len());
+    }
+    // Cash through each user's owner; another instance refuses with 503
+    // naming the owner.
+    for u in &users {
+        let owner = owner_of(u, &o, &nodes);
+        let (s, body) = call(
+            http.post(format!("{}/api/v1/users/{u}/cash", owner.base))
+                .bearer_auth(&admin)
+                .json(&json!({"currency": "USD", "amount": "100000", "reason": "initial"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let u0 = &users[0];
+    let owner0 = owner_of(u0, &o, &nodes);
+    let other = nodes.iter().find(|n| n.name != owner0.name).unwrap();
+    let (s, body) = call(http.post(format!("{}/api/v1/orders", other.base)).bearer_auth(token(u0, Role::Trader))
+        .json(&json!({"client_order_id": "wrong-instance", "instrument_id": "ACME.SIM", "side": "buy",
+            "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"}))).await;
+    assert_eq!(s, 503, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}-{}", owner0.name, bus.suffix)),
+        "{body}"
+    );
+
+    // Orders for every user through its owner, then c is killed.
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let owner = owner_of(u, &o, &nodes);
+        let (s, body) = call(http.post(format!("{}/api/v1/orders", owner.base)).bearer_auth(token(u, Role::Trader))
+            .json(&json!({"client_order_id": format!("o-{i}"), "instrument_id": "ACME.SIM", "side": "buy",
+                "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"}))).await;
+        assert_eq!(s, 201, "{body}");
+        acknowledged.push((u.clone(), body["id"].as_str().unwrap().to_owned()));
+    }
+    let moved: BTreeSet<String> = o["c"].clone();
+    let mut c = c;
+    c.server.kill9();
+    let killed = Instant::now();
+    let survivors = [&a, &b];
+    let (took, after) = loop {
+        let o = owned(&http, &survivors, &admin).await;
+        if disjoint(&o) == TOTAL {
+            break (killed.elapsed(), o);
+        }
+        assert!(
+            killed.elapsed() < TTL * 5,
+            "c's users not taken over: {o:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Membership and user leases lapse TTL after c's last renewal; then one
+    // round (200 ms) and the time to take the leases.
+    assert!(took <= TTL * 2, "takeover took {took:?}");
+    // Only c's users moved.
+    for (node, us) in &after {
+        let before = &o[node];
+        assert!(
+            before.is_subset(us),
+            "{node} lost users it kept: {before:?} → {us:?}"
+        );
+        assert!(us.difference(before).all(|u| moved.contains(u)));
+    }
+    // Every acknowledged order is there, and a moved user trades again.
+    for (u, id) in &acknowledged {
+        let (s, body) = call(
+            http.get(format!("{}/api/v1/orders/{id}", a.base))
+                .bearer_auth(token(u, Role::Trader)),
+        )
+        .await;
+        assert_eq!(s, 200, "{u} {id}: {body}");
+    }
+    let mu = moved.iter().find(|u| u.starts_with('u')).unwrap();
+    let owner = owner_of(mu, &after, &survivors);
+    let (s, body) = call(
+        http.post(format!("{}/api/v1/orders", owner.base))
+            .bearer_auth(token(mu, Role::Trader))
+            .json(
+                &json!({"client_order_id": "after-move", "instrument_id": "ACME.SIM", "side": "buy",
+            "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"}),
+            ),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, account) = call(
+        http.get(format!("{}/api/v1/account", owner.base))
+            .bearer_auth(token(mu, Role::Trader)),
+    )
+    .await;
+    assert_eq!(s, 200, "{account}");
+    eprintln!("moved user's account after the move: {account}");
+
+    // b paused past its leases: a takes everything; b, woken, steps down.
+    let pid = b.server.pid();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let paused = Instant::now();
+    loop {
+        let o = owned(&http, &[&a], &admin).await;
+        if o["a"].len() == TOTAL {
+            break;
+        }
+        assert!(
+            paused.elapsed() < TTL * 5,
+            "a did not take b's users: {}",
+            o["a"].len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let a_took = paused.elapsed();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // From the moment b answers, no user is owned by both; b gives back what
+    // it held, then the assignment hands some back to it, one owner each.
+    let t0 = Instant::now();
+    let mut sampled = 0;
+    while t0.elapsed() < TTL * 2 {
+        let o = owned(&http, &[&a, &b], &admin).await;
+        disjoint(&o);
+        sampled += 1;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let (_, last) = until_all_owned(&http, &[&a, &b], &admin, Duration::from_secs(10)).await;
+    assert!(!last["b"].is_empty(), "b owns users again: {last:?}");
+    eprintln!(
+        "cluster: {USERS} users over 3 instances; kill -9 of c moved {} users in {} ms; \
+         a took all of paused b's users in {} ms; {sampled} samples after SIGCONT, no user owned twice",
+        moved.len(),
+        took.as_millis(),
+        a_took.as_millis()
+    );
+    drop(c);
+    common::assert_replay_verifies(&db, &logs);
+    let _ = std::fs::remove_dir_all(&logs);
+}
