@@ -154,6 +154,10 @@ impl OrderRepository for BatchedClientIdLookups {
         self.inner.open_orders(user).await
     }
 
+    async fn cancels_requested(&self, limit: u32) -> Result<Vec<(OrderId, UserId)>, StoreError> {
+        self.inner.cancels_requested(limit).await
+    }
+
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
         self.inner.get_orders(ids).await
     }

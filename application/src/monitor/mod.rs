@@ -1,8 +1,9 @@
 //! The monitoring engine: keeps one monitor running for every active user.
 //!
 //! On start and every `monitor.scan_interval` it reads the instruments (added
-//! on another instance or with SQL) and which users are `active` and which
-//! strategies are `enabled` (operators flip them with plain SQL), starts
+//! on another instance or with SQL), the open orders operators marked canceled
+//! with SQL (carried out as real cancels), and which users are `active` and
+//! which strategies are `enabled` (operators flip them with plain SQL), starts
 //! the monitors of newly active users, stops those of disabled ones, and sends
 //! strategy changes to the affected monitors. Changes made through the API go
 //! through the user's owner and take effect at once, without waiting for a scan;
@@ -233,6 +234,7 @@ impl MonitoringEngine {
             );
             users
         };
+        self.operator_cancels().await?;
         let first = self.seen.lock().scans == 0;
         if !first {
             for user in changed_users {
@@ -246,6 +248,34 @@ impl MonitoringEngine {
         seen.active = active;
         seen.strategies = now;
         seen.scans += 1;
+        Ok(())
+    }
+
+    /// Carries out the cancels operators asked for with plain SQL (`UPDATE
+    /// orders SET status = 'cancelled' WHERE …` on an open order): each
+    /// becomes a real cancel through the user's owner and the venue, with its
+    /// events, which also writes the row back consistent. One that fails is
+    /// tried again at the next scan.
+    async fn operator_cancels(&self) -> Result<(), AppError> {
+        let asked = self
+            .engine
+            .persistence()
+            .orders
+            .cancels_requested(OPERATOR_CANCELS_PER_SCAN)
+            .await?;
+        for (order, user) in asked {
+            if !self.engine.may_own(&user) {
+                continue;
+            }
+            match self.engine.cancel(&user, order).await {
+                Ok(o) => {
+                    tracing::info!(user_id = %user, order_id = %order, status = %o.status.as_str(), "order canceled as the database asked");
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %user, order_id = %order, error = %e, "cancel asked in the database failed; retrying at the next scan");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -281,6 +311,9 @@ impl MonitoringEngine {
         }
     }
 }
+
+/// Most cancels asked with SQL carried out per scan.
+const OPERATOR_CANCELS_PER_SCAN: u32 = 1000;
 
 /// How often the global trading state is read back from the database, so a
 /// change made on another instance applies here.

@@ -126,6 +126,18 @@ pub trait OrderRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn open_orders(&self, user: Option<&UserId>) -> Result<Vec<Order>, StoreError>;
+    /// Open orders an operator marked canceled with plain SQL (`UPDATE
+    /// orders SET status = 'cancelled'` or `'canceled'`, any case, on a row
+    /// still working), oldest first, at most `limit`: the monitoring scan
+    /// carries each out as a real cancel. Stores without operator SQL (in
+    /// memory) have none.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn cancels_requested(&self, limit: u32) -> Result<Vec<(OrderId, UserId)>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
     /// The orders among `ids` that exist, in no particular order (bulk
     /// lookups of imports; the default asks one id at a time).
     ///

@@ -198,6 +198,28 @@ impl OrderRepository for SqlStore {
         self.entities(&sql, f.args, "order").await
     }
 
+    async fn cancels_requested(&self, limit: u32) -> Result<Vec<(OrderId, UserId)>, StoreError> {
+        // A canceled order the system wrote has nothing left working; a row
+        // an operator marked still has.
+        let sql = format!(
+            "SELECT id, user_id FROM orders WHERE status IN ({}) AND leaves_qty > 0 \
+             ORDER BY id LIMIT ?",
+            marks(OPERATOR_CANCELED.len())
+        );
+        let mut args: Vec<Val> = OPERATOR_CANCELED.iter().map(|s| Val::text(s)).collect();
+        args.push(Val::Int(i64::from(limit.clamp(1, 10_000))));
+        let rows = self.fetch(&sql, args, &[Kind::Uuid, Kind::Text]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OrderId::from_uuid(crate::decode::uuid(r, 0)?)
+                        .map_err(|e| crate::decode::corrupt(format!("bad stored order id: {e}")))?,
+                    crate::decode::parsed(r, 1, "user id")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn get_orders(&self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LOOKUP_CHUNK) {
@@ -527,3 +549,13 @@ impl Outbox for SqlStore {
         .await
     }
 }
+
+/// The spellings of "canceled" an operator may write into `orders.status`.
+const OPERATOR_CANCELED: [&str; 6] = [
+    "cancelled",
+    "canceled",
+    "CANCELLED",
+    "CANCELED",
+    "Cancelled",
+    "Canceled",
+];

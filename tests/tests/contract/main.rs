@@ -45,6 +45,7 @@ macro_rules! contract_suite {
                 writes::reservations_write_per_order,
                 reads::list_orders_filters_and_pages,
                 reads::operator_sql_flips_statuses,
+                reads::operator_cancels_are_found,
                 reads::reference_data_round_trip,
                 reads::alerts_bars_fills_and_feed,
                 alerting::alerting_round_trips,

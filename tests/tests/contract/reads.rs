@@ -451,3 +451,55 @@ pub(crate) async fn alerts_bars_fills_and_feed(t: &TestStore) {
     let later = s.events_after(all[0].position, None, 1).await.unwrap();
     assert_eq!(later, vec![all[1].clone()]);
 }
+
+/// `UPDATE orders SET status = 'cancelled'` (either spelling, any case) on a
+/// working order asks for a cancel; a canceled order the system wrote, or a
+/// row marked after it stopped working, does not.
+pub(crate) async fn operator_cancels_are_found(t: &TestStore) {
+    let s = &t.store;
+    let working: Vec<Order> = (0..3).map(|i| order("alice", &format!("w-{i}"))).collect();
+    for o in &working {
+        s.commit(created(o)).await.unwrap();
+    }
+    let done = order("alice", "done");
+    s.commit(created(&done)).await.unwrap();
+    let (submitted, step) = advance(&done, OrderEvent::Submitted);
+    s.commit(step).await.unwrap();
+    let (accepted, step) = advance(
+        &submitted,
+        OrderEvent::Accepted {
+            venue_order_id: None,
+        },
+    );
+    s.commit(step).await.unwrap();
+    let (_, step) = advance(&accepted, OrderEvent::Canceled);
+    s.commit(step).await.unwrap();
+    assert!(s.cancels_requested(100).await.unwrap().is_empty());
+
+    let marked = t
+        .operator_sql(&format!(
+            "UPDATE orders SET status = 'cancelled' WHERE id = '{}'",
+            working[0].id
+        ))
+        .await;
+    let Some(n) = marked else {
+        eprintln!("memory backend: no SQL; nothing can be marked");
+        return;
+    };
+    assert_eq!(n, 1);
+    t.operator_sql(&format!(
+        "UPDATE orders SET status = 'CANCELED' WHERE id = '{}'",
+        working[2].id
+    ))
+    .await;
+    // Already canceled by the system: marking it again asks for nothing.
+    t.operator_sql(&format!(
+        "UPDATE orders SET status = 'cancelled' WHERE id = '{}'",
+        done.id
+    ))
+    .await;
+    let mut want = vec![(working[0].id, uid("alice")), (working[2].id, uid("alice"))];
+    want.sort_by_key(|(id, _)| *id);
+    assert_eq!(s.cancels_requested(100).await.unwrap(), want);
+    assert_eq!(s.cancels_requested(1).await.unwrap(), want[..1]);
+}

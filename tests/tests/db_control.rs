@@ -1,0 +1,193 @@
+//! Order control from the database, as the system we replace allowed: an
+//! operator's `UPDATE orders SET status = 'cancelled' WHERE …` on a working
+//! order is carried out by the next monitoring scan as a real cancel through
+//! the venue, with its events, and the reserved cash is released. Run on each
+//! SQL database against the whole server (paper venue).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use ordermon::config::{Config, ServiceUrl};
+use ordermon_application::VenueMode;
+use ordermon_domain::user::Role;
+use ordermon_tests::{Backend, provision};
+use serde_json::{Value, json};
+
+const SECRET: &str = "db-control-secret-0123456789abcdef0123";
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
+    let Some(store) = provision(backend).await else {
+        return;
+    };
+    let logs = std::env::temp_dir().join(format!("ordermon-dbc-{}", uuid::Uuid::now_v7().simple()));
+    let mut c = Config::default();
+    c.database.url = ServiceUrl::new(store.url.clone().unwrap());
+    c.auth.jwt_secret = Some(SECRET.to_owned().into());
+    c.auth.bootstrap_admin = Some("root".into());
+    c.logs.dir = logs.clone();
+    c.engine.venue = VenueMode::Paper;
+    c.demo.instruments = false;
+    c.monitor.scan_interval = Duration::from_millis(200);
+    ordermon_telemetry::test_subscriber();
+    let app = ordermon::build(c).await.unwrap();
+    let app = app
+        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    let base = app.base_url();
+    let http = reqwest::Client::new();
+    let admin = app
+        .mint_token("root", Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    let alice = app
+        .mint_token("alice", Role::Trader, Duration::from_secs(600))
+        .unwrap();
+    let post = reqwest::Method::POST;
+    let (s, b) = call(&http, post.clone(), format!("{base}/api/v1/instruments"), &admin,
+        Some(json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{b}");
+    let (s, b) = call(
+        &http,
+        post.clone(),
+        format!("{base}/api/v1/users"),
+        &admin,
+        Some(json!({"id": "alice", "name": "Alice"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        &http,
+        post.clone(),
+        format!("{base}/api/v1/users/alice/cash"),
+        &admin,
+        Some(json!({"currency": "USD", "amount": "1000", "reason": "initial"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, order) = call(
+        &http,
+        post,
+        format!("{base}/api/v1/orders"),
+        &alice,
+        Some(
+            json!({"client_order_id": "rest-1", "instrument_id": "ACME.SIM", "side": "buy",
+            "type": "limit", "quantity": "10", "price": "5.00", "time_in_force": "gtc"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let get = reqwest::Method::GET;
+    // Resting at the paper venue, its cash reserved.
+    let t0 = Instant::now();
+    let status = loop {
+        let (_, o) = call(
+            &http,
+            get.clone(),
+            format!("{base}/api/v1/orders/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+        if o["status"] == "accepted" || t0.elapsed() > Duration::from_secs(5) {
+            break o["status"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, "accepted");
+    let (_, account) = call(
+        &http,
+        get.clone(),
+        format!("{base}/api/v1/account"),
+        &alice,
+        None,
+    )
+    .await;
+    assert_ne!(account["balances"][0]["reserved"], "0", "{account}");
+
+    let n = store
+        .operator_sql(&format!(
+            "UPDATE orders SET status = '{spelling}' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let marked = Instant::now();
+    let order = loop {
+        let (_, o) = call(
+            &http,
+            get.clone(),
+            format!("{base}/api/v1/orders/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+        if o["status"] == "canceled" {
+            break o;
+        }
+        assert!(
+            marked.elapsed() < Duration::from_secs(3),
+            "not canceled: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(order["leaves_qty"], "0", "{order}");
+    // A real cancel: its event is in the log, and the cash is free again.
+    let (s, events) = call(
+        &http,
+        get.clone(),
+        format!("{base}/api/v1/events?limit=1000"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{events}");
+    let canceled = events["items"].as_array().unwrap().iter().any(|e| {
+        e["event"]["aggregate_id"] == id.as_str() && e["event"]["event_type"] == "order.canceled"
+    });
+    assert!(canceled, "no canceled event for {id}: {events}");
+    let (_, account) = call(&http, get, format!("{base}/api/v1/account"), &alice, None).await;
+    let reserved: rust_decimal::Decimal = account["balances"][0]["reserved"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reserved.is_zero(), "{account}");
+    eprintln!(
+        "{}: canceled {:?} after the UPDATE",
+        backend.name(),
+        marked.elapsed()
+    );
+    app.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_cancel_on_sqlite() {
+    cancel_asked_with_sql(Backend::Sqlite, "cancelled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_cancel_on_postgres() {
+    cancel_asked_with_sql(Backend::Postgres, "canceled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_cancel_on_mysql() {
+    cancel_asked_with_sql(Backend::MySql, "CANCELLED").await;
+}
