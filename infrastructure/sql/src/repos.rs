@@ -206,7 +206,7 @@ impl OrderRepository for SqlStore {
              ORDER BY id LIMIT ?",
             marks(OPERATOR_CANCELED.len())
         );
-        let mut args: Vec<Val> = OPERATOR_CANCELED.iter().map(|s| Val::text(s)).collect();
+        let mut args: Vec<Val> = OPERATOR_CANCELED.iter().map(Val::text).collect();
         args.push(Val::Int(i64::from(limit.clamp(1, 10_000))));
         let rows = self.fetch(&sql, args, &[Kind::Uuid, Kind::Text]).await?;
         rows.iter()
