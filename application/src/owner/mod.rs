@@ -13,6 +13,7 @@ mod context;
 mod flow;
 pub(crate) mod lanes;
 mod monitor;
+mod reconcile;
 mod registry;
 mod session_cids;
 mod state;
@@ -224,6 +225,7 @@ impl Owner {
             monitor: None,
             published: 0,
         };
+        reconcile::adopt_at_venue(&owner.ctx, &owner.state).await;
         let max = owner.ctx.config.max_commands_per_cycle.max(1);
         let mut batch: Vec<Command> = Vec::new();
         // One cancellation future for the owner's life: creating one per

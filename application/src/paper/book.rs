@@ -241,6 +241,23 @@ impl Book {
         Ok(out)
     }
 
+    /// Takes back an order the venue acknowledged before it forgot it (a
+    /// restart): it rests as it was, filled quantity and trigger included,
+    /// with no report. False when it is already working or has nothing left.
+    pub(super) fn restore(&mut self, order: &Order, instrument: Arc<Instrument>) -> bool {
+        if self.working.contains_key(&order.id) {
+            return false;
+        }
+        let mut resting = Resting::new(order, instrument, self.counters.seq);
+        if resting.leaves() <= Decimal::ZERO {
+            return false;
+        }
+        resting.triggered = order.status == ordermon_domain::order::OrderStatus::Triggered;
+        self.counters.seq += 1;
+        self.rest(resting);
+        true
+    }
+
     /// Cancels a working order.
     pub(super) fn cancel(&mut self, order: &Order, now: DateTime<Utc>) -> Vec<ExecutionReport> {
         let report = match self.forget(&order.id) {

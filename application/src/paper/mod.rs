@@ -411,6 +411,73 @@ impl ExecutionVenue for PaperVenue {
         self.request(Request::Cancel(Box::new(order.clone()))).await
     }
 
+    /// Takes back what a restart made it forget: acknowledged orders rest
+    /// again as they were; an order sent but never acknowledged is handled
+    /// now as a new one; a cancel left pending is carried out; a modify left
+    /// pending is refused (the change was lost with the venue's memory).
+    async fn adopt(&self, orders: &[Order]) -> Result<usize, VenueError> {
+        use ordermon_domain::order::OrderStatus;
+        let now = self.inner.clock.now();
+        let mut taken = 0;
+        let mut reports = Vec::new();
+        for order in orders {
+            if self.inner.book.lock().contains(&order.id) {
+                continue;
+            }
+            match order.status {
+                OrderStatus::Submitted => {
+                    reports.extend(
+                        self.inner
+                            .process(&Request::Submit(Box::new(order.clone())))?,
+                    );
+                    taken += 1;
+                }
+                OrderStatus::Accepted
+                | OrderStatus::PartiallyFilled
+                | OrderStatus::Triggered
+                | OrderStatus::PendingCancel
+                | OrderStatus::PendingUpdate => {
+                    let Some(instrument) = self.inner.instruments.instrument(&order.instrument_id)
+                    else {
+                        continue;
+                    };
+                    if !self.inner.book.lock().restore(order, instrument) {
+                        continue;
+                    }
+                    taken += 1;
+                    match order.status {
+                        OrderStatus::PendingCancel => {
+                            reports.extend(self.inner.book.lock().cancel(order, now));
+                        }
+                        OrderStatus::PendingUpdate => {
+                            reports.push(book::order_report(
+                                order,
+                                ExecutionReportKind::ModifyRejected {
+                                    reason: "the venue restarted and lost the change".to_owned(),
+                                },
+                                now,
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        if taken > 0 {
+            tracing::info!(
+                orders = taken,
+                "paper venue took back orders it had forgotten"
+            );
+        }
+        if !reports.is_empty() {
+            // Through the sink, later: the owner is not reading its mailbox yet.
+            let inner = Arc::clone(&self.inner);
+            tokio::spawn(async move { inner.deliver(reports).await });
+        }
+        Ok(taken)
+    }
+
     fn position_changed(
         &self,
         user: &UserId,

@@ -145,4 +145,17 @@ pub trait ExecutionVenue: Send + Sync + std::fmt::Debug {
         _trade: Option<&TradeId>,
     ) {
     }
+    /// Reconciliation after a restart or an owner move: the orders the store
+    /// holds open for one user, handed to the venue when the user's owner
+    /// starts. A venue that forgot them (an in-process paper venue after a
+    /// restart) takes them back as they were and answers what was left
+    /// pending; a venue that kept them changes nothing. Reports go through
+    /// the sink, never back to the caller (the owner is not listening yet).
+    /// Returns how many orders the venue took back.
+    ///
+    /// # Errors
+    /// See [`VenueError`].
+    async fn adopt(&self, _orders: &[Order]) -> Result<usize, VenueError> {
+        Ok(0)
+    }
 }

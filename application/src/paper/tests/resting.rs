@@ -353,3 +353,89 @@ async fn reduce_only_fills_no_further_than_flat() {
     assert_eq!(fill(&reports[1]).0, dec!(3));
     h.stop().await;
 }
+
+/// After a restart the venue's book is empty: `adopt` takes back what the
+/// store holds open. An acknowledged order rests again (and fills as makers
+/// do), a pending cancel is carried out, a pending modify is refused, an order
+/// never acknowledged is handled as new, and an order already working is left
+/// alone.
+#[tokio::test(start_paused = true)]
+async fn adopt_takes_back_what_a_restart_forgot() {
+    use ordermon_domain::order::OrderStatus;
+    let mut h = Harness::default();
+    h.quote(dec!(99.99), dec!(100.00), dec!(1000), dec!(1000));
+    let mut resting = h
+        .order(Side::Buy, OrderType::Limit, dec!(10))
+        .price(dec!(99.50))
+        .build();
+    resting.status = OrderStatus::PartiallyFilled;
+    resting.filled_qty = Quantity::new(dec!(4)).unwrap();
+    let mut cancelling = h
+        .order(Side::Buy, OrderType::Limit, dec!(5))
+        .price(dec!(98.00))
+        .build();
+    cancelling.status = OrderStatus::PendingCancel;
+    let mut modifying = h
+        .order(Side::Buy, OrderType::Limit, dec!(5))
+        .price(dec!(97.00))
+        .build();
+    modifying.status = OrderStatus::PendingUpdate;
+    let mut unacked = h
+        .order(Side::Buy, OrderType::Limit, dec!(3))
+        .price(dec!(96.00))
+        .build();
+    unacked.status = OrderStatus::Submitted;
+    let mut done = h
+        .order(Side::Buy, OrderType::Limit, dec!(3))
+        .price(dec!(95.00))
+        .build();
+    done.status = OrderStatus::Filled;
+    let orders = [
+        resting.clone(),
+        cancelling.clone(),
+        modifying.clone(),
+        unacked.clone(),
+        done.clone(),
+    ];
+
+    assert_eq!(h.venue.adopt(&orders).await.unwrap(), 4);
+    let mut got: Vec<(ordermon_domain::ids::OrderId, &str)> = Vec::new();
+    for _ in 0..3 {
+        let r = h.next().await;
+        got.push((r.order_id, kind(&r)));
+    }
+    got.sort();
+    let mut want = vec![
+        (cancelling.id, "canceled"),
+        (modifying.id, "modify_rejected"),
+        (unacked.id, "accepted"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    h.quiet().await;
+    assert!(h.venue.is_working(&resting.id) && h.venue.is_working(&modifying.id));
+    assert!(!h.venue.is_working(&cancelling.id) && !h.venue.is_working(&done.id));
+    // Adopting what is working again changes nothing.
+    assert_eq!(
+        h.venue
+            .adopt(&[resting.clone(), modifying.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    h.quiet().await;
+    // The taken-back order fills what it had left, at its limit.
+    h.quote(dec!(99.40), dec!(99.45), dec!(1000), dec!(1000));
+    let mut fills = Vec::new();
+    for _ in 0..4 {
+        let r = h.next().await;
+        if r.order_id == resting.id {
+            fills.push(fill(&r));
+        }
+        if !fills.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(fills, [(dec!(6), dec!(99.50), LiquiditySide::Maker)]);
+    h.stop().await;
+}

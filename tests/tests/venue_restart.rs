@@ -1,0 +1,186 @@
+//! Restart reconciliation with the paper venue (SPEC §3.8): a resting paper
+//! order survives a restart of the whole server. After the restart it is still
+//! open, reserves the same cash, and fills when the price crosses it: the
+//! owner hands the venue its open orders when it starts, and the venue, which
+//! lost its book with the process, takes them back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use ordermon::RunningApp;
+use ordermon::config::{Config, ServiceUrl};
+use ordermon_application::VenueMode;
+use ordermon_domain::ids::InstrumentId;
+use ordermon_domain::market::Quote;
+use ordermon_domain::user::Role;
+use ordermon_domain::values::{Price, Quantity};
+use ordermon_tests::{Backend, TestStore, provision};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+const SECRET: &str = "venue-restart-secret-0123456789abcdef0";
+
+async fn serve(store: &TestStore, logs: &std::path::Path) -> RunningApp {
+    let mut c = Config::default();
+    c.database.url = ServiceUrl::new(store.url.clone().unwrap());
+    c.auth.jwt_secret = Some(SECRET.to_owned().into());
+    c.auth.bootstrap_admin = Some("root".into());
+    c.logs.dir = logs.to_path_buf();
+    c.engine.venue = VenueMode::Paper;
+    c.demo.instruments = false;
+    c.monitor.scan_interval = Duration::from_millis(200);
+    ordermon_telemetry::test_subscriber();
+    ordermon::build(c)
+        .await
+        .unwrap()
+        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap()
+}
+
+async fn call(
+    app: &RunningApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.base_url()))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn quote(app: &RunningApp, bid: &str, ask: &str) {
+    app.engine().quotes().publish(Quote {
+        instrument_id: InstrumentId::new("REST.SIM").unwrap(),
+        bid: Price::new(bid.parse().unwrap()).unwrap(),
+        ask: Price::new(ask.parse().unwrap()).unwrap(),
+        bid_size: Quantity::new(Decimal::from(100)).unwrap(),
+        ask_size: Quantity::new(Decimal::from(100)).unwrap(),
+        ts: chrono::Utc::now(),
+    });
+}
+
+async fn order_status(app: &RunningApp, alice: &str, id: &str) -> Value {
+    call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/orders/{id}"),
+        alice,
+        None,
+    )
+    .await
+    .1
+}
+
+async fn reserved(app: &RunningApp, alice: &str) -> String {
+    let (s, account) = call(app, reqwest::Method::GET, "/api/v1/account", alice, None).await;
+    assert_eq!(s, 200, "{account}");
+    account["balances"][0]["reserved"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn resting_order_survives_a_restart(backend: Backend) {
+    let Some(store) = provision(backend).await else {
+        return;
+    };
+    let logs = std::env::temp_dir().join(format!("ordermon-vr-{}", uuid::Uuid::now_v7().simple()));
+    let app = serve(&store, &logs).await;
+    let admin = app
+        .mint_token("root", Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    let alice = app
+        .mint_token("alice", Role::Trader, Duration::from_secs(600))
+        .unwrap();
+    let post = reqwest::Method::POST;
+    let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
+        Some(json!({"id": "REST.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{b}");
+    let (s, b) = call(
+        &app,
+        post.clone(),
+        "/api/v1/users",
+        &admin,
+        Some(json!({"id": "alice", "name": "Alice"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        &app,
+        post.clone(),
+        "/api/v1/users/alice/cash",
+        &admin,
+        Some(json!({"currency": "USD", "amount": "1000", "reason": "initial"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    // Far from the market: it rests.
+    quote(&app, "9.90", "10.00");
+    let (s, order) = call(
+        &app,
+        post,
+        "/api/v1/orders",
+        &alice,
+        Some(
+            json!({"client_order_id": "rest-1", "instrument_id": "REST.SIM", "side": "buy",
+            "type": "limit", "quantity": "10", "price": "5.00", "time_in_force": "gtc"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{order}");
+    assert_eq!(order["status"], "accepted", "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let held = reserved(&app, &alice).await;
+    assert_ne!(held.parse::<Decimal>().unwrap(), Decimal::ZERO);
+
+    app.stop().await.unwrap();
+    let app = serve(&store, &logs).await;
+    // Still open, the same cash reserved.
+    let o = order_status(&app, &alice, &id).await;
+    assert_eq!(o["status"], "accepted", "{o}");
+    assert_eq!(reserved(&app, &alice).await, held);
+    // The price comes down through the limit: the venue, which took the
+    // order back when alice's owner started, fills it.
+    let t0 = Instant::now();
+    let filled = loop {
+        quote(&app, "4.80", "4.90");
+        let o = order_status(&app, &alice, &id).await;
+        if o["status"] == "filled" {
+            break o;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "not filled after the restart: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(filled["filled_qty"], "10", "{filled}");
+    assert_eq!(
+        reserved(&app, &alice).await.parse::<Decimal>().unwrap(),
+        Decimal::ZERO
+    );
+    eprintln!(
+        "{}: resting order filled {:?} after the restart's first quote",
+        backend.name(),
+        t0.elapsed()
+    );
+    app.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resting_paper_order_survives_a_restart_on_sqlite() {
+    resting_order_survives_a_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resting_paper_order_survives_a_restart_on_postgres() {
+    resting_order_survives_a_restart(Backend::Postgres).await;
+}
