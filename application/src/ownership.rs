@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures::StreamExt as _;
 use ordermon_domain::ids::UserId;
 use ordermon_domain::ports::{Fence, LeaseStore};
 use ordermon_domain::user::UserStatus;
@@ -38,6 +39,9 @@ use crate::lease_keeper::{LeaseHandle, LeaseKeeper};
 pub const MEMBER_PREFIX: &str = "member:";
 /// The prefix of user leases.
 pub const USER_PREFIX: &str = "user:";
+
+/// User leases asked for at once in a round.
+const TAKE_CONCURRENCY: usize = 16;
 
 /// How ownership behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,7 +294,6 @@ impl UserOwnership {
             .renew_all(USER_PREFIX, &self.holder, self.config.user_ttl)
             .await
             .map_err(e)?;
-        *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
         let members: Vec<String> = self
             .leases
             .leases(MEMBER_PREFIX)
@@ -325,6 +328,10 @@ impl UserOwnership {
                 self.stop(engine, user, "ownership lost").await;
             }
         }
+        // Only now, with what was lost stopped, does the renewal count: a
+        // process that woke from a pause must not claim, even for a moment,
+        // users another instance took meanwhile.
+        *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
         let users = engine
             .persistence()
             .users
@@ -332,7 +339,8 @@ impl UserOwnership {
             .await
             .map_err(e)?;
         self.elsewhere.clear();
-        let (mut released, mut taken) = (0, 0);
+        let mut released = 0;
+        let mut to_take = Vec::new();
         for (user, status) in users {
             let name = lease_name(&user);
             if let Some((h, _, true)) = held.get(&name)
@@ -348,32 +356,47 @@ impl UserOwnership {
                     self.release(engine, &user).await;
                     self.status.lock().released_total += 1;
                 }
-            } else if !owns && mine && status == UserStatus::Active && taken < self.config.max_moves
-            {
-                let free = held
+            } else if !owns
+                && mine
+                && status == UserStatus::Active
+                && to_take.len() < self.config.max_moves
+                && held
                     .get(&name)
-                    .is_none_or(|(h, _, live)| !live || *h == self.holder);
-                if !free {
-                    continue;
-                }
-                taken += 1;
-                match self
+                    .is_none_or(|(h, _, live)| !live || *h == self.holder)
+            {
+                to_take.push((user, name));
+            }
+        }
+        // Taken a few at a time: each is one short transaction, and a dead
+        // instance's users should come back together.
+        let answers: Vec<_> = futures::stream::iter(to_take)
+            .map(|(user, name)| async move {
+                let answer = self
                     .leases
                     .acquire(&name, &self.holder, self.config.user_ttl)
-                    .await
-                {
-                    Ok(l) if l.held_by(&self.holder) => {
-                        self.elsewhere.remove(&user);
-                        self.epochs.insert(user.clone(), l.epoch);
-                        self.owned.insert(user.clone(), l.epoch);
-                        self.status.lock().taken_total += 1;
-                        tracing::info!(user_id = %user, epoch = l.epoch, "user owned here now");
-                        engine.start_monitor(&user).await;
-                    }
-                    Ok(_) => {}
-                    Err(err) => return Err(err.to_string()),
+                    .await;
+                (user, answer)
+            })
+            .buffer_unordered(TAKE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut failed = None;
+        for (user, answer) in answers {
+            match answer {
+                Ok(l) if l.held_by(&self.holder) => {
+                    self.elsewhere.remove(&user);
+                    self.epochs.insert(user.clone(), l.epoch);
+                    self.owned.insert(user.clone(), l.epoch);
+                    self.status.lock().taken_total += 1;
+                    tracing::info!(user_id = %user, epoch = l.epoch, "user owned here now");
+                    engine.start_monitor(&user).await;
                 }
+                Ok(_) => {}
+                Err(err) => failed = Some(err.to_string()),
             }
+        }
+        if let Some(err) = failed {
+            return Err(err);
         }
         Ok(())
     }
