@@ -120,6 +120,12 @@ fn spawn_log_retention(
 pub async fn build(config: Config) -> anyhow::Result<App> {
     config.validate().context("invalid configuration")?;
     let kind = config.database.kind()?;
+    if matches!(kind, DatabaseKind::Sqlite | DatabaseKind::Memory) {
+        tracing::info!(
+            database = ?kind,
+            "this store serves one instance; several instances share PostgreSQL or MySQL with cluster.enabled"
+        );
+    }
     let instance = config.bus.instance_name(&config.http.addr);
     let (jwt_secret, source) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
     let auth = token_settings(&config.auth, jwt_secret);

@@ -581,3 +581,43 @@ fn bad_sign_in_settings_are_refused_naming_the_key() {
     let e = load(None, &[("ORDERMON_AUTH__ACCESS_TTL", "soon")]).unwrap_err();
     assert!(e.to_string().contains("ORDERMON_AUTH__ACCESS_TTL"), "{e}");
 }
+
+#[test]
+fn cluster_needs_a_shared_database_and_sane_leases() {
+    // Off by default; on with SQLite or memory it is refused, naming the key.
+    assert!(!load(None, &[]).unwrap().cluster.enabled);
+    for url in ["sqlite:ordermon.db", "memory"] {
+        let e = load(
+            None,
+            &[
+                ("ORDERMON_CLUSTER__ENABLED", "true"),
+                ("ORDERMON_DATABASE__URL", url),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("cluster.enabled"), "{url}: {e}");
+    }
+    let pg = ("ORDERMON_DATABASE__URL", "postgres://db.internal/ordermon");
+    let on = ("ORDERMON_CLUSTER__ENABLED", "true");
+    let c = load(None, &[pg, on]).unwrap();
+    assert!(c.cluster.enabled);
+    let e = load(
+        None,
+        &[pg, on, ("ORDERMON_CLUSTER__USER_LEASE_TTL", "500ms")],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cluster.user_lease_ttl"), "{e}");
+    let e = load(
+        None,
+        &[
+            pg,
+            on,
+            ("ORDERMON_CLUSTER__MEMBER_TTL", "3s"),
+            ("ORDERMON_CLUSTER__ROUND_INTERVAL", "2s"),
+        ],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cluster.member_ttl"), "{e}");
+    let e = load(None, &[("ORDERMON_BUS__RELAY_LEASE_TTL", "100ms")]).unwrap_err();
+    assert!(e.to_string().contains("bus.relay_lease_ttl"), "{e}");
+}
