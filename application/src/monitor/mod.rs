@@ -183,6 +183,10 @@ impl MonitoringEngine {
                 catalog.put(instrument);
             }
         }
+        // Monitors running before the statuses are read: one started after
+        // (a user created meanwhile) is not in the list read and is no
+        // reason to stop anything.
+        let running_before: HashSet<UserId> = self.engine.monitored_list().into_iter().collect();
         let users = p.users.user_statuses().await?;
         let strategies = p.strategies.strategy_statuses().await?;
         let mut active = 0;
@@ -207,7 +211,7 @@ impl MonitoringEngine {
                 (UserStatus::Disabled, false) => {}
             }
         }
-        for user in self.engine.monitored_list() {
+        for user in running_before {
             if !known.contains(&user) {
                 self.engine
                     .stop_monitor(&user, UserStatus::Disabled, "user removed")
