@@ -97,7 +97,7 @@ pub struct UserOwnership {
     leases: Arc<dyn LeaseStore>,
     holder: String,
     config: OwnershipConfig,
-    owned: DashMap<UserId, u64>,
+    owned: DashMap<UserId, (u64, tokio::time::Instant)>,
     /// The epoch of each user's lease as last taken here: the fence of its
     /// owner's commits, kept after the owner stops so that its last writes
     /// are judged by the store (they land unless another instance has taken
@@ -248,9 +248,80 @@ impl UserOwnership {
             self.config.member_ttl,
         )
         .spawn(tracker, cancel.clone());
+        {
+            let (me, engine, member, cancel) =
+                (self.clone(), engine.clone(), member.clone(), cancel.clone());
+            tracker.spawn(async move { me.keep(engine, member, cancel).await });
+        }
         let me = self.clone();
         let cancel = cancel.clone();
         tracker.spawn(async move { me.run(engine, member, cancel).await });
+    }
+
+    /// Renews the user leases every quarter of their TTL, apart from the
+    /// rounds (a slow round, taking hundreds of users, must not let the
+    /// leases it already holds lapse).
+    async fn keep(self: Arc<Self>, engine: Arc<Engine>, member: LeaseHandle, cancel: CancellationToken) {
+        let every = (self.config.user_ttl / 4).max(Duration::from_millis(50));
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            if let Err(e) = self.renew(&engine, &member).await {
+                tracing::warn!(error = %e, "user lease renewal failed; trying again");
+            }
+        }
+    }
+
+    /// Renews every user lease held here, stops the owners of those lost,
+    /// and only then extends how long this instance counts as owning.
+    async fn renew(&self, engine: &Engine, member: &LeaseHandle) -> Result<(), String> {
+        if member.held().is_none() {
+            // Not a member (the store is unreachable, or this process was
+            // paused): whatever it owned may be someone else's by now.
+            self.drop_all(engine, "membership lease lost").await;
+            return Err("membership lease not held".to_owned());
+        }
+        let e = |e: ordermon_domain::ports::StoreError| e.to_string();
+        let started = tokio::time::Instant::now();
+        self.leases
+            .renew_all(USER_PREFIX, &self.holder, self.config.user_ttl)
+            .await
+            .map_err(e)?;
+        let held: std::collections::HashMap<String, (String, u64, bool)> = self
+            .leases
+            .leases(USER_PREFIX)
+            .await
+            .map_err(e)?
+            .into_iter()
+            .map(|l| (l.name, (l.holder, l.epoch, l.live)))
+            .collect();
+        // Lost: the store no longer shows this instance holding the lease
+        // (users taken after this renewal began are judged by the next one).
+        let owned: Vec<(UserId, u64)> = self
+            .owned
+            .iter()
+            .filter(|e| e.value().1 < started)
+            .map(|e| (e.key().clone(), e.value().0))
+            .collect();
+        for (user, epoch) in &owned {
+            let ours = held
+                .get(&lease_name(user))
+                .is_some_and(|(h, ep, live)| *live && *h == self.holder && ep == epoch);
+            if !ours {
+                tracing::warn!(user_id = %user, "user lease lost; stopping its owner");
+                self.status.lock().lost_total += 1;
+                self.stop(engine, user, "ownership lost").await;
+            }
+        }
+        // Only now, with what was lost stopped, does the renewal count: a
+        // process that woke from a pause must not claim, even for a moment,
+        // users another instance took meanwhile.
+        *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
+        Ok(())
     }
 
     async fn run(
@@ -280,20 +351,12 @@ impl UserOwnership {
         }
     }
 
-    /// One round: renew, recompute the assignment, release and take users.
+    /// One round: recompute the assignment, release and take users.
     async fn round(&self, engine: &Engine, member: &LeaseHandle) -> Result<(), String> {
         if member.held().is_none() {
-            // Not a member (the store is unreachable, or this process was
-            // paused): whatever it owned may be someone else's by now.
-            self.drop_all(engine, "membership lease lost").await;
             return Err("membership lease not held".to_owned());
         }
         let e = |e: ordermon_domain::ports::StoreError| e.to_string();
-        let started = tokio::time::Instant::now();
-        self.leases
-            .renew_all(USER_PREFIX, &self.holder, self.config.user_ttl)
-            .await
-            .map_err(e)?;
         let members: Vec<String> = self
             .leases
             .leases(MEMBER_PREFIX)
@@ -312,26 +375,6 @@ impl UserOwnership {
             .into_iter()
             .map(|l| (l.name, (l.holder, l.epoch, l.live)))
             .collect();
-        // Lost: the store no longer shows this instance holding the lease.
-        let owned: Vec<(UserId, u64)> = self
-            .owned
-            .iter()
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect();
-        for (user, epoch) in &owned {
-            let ours = held
-                .get(&lease_name(user))
-                .is_some_and(|(h, ep, live)| *live && *h == self.holder && ep == epoch);
-            if !ours {
-                tracing::warn!(user_id = %user, "user lease lost; stopping its owner");
-                self.status.lock().lost_total += 1;
-                self.stop(engine, user, "ownership lost").await;
-            }
-        }
-        // Only now, with what was lost stopped, does the renewal count: a
-        // process that woke from a pause must not claim, even for a moment,
-        // users another instance took meanwhile.
-        *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
         let users = engine
             .persistence()
             .users
@@ -386,7 +429,8 @@ impl UserOwnership {
                 Ok(l) if l.held_by(&self.holder) => {
                     self.elsewhere.remove(&user);
                     self.epochs.insert(user.clone(), l.epoch);
-                    self.owned.insert(user.clone(), l.epoch);
+                    self.owned
+                        .insert(user.clone(), (l.epoch, tokio::time::Instant::now()));
                     self.status.lock().taken_total += 1;
                     tracing::info!(user_id = %user, epoch = l.epoch, "user owned here now");
                     engine.start_monitor(&user).await;
