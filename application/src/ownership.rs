@@ -261,7 +261,12 @@ impl UserOwnership {
     /// Renews the user leases every quarter of their TTL, apart from the
     /// rounds (a slow round, taking hundreds of users, must not let the
     /// leases it already holds lapse).
-    async fn keep(self: Arc<Self>, engine: Arc<Engine>, member: LeaseHandle, cancel: CancellationToken) {
+    async fn keep(
+        self: Arc<Self>,
+        engine: Arc<Engine>,
+        member: LeaseHandle,
+        cancel: CancellationToken,
+    ) {
         let every = (self.config.user_ttl / 4).max(Duration::from_millis(50));
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

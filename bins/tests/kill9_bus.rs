@@ -6,27 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use ordermon_application::consume::{
-    Consumer, ConsumerConfig, EventHandler, HandlerError, MemoryProcessedEvents,
-};
-use ordermon_domain::event::DomainEvent;
-use ordermon_domain::ids::EventId;
 use ordermon_domain::user::Role;
 use ordermon_tests::bus::{BusKind, BusOptions, TestBus, provision_bus};
 use ordermon_tests::{Backend, provision};
-use parking_lot::Mutex;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod common;
 
+use common::audit::{Audit, logged_events};
 use common::{call, ready, token};
 
 fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16) -> common::Server {
@@ -36,41 +27,6 @@ fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16) -> common::
         ("ORDERMON_BUS__INSTANCE", bus.suffix.clone()),
     ];
     common::serve(db, logs, port, &env)
-}
-
-/// Counts how often each event was applied.
-#[derive(Debug, Default)]
-struct Applied(Mutex<HashMap<EventId, u32>>);
-
-#[async_trait]
-impl EventHandler for Applied {
-    async fn handle(&self, event: &DomainEvent) -> Result<(), HandlerError> {
-        *self.0.lock().entry(event.event_id).or_default() += 1;
-        Ok(())
-    }
-}
-
-/// Every event id in the server's event log.
-async fn logged_events(http: &reqwest::Client, base: &str, admin: &str) -> HashSet<EventId> {
-    let mut ids = HashSet::new();
-    let mut after = 0_i64;
-    loop {
-        let (s, page) = call(
-            http.get(format!("{base}/api/v1/events?after={after}&limit=500"))
-                .bearer_auth(admin),
-        )
-        .await;
-        assert_eq!(s, 200, "{page}");
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
-            return ids;
-        }
-        for item in &items {
-            after = after.max(item["position"].as_i64().unwrap());
-            let event: DomainEvent = serde_json::from_value(item["event"].clone()).unwrap();
-            ids.insert(event.event_id);
-        }
-    }
 }
 
 async fn kill_during_load(kind: BusKind) {
@@ -86,22 +42,7 @@ async fn kill_during_load(kind: BusKind) {
     let logs = common::logs_dir("kill9-bus");
 
     // An independent consumer of everything the server publishes.
-    let applied = Arc::new(Applied::default());
-    let tracker = TaskTracker::new();
-    let cancel = CancellationToken::new();
-    let mut config = ConsumerConfig::new(bus.group("audit"), ["#"]);
-    config.max_attempts = 10;
-    let consumer = Consumer::new(bus.bus.clone(), applied.clone(), config)
-        .with_processed(Arc::new(MemoryProcessedEvents::new()))
-        .spawn(&tracker, cancel.clone());
-    let t0 = Instant::now();
-    while !consumer.status().running {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "consumer not running"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let audit = Audit::start(&bus).await;
 
     let http = reqwest::Client::new();
     let port = common::free_port();
@@ -177,31 +118,9 @@ async fn kill_during_load(kind: BusKind) {
     );
 
     // Everything committed arrives, once per event id.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let seen: HashSet<EventId> = applied.0.lock().keys().copied().collect();
-        if committed.is_subset(&seen) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: {} of {} committed events never arrived",
-            kind.name(),
-            committed.difference(&seen).count(),
-            committed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Late redeliveries must be absorbed too.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let counts = applied.0.lock().clone();
-    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        doubled.is_empty(),
-        "{}: {} events applied twice",
-        kind.name(),
-        doubled.len()
-    );
+    audit
+        .every_one_once(&committed, Duration::from_secs(90), kind.name())
+        .await;
     let (s, status) = call(http.get(format!("{base}/status")).bearer_auth(&admin)).await;
     assert_eq!(s, 200, "{status}");
     assert_eq!(
@@ -213,15 +132,13 @@ async fn kill_during_load(kind: BusKind) {
         "{}: {answered} orders answered before the kill, {} events committed, all applied once; duplicates absorbed {}",
         kind.name(),
         committed.len(),
-        consumer.status().duplicates
+        audit.consumer.status().duplicates
     );
     // Every projection equals a replay of the event log.
     common::assert_replay_verifies(&db, &logs);
 
     server.kill9();
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    audit.stop().await;
     let _ = std::fs::remove_dir_all(&logs);
 }
 

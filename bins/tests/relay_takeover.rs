@@ -7,27 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use ordermon_application::consume::{
-    Consumer, ConsumerConfig, EventHandler, HandlerError, MemoryProcessedEvents,
-};
-use ordermon_domain::event::DomainEvent;
-use ordermon_domain::ids::EventId;
 use ordermon_domain::user::Role;
 use ordermon_tests::bus::{BusKind, BusOptions, TestBus, provision_bus};
 use ordermon_tests::{Backend, provision};
-use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod common;
 
+use common::audit::{Audit, logged_events};
 use common::{call, ready, token};
 
 const TTL: Duration = Duration::from_secs(2);
@@ -43,47 +34,10 @@ fn start(db: &str, bus: &TestBus, logs: &std::path::Path, port: u16, name: &str)
     common::serve(db, logs, port, &env)
 }
 
-/// Counts how often each event was applied.
-#[derive(Debug, Default)]
-struct Applied(Mutex<HashMap<EventId, u32>>);
-
-#[async_trait]
-impl EventHandler for Applied {
-    async fn handle(&self, event: &DomainEvent) -> Result<(), HandlerError> {
-        *self.0.lock().entry(event.event_id).or_default() += 1;
-        Ok(())
-    }
-}
-
 async fn relay_status(http: &reqwest::Client, base: &str, admin: &str) -> Value {
     let (s, status) = call(http.get(format!("{base}/status")).bearer_auth(admin)).await;
     assert_eq!(s, 200, "{status}");
     status["components"]["relay"].clone()
-}
-
-async fn logged_events(http: &reqwest::Client, base: &str, admin: &str) -> HashSet<EventId> {
-    let mut ids = HashSet::new();
-    let mut after = 0_i64;
-    loop {
-        let (s, page) = call(
-            http.get(format!("{base}/api/v1/events?after={after}&limit=1000"))
-                .bearer_auth(admin),
-        )
-        .await;
-        assert_eq!(s, 200, "{page}");
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
-            return ids;
-        }
-        for item in &items {
-            after = after.max(item["position"].as_i64().unwrap());
-            ids.insert(
-                serde_json::from_value::<DomainEvent>(item["event"].clone())
-                    .unwrap()
-                    .event_id,
-            );
-        }
-    }
 }
 
 async fn takeover(kind: BusKind) {
@@ -97,22 +51,7 @@ async fn takeover(kind: BusKind) {
     let db = store.url.clone().unwrap();
     let logs = common::logs_dir("relay-takeover");
 
-    let applied = Arc::new(Applied::default());
-    let tracker = TaskTracker::new();
-    let cancel = CancellationToken::new();
-    let mut config = ConsumerConfig::new(bus.group("audit"), ["#"]);
-    config.max_attempts = 10;
-    let consumer = Consumer::new(bus.bus.clone(), applied.clone(), config)
-        .with_processed(Arc::new(MemoryProcessedEvents::new()))
-        .spawn(&tracker, cancel.clone());
-    let t0 = Instant::now();
-    while !consumer.status().running {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "consumer not running"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let audit = Audit::start(&bus).await;
 
     let http = reqwest::Client::new();
     let admin = token("root", Role::Admin);
@@ -224,37 +163,20 @@ async fn takeover(kind: BusKind) {
     );
 
     let committed = logged_events(&http, &base_b, &admin).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen: HashSet<EventId> = applied.0.lock().keys().copied().collect();
-        if committed.is_subset(&seen) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: {} of {} committed events never arrived",
-            kind.name(),
-            committed.difference(&seen).count(),
-            committed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let doubled = applied.0.lock().values().filter(|n| **n > 1).count();
-    assert_eq!(doubled, 0, "events applied twice");
+    audit
+        .every_one_once(&committed, Duration::from_secs(60), kind.name())
+        .await;
     eprintln!(
         "{}: takeover {} ms after kill -9 (lease TTL {} ms); {answered} orders, {} events, each applied once ({} duplicates absorbed)",
         kind.name(),
         took_over.as_millis(),
         TTL.as_millis(),
         committed.len(),
-        consumer.status().duplicates
+        audit.consumer.status().duplicates
     );
     common::assert_replay_verifies(&db, &logs);
     b.kill9();
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
+    audit.stop().await;
     let _ = std::fs::remove_dir_all(&logs);
 }
 

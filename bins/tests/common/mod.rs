@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod audit;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
