@@ -6,51 +6,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod server_support;
+
 use std::time::{Duration, Instant};
 
-use ordermon::config::{Config, ServiceUrl};
-use ordermon_application::VenueMode;
 use ordermon_domain::user::Role;
 use ordermon_tests::{Backend, provision};
-use serde_json::{Value, json};
-
-const SECRET: &str = "db-control-secret-0123456789abcdef0123";
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
+use server_support::{call, serve};
 
 async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let Some(store) = provision(backend).await else {
         return;
     };
-    let logs = std::env::temp_dir().join(format!("ordermon-dbc-{}", uuid::Uuid::now_v7().simple()));
-    let mut c = Config::default();
-    c.database.url = ServiceUrl::new(store.url.clone().unwrap());
-    c.auth.jwt_secret = Some(SECRET.to_owned().into());
-    c.auth.bootstrap_admin = Some("root".into());
-    c.logs.dir = logs.clone();
-    c.engine.venue = VenueMode::Paper;
-    c.demo.instruments = false;
-    c.monitor.scan_interval = Duration::from_millis(200);
-    ordermon_telemetry::test_subscriber();
-    let app = ordermon::build(c).await.unwrap();
-    let app = app
-        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .unwrap();
-    let base = app.base_url();
-    let http = reqwest::Client::new();
+    let logs = server_support::logs_dir("db-control");
+    let app = serve(&store, &logs).await;
     let admin = app
         .mint_token("root", Role::Admin, Duration::from_secs(600))
         .unwrap();
@@ -58,31 +28,31 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
         .mint_token("alice", Role::Trader, Duration::from_secs(600))
         .unwrap();
     let post = reqwest::Method::POST;
-    let (s, b) = call(&http, post.clone(), format!("{base}/api/v1/instruments"), &admin,
+    let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
         Some(json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
     assert!(s < 300, "{b}");
     let (s, b) = call(
-        &http,
+        &app,
         post.clone(),
-        format!("{base}/api/v1/users"),
+        "/api/v1/users",
         &admin,
         Some(json!({"id": "alice", "name": "Alice"})),
     )
     .await;
     assert_eq!(s, 201, "{b}");
     let (s, b) = call(
-        &http,
+        &app,
         post.clone(),
-        format!("{base}/api/v1/users/alice/cash"),
+        "/api/v1/users/alice/cash",
         &admin,
         Some(json!({"currency": "USD", "amount": "1000", "reason": "initial"})),
     )
     .await;
     assert_eq!(s, 200, "{b}");
     let (s, order) = call(
-        &http,
+        &app,
         post,
-        format!("{base}/api/v1/orders"),
+        "/api/v1/orders",
         &alice,
         Some(
             json!({"client_order_id": "rest-1", "instrument_id": "ACME.SIM", "side": "buy",
@@ -97,9 +67,9 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let t0 = Instant::now();
     let status = loop {
         let (_, o) = call(
-            &http,
+            &app,
             get.clone(),
-            format!("{base}/api/v1/orders/{id}"),
+            &format!("/api/v1/orders/{id}"),
             &alice,
             None,
         )
@@ -110,14 +80,7 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(status, "accepted");
-    let (_, account) = call(
-        &http,
-        get.clone(),
-        format!("{base}/api/v1/account"),
-        &alice,
-        None,
-    )
-    .await;
+    let (_, account) = call(&app, get.clone(), "/api/v1/account", &alice, None).await;
     assert_ne!(account["balances"][0]["reserved"], "0", "{account}");
 
     let n = store
@@ -130,9 +93,9 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let marked = Instant::now();
     let order = loop {
         let (_, o) = call(
-            &http,
+            &app,
             get.clone(),
-            format!("{base}/api/v1/orders/{id}"),
+            &format!("/api/v1/orders/{id}"),
             &alice,
             None,
         )
@@ -148,20 +111,13 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     };
     assert_eq!(order["leaves_qty"], "0", "{order}");
     // A real cancel: its event is in the log, and the cash is free again.
-    let (s, events) = call(
-        &http,
-        get.clone(),
-        format!("{base}/api/v1/events?limit=1000"),
-        &admin,
-        None,
-    )
-    .await;
+    let (s, events) = call(&app, get.clone(), "/api/v1/events?limit=1000", &admin, None).await;
     assert_eq!(s, 200, "{events}");
     let canceled = events["items"].as_array().unwrap().iter().any(|e| {
         e["event"]["aggregate_id"] == id.as_str() && e["event"]["event_type"] == "order.canceled"
     });
     assert!(canceled, "no canceled event for {id}: {events}");
-    let (_, account) = call(&http, get, format!("{base}/api/v1/account"), &alice, None).await;
+    let (_, account) = call(&app, get, "/api/v1/account", &alice, None).await;
     let reserved: rust_decimal::Decimal = account["balances"][0]["reserved"]
         .as_str()
         .unwrap()

@@ -8,52 +8,17 @@
 
 use std::time::{Duration, Instant};
 
+mod server_support;
+
 use ordermon::RunningApp;
-use ordermon::config::{Config, ServiceUrl};
-use ordermon_application::VenueMode;
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::market::Quote;
 use ordermon_domain::user::Role;
 use ordermon_domain::values::{Price, Quantity};
-use ordermon_tests::{Backend, TestStore, provision};
+use ordermon_tests::{Backend, provision};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-
-const SECRET: &str = "venue-restart-secret-0123456789abcdef0";
-
-async fn serve(store: &TestStore, logs: &std::path::Path) -> RunningApp {
-    let mut c = Config::default();
-    c.database.url = ServiceUrl::new(store.url.clone().unwrap());
-    c.auth.jwt_secret = Some(SECRET.to_owned().into());
-    c.auth.bootstrap_admin = Some("root".into());
-    c.logs.dir = logs.to_path_buf();
-    c.engine.venue = VenueMode::Paper;
-    c.demo.instruments = false;
-    c.monitor.scan_interval = Duration::from_millis(200);
-    ordermon_telemetry::test_subscriber();
-    ordermon::build(c)
-        .await
-        .unwrap()
-        .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .unwrap()
-}
-
-async fn call(
-    app: &RunningApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", app.base_url()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
+use server_support::{call, serve};
 
 fn quote(app: &RunningApp, bid: &str, ask: &str) {
     app.engine().quotes().publish(Quote {
@@ -91,7 +56,7 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     let Some(store) = provision(backend).await else {
         return;
     };
-    let logs = std::env::temp_dir().join(format!("ordermon-vr-{}", uuid::Uuid::now_v7().simple()));
+    let logs = server_support::logs_dir("venue-restart");
     let app = serve(&store, &logs).await;
     let admin = app
         .mint_token("root", Role::Admin, Duration::from_secs(600))
