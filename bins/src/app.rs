@@ -203,6 +203,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         fanout.clone(),
         cache.read.clone(),
     );
+    // The venue before any owner starts: an owner hands it its open orders
+    // when it starts (restart reconciliation), and the first scan starts
+    // owners at once. Its matching task starts with the market tasks below.
+    let paper = if config.engine.venue == VenueMode::Paper {
+        let venue = PaperVenue::new(
+            config.paper.clone(),
+            quotes.clone(),
+            engine.report_sink(),
+            clock.clone(),
+            engine.catalog(),
+        )
+        .context("starting the paper venue")?;
+        engine.set_venue(Arc::new(venue.clone()));
+        Some(venue)
+    } else {
+        None
+    };
     let monitor_cancel = root.child_token();
     let cluster_tasks = TaskTracker::new();
     // Before the monitoring engine: with shared users, its first scan must
@@ -337,17 +354,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         market_tasks.push(task);
         Some(live)
     };
-    if config.engine.venue == VenueMode::Paper {
-        let venue = PaperVenue::new(
-            config.paper.clone(),
-            quotes.clone(),
-            engine.report_sink(),
-            clock.clone(),
-            engine.catalog(),
-        )
-        .context("starting the paper venue")?;
+    if let Some(venue) = &paper {
         market_tasks.push(venue.spawn(market_cancel.clone()));
-        engine.set_venue(Arc::new(venue));
     }
 
     let metrics = ordermon_telemetry::install_metrics("monitor-server", env!("CARGO_PKG_VERSION"));

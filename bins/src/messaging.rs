@@ -369,8 +369,35 @@ impl ordermon_http::HealthCheck for BusHealth {
 /// for the other.
 pub(crate) fn lease_holder(instance: &str) -> String {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let mut holder: String = instance.chars().take(160).collect();
+    // At most 160 bytes of the name, cut on a character boundary: a lease
+    // name or holder is at most 200 bytes.
+    let mut end = instance.len().min(160);
+    while !instance.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut holder = instance[..end].to_owned();
     holder.push('/');
     holder.push_str(&suffix[..12]);
     holder
+}
+
+#[cfg(test)]
+mod lease_holder_tests {
+    use super::lease_holder;
+    use ordermon_domain::ports::{LEASE_NAME_MAX, check_lease_name};
+
+    #[test]
+    fn a_holder_fits_a_lease_and_differs_per_process() {
+        for instance in ["ordermon-a", &"é".repeat(150), &"x".repeat(300)] {
+            let holder = lease_holder(instance);
+            assert!(check_lease_name("holder", &holder).is_none(), "{holder}");
+            assert!(
+                holder.len() <= LEASE_NAME_MAX - "member:".len(),
+                "{}",
+                holder.len()
+            );
+            assert!(holder.starts_with(&instance[..instance.len().min(8)]));
+            assert_ne!(holder, lease_holder(instance));
+        }
+    }
 }
