@@ -316,7 +316,8 @@ impl UserOwnership {
             let ours = held
                 .get(&lease_name(user))
                 .is_some_and(|(h, ep, live)| *live && *h == self.holder && ep == epoch);
-            if !ours {
+            // (A user the round handed over meanwhile is gone already.)
+            if !ours && self.owned.contains_key(user) {
                 tracing::warn!(user_id = %user, "user lease lost; stopping its owner");
                 self.status.lock().lost_total += 1;
                 self.stop(engine, user, "ownership lost").await;

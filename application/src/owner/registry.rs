@@ -86,10 +86,17 @@ impl Owners {
             cmd.fail(AppError::Unavailable("shutting down".to_owned()));
             return Ok(());
         }
-        // Stopping a monitor is how a user leaves this instance: it passes.
-        if !matches!(cmd, Command::StopMonitor { .. })
-            && let Some(refusal) = self.ctx.refuse_owner(user)
-        {
+        // Stopping a monitor is how a user leaves this instance: it passes
+        // the ownership check, and it never starts an owner (with none
+        // running there is nothing to stop).
+        if matches!(cmd, Command::StopMonitor { .. }) {
+            let running = self.map.get(user).map(|tx| tx.clone());
+            if let Some(tx) = running {
+                let _ = tx.send(cmd).await;
+            }
+            return Ok(());
+        }
+        if let Some(refusal) = self.ctx.refuse_owner(user) {
             cmd.fail(refusal);
             return Ok(());
         }
