@@ -114,15 +114,17 @@ impl Pair {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    /// Alice, funded, and an instrument, created through `a`.
-    async fn setup(&self) -> String {
+    /// Alice, funded, and an instrument, created through `on`. Without
+    /// cluster ownership each instance runs its own owner of alice, loaded
+    /// when it first sees her; orders go through the instance that funded her.
+    async fn setup(&self, on: &RunningApp) -> String {
         let admin = self.token("root", Role::Admin);
-        let (s, b) = self.call(&self.a, reqwest::Method::POST, "/api/v1/instruments", &admin,
+        let (s, b) = self.call(on, reqwest::Method::POST, "/api/v1/instruments", &admin,
             Some(json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
         assert!(s < 300, "{b}");
         let (s, b) = self
             .call(
-                &self.a,
+                on,
                 reqwest::Method::POST,
                 "/api/v1/users",
                 &admin,
@@ -132,7 +134,7 @@ impl Pair {
         assert_eq!(s, 201, "{b}");
         let (s, b) = self
             .call(
-                &self.a,
+                on,
                 reqwest::Method::POST,
                 "/api/v1/users/alice/cash",
                 &admin,
@@ -171,7 +173,7 @@ async fn streams_fan_out_across_instances(kind: BusKind) {
     let Some(p) = pair(kind, "memory").await else {
         return;
     };
-    let alice = p.setup().await;
+    let alice = p.setup(&p.a).await;
     let ws_url = format!(
         "{}/api/v1/stream?token={alice}",
         p.b.base_url().replacen("http", "ws", 1)
@@ -206,7 +208,7 @@ async fn reads_follow_writes_across_instances(kind: BusKind, cache: &str, within
     let Some(p) = pair(kind, cache).await else {
         return;
     };
-    let alice = p.setup().await;
+    let alice = p.setup(&p.a).await;
     let order = p.submit(&p.a, &alice, "inv-1").await;
     let id = order["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/orders/{id}");
@@ -322,8 +324,7 @@ async fn the_kill_switch_reaches_every_instance() {
     let Some(p) = pair(BusKind::RabbitMq, "memory").await else {
         return;
     };
-    let alice = p.setup().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alice = p.setup(&p.b).await;
     let order = p.submit(&p.b, &alice, "before").await;
     assert_eq!(order["status"], "submitted", "{order}");
 
@@ -373,8 +374,7 @@ async fn the_kill_switch_reaches_every_instance() {
         assert!(t0.elapsed() < Duration::from_secs(1), "b never resumed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Alice's orders stay on b: until users are owned by one instance
-    // (issue 16), a's copy of her account is stale.
+    // Alice's orders stay on b, whose owner holds her funds.
     let order = p.submit(&p.b, &alice, "resumed").await;
     assert_eq!(order["status"], "submitted", "{order}");
     eprintln!("orders through b halted {halted_after:?} after the switch on a");
