@@ -18,6 +18,11 @@
 //! the survivors' next round assigns its users among themselves and takes
 //! them. When a member joins, the others release the users now assigned to it
 //! (stopping those owners first), at most `max_moves` per round.
+//!
+//! An instance given an address to be reached at (`cluster.advertise_url`)
+//! publishes it while it runs, as the lease `address:{holder}` whose holder
+//! field is the address; the others read every live one each round, so a
+//! request for a user owned elsewhere can be forwarded to its owner.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +44,14 @@ use crate::lease_keeper::{LeaseHandle, LeaseKeeper};
 pub const MEMBER_PREFIX: &str = "member:";
 /// The prefix of user leases.
 pub const USER_PREFIX: &str = "user:";
+/// The prefix of the leases that publish an instance's address.
+pub const ADDRESS_PREFIX: &str = "address:";
 
 /// User leases asked for at once in a round.
 const TAKE_CONCURRENCY: usize = 16;
 
 /// How ownership behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnershipConfig {
     /// How long a membership lease lasts without renewal.
     pub member_ttl: Duration,
@@ -54,6 +61,9 @@ pub struct OwnershipConfig {
     pub round_interval: Duration,
     /// Most users taken and most released per round.
     pub max_moves: usize,
+    /// The base URL the other instances reach this one at (`None`: requests
+    /// for the users it owns are not forwarded to it).
+    pub advertise_url: Option<String>,
 }
 
 impl Default for OwnershipConfig {
@@ -63,6 +73,7 @@ impl Default for OwnershipConfig {
             user_ttl: Duration::from_secs(5),
             round_interval: Duration::from_secs(1),
             max_moves: 1000,
+            advertise_url: None,
         }
     }
 }
@@ -72,10 +83,14 @@ impl Default for OwnershipConfig {
 pub struct OwnershipStatus {
     /// This instance's holder id.
     pub instance: String,
+    /// The address this instance publishes for forwarded requests.
+    pub advertise_url: Option<String>,
     /// Whether this instance holds its membership lease.
     pub member: bool,
     /// Live members at the last round (this one included), by holder id.
     pub members: Vec<String>,
+    /// The published address of each live member that has one.
+    pub addresses: std::collections::BTreeMap<String, String>,
     /// Users this instance owns.
     pub owned: usize,
     /// The first 1,000 of them, by id.
@@ -105,6 +120,8 @@ pub struct UserOwnership {
     epochs: DashMap<UserId, u64>,
     /// Holders of users seen held elsewhere at the last round, for refusals.
     elsewhere: DashMap<UserId, String>,
+    /// The published address of each live member, by holder id.
+    addresses: DashMap<String, String>,
     status: Mutex<OwnershipStatus>,
     /// Until when the user leases count as held here without a renewal: the
     /// start of the last successful renewal plus 90 % of their TTL, on this
@@ -161,8 +178,10 @@ impl UserOwnership {
             leases,
             status: Mutex::new(OwnershipStatus {
                 instance: holder.clone(),
+                advertise_url: config.advertise_url.clone(),
                 member: false,
                 members: Vec::new(),
+                addresses: std::collections::BTreeMap::new(),
                 owned: 0,
                 owned_users: Vec::new(),
                 taken_total: 0,
@@ -176,6 +195,7 @@ impl UserOwnership {
             owned: DashMap::new(),
             epochs: DashMap::new(),
             elsewhere: DashMap::new(),
+            addresses: DashMap::new(),
             valid_until: Mutex::new(None),
         })
     }
@@ -217,6 +237,12 @@ impl UserOwnership {
         self.elsewhere.get(user).map(|h| h.clone())
     }
 
+    /// The address `holder` published, if it is a live member that did.
+    #[must_use]
+    pub fn address_of(&self, holder: &str) -> Option<String> {
+        self.addresses.get(holder).map(|a| a.clone())
+    }
+
     /// A snapshot for `/status`.
     #[must_use]
     pub fn status(&self) -> OwnershipStatus {
@@ -248,6 +274,16 @@ impl UserOwnership {
             self.config.member_ttl,
         )
         .spawn(tracker, cancel.clone());
+        if let Some(url) = &self.config.advertise_url {
+            // Held in the address's name: its holder field is the address.
+            let _address = LeaseKeeper::new(
+                self.leases.clone(),
+                format!("{ADDRESS_PREFIX}{}", self.holder),
+                url.clone(),
+                self.config.member_ttl,
+            )
+            .spawn(tracker, cancel.clone());
+        }
         {
             let (me, engine, member, cancel) =
                 (self.clone(), engine.clone(), member.clone(), cancel.clone());
@@ -372,7 +408,27 @@ impl UserOwnership {
             .filter(|l| l.live && l.name[MEMBER_PREFIX.len()..] == l.holder)
             .map(|l| l.holder)
             .collect();
-        self.status.lock().members.clone_from(&members);
+        let addresses: std::collections::BTreeMap<String, String> = self
+            .leases
+            .leases(ADDRESS_PREFIX)
+            .await
+            .map_err(e)?
+            .into_iter()
+            .filter_map(|l| {
+                let of = l.name.strip_prefix(ADDRESS_PREFIX)?;
+                (l.live && members.iter().any(|m| m == of))
+                    .then(|| (of.to_owned(), l.holder.clone()))
+            })
+            .collect();
+        self.addresses.retain(|h, _| addresses.contains_key(h));
+        for (h, a) in &addresses {
+            self.addresses.insert(h.clone(), a.clone());
+        }
+        {
+            let mut status = self.status.lock();
+            status.members.clone_from(&members);
+            status.addresses = addresses;
+        }
         let held: std::collections::HashMap<String, (String, u64, bool)> = self
             .leases
             .leases(USER_PREFIX)

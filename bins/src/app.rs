@@ -393,6 +393,23 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     }
     status.push(cache.status_section());
     status.push(alerting.status_section());
+    // Requests for users another instance owns go to it, at the address it
+    // published.
+    let forwarder = match &ownership {
+        Some(o) => {
+            let book = o.clone();
+            Some(Arc::new(
+                ordermon_http::forward::Forwarder::new(
+                    o.holder(),
+                    Arc::new(move |holder: &str| book.address_of(holder)),
+                    config.http.request_timeout,
+                    config.http.body_limit_bytes,
+                )
+                .context("the request forwarder")?,
+            ))
+        }
+        None => None,
+    };
     if let Some(o) = ownership {
         status.push(Arc::new(messaging::Section::new("ownership", move || {
             serde_json::to_value(o.status()).unwrap_or_default()
@@ -448,6 +465,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             ),
         )),
         verified_tokens: Arc::default(),
+        forwarder,
     });
     Ok(App {
         engine,

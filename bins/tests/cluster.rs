@@ -1,6 +1,7 @@
 //! Several instances as one system: three `monitor-server` processes share
 //! PostgreSQL and RabbitMQ with `cluster.enabled`, each user owned by exactly
-//! one of them. Requests for a user go to its owner (another instance answers
+//! one of them. Requests for a user run on its owner (another instance
+//! forwards them there when the owner published its address, else answers
 //! 503 naming it); `kill -9` of one instance moves its users to the survivors
 //! within the lease TTLs, no user is owned twice at any sampled moment, no
 //! acknowledged order is lost, and the projections still equal a replay of the
@@ -26,7 +27,7 @@ mod common;
 
 use common::{call, ready, token};
 
-const USERS: usize = 900;
+const USERS: usize = 1000;
 /// With the bootstrap admin `root`, also a user.
 const TOTAL: usize = USERS + 1;
 const TTL: Duration = Duration::from_secs(2);
@@ -37,9 +38,18 @@ struct Node {
     server: common::Server,
 }
 
-fn start(db: &str, bus: &TestBus, logs: &std::path::Path, name: &'static str) -> Node {
+/// Starts instance `name`; `advertise` publishes its address, so the
+/// others forward requests for its users to it.
+fn start(
+    db: &str,
+    bus: &TestBus,
+    logs: &std::path::Path,
+    name: &'static str,
+    advertise: bool,
+) -> Node {
     let port = common::free_port();
-    let env = [
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = vec![
         ("ORDERMON_BUS__URL", bus.server_url()),
         ("ORDERMON_BUS__TOPIC", bus.server_topic()),
         ("ORDERMON_BUS__INSTANCE", format!("{name}-{}", bus.suffix)),
@@ -49,10 +59,13 @@ fn start(db: &str, bus: &TestBus, logs: &std::path::Path, name: &'static str) ->
         ("ORDERMON_CLUSTER__ROUND_INTERVAL", "200ms".to_owned()),
         ("ORDERMON_MONITOR__SCAN_INTERVAL", "300ms".to_owned()),
     ];
+    if advertise {
+        env.push(("ORDERMON_CLUSTER__ADVERTISE_URL", base.clone()));
+    }
     Node {
         name,
-        base: format!("http://127.0.0.1:{port}"),
         server: common::serve(db, logs, port, &env),
+        base,
     }
 }
 
@@ -103,10 +116,18 @@ async fn until_all_owned(
         if disjoint(&o) == TOTAL {
             return (t0.elapsed(), o);
         }
-        assert!(
-            t0.elapsed() < within,
-            "not every user owned within {within:?}: {o:?}"
-        );
+        if t0.elapsed() >= within {
+            let mut why = String::new();
+            for n in nodes {
+                let (_, status) =
+                    call(http.get(format!("{}/status", n.base)).bearer_auth(admin)).await;
+                let mut own = status["components"]["ownership"].clone();
+                own["owned_users"] = serde_json::Value::Null;
+                why.push_str(&format!("\n{}: {own}", n.name));
+            }
+            let counts: Vec<(&str, usize)> = o.iter().map(|(n, us)| (*n, us.len())).collect();
+            panic!("not every user owned within {within:?}: listed {counts:?}{why}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -118,6 +139,100 @@ fn owner_of<'n>(
 ) -> &'n Node {
     let name = owned.iter().find(|(_, us)| us.contains(user)).unwrap().0;
     nodes.iter().find(|n| n.name == *name).unwrap()
+}
+
+/// A request for a user owned by an instance that published its address is
+/// forwarded there and answered by it; for a user owned by one that did not
+/// (c), it is refused with 503 naming the owner. A per-user kill switch
+/// engaged through a non-owner halts the user on the owner at once.
+async fn forwarded_to_the_owner(
+    http: &reqwest::Client,
+    users: &[String],
+    o: &BTreeMap<&'static str, BTreeSet<String>>,
+    nodes: &[&Node],
+    suffix: &str,
+) {
+    let order = |cid: &str| {
+        json!({"client_order_id": cid, "instrument_id": "ACME.SIM", "side": "buy",
+            "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"})
+    };
+    let of = |node: &str| users.iter().find(|u| o[node].contains(*u)).unwrap();
+    let (on_a, on_c) = (of("a"), of("c"));
+    let (a, b) = (nodes[0], nodes[1]);
+    assert_eq!((a.name, b.name), ("a", "b"));
+
+    let r = http
+        .post(format!("{}/api/v1/orders", b.base))
+        .bearer_auth(token(on_a, Role::Trader))
+        .json(&order("through-b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let served_by = r.headers()[ordermon_http::forward::SERVED_BY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        served_by.starts_with(&format!("a-{suffix}/")),
+        "{served_by}"
+    );
+    let placed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(placed["user_id"], on_a.as_str(), "{placed}");
+    // Placed once, by the owner: the same order read back from a.
+    let (s, read) = call(
+        http.get(format!(
+            "{}/api/v1/orders/{}",
+            a.base,
+            placed["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token(on_a, Role::Trader)),
+    )
+    .await;
+    assert_eq!((s, &read["client_order_id"]), (200, &json!("through-b")));
+
+    let admin = token("root", Role::Admin);
+    let (s, body) = call(
+        http.post(format!("{}/api/v1/admin/kill-switch", b.base))
+            .bearer_auth(&admin)
+            .json(&json!({"scope": "user", "user_id": on_a, "state": "halted", "reason": "forwarding test"})),
+    )
+    .await;
+    assert_eq!((s, &body["state"]), (200, &json!("halted")), "{body}");
+    let (s, denied) = call(
+        http.post(format!("{}/api/v1/orders", a.base))
+            .bearer_auth(token(on_a, Role::Trader))
+            .json(&order("while-halted")),
+    )
+    .await;
+    assert_eq!(
+        (s, &denied["reason"]),
+        (201, &json!("trading_halted")),
+        "{denied}"
+    );
+    let (s, body) = call(
+        http.post(format!("{}/api/v1/admin/kill-switch", b.base))
+            .bearer_auth(&admin)
+            .json(&json!({"scope": "user", "user_id": on_a, "state": "active", "reason": "forwarding test"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+
+    let (s, body) = call(
+        http.post(format!("{}/api/v1/orders", a.base))
+            .bearer_auth(token(on_c, Role::Trader))
+            .json(&order("wrong-instance")),
+    )
+    .await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(body["code"], "owned_elsewhere", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("c-{suffix}")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,10 +261,11 @@ async fn users_move_when_an_instance_dies(kind: BusKind) {
     let http = reqwest::Client::new();
     let admin = token("root", Role::Admin);
 
-    let a = start(&db, &bus, &logs, "a");
+    // a and b publish their addresses, c does not.
+    let a = start(&db, &bus, &logs, "a", true);
     ready(&http, &a.base).await;
-    let b = start(&db, &bus, &logs, "b");
-    let c = start(&db, &bus, &logs, "c");
+    let b = start(&db, &bus, &logs, "b", true);
+    let c = start(&db, &bus, &logs, "c", false);
     ready(&http, &b.base).await;
     ready(&http, &c.base).await;
 
@@ -191,20 +307,7 @@ async fn users_move_when_an_instance_dies(kind: BusKind) {
         .collect()
         .await;
     assert!(funded.iter().all(|(s, _)| *s == 200), "{funded:?}");
-    let u0 = &users[0];
-    let owner0 = owner_of(u0, &o, &nodes);
-    let other = nodes.iter().find(|n| n.name != owner0.name).unwrap();
-    let (s, body) = call(http.post(format!("{}/api/v1/orders", other.base)).bearer_auth(token(u0, Role::Trader))
-        .json(&json!({"client_order_id": "wrong-instance", "instrument_id": "ACME.SIM", "side": "buy",
-            "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"}))).await;
-    assert_eq!(s, 503, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("{}-{}", owner0.name, bus.suffix)),
-        "{body}"
-    );
+    forwarded_to_the_owner(&http, &users, &o, &nodes, &bus.suffix).await;
 
     // Eight clients submit orders for every user, each through the user's
     // owner as the clients last saw it (a 503 or a dead instance sends them
@@ -341,15 +444,14 @@ async fn users_move_when_an_instance_dies(kind: BusKind) {
     );
     let paused = Instant::now();
     loop {
-        let o = owned(&http, &[&a], &admin).await;
-        if o["a"].len() == TOTAL {
+        // (The count: `/status` lists at most 1,000 ids.)
+        let (s, status) = call(http.get(format!("{}/status", a.base)).bearer_auth(&admin)).await;
+        assert_eq!(s, 200, "{status}");
+        let n = status["components"]["ownership"]["owned"].as_u64().unwrap();
+        if n == TOTAL as u64 {
             break;
         }
-        assert!(
-            paused.elapsed() < TTL * 5,
-            "a did not take b's users: {}",
-            o["a"].len()
-        );
+        assert!(paused.elapsed() < TTL * 5, "a did not take b's users: {n}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let a_took = paused.elapsed();

@@ -54,6 +54,9 @@ pub struct ApiError {
     pub errors: Vec<ProblemField>,
     /// Seconds to send as `Retry-After` (429s, 503 `owned_elsewhere`).
     pub retry_after_secs: Option<u64>,
+    /// For 503 `owned_elsewhere`: the instance that owns the request's user
+    /// (its holder id), to which the request can be forwarded.
+    pub owner: Option<String>,
 }
 
 impl ApiError {
@@ -70,6 +73,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
+            owner: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl ApiError {
             detail,
             errors,
             retry_after_secs: None,
+            owner: None,
         }
     }
 
@@ -197,6 +202,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(owner) = self.owner {
+            response
+                .extensions_mut()
+                .insert(crate::forward::OwnedElsewhere { owner });
+        }
         response
     }
 }
@@ -228,6 +238,7 @@ impl From<AppError> for ApiError {
             }
             AppError::OwnedElsewhere { user, owner } => Self {
                 retry_after_secs: Some(1),
+                owner: owner.clone(),
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "owned_elsewhere",

@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -79,6 +80,9 @@ pub struct ApiState {
     pub request_limits: Option<Arc<ordermon_application::request_limits::RequestLimits>>,
     /// Bearer tokens already verified under `auth` (start with an empty one).
     pub verified_tokens: Arc<verified_tokens::VerifiedTokens>,
+    /// Forwards requests for users another instance owns to it (`None`:
+    /// they are answered 503 `owned_elsewhere`).
+    pub forwarder: Option<Arc<forward::Forwarder>>,
 }
 
 /// What the dead-letter endpoints work on.
@@ -162,7 +166,15 @@ pub fn router(state: ApiState) -> Router {
         .request_limits
         .clone()
         .filter(|l| l.limits_addresses());
+    let forwarder = state.forwarder.clone();
     let mut routes = routes::routes();
+    // Only with users shared between instances.
+    if let Some(f) = forwarder {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            f,
+            forward::forward_owned_elsewhere,
+        ));
+    }
     // Only when addresses are limited: otherwise no request pays for it.
     if let Some(l) = by_address {
         routes = routes.layer(axum::middleware::from_fn_with_state(

@@ -332,6 +332,16 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &c.advertise_url {
+            if !c.enabled {
+                return Err(ConfigError::invalid(
+                    "cluster.advertise_url",
+                    "only with cluster.enabled",
+                ));
+            }
+            ordermon_http::forward::check_address(url)
+                .map_err(|m| ConfigError::invalid("cluster.advertise_url", m))?;
+        }
         if self.bus.relay_lease_ttl < Duration::from_secs(1) {
             return Err(ConfigError::invalid(
                 "bus.relay_lease_ttl",

@@ -579,6 +579,11 @@ pub struct ClusterSettings {
     /// Most users one instance takes, and most it hands over, per round
     /// (default 1000).
     pub max_moves: usize,
+    /// The base URL the other instances reach this one at
+    /// (`http://10.0.0.5:8080`; no path, query or credentials). Set: a request
+    /// another instance receives for a user this one owns is forwarded here.
+    /// Unset (default): that instance answers 503 `owned_elsewhere`.
+    pub advertise_url: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -590,6 +595,7 @@ impl Default for ClusterSettings {
             user_lease_ttl: d.user_ttl,
             round_interval: d.round_interval,
             max_moves: d.max_moves,
+            advertise_url: None,
         }
     }
 }
@@ -601,6 +607,10 @@ impl From<&ClusterSettings> for OwnershipConfig {
             user_ttl: c.user_lease_ttl,
             round_interval: c.round_interval,
             max_moves: c.max_moves,
+            advertise_url: c
+                .advertise_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 }

@@ -621,3 +621,31 @@ fn cluster_needs_a_shared_database_and_sane_leases() {
     let e = load(None, &[("ORDERMON_BUS__RELAY_LEASE_TTL", "100ms")]).unwrap_err();
     assert!(e.to_string().contains("bus.relay_lease_ttl"), "{e}");
 }
+
+#[test]
+fn an_advertised_address_is_a_bare_http_base_url() {
+    let pg = ("ORDERMON_DATABASE__URL", "postgres://db.internal/ordermon");
+    let on = ("ORDERMON_CLUSTER__ENABLED", "true");
+    let key = "ORDERMON_CLUSTER__ADVERTISE_URL";
+    for good in ["http://10.0.0.5:8080", "https://ordermon-1.internal/"] {
+        let c = load(None, &[pg, on, (key, good)]).unwrap();
+        assert_eq!(c.cluster.advertise_url.as_deref(), Some(good));
+        let o = ordermon_application::ownership::OwnershipConfig::from(&c.cluster);
+        assert!(!o.advertise_url.unwrap().ends_with('/'), "{good}");
+    }
+    for bad in [
+        "10.0.0.5:8080",
+        "ftp://host",
+        "http://user:hunter2@host:8080",
+        "http://host:8080/api",
+        "http://host:8080?x=1",
+        "not a url",
+    ] {
+        let e = load(None, &[pg, on, (key, bad)]).unwrap_err().to_string();
+        assert!(e.contains("cluster.advertise_url"), "{bad}: {e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+    // Only with users shared.
+    let e = load(None, &[pg, (key, "http://10.0.0.5:8080")]).unwrap_err();
+    assert!(e.to_string().contains("cluster.advertise_url"), "{e}");
+}

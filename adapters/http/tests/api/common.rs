@@ -188,6 +188,7 @@ impl TestApp {
             request_limits: request_limits
                 .map(|c| Arc::new(ordermon_application::request_limits::RequestLimits::new(c))),
             verified_tokens: Arc::default(),
+            forwarder: None,
         };
         Self {
             app: router(state),

@@ -8,6 +8,7 @@ mod bars;
 mod commands;
 mod common;
 mod flow;
+mod forward;
 mod malformed;
 mod misc;
 mod sign_in;
