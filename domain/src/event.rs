@@ -411,6 +411,14 @@ pub enum MonitorEvent {
         #[serde(default)]
         labels: std::collections::BTreeMap<String, String>,
     },
+    /// Reconciliation with the venue, when the user's owner started (after
+    /// a restart or a move), found the venue disagreeing with the store.
+    ReconciliationMismatch {
+        /// The order concerned.
+        order_id: OrderId,
+        /// What disagreed and what was done about it.
+        detail: String,
+    },
     /// An instrument's market data went stale.
     StaleMarketData {
         /// The instrument.
@@ -553,6 +561,7 @@ impl EventName for MonitorEvent {
             Self::StrategyHeartbeatResumed { .. } => "strategy_heartbeat_resumed",
             Self::StrategyAlert { .. } => "strategy_alert",
             Self::StaleMarketData { .. } => "stale_market_data",
+            Self::ReconciliationMismatch { .. } => "reconciliation_mismatch",
         }
     }
 }

@@ -2,7 +2,9 @@
 //! order survives a restart of the whole server. After the restart it is still
 //! open, reserves the same cash, and fills when the price crosses it: the
 //! owner hands the venue its open orders when it starts, and the venue, which
-//! lost its book with the process, takes them back.
+//! lost its book with the process, takes them back. An open order in an
+//! instrument the venue no longer trades after the restart is expired, and
+//! recorded as a `reconciliation_mismatch` event naming it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,8 +23,12 @@ use serde_json::{Value, json};
 use server_support::{call, serve};
 
 fn quote(app: &RunningApp, bid: &str, ask: &str) {
+    quote_for(app, "REST.SIM", bid, ask);
+}
+
+fn quote_for(app: &RunningApp, instrument: &str, bid: &str, ask: &str) {
     app.engine().quotes().publish(Quote {
-        instrument_id: InstrumentId::new("REST.SIM").unwrap(),
+        instrument_id: InstrumentId::new(instrument).unwrap(),
         bid: Price::new(bid.parse().unwrap()).unwrap(),
         ask: Price::new(ask.parse().unwrap()).unwrap(),
         bid_size: Quantity::new(Decimal::from(100)).unwrap(),
@@ -65,9 +71,11 @@ async fn resting_order_survives_a_restart(backend: Backend) {
         .mint_token("alice", Role::Trader, Duration::from_secs(600))
         .unwrap();
     let post = reqwest::Method::POST;
-    let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
-        Some(json!({"id": "REST.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-    assert!(s < 300, "{b}");
+    for id in ["REST.SIM", "GONE.SIM"] {
+        let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
+            Some(json!({"id": id, "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+        assert!(s < 300, "{b}");
+    }
     let (s, b) = call(
         &app,
         post.clone(),
@@ -88,6 +96,30 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     assert_eq!(s, 200, "{b}");
     // Far from the market: it rests.
     quote(&app, "9.90", "10.00");
+    quote_for(&app, "GONE.SIM", "9.90", "10.00");
+    let (s, gone) = call(
+        &app,
+        post.clone(),
+        "/api/v1/orders",
+        &alice,
+        Some(
+            json!({"client_order_id": "gone-1", "instrument_id": "GONE.SIM", "side": "buy",
+            "type": "limit", "quantity": "1", "price": "5.00", "time_in_force": "gtc"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{gone}");
+    let gone = gone["id"].as_str().unwrap().to_owned();
+    let t0 = Instant::now();
+    while order_status(&app, &alice, &gone).await["status"] != "accepted" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "GONE.SIM order never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let for_gone: Decimal = reserved(&app, &alice).await.parse().unwrap();
+    assert_ne!(for_gone, Decimal::ZERO);
     let (s, order) = call(
         &app,
         post,
@@ -102,15 +134,54 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     assert_eq!(s, 201, "{order}");
     assert_eq!(order["status"], "accepted", "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
-    let held = reserved(&app, &alice).await;
-    assert_ne!(held.parse::<Decimal>().unwrap(), Decimal::ZERO);
+    let held = reserved(&app, &alice).await.parse::<Decimal>().unwrap() - for_gone;
+    assert_ne!(held, Decimal::ZERO);
 
-    app.stop().await.unwrap();
-    let app = serve(&store, &logs).await;
-    // Still open, the same cash reserved.
+    let app = {
+        app.stop().await.unwrap();
+        // While it is down, an operator retires GONE.SIM.
+        let n = store
+            .operator_sql("DELETE FROM instruments WHERE id = 'GONE.SIM'")
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        serve(&store, &logs).await
+    };
+    // The venue cannot work the GONE.SIM order: expired, and the mismatch
+    // is in alice's event log.
+    let t0 = Instant::now();
+    loop {
+        let o = order_status(&app, &alice, &gone).await;
+        if o["status"] == "expired" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "not expired: {o}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, events) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/events?limit=1000",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{events}");
+    let mismatch = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e.to_string().contains("reconciliation_mismatch"))
+        .unwrap_or_else(|| panic!("no reconciliation_mismatch event: {events}"));
+    assert!(mismatch.to_string().contains(&gone), "{mismatch}");
+    assert!(mismatch.to_string().contains("GONE.SIM"), "{mismatch}");
+    // The REST.SIM order still open, the same cash reserved for it.
     let o = order_status(&app, &alice, &id).await;
     assert_eq!(o["status"], "accepted", "{o}");
-    assert_eq!(reserved(&app, &alice).await, held);
+    assert_eq!(
+        reserved(&app, &alice).await.parse::<Decimal>().unwrap(),
+        held
+    );
     // The price comes down through the limit: the venue, which took the
     // order back when alice's owner started, fills it.
     let t0 = Instant::now();

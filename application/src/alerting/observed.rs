@@ -416,6 +416,9 @@ fn monitor_event(u: &mut UserSeries, ev: &MonitorEvent, at: DateTime<Utc>) {
         MonitorEvent::Stopped { .. } => {
             u.strategies.clear();
         }
+        MonitorEvent::ReconciliationMismatch { .. } => {
+            u.flow_mut().bump(at, |c| c.mismatches += 1.0);
+        }
         MonitorEvent::Started
         | MonitorEvent::Restarted {
             strategy_id: None, ..

@@ -78,7 +78,8 @@ pub enum Signal {
     /// Slowest venue acknowledgement (submitted → accepted) in the window, ms.
     AckLatencyMs,
     /// Disagreements with the venue in the window: fills beyond an order's
-    /// quantity, execution reports the engine refused.
+    /// quantity, execution reports the engine refused, open orders the venue
+    /// no longer knew when the owner started.
     ReconMismatches,
     /// Open orders now.
     OpenOrders,
@@ -288,7 +289,9 @@ impl Signal {
             Self::ThrottledOrders => "orders denied for the orders-per-second limit",
             Self::NotionalPerOrder => "mean notional of the window's orders",
             Self::AckLatencyMs => "slowest venue acknowledgement in the window (ms)",
-            Self::ReconMismatches => "overfills and refused execution reports in the window",
+            Self::ReconMismatches => {
+                "overfills, refused execution reports and orders the venue forgot, in the window"
+            }
             Self::OpenOrders => "open orders now",
             Self::TradingHalted => "1 while the user's kill switch halts trading",
             Self::Drawdown => "high-water mark - equity (first currency)",

@@ -225,7 +225,7 @@ impl Owner {
             monitor: None,
             published: 0,
         };
-        reconcile::adopt_at_venue(&owner.ctx, &owner.state).await;
+        owner.reconcile_with_venue().await;
         let max = owner.ctx.config.max_commands_per_cycle.max(1);
         let mut batch: Vec<Command> = Vec::new();
         // One cancellation future for the owner's life: creating one per

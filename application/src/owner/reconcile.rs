@@ -3,14 +3,46 @@
 //! the orders the store holds open, so that a venue that forgot them (the
 //! in-process paper venue) works them again and answers what was left pending.
 //! Its reports arrive through the report sink, as any later report does.
+//!
+//! An order the venue does not know any more is expired by the venue's own
+//! report, and recorded here as a `reconciliation_mismatch` monitor event
+//! naming the order and why: the event log keeps it, and the alerting
+//! service counts it toward the `reconciliation_mismatch` rule.
 
-use super::Context;
+use ordermon_domain::event::{EventPayload, MonitorEvent};
+use ordermon_domain::ids::OrderId;
+
 use super::state::UserState;
+use super::{Context, Owner};
 
-/// Hands the user's open orders to the venue, if orders go to one.
-pub(super) async fn adopt_at_venue(ctx: &Context, state: &UserState) {
+impl Owner {
+    /// Hands the user's open orders to the venue, if orders go to one, and
+    /// records what the venue did not know.
+    pub(super) async fn reconcile_with_venue(&mut self) {
+        let unknown = adopt_at_venue(&self.ctx, &self.state).await;
+        if unknown.is_empty() {
+            return;
+        }
+        let user = self.state.user.id.clone();
+        let aggregate = format!("{user}:reconcile:{}", uuid::Uuid::now_v7().simple());
+        for (seq, (order_id, detail)) in (1..).zip(unknown) {
+            tracing::warn!(user_id = %user, order_id = %order_id, detail = %detail, "reconciliation mismatch: the venue does not know an open order");
+            metrics::counter!("ordermon_reconciliation_mismatches_total").increment(1);
+            let e = self.envelope(
+                aggregate.clone(),
+                seq,
+                EventPayload::Monitor(MonitorEvent::ReconciliationMismatch { order_id, detail }),
+            );
+            self.cycle.events.push(e);
+        }
+        self.flush().await;
+    }
+}
+
+/// Hands the user's open orders to the venue; returns those it did not know.
+async fn adopt_at_venue(ctx: &Context, state: &UserState) -> Vec<(OrderId, String)> {
     let Some(venue) = ctx.venue() else {
-        return;
+        return Vec::new();
     };
     let open: Vec<_> = state
         .orders
@@ -19,16 +51,20 @@ pub(super) async fn adopt_at_venue(ctx: &Context, state: &UserState) {
         .cloned()
         .collect();
     if open.is_empty() {
-        return;
+        return Vec::new();
     }
     match venue.adopt(&open).await {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::info!(user_id = %state.user.id, orders = n, "venue took back open orders");
-            metrics::counter!("ordermon_venue_orders_adopted_total").increment(n as u64);
+        Ok(adoption) => {
+            if adoption.taken > 0 {
+                tracing::info!(user_id = %state.user.id, orders = adoption.taken, "venue took back open orders");
+                metrics::counter!("ordermon_venue_orders_adopted_total")
+                    .increment(adoption.taken as u64);
+            }
+            adoption.unknown
         }
         Err(e) => {
             tracing::warn!(user_id = %state.user.id, error = %e, "venue could not take back open orders");
+            Vec::new()
         }
     }
 }

@@ -28,8 +28,8 @@ use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{Order, OrderType};
 use ordermon_domain::ports::{
-    Clock, ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue, OrderChange,
-    VenueError,
+    Adoption, Clock, ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue,
+    OrderChange, VenueError,
 };
 use ordermon_domain::values::decimal_string;
 use parking_lot::Mutex;
@@ -414,11 +414,13 @@ impl ExecutionVenue for PaperVenue {
     /// Takes back what a restart made it forget: acknowledged orders rest
     /// again as they were; an order sent but never acknowledged is handled
     /// now as a new one; a cancel left pending is carried out; a modify left
-    /// pending is refused (the change was lost with the venue's memory).
-    async fn adopt(&self, orders: &[Order]) -> Result<usize, VenueError> {
+    /// pending is refused (the change was lost with the venue's memory). An
+    /// acknowledged order it cannot rest again (its instrument is no longer
+    /// traded here) is expired and named as unknown.
+    async fn adopt(&self, orders: &[Order]) -> Result<Adoption, VenueError> {
         use ordermon_domain::order::OrderStatus;
         let now = self.inner.clock.now();
-        let mut taken = 0;
+        let mut adoption = Adoption::default();
         let mut reports = Vec::new();
         for order in orders {
             if self.inner.book.lock().contains(&order.id) {
@@ -430,21 +432,32 @@ impl ExecutionVenue for PaperVenue {
                         self.inner
                             .process(&Request::Submit(Box::new(order.clone())))?,
                     );
-                    taken += 1;
+                    adoption.taken += 1;
                 }
                 OrderStatus::Accepted
                 | OrderStatus::PartiallyFilled
                 | OrderStatus::Triggered
                 | OrderStatus::PendingCancel
                 | OrderStatus::PendingUpdate => {
-                    let Some(instrument) = self.inner.instruments.instrument(&order.instrument_id)
-                    else {
-                        continue;
+                    let restored = match self.inner.instruments.instrument(&order.instrument_id) {
+                        None => Err(format!(
+                            "the paper venue does not trade {} any more",
+                            order.instrument_id
+                        )),
+                        Some(instrument) => {
+                            if self.inner.book.lock().restore(order, instrument) {
+                                Ok(())
+                            } else {
+                                Err("the paper venue could not rest it again".to_owned())
+                            }
+                        }
                     };
-                    if !self.inner.book.lock().restore(order, instrument) {
+                    if let Err(why) = restored {
+                        reports.push(book::order_report(order, ExecutionReportKind::Expired, now));
+                        adoption.unknown.push((order.id, why));
                         continue;
                     }
-                    taken += 1;
+                    adoption.taken += 1;
                     match order.status {
                         OrderStatus::PendingCancel => {
                             reports.extend(self.inner.book.lock().cancel(order, now));
@@ -464,9 +477,9 @@ impl ExecutionVenue for PaperVenue {
                 _ => {}
             }
         }
-        if taken > 0 {
+        if adoption.taken > 0 {
             tracing::info!(
-                orders = taken,
+                orders = adoption.taken,
                 "paper venue took back orders it had forgotten"
             );
         }
@@ -475,7 +488,7 @@ impl ExecutionVenue for PaperVenue {
             let inner = Arc::clone(&self.inner);
             tokio::spawn(async move { inner.deliver(reports).await });
         }
-        Ok(taken)
+        Ok(adoption)
     }
 
     fn position_changed(

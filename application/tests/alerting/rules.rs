@@ -334,6 +334,31 @@ async fn an_overfill_is_a_reconciliation_mismatch() {
     assert!(w.active("reconciliation_mismatch").await.is_empty());
 }
 
+/// An open order the venue no longer knew when the owner started counts as a
+/// mismatch too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_the_venue_forgot_is_a_reconciliation_mismatch() {
+    let w = world().await;
+    let alice = funded_user(&w.h, "alice", "10000").await;
+    let o = submit(&w, &alice, "o1", Side::Buy, "10", "10.00").await;
+    settle(&w).await;
+    assert!(w.active("reconciliation_mismatch").await.is_empty());
+    monitor_event(
+        &w,
+        &alice,
+        1,
+        MonitorEvent::ReconciliationMismatch {
+            order_id: o.id,
+            detail: "the venue does not trade ACME.SIM any more".to_owned(),
+        },
+    )
+    .await;
+    settle(&w).await;
+    let a = w.active("reconciliation_mismatch").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].labels["user_id"], "alice");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn strategy_heartbeat_crash_and_strategy_alerts_come_from_monitor_events() {
     let w = world().await;

@@ -36,6 +36,6 @@ pub use store::{
     ChangeSet, CommitReceipt, OutboxMessage, ReservationWrite, StateChange, Store, StoreError,
 };
 pub use venue::{
-    ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue, OrderChange,
-    VenueError,
+    Adoption, ExecutionReport, ExecutionReportKind, ExecutionReportSink, ExecutionVenue,
+    OrderChange, VenueError,
 };

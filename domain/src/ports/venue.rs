@@ -100,6 +100,17 @@ pub enum VenueError {
     Refused(String),
 }
 
+/// What a venue made of the open orders handed back to it
+/// ([`ExecutionVenue::adopt`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adoption {
+    /// Orders it took back: resting again, or handled now.
+    pub taken: usize,
+    /// Orders it does not know and cannot take back, with why; each is
+    /// reported expired through the sink.
+    pub unknown: Vec<(OrderId, String)>,
+}
+
 /// Where venues deliver their reports (the application's order owners).
 #[async_trait]
 pub trait ExecutionReportSink: Send + Sync {
@@ -151,11 +162,13 @@ pub trait ExecutionVenue: Send + Sync + std::fmt::Debug {
     /// restart) takes them back as they were and answers what was left
     /// pending; a venue that kept them changes nothing. Reports go through
     /// the sink, never back to the caller (the owner is not listening yet).
-    /// Returns how many orders the venue took back.
+    /// Returns what the venue took back and what it does not know: an order
+    /// it cannot work any more is reported expired through the sink, and
+    /// named in [`Adoption::unknown`] with why.
     ///
     /// # Errors
     /// See [`VenueError`].
-    async fn adopt(&self, _orders: &[Order]) -> Result<usize, VenueError> {
-        Ok(0)
+    async fn adopt(&self, _orders: &[Order]) -> Result<Adoption, VenueError> {
+        Ok(Adoption::default())
     }
 }

@@ -390,17 +390,29 @@ async fn adopt_takes_back_what_a_restart_forgot() {
         .price(dec!(95.00))
         .build();
     done.status = OrderStatus::Filled;
+    // Accepted in an instrument the venue no longer trades: it cannot rest.
+    let mut gone = h
+        .order(Side::Buy, OrderType::Limit, dec!(2))
+        .price(dec!(94.00))
+        .build();
+    gone.status = OrderStatus::Accepted;
+    gone.instrument_id = ordermon_domain::ids::InstrumentId::new("GONE.SIM").unwrap();
     let orders = [
         resting.clone(),
         cancelling.clone(),
         modifying.clone(),
         unacked.clone(),
         done.clone(),
+        gone.clone(),
     ];
 
-    assert_eq!(h.venue.adopt(&orders).await.unwrap(), 4);
+    let adoption = h.venue.adopt(&orders).await.unwrap();
+    assert_eq!(adoption.taken, 4);
+    assert_eq!(adoption.unknown.len(), 1, "{adoption:?}");
+    assert_eq!(adoption.unknown[0].0, gone.id);
+    assert!(adoption.unknown[0].1.contains("GONE.SIM"), "{adoption:?}");
     let mut got: Vec<(ordermon_domain::ids::OrderId, &str)> = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let r = h.next().await;
         got.push((r.order_id, kind(&r)));
     }
@@ -409,6 +421,7 @@ async fn adopt_takes_back_what_a_restart_forgot() {
         (cancelling.id, "canceled"),
         (modifying.id, "modify_rejected"),
         (unacked.id, "accepted"),
+        (gone.id, "expired"),
     ];
     want.sort();
     assert_eq!(got, want);
@@ -421,7 +434,7 @@ async fn adopt_takes_back_what_a_restart_forgot() {
             .adopt(&[resting.clone(), modifying.clone()])
             .await
             .unwrap(),
-        0
+        ordermon_domain::ports::Adoption::default()
     );
     h.quiet().await;
     // The taken-back order fills what it had left, at its limit.
