@@ -146,7 +146,12 @@ summary.append(("paths", f"{len(probes)} probe/health-check/scrape paths against
 # --- 3. ORDERMON_* environment variables ------------------------------------
 
 reference = CONFIG_DOC.read_text()
-documented = set(re.findall(r"ORDERMON_[A-Z0-9_<>]+", reference))
+# Names and templates (`ORDERMON_ALERTING__RECEIVERS__<NAME>__<KEY>`); the
+# general rule `ORDERMON_<SECTION>__<KEY>`, all placeholders, names no key.
+documented = {
+    n for n in re.findall(r"ORDERMON_[A-Z0-9_<>]+", reference)
+    if re.search(r"(^|_)[A-Z0-9]+(_|$)", re.sub(r"<[A-Z_]+>", "", n[len("ORDERMON_"):]))
+}
 patterns = [
     re.compile("^" + re.sub(r"<[A-Z_]+>", "[A-Z0-9_]+", re.escape(n).replace(r"\<", "<").replace(r"\>", ">")) + "$")
     for n in documented
