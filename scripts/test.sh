@@ -93,6 +93,8 @@ main() {
   log "cargo fmt --check"
   cargo fmt --all --check
   domain_purity
+  log "deployment files (promtool, check-deploy.py)"
+  scripts/check-deploy.sh
   log "cargo clippy --all-targets -- -D warnings"
   cargo clippy --workspace --all-targets --all-features -- -D warnings
   log "tests (every suite, every backend)"
