@@ -122,6 +122,9 @@ pub struct UserOwnership {
     elsewhere: DashMap<UserId, String>,
     /// The published address of each live member, by holder id.
     addresses: DashMap<String, String>,
+    /// Users lost whose owners are still being stopped: not taken again
+    /// until they are.
+    stopping: dashmap::DashSet<UserId>,
     status: Mutex<OwnershipStatus>,
     /// Until when the user leases count as held here without a renewal: the
     /// start of the last successful renewal plus 90 % of their TTL, on this
@@ -196,6 +199,7 @@ impl UserOwnership {
             epochs: DashMap::new(),
             elsewhere: DashMap::new(),
             addresses: DashMap::new(),
+            stopping: dashmap::DashSet::new(),
             valid_until: Mutex::new(None),
         })
     }
@@ -317,13 +321,20 @@ impl UserOwnership {
         }
     }
 
-    /// Renews every user lease held here, stops the owners of those lost,
-    /// and only then extends how long this instance counts as owning.
-    async fn renew(&self, engine: &Engine, member: &LeaseHandle) -> Result<(), String> {
+    /// Renews every user lease held here, disowns those lost, and only then
+    /// extends how long this instance counts as owning. The owners of lost
+    /// users are stopped by a task of their own: stopping hundreds of owners
+    /// must not hold up the next renewal, or the leases still held would
+    /// lapse meanwhile and be lost in turn.
+    async fn renew(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        member: &LeaseHandle,
+    ) -> Result<(), String> {
         if member.held().is_none() {
             // Not a member (the store is unreachable, or this process was
             // paused): whatever it owned may be someone else's by now.
-            self.drop_all(engine, "membership lease lost").await;
+            self.drop_all(engine, "membership lease lost");
             return Err("membership lease not held".to_owned());
         }
         let e = |e: ordermon_domain::ports::StoreError| e.to_string();
@@ -348,22 +359,59 @@ impl UserOwnership {
             .filter(|e| e.value().1 < started)
             .map(|e| (e.key().clone(), e.value().0))
             .collect();
-        for (user, epoch) in &owned {
+        let mut lost = Vec::new();
+        for (user, epoch) in owned {
             let ours = held
-                .get(&lease_name(user))
-                .is_some_and(|(h, ep, live)| *live && *h == self.holder && ep == epoch);
+                .get(&lease_name(&user))
+                .is_some_and(|(h, ep, live)| *live && *h == self.holder && *ep == epoch);
             // (A user the round handed over meanwhile is gone already.)
-            if !ours && self.owned.contains_key(user) {
-                tracing::warn!(user_id = %user, "user lease lost; stopping its owner");
-                self.status.lock().lost_total += 1;
-                self.stop(engine, user, "ownership lost").await;
+            if !ours && self.disown(&user) {
+                lost.push(user);
             }
         }
-        // Only now, with what was lost stopped, does the renewal count: a
+        // Only now, with what was lost disowned, does the renewal count: a
         // process that woke from a pause must not claim, even for a moment,
         // users another instance took meanwhile.
         *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
+        self.stop_owners(engine, lost, "ownership lost");
         Ok(())
+    }
+
+    /// Forgets that this instance owns `user` (commands for it are refused
+    /// from now on) until its owner has been stopped; false if it did not own
+    /// it.
+    fn disown(&self, user: &UserId) -> bool {
+        if self.owned.remove(user).is_none() {
+            return false;
+        }
+        self.stopping.insert(user.clone());
+        true
+    }
+
+    /// Stops, on a task of their own, the owners of disowned `users`; each
+    /// can be taken again once its owner has stopped.
+    fn stop_owners(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        users: Vec<UserId>,
+        reason: &'static str,
+    ) {
+        if users.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            users = users.len(),
+            reason,
+            "user leases lost; stopping their owners"
+        );
+        self.status.lock().lost_total += users.len() as u64;
+        let (me, engine) = (self.clone(), engine.clone());
+        tokio::spawn(async move {
+            for user in users {
+                me.stop_owner(&engine, &user, reason).await;
+                me.stopping.remove(&user);
+            }
+        });
     }
 
     async fn run(
@@ -464,12 +512,27 @@ impl UserOwnership {
             } else if !owns
                 && mine
                 && status == UserStatus::Active
+                && !self.stopping.contains(&user)
                 && to_take.len() < self.config.max_moves
                 && held
                     .get(&name)
                     .is_none_or(|(h, _, live)| !live || *h == self.holder)
             {
                 to_take.push((user, name));
+            } else if !self.owned.contains_key(&user)
+                && !self.stopping.contains(&user)
+                && released < self.config.max_moves
+                && held
+                    .get(&name)
+                    .is_some_and(|(h, _, live)| *live && *h == self.holder)
+            {
+                // Held here without an owner (a release that failed, since
+                // renewed with the others): let it go, or nobody else can
+                // ever take the user.
+                released += 1;
+                if let Err(e) = self.leases.release(&name, &self.holder).await {
+                    tracing::warn!(user_id = %user, error = %e, "stray user lease not released; trying again next round");
+                }
             }
         }
         // Taken a few at a time: each is one short transaction, and a dead
@@ -509,6 +572,18 @@ impl UserOwnership {
 
     /// Stops the owner of `user` here (its monitor first).
     async fn stop(&self, engine: &Engine, user: &UserId, reason: &str) {
+        self.stop_monitor(engine, user, reason).await;
+        self.owned.remove(user);
+        engine.evict_owner(user);
+    }
+
+    /// Stops the owner of a user already disowned.
+    async fn stop_owner(&self, engine: &Engine, user: &UserId, reason: &str) {
+        self.stop_monitor(engine, user, reason).await;
+        engine.evict_owner(user);
+    }
+
+    async fn stop_monitor(&self, engine: &Engine, user: &UserId, reason: &str) {
         if engine.is_monitored(user) {
             let status = engine
                 .get_user(user)
@@ -516,8 +591,6 @@ impl UserOwnership {
                 .map_or(UserStatus::Active, |u| u.status);
             engine.stop_monitor(user, status, reason).await;
         }
-        self.owned.remove(user);
-        engine.evict_owner(user);
     }
 
     /// Stops the owner of `user`, then lets its lease go.
@@ -529,15 +602,10 @@ impl UserOwnership {
         }
     }
 
-    async fn drop_all(&self, engine: &Engine, reason: &str) {
+    fn drop_all(self: &Arc<Self>, engine: &Arc<Engine>, reason: &'static str) {
         let users: Vec<UserId> = self.owned.iter().map(|e| e.key().clone()).collect();
-        if !users.is_empty() {
-            tracing::warn!(users = users.len(), reason, "dropping every owned user");
-        }
-        for user in users {
-            self.status.lock().lost_total += 1;
-            self.stop(engine, &user, reason).await;
-        }
+        let users = users.into_iter().filter(|u| self.disown(u)).collect();
+        self.stop_owners(engine, users, reason);
     }
 }
 

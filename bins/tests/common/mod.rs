@@ -86,11 +86,16 @@ impl Drop for Server {
 }
 
 /// `monitor-server serve` in the background.
+/// The server's own log goes to `server-{port}.log` under `logs`, for a
+/// failing test to be read.
 pub(crate) fn serve(db: &str, logs: &std::path::Path, port: u16, env: &[(&str, String)]) -> Server {
+    std::fs::create_dir_all(logs).expect("the logs directory");
+    let log = std::fs::File::create(logs.join(format!("server-{port}.log")))
+        .expect("the server's log file");
     Server(
         command(db, logs, port, env, &["serve"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("monitor-server starts"),
     )

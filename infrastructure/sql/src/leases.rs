@@ -132,13 +132,30 @@ impl LeaseStore for SqlStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<u64, StoreError> {
-        let now = now_ms(self.dialect());
+        let d = self.dialect();
+        let now = now_ms(d);
         // The prefix's length is a literal: an integer, never user text.
-        let sql = format!(
-            "UPDATE leases SET expires_ms = {now} + ? WHERE holder = ? AND expires_ms > {now} \
-             AND SUBSTR(name, 1, {}) = ?",
+        let which = format!(
+            "holder = ? AND expires_ms > {now} AND SUBSTR(name, 1, {}) = ?",
             prefix.chars().count()
         );
+        // A renewal must not wait behind commits: a lease that lapses while
+        // its renewal queues is lost, and its user with it. On PostgreSQL
+        // commits hold their lease rows `FOR KEY SHARE`, which an update of
+        // `expires_ms` alone (a `FOR NO KEY UPDATE` lock) does not wait for,
+        // while a takeover's `FOR UPDATE` does. On MySQL share locks do block
+        // it: rows are locked in name order, as `check_fences` locks them, so
+        // a renewal and a commit fencing several users never deadlock.
+        let sql = match d {
+            Dialect::Postgres => format!(
+                "UPDATE leases SET expires_ms = {now} + ? WHERE name IN \
+                 (SELECT name FROM leases WHERE {which} ORDER BY name FOR NO KEY UPDATE)"
+            ),
+            Dialect::MySql => {
+                format!("UPDATE leases SET expires_ms = {now} + ? WHERE {which} ORDER BY name")
+            }
+            Dialect::Sqlite => format!("UPDATE leases SET expires_ms = {now} + ? WHERE {which}"),
+        };
         let args = vec![Val::Int(ms(ttl)), Val::text(holder), Val::text(prefix)];
         self.exec_each(&[(sql, args)]).await
     }
@@ -214,19 +231,24 @@ async fn settle(
 
 /// Refuses the writes of `fences` unless each writer still holds its lease at
 /// its epoch. The lease rows stay share-locked until the transaction ends, so
-/// a takeover (which updates the row) waits for writes under the old epoch
-/// to finish, and none can follow it.
+/// a takeover (which locks the row `FOR UPDATE`) waits for writes under the
+/// old epoch to finish, and none can follow it. On PostgreSQL the lock is
+/// `FOR KEY SHARE`: renewals, which change only `expires_ms`, go on beside
+/// the commits.
 pub(crate) async fn check_fences(conn: &mut Conn<'_>, fences: &[&Fence]) -> Result<(), Failure> {
     if fences.is_empty() {
         return Ok(());
     }
     let lock = match conn.dialect() {
-        Dialect::Postgres => " FOR SHARE",
+        Dialect::Postgres => " FOR KEY SHARE",
         Dialect::MySql => " LOCK IN SHARE MODE",
         Dialect::Sqlite => "",
     };
     let marks = vec!["?"; fences.len()].join(", ");
-    let sql = format!("SELECT name, holder, epoch FROM leases WHERE name IN ({marks}){lock}");
+    // In name order, as `renew_all` locks them.
+    let sql = format!(
+        "SELECT name, holder, epoch FROM leases WHERE name IN ({marks}) ORDER BY name{lock}"
+    );
     let args = fences.iter().map(|f| Val::text(&f.lease)).collect();
     let rows = conn
         .fetch(&sql, args, &[Kind::Text, Kind::Text, Kind::Int])
