@@ -23,6 +23,7 @@ use ordermon_domain::ports::{Clock, SystemClock};
 use ordermon_domain::user::Role;
 use ordermon_http::{ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits};
 use ordermon_memory::cache::MemoryCache;
+use ordermon_sql::SqlStore;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -363,7 +364,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!(error = %e, "metrics are not recorded by ordermon; /metrics will be empty");
     }
     let render_metrics: Arc<dyn Fn() -> String + Send + Sync> = match metrics {
-        Ok(m) => Arc::new(move || m.render()),
+        Ok(m) => {
+            let (engine, sql) = (engine.clone(), store.sql());
+            Arc::new(move || {
+                scrape_gauges(&engine, sql.as_deref());
+                m.render()
+            })
+        }
         Err(_) => Arc::new(String::new),
     };
     let mut health: Vec<Arc<dyn HealthCheck>> = vec![
@@ -723,5 +730,20 @@ pub fn token_settings(settings: &crate::config::AuthSettings, secret: SecretStri
         leeway_secs: settings.leeway_secs,
         issuer: settings.issuer.clone(),
         audience: settings.audience.clone(),
+    }
+}
+
+/// Gauges read at each scrape: owners and their queued commands, and the
+/// database pool's connections.
+#[allow(clippy::cast_precision_loss)]
+fn scrape_gauges(engine: &Engine, sql: Option<&SqlStore>) {
+    let s = engine.status();
+    metrics::gauge!("ordermon_owners").set(s.owners as f64);
+    metrics::gauge!("ordermon_owner_queued_commands").set(s.queued_commands as f64);
+    if let Some(sql) = sql {
+        let (open, idle) = sql.pool_connections();
+        metrics::gauge!("ordermon_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("ordermon_db_pool_connections", "state" => "busy")
+            .set(f64::from(open).max(idle as f64) - idle as f64);
     }
 }

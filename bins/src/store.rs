@@ -44,6 +44,14 @@ impl OpenStore {
         p
     }
 
+    /// The SQL store, when the database is one.
+    pub(crate) fn sql(&self) -> Option<Arc<SqlStore>> {
+        match self {
+            Self::Sql(s) => Some(s.clone()),
+            Self::Memory(_) => None,
+        }
+    }
+
     /// Closes pooled connections.
     pub(crate) async fn close(&self) {
         if let Self::Sql(s) = self {

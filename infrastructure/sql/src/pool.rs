@@ -150,6 +150,15 @@ impl ReadConn {
 }
 
 impl Pools {
+    /// Connections open in the pool, and how many of them are idle.
+    pub(crate) fn connections(&self) -> (u32, usize) {
+        match self {
+            Self::Sqlite { pool, .. } => (pool.size(), pool.num_idle()),
+            Self::Postgres(p) => (p.size(), p.num_idle()),
+            Self::MySql(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     /// The dialect.
     pub(crate) fn dialect(&self) -> Dialect {
         match self {

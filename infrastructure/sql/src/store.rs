@@ -99,6 +99,12 @@ impl SqlStore {
         }
     }
 
+    /// Connections open in the pool and how many are idle, for metrics.
+    #[must_use]
+    pub fn pool_connections(&self) -> (u32, usize) {
+        self.pools.connections()
+    }
+
     /// The pools, for statements that need their own transaction shape.
     pub(crate) fn pools(&self) -> &Pools {
         &self.pools

@@ -17,7 +17,9 @@
 //! Histograms whose name ends in `_seconds` are rendered as Prometheus histograms
 //! with latency buckets from 100 µs to 10 s; other histograms as summaries.
 
+pub mod catalog;
 mod metrics_setup;
+mod process;
 pub mod user_logs;
 
 use std::io::IsTerminal;

@@ -13,6 +13,12 @@ const SECONDS_BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Buckets for every histogram of a count of things per batch (`*_size`):
+/// group commits, relayed outbox batches, id lookups.
+const SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// How often buffered histogram samples are folded in when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -32,12 +38,16 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// The Prometheus text exposition, with the uptime refreshed.
+    /// The Prometheus text exposition, with the uptime refreshed and the
+    /// process's own figures (CPU, memory, file descriptors, threads) read
+    /// now.
     #[must_use]
     pub fn render(&self) -> String {
         metrics::gauge!("ordermon_process_uptime_seconds")
             .set(self.started.elapsed().as_secs_f64());
-        self.handle.render()
+        let mut text = self.handle.render();
+        crate::process::render(&mut text);
+        text
     }
 }
 
@@ -57,9 +67,11 @@ pub fn install_metrics(service: &str, version: &str) -> Result<Metrics, Telemetr
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
         .map_err(|e| TelemetryError::Recorder(e.to_string()))?
+        .set_buckets_for_metric(Matcher::Suffix("_size".to_owned()), SIZE_BUCKETS)
+        .map_err(|e| TelemetryError::Recorder(e.to_string()))?
         .install_recorder()
         .map_err(|e| TelemetryError::Recorder(e.to_string()))?;
-    describe();
+    crate::catalog::describe_all();
     metrics::gauge!(
         "ordermon_build_info",
         "version" => version.to_owned(),
@@ -77,23 +89,6 @@ pub fn install_metrics(service: &str, version: &str) -> Result<Metrics, Telemetr
     };
     *slot = Some(m.clone());
     Ok(m)
-}
-
-fn describe() {
-    metrics::describe_gauge!(
-        "ordermon_build_info",
-        "Always 1; the labels say which version of which service runs."
-    );
-    metrics::describe_gauge!(
-        "ordermon_process_start_time_seconds",
-        metrics::Unit::Seconds,
-        "Unix time the process started recording metrics."
-    );
-    metrics::describe_gauge!(
-        "ordermon_process_uptime_seconds",
-        metrics::Unit::Seconds,
-        "Seconds since the process started recording metrics."
-    );
 }
 
 /// Folds buffered histogram samples into their distributions every few seconds,

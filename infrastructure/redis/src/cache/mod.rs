@@ -13,7 +13,7 @@
 //! `ordermon_cache_remote_hits_total`, `ordermon_cache_fenced_fills_total`;
 //! without labels: `ordermon_cache_fence_corrections_total`,
 //! `ordermon_cache_remote_errors_total`, `ordermon_cache_degraded` (gauge, 1 when
-//! degraded) and `ordermon_cache_degraded_total` (entries into degraded mode).
+//! degraded) and `ordermon_cache_degradations_total` (entries into degraded mode).
 //! The application's read-through layer records hits, misses, loads, load time
 //! and invalidations per namespace.
 

@@ -246,7 +246,7 @@ impl TieredCache {
         metrics::gauge!("ordermon_cache_degraded").set(if after { 1.0 } else { 0.0 });
         if after && !reason.is_empty() && last.is_none() {
             *last = Some(reason.to_owned());
-            metrics::counter!("ordermon_cache_degraded_total").increment(1);
+            metrics::counter!("ordermon_cache_degradations_total").increment(1);
             tracing::warn!(
                 reason,
                 "cache degraded: reads fall through to the store until redis is back"

@@ -1,0 +1,193 @@
+//! The Prometheus exposition of a real `monitor-server` after real traffic:
+//! `promtool check metrics` finds nothing to say (HELP on every metric,
+//! conventional names and types), every family has HELP, and no label value
+//! is a user, order or client order id — series do not grow with users or
+//! orders.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use ordermon_domain::user::Role;
+use ordermon_tests::{Backend, provision};
+use serde_json::json;
+
+mod common;
+
+use common::{call, ready, token};
+
+/// `name{labels} value` lines: the series, without comments.
+fn series(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Every label value of every series.
+fn label_values(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in series(text) {
+        let Some((_, rest)) = line.split_once('{') else {
+            continue;
+        };
+        let Some((labels, _)) = rest.rsplit_once('}') else {
+            continue;
+        };
+        for pair in labels.split("\",") {
+            if let Some((_, v)) = pair.split_once("=\"") {
+                out.insert(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    out
+}
+
+async fn traffic(http: &reqwest::Client, base: &str, users: &[String]) -> Vec<String> {
+    let admin = token("root", Role::Admin);
+    let mut ids = Vec::new();
+    for u in users {
+        let (s, b) = call(
+            http.post(format!("{base}/api/v1/users"))
+                .bearer_auth(&admin)
+                .json(&json!({"id": u, "name": u})),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = call(
+            http.post(format!("{base}/api/v1/users/{u}/cash"))
+                .bearer_auth(&admin)
+                .json(&json!({"currency": "USD", "amount": "100", "reason": "initial"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        // One that rests, one denied for funds, one refused as invalid.
+        for (cid, qty) in [(format!("{u}-ok"), "1"), (format!("{u}-big"), "1000")] {
+            let (s, b) = call(http.post(format!("{base}/api/v1/orders")).bearer_auth(token(u, Role::Trader)).json(
+                &json!({"client_order_id": cid, "instrument_id": "ACME.SIM", "side": "buy",
+                    "type": "limit", "quantity": qty, "price": "1.00", "time_in_force": "gtc"}))).await;
+            assert_eq!(s, 201, "{b}");
+            ids.push(b["id"].as_str().unwrap().to_owned());
+            ids.push(cid);
+        }
+        let (s, _) = call(
+            http.post(format!("{base}/api/v1/orders"))
+                .bearer_auth(token(u, Role::Trader))
+                .json(&json!({"client_order_id": "bad", "quantity": "-1"})),
+        )
+        .await;
+        assert_eq!(s, 422);
+        let (s, _) = call(http.get(format!("{base}/api/v1/orders")).bearer_auth(token(u, Role::Trader))).await;
+        assert_eq!(s, 200);
+    }
+    ids
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// `promtool check metrics` on `text`: its complaints, or `None` when the
+/// tool is not installed (a failure when services are required).
+fn promtool(text: &str) -> Option<String> {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var_os("ORDERMON_REQUIRE_SERVICES").is_none(),
+                "promtool is needed (Debian package prometheus; scripts/check-deploy.sh installs it): {e}"
+            );
+            eprintln!("promtool not installed: skipping its check");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(if out.status.success() {
+        said
+    } else {
+        format!("exit {}: {said}", out.status)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exposition_is_clean_and_does_not_grow_with_users_or_orders() {
+    let Some(store) = provision(Backend::Sqlite).await else {
+        return;
+    };
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("metrics");
+    let port = common::free_port();
+    let _server = common::serve(&db, &logs, port, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    ready(&http, &base).await;
+    let (s, b) = call(http.post(format!("{base}/api/v1/instruments")).bearer_auth(token("root", Role::Admin)).json(
+        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+    assert!(s < 300, "{b}");
+
+    let first: Vec<String> = (0..2).map(|i| format!("first{i}")).collect();
+    let mut ids = traffic(&http, &base, &first).await;
+    let before = scrape(&http, &base).await;
+    let more: Vec<String> = (0..8).map(|i| format!("more{i}")).collect();
+    ids.extend(traffic(&http, &base, &more).await);
+    let after = scrape(&http, &base).await;
+
+    // No id of anything the traffic made is a label value.
+    let values = label_values(&after);
+    for id in first.iter().chain(&more).chain(&ids) {
+        assert!(!values.contains(id), "{id} is a label value");
+    }
+    // Four times the users and orders: the same series, give or take the
+    // few a later first occurrence adds (never one per user).
+    let (b, a) = (series(&before).len(), series(&after).len());
+    assert!(a < b + more.len(), "{b} series before, {a} after");
+
+    // HELP on every family.
+    let typed: BTreeSet<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let helped: BTreeSet<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<_> = typed.difference(&helped).collect();
+    assert!(missing.is_empty(), "no HELP: {missing:?}");
+    assert!(typed.contains("process_cpu_seconds_total"), "{typed:?}");
+    assert!(
+        typed.contains("ordermon_http_request_duration_seconds"),
+        "{typed:?}"
+    );
+    assert!(after.contains("ordermon_store_group_size_bucket{"), "the group size is a histogram");
+
+    if let Some(said) = promtool(&after) {
+        assert!(said.trim().is_empty(), "promtool check metrics: {said}");
+    }
+    eprintln!(
+        "{} families, {a} series after 10 users and 20 orders ({b} after 2 users)",
+        typed.len()
+    );
+    let _ = std::fs::remove_dir_all(&logs);
+}
