@@ -120,7 +120,10 @@ fn write(out: &mut String, s: &Sample) {
     ];
     for (name, kind, help, value) in series {
         if let Some(v) = value {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n\n"
+            );
         }
     }
 }
@@ -163,7 +166,11 @@ mod tests {
         assert!(s.open_fds.is_some_and(|n| n >= 1.0));
         let mut out = String::from("# TYPE x gauge\nx 1");
         render(&mut out);
-        for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
             assert!(out.contains(&format!("# HELP {name} ")), "{out}");
             assert!(out.contains(&format!("\n{name} ")), "{out}");
         }
