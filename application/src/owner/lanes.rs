@@ -221,7 +221,18 @@ impl Slot {
 /// The decision a lane handed to an owner.
 pub(crate) type Decision = (Arc<Slot>, Vec<StrategyCommand>);
 
-type Index = HashMap<InstrumentId, Arc<[Arc<Slot>]>>;
+/// One lane's subscriptions, by instrument and by user.
+#[derive(Debug, Default)]
+struct Index {
+    /// The slots called for each instrument's quotes. Shared with the lane
+    /// while it calls them; changed in place when nobody holds them
+    /// (`Arc::make_mut`), copied only when the lane does.
+    by_instrument: HashMap<InstrumentId, Arc<Vec<Arc<Slot>>>>,
+    /// The instruments each user has slots for: replacing a user's
+    /// subscriptions touches those lists only, so starting `n` monitors costs
+    /// `O(n)`, not `O(n²)`.
+    by_user: HashMap<UserId, Vec<InstrumentId>>,
+}
 
 /// The lanes' subscriptions: which slots each lane calls for an instrument.
 #[derive(Debug)]
@@ -235,7 +246,9 @@ impl QuoteLanes {
     #[must_use]
     pub fn new(n: usize) -> Self {
         Self {
-            lanes: (0..n.max(1)).map(|_| RwLock::new(HashMap::new())).collect(),
+            lanes: (0..n.max(1))
+                .map(|_| RwLock::new(Index::default()))
+                .collect(),
             lagged: AtomicU64::new(0),
         }
     }
@@ -262,40 +275,44 @@ impl QuoteLanes {
             return;
         };
         let mut index = lane.write();
-        let mut empty = Vec::new();
-        for (inst, list) in index.iter_mut() {
-            if list.iter().any(|s| s.user_id == *user) {
-                let kept: Vec<Arc<Slot>> = list
-                    .iter()
-                    .filter(|s| s.user_id != *user)
-                    .cloned()
-                    .collect();
-                if kept.is_empty() {
-                    empty.push(inst.clone());
+        let Index {
+            by_instrument,
+            by_user,
+        } = &mut *index;
+        for inst in by_user.remove(user).unwrap_or_default() {
+            if let Some(list) = by_instrument.get_mut(&inst) {
+                Arc::make_mut(list).retain(|s| s.user_id != *user);
+                if list.is_empty() {
+                    by_instrument.remove(&inst);
                 }
-                *list = kept.into();
             }
         }
-        for inst in empty {
-            index.remove(&inst);
-        }
-        for (slot, instruments) in slots {
-            for inst in instruments {
-                let entry = index
-                    .entry(inst.clone())
-                    .or_insert_with(|| Arc::from(Vec::new()));
-                if entry.iter().any(|s| Arc::ptr_eq(s, slot)) {
+        let mut added: std::collections::HashSet<(&InstrumentId, *const Slot)> =
+            std::collections::HashSet::new();
+        let mut instruments: Vec<InstrumentId> = Vec::new();
+        for (slot, list) in slots {
+            for inst in list {
+                if !added.insert((inst, Arc::as_ptr(slot))) {
                     continue;
                 }
-                let mut v = entry.to_vec();
-                v.push(slot.clone());
-                *entry = v.into();
+                Arc::make_mut(by_instrument.entry(inst.clone()).or_default()).push(slot.clone());
+                if !instruments.contains(inst) {
+                    instruments.push(inst.clone());
+                }
             }
+        }
+        if !instruments.is_empty() {
+            by_user.insert(user.clone(), instruments);
         }
     }
 
-    fn slots(&self, lane: usize, instrument: &InstrumentId) -> Option<Arc<[Arc<Slot>]>> {
-        self.lanes.get(lane)?.read().get(instrument).cloned()
+    fn slots(&self, lane: usize, instrument: &InstrumentId) -> Option<Arc<Vec<Arc<Slot>>>> {
+        self.lanes
+            .get(lane)?
+            .read()
+            .by_instrument
+            .get(instrument)
+            .cloned()
     }
 
     /// Number of (instrument, strategy) subscriptions.
@@ -303,7 +320,13 @@ impl QuoteLanes {
     pub fn subscriptions(&self) -> usize {
         self.lanes
             .iter()
-            .map(|l| l.read().values().map(|s| s.len()).sum::<usize>())
+            .map(|l| {
+                l.read()
+                    .by_instrument
+                    .values()
+                    .map(|s| s.len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 
