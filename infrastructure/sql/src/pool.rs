@@ -131,6 +131,34 @@ impl WriteTx {
     }
 }
 
+/// A task waiting for a pooled connection: counted in
+/// `ordermon_db_pool_waiters` while it waits, and the wait recorded in
+/// `ordermon_db_pool_acquire_seconds` when it ends (for writes, with the
+/// transaction begun; on SQLite, with the writer slot taken). Dropped, not
+/// awaited: a wait cut short by cancellation is counted out too.
+struct Waiting {
+    kind: &'static str,
+    since: std::time::Instant,
+}
+
+impl Waiting {
+    fn new(kind: &'static str) -> Self {
+        metrics::gauge!("ordermon_db_pool_waiters").increment(1.0);
+        Self {
+            kind,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::gauge!("ordermon_db_pool_waiters").decrement(1.0);
+        metrics::histogram!("ordermon_db_pool_acquire_seconds", "kind" => self.kind)
+            .record(self.since.elapsed().as_secs_f64());
+    }
+}
+
 /// A pooled connection for reads.
 pub(crate) enum ReadConn {
     Sqlite(PoolConnection<Sqlite>),
@@ -171,6 +199,7 @@ impl Pools {
     /// Begins a write transaction. On SQLite it first waits for the writer slot,
     /// then takes the database's write lock at once (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let _waiting = Waiting::new("write");
         Ok(match self {
             Self::Sqlite { pool, writer } => {
                 let guard = Arc::clone(writer).lock_owned().await;
@@ -193,6 +222,7 @@ impl Pools {
 
     /// A connection for reads.
     pub(crate) async fn read(&self) -> Result<ReadConn, sqlx::Error> {
+        let _waiting = Waiting::new("read");
         Ok(match self {
             Self::Sqlite { pool, .. } => ReadConn::Sqlite(pool.acquire().await?),
             Self::Postgres(p) => ReadConn::Postgres(p.acquire().await?),

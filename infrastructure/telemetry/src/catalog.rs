@@ -209,9 +209,17 @@ pub const METRICS: &[MetricDoc] = &[
         "ordermon_consumer_events_total",
         "Bus deliveries processed by a consumer, by `group` and `outcome` (`handled`, `duplicate`, `retried`, `dead_lettered`).",
     ),
+    seconds(histogram(
+        "ordermon_db_pool_acquire_seconds",
+        "Time to get a pooled database connection, by `kind` (`read`; `write`: with its transaction begun).",
+    )),
     gauge(
         "ordermon_db_pool_connections",
         "Database pool connections open, by `state` (`idle`, `busy`), read at each scrape.",
+    ),
+    gauge(
+        "ordermon_db_pool_waiters",
+        "Tasks waiting now for a pooled database connection.",
     ),
     counter(
         "ordermon_events_too_large_total",
