@@ -137,6 +137,8 @@ pub struct Consumer {
     bus: Arc<dyn MessageBus>,
     handler: Arc<dyn EventHandler>,
     processed: Option<Arc<dyn ProcessedEvents>>,
+    /// When set, how far behind its events the consumer is gets measured.
+    clock: Option<Arc<dyn ordermon_domain::ports::Clock>>,
     config: ConsumerConfig,
     recent: RecentIds,
     status: Arc<Mutex<ConsumerStatus>>,
@@ -187,6 +189,7 @@ impl Consumer {
             bus,
             handler,
             processed: None,
+            clock: None,
             recent: RecentIds::new(config.recent_ids),
             config,
             status: Arc::new(Mutex::new(status)),
@@ -198,6 +201,15 @@ impl Consumer {
     #[must_use]
     pub fn with_processed(mut self, processed: Arc<dyn ProcessedEvents>) -> Self {
         self.processed = Some(processed);
+        self
+    }
+
+    /// Also records, for each event received, how long after it occurred it
+    /// arrived (`ordermon_consumer_lag_seconds`): the consumer's lag behind
+    /// the event log, whatever the broker.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn ordermon_domain::ports::Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -307,6 +319,12 @@ impl Consumer {
                 return Outcome::DeadLettered;
             }
         };
+        if let Some(clock) = &self.clock {
+            let lag = (clock.now() - event.occurred_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!("ordermon_consumer_lag_seconds").record(lag.as_secs_f64());
+        }
         let id = delivery.message.id;
         if self.recent.contains(&id) {
             self.settle(sub.ack(delivery).await, "");

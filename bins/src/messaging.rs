@@ -228,6 +228,7 @@ impl Messaging {
         // consumer keeps nothing across restarts, so a record that outlives
         // the window would only grow.
         let consumer = Consumer::new(bus.clone(), handler, config)
+            .with_clock(clock.clone())
             .spawn(&consumer_tasks, consumer_cancel.clone());
         tracing::info!(bus = bus.name(), %group, relay = settings.relay, "messaging started");
         Self {

@@ -210,6 +210,10 @@ pub const METRICS: &[MetricDoc] = &[
         "Bus deliveries processed by a consumer, by `group` and `outcome` (`handled`, `duplicate`, `retried`, `dead_lettered`).",
     ),
     seconds(histogram(
+        "ordermon_consumer_lag_seconds",
+        "Time from an event's occurrence to its arrival at this instance's consumer (its lag behind the event log).",
+    )),
+    seconds(histogram(
         "ordermon_db_pool_acquire_seconds",
         "Time to get a pooled database connection, by `kind` (`read`; `write`: with its transaction begun).",
     )),
