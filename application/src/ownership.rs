@@ -24,6 +24,7 @@
 //! field is the address; the others read every live one each round, so a
 //! request for a user owned elsewhere can be forwarded to its owner.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -343,14 +344,7 @@ impl UserOwnership {
             .renew_all(USER_PREFIX, &self.holder, self.config.user_ttl)
             .await
             .map_err(e)?;
-        let held: std::collections::HashMap<String, (String, u64, bool)> = self
-            .leases
-            .leases(USER_PREFIX)
-            .await
-            .map_err(e)?
-            .into_iter()
-            .map(|l| (l.name, (l.holder, l.epoch, l.live)))
-            .collect();
+        let held = self.user_leases().await?;
         // Lost: the store no longer shows this instance holding the lease
         // (users taken after this renewal began are judged by the next one).
         let owned: Vec<(UserId, u64)> = self
@@ -375,6 +369,18 @@ impl UserOwnership {
         *self.valid_until.lock() = Some(started + self.config.user_ttl.mul_f64(0.9));
         self.stop_owners(engine, lost, "ownership lost");
         Ok(())
+    }
+
+    /// Every user lease: its holder, epoch and whether it is live, by name.
+    async fn user_leases(&self) -> Result<HashMap<String, (String, u64, bool)>, String> {
+        Ok(self
+            .leases
+            .leases(USER_PREFIX)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|l| (l.name, (l.holder, l.epoch, l.live)))
+            .collect())
     }
 
     /// Forgets that this instance owns `user` (commands for it are refused
@@ -477,14 +483,7 @@ impl UserOwnership {
             status.members.clone_from(&members);
             status.addresses = addresses;
         }
-        let held: std::collections::HashMap<String, (String, u64, bool)> = self
-            .leases
-            .leases(USER_PREFIX)
-            .await
-            .map_err(e)?
-            .into_iter()
-            .map(|l| (l.name, (l.holder, l.epoch, l.live)))
-            .collect();
+        let held = self.user_leases().await?;
         let users = engine
             .persistence()
             .users

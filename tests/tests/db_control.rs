@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ordermon_domain::user::Role;
 use ordermon_tests::{Backend, provision};
 use serde_json::json;
-use server_support::{call, serve};
+use server_support::{call, order_until, seed, serve};
 
 async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let Some(store) = provision(backend).await else {
@@ -27,31 +27,10 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let alice = app
         .mint_token("alice", Role::Trader, Duration::from_secs(600))
         .unwrap();
-    let post = reqwest::Method::POST;
-    let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
-        Some(json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-    assert!(s < 300, "{b}");
-    let (s, b) = call(
-        &app,
-        post.clone(),
-        "/api/v1/users",
-        &admin,
-        Some(json!({"id": "alice", "name": "Alice"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = call(
-        &app,
-        post.clone(),
-        "/api/v1/users/alice/cash",
-        &admin,
-        Some(json!({"currency": "USD", "amount": "1000", "reason": "initial"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    seed(&app, &admin, &["ACME.SIM"], "alice", "1000").await;
     let (s, order) = call(
         &app,
-        post,
+        reqwest::Method::POST,
         "/api/v1/orders",
         &alice,
         Some(
@@ -64,21 +43,11 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
     let id = order["id"].as_str().unwrap().to_owned();
     let get = reqwest::Method::GET;
     // Resting at the paper venue, its cash reserved.
-    let t0 = Instant::now();
-    let status = loop {
-        let (_, o) = call(
-            &app,
-            get.clone(),
-            &format!("/api/v1/orders/{id}"),
-            &alice,
-            None,
-        )
-        .await;
-        if o["status"] == "accepted" || t0.elapsed() > Duration::from_secs(5) {
-            break o["status"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = order_until(&app, &alice, &id, Duration::from_secs(5), |o| {
+        o["status"] == "accepted"
+    })
+    .await["status"]
+        .clone();
     assert_eq!(status, "accepted");
     let (_, account) = call(&app, get.clone(), "/api/v1/account", &alice, None).await;
     assert_ne!(account["balances"][0]["reserved"], "0", "{account}");
@@ -91,24 +60,11 @@ async fn cancel_asked_with_sql(backend: Backend, spelling: &str) {
         .unwrap();
     assert_eq!(n, 1);
     let marked = Instant::now();
-    let order = loop {
-        let (_, o) = call(
-            &app,
-            get.clone(),
-            &format!("/api/v1/orders/{id}"),
-            &alice,
-            None,
-        )
-        .await;
-        if o["status"] == "canceled" {
-            break o;
-        }
-        assert!(
-            marked.elapsed() < Duration::from_secs(3),
-            "not canceled: {o}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let order = order_until(&app, &alice, &id, Duration::from_secs(3), |o| {
+        o["status"] == "canceled"
+    })
+    .await;
+    assert_eq!(order["status"], "canceled", "not canceled: {order}");
     assert_eq!(order["leaves_qty"], "0", "{order}");
     // A real cancel: its event is in the log, and the cash is free again.
     let (s, events) = call(&app, get.clone(), "/api/v1/events?limit=1000", &admin, None).await;

@@ -19,8 +19,8 @@ use ordermon_domain::user::Role;
 use ordermon_domain::values::{Price, Quantity};
 use ordermon_tests::{Backend, provision};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
-use server_support::{call, serve};
+use serde_json::json;
+use server_support::{call, get_order, order_until, seed, serve};
 
 fn quote(app: &RunningApp, bid: &str, ask: &str) {
     quote_for(app, "REST.SIM", bid, ask);
@@ -35,18 +35,6 @@ fn quote_for(app: &RunningApp, instrument: &str, bid: &str, ask: &str) {
         ask_size: Quantity::new(Decimal::from(100)).unwrap(),
         ts: chrono::Utc::now(),
     });
-}
-
-async fn order_status(app: &RunningApp, alice: &str, id: &str) -> Value {
-    call(
-        app,
-        reqwest::Method::GET,
-        &format!("/api/v1/orders/{id}"),
-        alice,
-        None,
-    )
-    .await
-    .1
 }
 
 async fn reserved(app: &RunningApp, alice: &str) -> String {
@@ -71,29 +59,7 @@ async fn resting_order_survives_a_restart(backend: Backend) {
         .mint_token("alice", Role::Trader, Duration::from_secs(600))
         .unwrap();
     let post = reqwest::Method::POST;
-    for id in ["REST.SIM", "GONE.SIM"] {
-        let (s, b) = call(&app, post.clone(), "/api/v1/instruments", &admin,
-            Some(json!({"id": id, "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-        assert!(s < 300, "{b}");
-    }
-    let (s, b) = call(
-        &app,
-        post.clone(),
-        "/api/v1/users",
-        &admin,
-        Some(json!({"id": "alice", "name": "Alice"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = call(
-        &app,
-        post.clone(),
-        "/api/v1/users/alice/cash",
-        &admin,
-        Some(json!({"currency": "USD", "amount": "1000", "reason": "initial"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    seed(&app, &admin, &["REST.SIM", "GONE.SIM"], "alice", "1000").await;
     // Far from the market: it rests.
     quote(&app, "9.90", "10.00");
     quote_for(&app, "GONE.SIM", "9.90", "10.00");
@@ -110,14 +76,11 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     .await;
     assert_eq!(s, 201, "{gone}");
     let gone = gone["id"].as_str().unwrap().to_owned();
-    let t0 = Instant::now();
-    while order_status(&app, &alice, &gone).await["status"] != "accepted" {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "GONE.SIM order never accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let o = order_until(&app, &alice, &gone, Duration::from_secs(5), |o| {
+        o["status"] == "accepted"
+    })
+    .await;
+    assert_eq!(o["status"], "accepted", "GONE.SIM order never accepted");
     let for_gone: Decimal = reserved(&app, &alice).await.parse().unwrap();
     assert_ne!(for_gone, Decimal::ZERO);
     let (s, order) = call(
@@ -149,15 +112,11 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     };
     // The venue cannot work the GONE.SIM order: expired, and the mismatch
     // is in alice's event log.
-    let t0 = Instant::now();
-    loop {
-        let o = order_status(&app, &alice, &gone).await;
-        if o["status"] == "expired" {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "not expired: {o}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let o = order_until(&app, &alice, &gone, Duration::from_secs(5), |o| {
+        o["status"] == "expired"
+    })
+    .await;
+    assert_eq!(o["status"], "expired", "not expired: {o}");
     let (s, events) = call(
         &app,
         reqwest::Method::GET,
@@ -176,7 +135,7 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     assert!(mismatch.to_string().contains(&gone), "{mismatch}");
     assert!(mismatch.to_string().contains("GONE.SIM"), "{mismatch}");
     // The REST.SIM order still open, the same cash reserved for it.
-    let o = order_status(&app, &alice, &id).await;
+    let o = get_order(&app, &alice, &id).await;
     assert_eq!(o["status"], "accepted", "{o}");
     assert_eq!(
         reserved(&app, &alice).await.parse::<Decimal>().unwrap(),
@@ -187,7 +146,7 @@ async fn resting_order_survives_a_restart(backend: Backend) {
     let t0 = Instant::now();
     let filled = loop {
         quote(&app, "4.80", "4.90");
-        let o = order_status(&app, &alice, &id).await;
+        let o = get_order(&app, &alice, &id).await;
         if o["status"] == "filled" {
             break o;
         }

@@ -225,7 +225,11 @@ impl Owner {
             monitor: None,
             published: 0,
         };
-        owner.reconcile_with_venue().await;
+        let mismatches = reconcile::with_venue(&owner.ctx, &owner.state).await;
+        if !mismatches.is_empty() {
+            owner.cycle.events.extend(mismatches);
+            owner.flush().await;
+        }
         let max = owner.ctx.config.max_commands_per_cycle.max(1);
         let mut batch: Vec<Command> = Vec::new();
         // One cancellation future for the owner's life: creating one per

@@ -9,34 +9,36 @@
 //! naming the order and why: the event log keeps it, and the alerting
 //! service counts it toward the `reconciliation_mismatch` rule.
 
-use ordermon_domain::event::{EventPayload, MonitorEvent};
+use ordermon_domain::event::{DomainEvent, EventPayload, MonitorEvent};
 use ordermon_domain::ids::OrderId;
 
+use super::Context;
 use super::state::UserState;
-use super::{Context, Owner};
 
-impl Owner {
-    /// Hands the user's open orders to the venue, if orders go to one, and
-    /// records what the venue did not know.
-    pub(super) async fn reconcile_with_venue(&mut self) {
-        let unknown = adopt_at_venue(&self.ctx, &self.state).await;
-        if unknown.is_empty() {
-            return;
-        }
-        let user = self.state.user.id.clone();
-        let aggregate = format!("{user}:reconcile:{}", uuid::Uuid::now_v7().simple());
-        for (seq, (order_id, detail)) in (1..).zip(unknown) {
+/// Hands the user's open orders to the venue, if orders go to one; the
+/// events recording what it did not know, for the owner to commit.
+pub(super) async fn with_venue(ctx: &Context, state: &UserState) -> Vec<DomainEvent> {
+    let unknown = adopt_at_venue(ctx, state).await;
+    if unknown.is_empty() {
+        return Vec::new();
+    }
+    let user = &state.user.id;
+    let aggregate = format!("{user}:reconcile:{}", uuid::Uuid::now_v7().simple());
+    (1..)
+        .zip(unknown)
+        .map(|(seq, (order_id, detail))| {
             tracing::warn!(user_id = %user, order_id = %order_id, detail = %detail, "reconciliation mismatch: the venue does not know an open order");
             metrics::counter!("ordermon_reconciliation_mismatches_total").increment(1);
-            let e = self.envelope(
+            DomainEvent::new(
                 aggregate.clone(),
                 seq,
+                Some(user.clone()),
+                ctx.clock.now(),
+                None,
                 EventPayload::Monitor(MonitorEvent::ReconciliationMismatch { order_id, detail }),
-            );
-            self.cycle.events.push(e);
-        }
-        self.flush().await;
-    }
+            )
+        })
+        .collect()
 }
 
 /// Hands the user's open orders to the venue; returns those it did not know.

@@ -56,3 +56,70 @@ pub(crate) async fn call(
 pub(crate) fn logs_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ordermon-{name}-{}", uuid::Uuid::now_v7().simple()))
 }
+
+/// Through `admin`: the instruments `instruments` (USD, tick 0.01, lot 1)
+/// and the user `user`, funded with `usd` dollars.
+pub(crate) async fn seed(
+    app: &RunningApp,
+    admin: &str,
+    instruments: &[&str],
+    user: &str,
+    usd: &str,
+) {
+    let post = reqwest::Method::POST;
+    for id in instruments {
+        let (s, b) = call(app, post.clone(), "/api/v1/instruments", admin,
+            Some(serde_json::json!({"id": id, "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
+        assert!(s < 300, "{b}");
+    }
+    let (s, b) = call(
+        app,
+        post.clone(),
+        "/api/v1/users",
+        admin,
+        Some(serde_json::json!({"id": user, "name": user})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        app,
+        post,
+        &format!("/api/v1/users/{user}/cash"),
+        admin,
+        Some(serde_json::json!({"currency": "USD", "amount": usd, "reason": "initial"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+/// The order `id` as `token` reads it.
+pub(crate) async fn get_order(app: &RunningApp, token: &str, id: &str) -> Value {
+    call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/orders/{id}"),
+        token,
+        None,
+    )
+    .await
+    .1
+}
+
+/// Reads the order `id` every 20 ms until `done` holds or `within` has
+/// passed; the last read.
+pub(crate) async fn order_until(
+    app: &RunningApp,
+    token: &str,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let t0 = std::time::Instant::now();
+    loop {
+        let o = get_order(app, token, id).await;
+        if done(&o) || t0.elapsed() > within {
+            return o;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
