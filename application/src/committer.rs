@@ -100,7 +100,24 @@ impl GroupCommitter {
     ///
     /// # Errors
     /// The batch's own outcome; [`StoreError::Unavailable`] when shutting down.
-    pub async fn commit(&self, batch: ChangeSet) -> Result<CommitReceipt, StoreError> {
+    pub async fn commit(&self, mut batch: ChangeSet) -> Result<CommitReceipt, StoreError> {
+        // Rows written from within a trace (a request's own commit) and not
+        // already given a context (owners set their commands') follow a
+        // `commit` span under the current one.
+        let _span = if crate::trace_context::enabled()
+            && !tracing::Span::current().is_none()
+            && batch.outbox.iter().any(|m| m.traceparent.is_none())
+        {
+            let span = tracing::info_span!("commit", otel.kind = "internal");
+            if let Some(traceparent) = crate::trace_context::of(&span) {
+                for m in batch.outbox.iter_mut().filter(|m| m.traceparent.is_none()) {
+                    m.traceparent = Some(traceparent.clone());
+                }
+            }
+            Some(span)
+        } else {
+            None
+        };
         let (reply, rx) = oneshot::channel();
         self.tx
             .send((batch, reply))

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use dead_letters::{DeadLetterView, DeadLetters, MAX_LIST, ReplayOutcome};
 pub use dedupe::{MemoryProcessedEvents, ProcessedEvents, RecentIds};
@@ -294,7 +295,8 @@ impl Consumer {
 
     /// Handles one delivery and settles it with the bus.
     async fn process(&mut self, sub: &mut dyn Subscription, delivery: &Delivery) {
-        let outcome = self.decide(sub, delivery).await;
+        let span = consume_span(delivery, &self.config.group);
+        let outcome = self.decide(sub, delivery).instrument(span).await;
         metrics::counter!(
             "ordermon_consumer_events_total",
             "group" => self.config.group.clone(),
@@ -380,6 +382,27 @@ impl Consumer {
             tracing::warn!(group = %self.config.group, error = %e, "could not settle a delivery; it will come again");
             s.last_error = Some(e.to_string());
         }
+    }
+}
+
+/// When traces are recorded and the message carries a trace context: a
+/// `consume` span that is a child of the relay's `publish`.
+fn consume_span(delivery: &Delivery, group: &str) -> tracing::Span {
+    let message = &delivery.message;
+    match message.headers.get(crate::trace_context::TRACEPARENT) {
+        Some(parent) if crate::trace_context::enabled() => {
+            let span = tracing::info_span!(
+                "consume",
+                otel.kind = "consumer",
+                messaging.consumer.group.name = group,
+                messaging.destination.name = %message.topic,
+                messaging.message.id = %message.id,
+                attempt = delivery.attempt,
+            );
+            crate::trace_context::follow(&span, Some(parent));
+            span
+        }
+        _ => tracing::Span::none(),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod sign_in;
 pub mod strategy;
 pub mod strategy_health;
 pub mod stream;
+pub mod trace_context;
 pub mod trading_switch;
 pub mod validate;
 pub mod views;

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::lease_keeper::{LeaseHandle, LeaseStatus};
+use crate::trace_context::TRACEPARENT;
 
 /// Relay settings (the binary maps its configuration onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,17 +172,50 @@ impl std::fmt::Debug for OutboxRelay {
     }
 }
 
-/// The bus message for an outbox row.
+/// The bus message for an outbox row; the row's trace context, if any, goes
+/// along as the `traceparent` header.
 #[must_use]
 pub fn bus_message(record: &OutboxRecord) -> BusMessage {
     let m = &record.message;
+    let mut headers = std::collections::BTreeMap::new();
+    if let Some(traceparent) = &m.traceparent {
+        headers.insert(TRACEPARENT.to_owned(), traceparent.clone());
+    }
     BusMessage {
         id: m.event_id,
         topic: m.topic.clone(),
         key: m.key.clone(),
         payload: m.payload.clone().into_bytes(),
-        headers: std::collections::BTreeMap::new(),
+        headers,
     }
+}
+
+/// When traces are recorded: a `publish` span for each message that carries a
+/// trace context, child of the commit that wrote it, and the message's
+/// `traceparent` set to it. The spans end when the returned vector is
+/// dropped, once the broker confirmed.
+fn publish_spans(messages: &mut [BusMessage], bus: &str) -> Vec<tracing::Span> {
+    if !crate::trace_context::enabled() {
+        return Vec::new();
+    }
+    messages
+        .iter_mut()
+        .filter_map(|message| {
+            let parent = message.headers.get(TRACEPARENT)?;
+            let span = tracing::info_span!(
+                "publish",
+                otel.kind = "producer",
+                messaging.system = bus,
+                messaging.destination.name = %message.topic,
+                messaging.message.id = %message.id,
+            );
+            crate::trace_context::follow(&span, Some(parent));
+            if let Some(traceparent) = crate::trace_context::of(&span) {
+                message.headers.insert(TRACEPARENT.to_owned(), traceparent);
+            }
+            Some(span)
+        })
+        .collect()
 }
 
 impl OutboxRelay {
@@ -292,7 +326,8 @@ impl OutboxRelay {
             .to_std()
             .unwrap_or_default()
             .as_secs_f64();
-        let messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
+        let mut messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
+        let _publishes = publish_spans(&mut messages, self.bus.name());
         if !self.leading() {
             // The lease ran out while reading: the new holder publishes these.
             return Ok(0);
@@ -325,7 +360,9 @@ impl OutboxRelay {
     async fn one_by_one(&self, records: &[OutboxRecord]) -> Result<usize, RelayError> {
         let mut handled = 0;
         for record in records {
-            match self.bus.publish(&[bus_message(record)]).await {
+            let mut message = [bus_message(record)];
+            let _publish = publish_spans(&mut message, self.bus.name());
+            match self.bus.publish(&message).await {
                 Ok(()) => {}
                 Err(BusError::Rejected(error)) => self.set_aside(record, error),
                 Err(e) => {

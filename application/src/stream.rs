@@ -125,6 +125,12 @@ impl EventHandler for InstanceHandler {
                 self.cache.evict_local(&stale).await;
             }
         }
+        // Within a consumed message's trace: the hand-over to the streams.
+        let _fanout = (crate::trace_context::enabled() && !tracing::Span::current().is_none())
+            .then(|| {
+                tracing::info_span!("stream.fanout", subscribers = self.fanout.subscribers())
+                    .entered()
+            });
         self.fanout.publish(Arc::new(event.clone()));
         Ok(())
     }

@@ -156,18 +156,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         (Vec::new(), None)
     };
-    let _telemetry = ordermon_telemetry::init_with_layers(
+    // Traces are exported by `serve` only: one-shot commands trace nothing.
+    let otlp = matches!(command, Command::Serve)
+        .then(|| ordermon::ops::otlp_config(&config))
+        .flatten();
+    let telemetry = ordermon_telemetry::init_with_layers(
         &TelemetryConfig {
             format: config.logs.format,
             filter: Some(filter),
             service: "monitor-server".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            otlp,
         },
         extra,
     )
     .context("starting telemetry")?;
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve => {
+            let served = serve(config).await;
+            // The last spans (shutdown included) go out before the process ends.
+            let flush = telemetry.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || flush.shutdown(Duration::from_secs(5))).await;
+            served
+        }
         Command::Check => check(&config).await,
         Command::Status { url, token } => status(&config, url, token).await,
         Command::Migrate => {

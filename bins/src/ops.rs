@@ -192,6 +192,21 @@ async fn check_bus(config: &Config) -> Check {
     }
 }
 
+/// The trace export settings of `serve`, when `telemetry.otlp.endpoint` is set.
+#[must_use]
+pub fn otlp_config(config: &Config) -> Option<ordermon_telemetry::otlp::OtlpConfig> {
+    let o = &config.telemetry.otlp;
+    Some(ordermon_telemetry::otlp::OtlpConfig {
+        endpoint: o.endpoint.clone()?,
+        sample_ratio: o.sample_ratio,
+        service_name: o.service_name.clone(),
+        instance: config.bus.instance_name(&config.http.addr),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        batch_delay: o.batch_delay,
+        timeout: o.timeout,
+    })
+}
+
 /// The consumer group `dlq` commands work on: `group`, or this instance's own.
 #[must_use]
 pub fn dlq_group(config: &Config, group: Option<String>) -> String {

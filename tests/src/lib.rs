@@ -9,6 +9,7 @@
 //! `skipped: <service> unreachable` and returns — it never passes silently.
 
 pub mod bus;
+pub mod otlp;
 pub mod receivers;
 pub mod webdriver;
 

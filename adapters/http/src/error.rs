@@ -39,6 +39,11 @@ pub struct Problem {
     /// Per-field errors, for validation failures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// The W3C trace id of the request (32 hex digits): the one its
+    /// `traceparent` header named, or the trace the server began for it when
+    /// traces are recorded. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// An error a handler answers with; renders as problem+json.
@@ -166,6 +171,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             errors: self.errors.clone(),
+            trace_id: crate::middleware::request_trace_id(),
         }
     }
 }

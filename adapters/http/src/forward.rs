@@ -112,6 +112,15 @@ impl Forwarder {
             }
         }
         out.insert(HeaderName::from_static(FORWARDED_BY), self.me.clone());
+        // The owner's spans continue this instance's request span.
+        if let Some(traceparent) = ordermon_application::trace_context::current()
+            .and_then(|t| HeaderValue::from_str(&t).ok())
+        {
+            out.insert(
+                HeaderName::from_static(ordermon_application::trace_context::TRACEPARENT),
+                traceparent,
+            );
+        }
         let answer = self
             .client
             .request(method, format!("{base}{path}"))

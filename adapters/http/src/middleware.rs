@@ -30,6 +30,19 @@ pub const REQUESTS_TOTAL: &str = "ordermon_http_requests_total";
 /// Histogram of request latency in seconds, by `method` and `route`.
 pub const REQUEST_DURATION: &str = "ordermon_http_request_duration_seconds";
 
+tokio::task_local! {
+    /// The trace id of the request being served, for its problem bodies.
+    static TRACE_ID: Option<std::sync::Arc<str>>;
+}
+
+/// The trace id of the request this task serves, if it has one.
+pub(crate) fn request_trace_id() -> Option<String> {
+    TRACE_ID
+        .try_with(|t| t.as_deref().map(str::to_owned))
+        .ok()
+        .flatten()
+}
+
 /// Makes UUIDv7 request ids.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MakeRequestUuidV7;
@@ -143,8 +156,17 @@ async fn observe(request: Request, next: Next) -> Response {
         latency_ms = tracing::field::Empty,
         user_id = tracing::field::Empty,
         role = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        otel.kind = "server",
+        otel.name = tracing::field::Empty,
     );
-    let response = next.run(request).instrument(span.clone()).await;
+    let trace_id = request_trace(&request, &span, method, &route);
+    if let Some(id) = &trace_id {
+        span.record("trace_id", &**id);
+    }
+    let response = TRACE_ID
+        .scope(trace_id, next.run(request).instrument(span.clone()))
+        .await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -169,6 +191,32 @@ async fn observe(request: Request, next: Next) -> Response {
     metrics::histogram!(REQUEST_DURATION, "method" => method, "route" => route)
         .record(elapsed.as_secs_f64());
     response
+}
+
+/// The request's trace id. When traces are recorded the request's span joins
+/// the trace its `traceparent` names (or begins one); otherwise a well-formed
+/// `traceparent` is only read, so logs and problem bodies can name it.
+fn request_trace(
+    request: &Request,
+    span: &tracing::Span,
+    method: &str,
+    route: &str,
+) -> Option<std::sync::Arc<str>> {
+    use ordermon_application::trace_context;
+    let traceparent = request
+        .headers()
+        .get(trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    if trace_context::enabled() {
+        span.record("otel.name", format!("{method} {route}"));
+        trace_context::follow(span, traceparent);
+        let ours = trace_context::of(span)?;
+        trace_context::trace_id(&ours).map(std::sync::Arc::from)
+    } else {
+        traceparent
+            .and_then(trace_context::trace_id)
+            .map(std::sync::Arc::from)
+    }
 }
 
 fn is_json_body(response: &Response) -> bool {

@@ -17,6 +17,7 @@ mod reconcile;
 mod registry;
 mod session_cids;
 mod state;
+mod traced;
 mod user_ops;
 
 pub(crate) use context::Context;
@@ -41,6 +42,7 @@ use ordermon_domain::ports::{
 use ordermon_domain::values::Money;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -132,12 +134,26 @@ pub(crate) enum Command {
     ListStrategies {
         reply: Reply<Vec<ordermon_domain::strategy::Strategy>>,
     },
+    /// A command sent from within a trace (only when traces are recorded):
+    /// it runs as a child of the sender's span, its commit follows it, and so
+    /// do the messages it writes.
+    Traced(Box<(Command, String)>),
 }
 
 impl Command {
+    /// The command, carrying the current trace context when traces are
+    /// recorded (unchanged otherwise).
+    pub(crate) fn traced(self) -> Self {
+        match crate::trace_context::current() {
+            Some(traceparent) => Self::Traced(Box::new((self, traceparent))),
+            None => self,
+        }
+    }
+
     /// Answers the command with an error (used when the owner cannot start).
     fn fail(self, e: AppError) {
         match self {
+            Self::Traced(traced) => traced.0.fail(e),
             Self::Submit { reply, .. } => drop(reply.send(Err(e))),
             Self::SubmitBatch { reply, .. } => drop(reply.send(Err(e))),
             Self::Modify { reply, .. } | Self::Cancel { reply, .. } => drop(reply.send(Err(e))),
@@ -255,8 +271,18 @@ impl Owner {
                 }
             }
             for cmd in batch.drain(..) {
-                owner.handle(cmd).await;
-                owner.feed_order_events().await;
+                let (cmd, span) = traced::command_span(cmd, &user_id);
+                let first_event = owner.cycle.events.len();
+                async {
+                    owner.handle(cmd).await;
+                    owner.feed_order_events().await;
+                }
+                .instrument(span.clone())
+                .await;
+                if !span.is_none() {
+                    let events = first_event..owner.cycle.events.len();
+                    owner.cycle.traced.push((span, events));
+                }
             }
             owner.flush().await;
         }
@@ -377,6 +403,10 @@ impl Owner {
                 let r = self.list_strategies().await;
                 drop(reply.send(r));
             }
+            // `run` unwraps traced commands before handling them.
+            Command::Traced(traced) => traced.0.fail(AppError::Unexpected(
+                "a traced command reached the handler".to_owned(),
+            )),
         }
     }
 
@@ -403,7 +433,7 @@ impl Owner {
             }
             return;
         }
-        let batch = match self.build_batch(&cycle) {
+        let mut batch = match self.build_batch(&cycle) {
             Ok(mut b) => {
                 b.fence = self.ctx.fence(&self.state.user.id);
                 b
@@ -413,6 +443,8 @@ impl Owner {
                 return;
             }
         };
+        // One commit span per traced command, ending when the commit does.
+        let _commits = traced::commit_spans(&cycle.traced, &mut batch.outbox);
         match self.ctx.committer.commit(batch).await {
             Ok(_) => {
                 metrics::counter!("ordermon_owner_cycles_total").increment(1);

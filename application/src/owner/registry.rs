@@ -100,6 +100,7 @@ impl Owners {
             cmd.fail(refusal);
             return Ok(());
         }
+        let cmd = cmd.traced();
         let tx = self.sender(user);
         match tx.send(cmd).await {
             Ok(()) => Ok(()),

@@ -106,6 +106,8 @@ pub(crate) struct Cycle {
     /// Order events for strategies, fed after the command that caused them.
     pub(crate) strategy_events: Vec<(OrderId, ordermon_domain::order::OrderEvent)>,
     pub(crate) replies: Vec<PendingReply>,
+    /// Commands run within a trace: their span and the events they added.
+    pub(crate) traced: Vec<(tracing::Span, std::ops::Range<usize>)>,
 }
 
 impl std::fmt::Debug for Cycle {

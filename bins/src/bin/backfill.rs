@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
             filter: Some("warn".to_owned()),
             service: "backfill".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            otlp: None,
         },
         Vec::new(),
     );

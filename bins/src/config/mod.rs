@@ -22,8 +22,8 @@ use toml::Table;
 pub use engine::{CommitSettings, EngineSettings, RiskSettings};
 pub use sections::{
     AuthSettings, BusKind, BusSettings, CacheKind, CacheSettings, ClusterSettings, DatabaseKind,
-    DatabaseSettings, DemoSettings, HttpSettings, LogSettings, MonitorSettings, ServiceUrl,
-    ShutdownSettings,
+    DatabaseSettings, DemoSettings, HttpSettings, LogSettings, MonitorSettings, OtlpSettings,
+    ServiceUrl, ShutdownSettings, TelemetrySettings,
 };
 
 pub use ordermon_application::feed::FeedConfig;
@@ -46,7 +46,13 @@ pub use ordermon_application::paper::PaperConfig;
 
 /// Optional string keys: they have no default, so the environment overlay cannot
 /// learn from the default that they are strings.
-const OPTIONAL_STRING_KEYS: &[&str] = &["auth.jwt_secret", "cache.tls_ca_file", "bus.tls_ca_file"];
+const OPTIONAL_STRING_KEYS: &[&str] = &[
+    "auth.jwt_secret",
+    "cache.tls_ca_file",
+    "bus.tls_ca_file",
+    "cluster.advertise_url",
+    "telemetry.otlp.endpoint",
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +116,8 @@ pub struct Config {
     pub bus: BusSettings,
     /// Log output and per-user log files.
     pub logs: LogSettings,
+    /// Trace export.
+    pub telemetry: TelemetrySettings,
     /// Monitoring control.
     pub monitor: MonitorSettings,
     /// Several instances sharing users.
@@ -341,6 +349,33 @@ impl Config {
             }
             ordermon_http::forward::check_address(url)
                 .map_err(|m| ConfigError::invalid("cluster.advertise_url", m))?;
+        }
+        let otlp = &self.telemetry.otlp;
+        if let Some(endpoint) = &otlp.endpoint {
+            ordermon_telemetry::otlp::traces_url(endpoint).map_err(|_| {
+                ConfigError::invalid(
+                    "telemetry.otlp.endpoint",
+                    "must be an http:// or https:// URL with a host and no credentials",
+                )
+            })?;
+        }
+        if !(0.0..=1.0).contains(&otlp.sample_ratio) {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp.sample_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        if otlp.service_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp.service_name",
+                "must not be empty",
+            ));
+        }
+        if otlp.batch_delay.is_zero() || otlp.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp.batch_delay",
+                "telemetry.otlp.batch_delay and telemetry.otlp.timeout must be positive",
+            ));
         }
         if self.bus.relay_lease_ttl < Duration::from_secs(1) {
             return Err(ConfigError::invalid(

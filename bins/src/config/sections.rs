@@ -501,6 +501,47 @@ impl Default for LogSettings {
     }
 }
 
+/// `[telemetry]`: what is exported besides logs and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// Traces over OTLP/HTTP.
+    pub otlp: OtlpSettings,
+}
+
+/// `[telemetry.otlp]`: traces exported over OTLP/HTTP (protobuf), off unless
+/// `endpoint` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// The OTLP/HTTP receiver (`http://collector:4318`, to which `/v1/traces`
+    /// is added, or the full traces URL); unset (default): no traces.
+    pub endpoint: Option<String>,
+    /// Fraction of the traces begun here that are recorded, 0 to 1 (default
+    /// 1); a request whose `traceparent` is sampled is always recorded.
+    pub sample_ratio: f64,
+    /// `service.name` of the spans (default `ordermon`).
+    pub service_name: String,
+    /// How long finished spans wait to be sent together (default `1s`).
+    #[serde(with = "duration::serde")]
+    pub batch_delay: Duration,
+    /// Most time one export may take (default `10s`).
+    #[serde(with = "duration::serde")]
+    pub timeout: Duration,
+}
+
+impl Default for OtlpSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            sample_ratio: 1.0,
+            service_name: "ordermon".to_owned(),
+            batch_delay: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// `[monitor]`: the per-user monitors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

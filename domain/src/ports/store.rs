@@ -152,6 +152,10 @@ pub struct OutboxMessage {
     pub payload: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+    /// The W3C `traceparent` of the commit that wrote it, when traces are
+    /// recorded: the relay publishes the message as a child of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl OutboxMessage {
@@ -167,6 +171,7 @@ impl OutboxMessage {
             key: user.to_owned(),
             payload: serde_json::to_string(event)?,
             created_at: event.occurred_at,
+            traceparent: None,
         })
     }
 }

@@ -476,8 +476,8 @@ impl EventLog for SqlStore {
 #[async_trait]
 impl Outbox for SqlStore {
     async fn pending(&self, n: u32) -> Result<Vec<OutboxRecord>, StoreError> {
-        let sql = "SELECT id, event_id, topic, msg_key, payload, created_at FROM outbox \
-                   WHERE sent_at IS NULL ORDER BY id LIMIT ?";
+        let sql = "SELECT id, event_id, topic, msg_key, payload, created_at, traceparent \
+                   FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?";
         let kinds = [
             Kind::Int,
             Kind::Uuid,
@@ -485,6 +485,7 @@ impl Outbox for SqlStore {
             Kind::Text,
             Kind::Text,
             Kind::Ts,
+            Kind::Text,
         ];
         let rows = self.fetch(sql, vec![limit(n)], &kinds).await?;
         rows.iter()
@@ -497,6 +498,10 @@ impl Outbox for SqlStore {
                         key: text(r, 3)?.to_owned(),
                         payload: text(r, 4)?.to_owned(),
                         created_at: ts(r, 5)?,
+                        traceparent: match r.get(6) {
+                            Some(Cell::Text(t)) => Some(t.clone()),
+                            _ => None,
+                        },
                     },
                 })
             })

@@ -94,6 +94,7 @@ pub(crate) const OUTBOX_COLUMNS: &[&str] = &[
     "msg_key",
     "payload",
     "created_at",
+    "traceparent",
 ];
 
 /// The JSON of an entity.
@@ -620,5 +621,6 @@ pub(crate) fn outbox_row(id: i64, m: &OutboxMessage) -> Vec<Val> {
         Val::text(&m.key),
         Val::text(&m.payload),
         Val::Ts(m.created_at),
+        Val::OptText(m.traceparent.clone()),
     ]
 }

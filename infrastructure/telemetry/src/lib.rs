@@ -19,6 +19,7 @@
 
 pub mod catalog;
 mod metrics_setup;
+pub mod otlp;
 mod process;
 pub mod user_logs;
 
@@ -54,7 +55,7 @@ pub enum LogFormat {
 }
 
 /// What [`init`] needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryConfig {
     /// Pretty or JSON.
     pub format: LogFormat,
@@ -65,6 +66,9 @@ pub struct TelemetryConfig {
     pub service: String,
     /// The version in `ordermon_build_info`.
     pub version: String,
+    /// Traces exported over OTLP; `None` (the default): no spans are
+    /// exported and no trace context is carried.
+    pub otlp: Option<otlp::OtlpConfig>,
 }
 
 impl Default for TelemetryConfig {
@@ -74,6 +78,7 @@ impl Default for TelemetryConfig {
             filter: None,
             service: "ordermon".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            otlp: None,
         }
     }
 }
@@ -92,6 +97,9 @@ pub enum TelemetryError {
     /// Another metrics recorder was installed by someone else first.
     #[error("a different metrics recorder is already installed: {0}")]
     Recorder(String),
+    /// Trace export could not start.
+    #[error("trace export: {0}")]
+    Otlp(String),
 }
 
 /// The running telemetry: keep it for the life of the process.
@@ -99,6 +107,7 @@ pub enum TelemetryError {
 pub struct Telemetry {
     metrics: Metrics,
     subscriber_installed: bool,
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl Telemetry {
@@ -119,6 +128,23 @@ impl Telemetry {
     #[must_use]
     pub fn subscriber_installed(&self) -> bool {
         self.subscriber_installed
+    }
+
+    /// True when spans are exported over OTLP.
+    #[must_use]
+    pub fn exports_traces(&self) -> bool {
+        self.traces.is_some()
+    }
+
+    /// Sends the spans still waiting and stops trace export (waits at most
+    /// `timeout`); call once, at the end of the process. Blocks: call it
+    /// off the async workers (`spawn_blocking`).
+    pub fn shutdown(&self, timeout: std::time::Duration) {
+        if let Some(provider) = &self.traces {
+            if let Err(e) = provider.shutdown_with_timeout(timeout) {
+                tracing::warn!(error = %e, "trace export did not shut down cleanly");
+            }
+        }
     }
 }
 
@@ -146,16 +172,29 @@ pub fn init_with_layers(
     static SUBSCRIBER: Mutex<bool> = Mutex::new(false);
     let mut installed = SUBSCRIBER.lock().unwrap_or_else(PoisonError::into_inner);
     let mut subscriber_installed = *installed;
+    let mut traces = None;
+    let mut extra = extra;
     if !*installed {
+        if let Some(otlp) = &config.otlp {
+            let (layer, provider) = otlp::pipeline(otlp)?;
+            extra.push(layer);
+            traces = Some(provider);
+        }
         let ansi = config.format == LogFormat::Pretty && std::io::stderr().is_terminal();
         subscriber_installed = subscriber(config.format, filter, extra, ansi, std::io::stderr)
             .try_init()
             .is_ok();
         *installed = true;
+        if subscriber_installed && traces.is_some() {
+            ordermon_application::trace_context::install(Box::new(otlp::W3cPropagator::default()));
+        } else {
+            traces = None;
+        }
     }
     Ok(Telemetry {
         metrics,
         subscriber_installed,
+        traces,
     })
 }
 

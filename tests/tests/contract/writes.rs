@@ -501,14 +501,27 @@ pub(crate) async fn outbox_commit_order_and_mark_once(t: &TestStore) {
         let mut batch = created(&o);
         let mut extra: OutboxMessage = batch.outbox[0].clone();
         extra.topic = format!("audit.{i}");
+        // A trace context is stored with its row (none on the first).
+        extra.traceparent = Some(format!("00-{:032x}-{:016x}-01", i + 1, i + 7));
         batch.outbox.push(extra);
-        expected.extend(batch.outbox.iter().map(|m| (m.event_id, m.topic.clone())));
+        expected.extend(
+            batch
+                .outbox
+                .iter()
+                .map(|m| (m.event_id, m.topic.clone(), m.traceparent.clone())),
+        );
         s.commit(batch).await.unwrap();
     }
     let pending = s.pending(100).await.unwrap();
     let got: Vec<_> = pending
         .iter()
-        .map(|r| (r.message.event_id, r.message.topic.clone()))
+        .map(|r| {
+            (
+                r.message.event_id,
+                r.message.topic.clone(),
+                r.message.traceparent.clone(),
+            )
+        })
         .collect();
     assert_eq!(got, expected);
     assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
@@ -886,6 +899,20 @@ pub(crate) async fn one_large_batch_in_bulk(t: &TestStore) {
         batch.events.extend(one.events);
         batch.outbox.extend(one.outbox);
     }
+    // Every other row carries a trace context, through the bulk path too.
+    for (i, m) in batch
+        .outbox
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+    {
+        m.traceparent = Some(format!("00-{:032x}-{:016x}-01", i + 1, i + 1));
+    }
+    let traces: Vec<_> = batch
+        .outbox
+        .iter()
+        .map(|m| (m.event_id, m.traceparent.clone()))
+        .collect();
     let written = batch.events.clone();
     assert!(s.commit_group(vec![batch]).await[0].is_ok());
     for e in &written {
@@ -902,6 +929,12 @@ pub(crate) async fn one_large_batch_in_bulk(t: &TestStore) {
         .map(|r| serde_json::from_str::<DomainEvent>(&r.message.payload).unwrap())
         .collect();
     assert_eq!(payloads, written);
+    let stored: Vec<_> = pending
+        .iter()
+        .filter(|r| traces.iter().any(|(id, _)| *id == r.message.event_id))
+        .map(|r| (r.message.event_id, r.message.traceparent.clone()))
+        .collect();
+    assert_eq!(stored, traces);
 }
 
 pub(crate) async fn bulk_order_lookups(t: &TestStore) {
