@@ -460,6 +460,11 @@ const SQLITE: &[Embedded] = &[
         "leases",
         include_str!("../../../migrations/sqlite/20270105000001_leases.sql"),
     ),
+    (
+        20_270_112_000_001,
+        "outbox_traceparent",
+        include_str!("../../../migrations/sqlite/20270112000001_outbox_traceparent.sql"),
+    ),
 ];
 
 /// PostgreSQL migrations, embedded at compile time.
@@ -499,6 +504,11 @@ const POSTGRES: &[Embedded] = &[
         "leases",
         include_str!("../../../migrations/postgres/20270105000001_leases.sql"),
     ),
+    (
+        20_270_112_000_001,
+        "outbox_traceparent",
+        include_str!("../../../migrations/postgres/20270112000001_outbox_traceparent.sql"),
+    ),
 ];
 
 /// MySQL/MariaDB migrations, embedded at compile time.
@@ -537,6 +547,11 @@ const MYSQL: &[Embedded] = &[
         20_270_105_000_001,
         "leases",
         include_str!("../../../migrations/mysql/20270105000001_leases.sql"),
+    ),
+    (
+        20_270_112_000_001,
+        "outbox_traceparent",
+        include_str!("../../../migrations/mysql/20270112000001_outbox_traceparent.sql"),
     ),
 ];
 
