@@ -262,3 +262,49 @@ async fn malformed_requests_are_refused(
         ordermon_domain::risk::TradingState::Active
     );
 }
+
+/// With trace export off, a client's well-formed `traceparent` is still named
+/// in the problem body (for a handler's refusal and for one made by a layer);
+/// a malformed one, or none, adds nothing.
+#[tokio::test]
+async fn problem_bodies_name_the_callers_trace() {
+    let t = TestApp::new().await;
+    t.alice().await;
+    let token = t.token("alice", ordermon_domain::user::Role::Trader);
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for (traceparent, expected) in [
+        (Some(format!("00-{trace}-00f067aa0ba902b7-01")), Some(trace)),
+        (Some(format!("00-{trace}-0000000000000000-01")), None),
+        (Some("not a traceparent".to_owned()), None),
+        (None, None),
+    ] {
+        for (body, status) in [
+            (order_with("quantity", json!("-1")), 422),
+            ("{".to_owned(), 400),
+            (
+                format!(
+                    "{{\"client_order_id\":\"{}\"}}",
+                    "x".repeat(2 * 1024 * 1024)
+                ),
+                413,
+            ),
+        ] {
+            let mut b = Request::builder()
+                .method("POST")
+                .uri(ORDERS)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(tp) = &traceparent {
+                b = b.header("traceparent", tp);
+            }
+            let r = t.send(b.body(Body::from(body)).unwrap()).await;
+            assert_eq!(r.status.as_u16(), status, "{}", r.text);
+            assert_eq!(
+                r.body["trace_id"].as_str(),
+                expected,
+                "{traceparent:?}: {}",
+                r.text
+            );
+        }
+    }
+}
