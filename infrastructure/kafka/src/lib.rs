@@ -32,6 +32,7 @@ mod consume;
 mod dead;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lag;
 
 pub use bus::KafkaBus;
 pub use config::KafkaConfig;
