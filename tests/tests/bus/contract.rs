@@ -225,3 +225,53 @@ pub(crate) async fn duplicates_have_no_double_effect(t: &TestBus) {
     tracker.close();
     tracker.wait().await;
 }
+
+/// Waits until the bus reads `expected` as `group`'s backlog; panics with the
+/// last reading when it does not in time.
+async fn expect_backlog(t: &TestBus, group: &str, expected: u64, when: &str) {
+    let deadline = tokio::time::Instant::now() + crate::support::patience(t);
+    loop {
+        let read = t.bus.backlog(group).await;
+        if matches!(read, Ok(Some(n)) if n == expected) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: backlog {when}: expected {expected}, read {read:?}",
+            t.kind.name()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The backlog counts what the group has yet to receive or acknowledge: all
+/// of it before anything is received; after three acks and a nack, the rest
+/// (the nacked one included) once the member is gone; nothing once every
+/// message is acknowledged.
+pub(crate) async fn backlog_counts_what_the_group_has_left(t: &TestBus) {
+    let g = t.group("backlog");
+    let mut sub = t.bus.subscribe(spec(&g, &["#"], 5)).await.unwrap();
+    let keys = ["alice", "bob", "carol"];
+    let batch: Vec<_> = (0..7_u64)
+        .map(|i| {
+            let key = keys[usize::try_from(i).unwrap() % keys.len()];
+            message(&format!("order.updated.{key}"), key, i + 1)
+        })
+        .collect();
+    t.bus.publish(&batch).await.unwrap();
+    expect_backlog(t, &g, 7, "before anything is received").await;
+
+    collect(t, &mut sub, 3).await;
+    let failed = expect_next(t, &mut sub).await;
+    sub.nack(&failed, "later").await.unwrap();
+    // Dropping the member sends its acks (RabbitMQ batches them; Kafka
+    // commits) and hands back what it held unacknowledged.
+    drop(sub);
+    expect_backlog(t, &g, 4, "after 3 acks and a nack").await;
+
+    let mut sub = t.bus.subscribe(spec(&g, &["#"], 5)).await.unwrap();
+    let rest: HashSet<EventId> = collect(t, &mut sub, 4).await.iter().map(|m| m.id).collect();
+    assert!(rest.contains(&failed.message.id), "{}", t.kind.name());
+    drop(sub);
+    expect_backlog(t, &g, 0, "after every ack").await;
+}
