@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ordermon_application::consume::{Consumer, ConsumerConfig};
 use ordermon_domain::ids::EventId;
-use ordermon_tests::bus::TestBus;
+use ordermon_tests::bus::{BusKind, TestBus};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -262,6 +262,16 @@ pub(crate) async fn backlog_counts_what_the_group_has_left(t: &TestBus) {
         t.bus.publish(&[m]).await.unwrap();
     }
     expect_backlog(t, &g, 7, "before anything is received").await;
+    // A group the broker does not know: no reading, except on Kafka, which
+    // keeps no list of a topic's groups and reads what such a group would
+    // start with (everything retained).
+    let unknown = t.bus.backlog(&format!("unknown-{}", t.suffix)).await;
+    let expected = if t.kind == BusKind::Kafka {
+        Some(7)
+    } else {
+        None
+    };
+    assert_eq!(unknown, Ok(expected), "{}", t.kind.name());
 
     collect(t, &mut sub, 3).await;
     let failed = expect_next(t, &mut sub).await;
