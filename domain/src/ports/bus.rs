@@ -198,7 +198,7 @@ pub trait MessageBus: Send + Sync + std::fmt::Debug {
     /// the group's backlog, not one member's: every member of the group reads
     /// the same number. `None` when the broker cannot tell (a group it does not
     /// know). What each broker counts at the edges (unacknowledged deliveries,
-    /// messages of other patterns, retries waiting) is in the operations guide.
+    /// messages of other patterns, retries waiting) is in `docs/messaging.md`.
     ///
     /// # Errors
     /// [`BusError::Unavailable`] when the broker cannot be reached.
