@@ -73,7 +73,7 @@ fn read(reader: &BaseConsumer, topic: &str) -> Result<u64, BusError> {
         let (low, high) = reader
             .fetch_watermarks(topic, elem.partition(), TIMEOUT)
             .map_err(|e| unavailable(&e))?;
-        total += remaining(elem.offset(), low, high);
+        total = total.saturating_add(remaining(elem.offset(), low, high));
     }
     Ok(total)
 }

@@ -245,7 +245,7 @@ impl MessageBus for RedisBus {
         Ok(groups
             .into_iter()
             .find(|g| g.name == group)
-            .and_then(|g| Some(g.lag? as u64 + g.pending as u64)))
+            .and_then(|g| Some((g.lag? as u64).saturating_add(g.pending as u64))))
     }
 }
 
