@@ -11,6 +11,7 @@
 //! at once on a permanent one. Deliveries are handled one at a time, in the order
 //! the bus delivers them, so per-key order is kept.
 
+mod backlog;
 mod dead_letters;
 mod dedupe;
 
@@ -71,10 +72,14 @@ pub struct ConsumerConfig {
     pub recent_ids: usize,
     /// Pause after a bus failure before trying again (doubles up to 30 s).
     pub error_backoff: Duration,
+    /// How often the group's backlog is read from the broker while the
+    /// consumer runs (`ordermon_consumer_lag_messages`); zero: never.
+    pub backlog_interval: Duration,
 }
 
 impl ConsumerConfig {
-    /// A consumer of `topics` in `group`: 5 attempts, prefetch 256, 100,000 ids.
+    /// A consumer of `topics` in `group`: 5 attempts, prefetch 256, 100,000
+    /// ids, the backlog read every 5 s.
     #[must_use]
     pub fn new(
         group: impl Into<String>,
@@ -87,6 +92,7 @@ impl ConsumerConfig {
             prefetch: 256,
             recent_ids: 100_000,
             error_backoff: Duration::from_millis(100),
+            backlog_interval: Duration::from_secs(5),
         }
     }
 
@@ -117,6 +123,9 @@ pub struct ConsumerStatus {
     pub dead_lettered: u64,
     /// The last handler or bus error.
     pub last_error: Option<String>,
+    /// The group's backlog at the last reading: messages it still has to
+    /// receive or acknowledge, as the broker counts them.
+    pub backlog: Option<u64>,
 }
 
 /// A handle to a running consumer's status.
@@ -231,14 +240,38 @@ impl Consumer {
 
     /// Subscribes (retrying while the bus is down) and handles deliveries until
     /// `cancel` fires or the subscription ends. A delivery being handled when
-    /// `cancel` fires is finished first.
+    /// `cancel` fires is finished first. Meanwhile the group's backlog is read
+    /// every `backlog_interval`.
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut backoff = Backoff::new(self.config.error_backoff, Duration::from_secs(30));
-        let Some(mut sub) = self.subscribe(&cancel, &mut backoff).await else {
+        let Some(sub) = self.subscribe(&cancel, &mut backoff).await else {
             return;
         };
         self.status.lock().running = true;
         tracing::info!(group = %self.config.group, bus = self.bus.name(), "consumer started");
+        let sampler = backlog::sample(
+            self.bus.clone(),
+            self.config.group.clone(),
+            self.config.backlog_interval,
+            self.status.clone(),
+        );
+        // Two futures on one task: a slow reading never holds up a delivery,
+        // and the readings stop with the consumer.
+        tokio::select! {
+            () = self.deliver(sub, &cancel, &mut backoff) => {}
+            () = sampler => {}
+        }
+        self.status.lock().running = false;
+        tracing::info!(group = %self.config.group, "consumer stopped");
+    }
+
+    /// Handles deliveries until `cancel` fires or the subscription ends.
+    async fn deliver(
+        &mut self,
+        mut sub: Box<dyn Subscription>,
+        cancel: &CancellationToken,
+        backoff: &mut Backoff,
+    ) {
         loop {
             let next = tokio::select! {
                 () = cancel.cancelled() => break,
@@ -260,8 +293,6 @@ impl Consumer {
                 }
             }
         }
-        self.status.lock().running = false;
-        tracing::info!(group = %self.config.group, "consumer stopped");
     }
 
     async fn subscribe(

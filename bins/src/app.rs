@@ -68,6 +68,8 @@ pub struct App {
     shutdown_timeout: Duration,
     /// Header-read timeout and connection cap of the HTTP server.
     connections: ordermon_http::server::ConnectionLimits,
+    /// `http.metrics_addr`'s listener and its `/metrics`-only router.
+    metrics: Option<(TcpListener, axum::Router)>,
 }
 
 impl std::fmt::Debug for App {
@@ -127,6 +129,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             "this store serves one instance; several instances share PostgreSQL or MySQL with cluster.enabled"
         );
     }
+    // A port that is taken is a configuration error: found before anything
+    // is started that would need stopping.
+    let metrics_listener = match &config.http.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding http.metrics_addr {addr}"))?,
+        ),
+        None => None,
+    };
     let instance = config.bus.instance_name(&config.http.addr);
     let (jwt_secret, source) = secret::resolve(&config.auth).context("resolving the JWT secret")?;
     let auth = token_settings(&config.auth, jwt_secret);
@@ -363,7 +375,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if let Err(e) = &metrics {
         tracing::warn!(error = %e, "metrics are not recorded by ordermon; /metrics will be empty");
     }
-    let render_metrics: Arc<dyn Fn() -> String + Send + Sync> = match metrics {
+    let render_metrics: ordermon_http::RenderMetrics = match metrics {
         Ok(m) => {
             let (engine, sql) = (engine.clone(), store.sql());
             Arc::new(move || {
@@ -372,6 +384,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             })
         }
         Err(_) => Arc::new(String::new),
+    };
+    // With a listener of their own, metrics leave the API's listener.
+    let (render_metrics, metrics) = match metrics_listener {
+        Some(listener) => (
+            None,
+            Some((listener, ordermon_http::metrics_router(render_metrics))),
+        ),
+        None => (Some(render_metrics), None),
     };
     let mut health: Vec<Arc<dyn HealthCheck>> = vec![
         Arc::new(FeedHealth {
@@ -494,6 +514,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             header_read_timeout: config.http.header_read_timeout,
             max_connections: config.http.max_connections,
         },
+        metrics,
     })
 }
 
@@ -517,6 +538,15 @@ impl App {
         &self.monitoring
     }
 
+    /// The address metrics are served on when `http.metrics_addr` is set
+    /// (until [`App::serve`] takes the listener over).
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Mints a token for `sub` with `role`, valid for `ttl`.
     ///
     /// # Errors
@@ -533,7 +563,7 @@ impl App {
     /// # Errors
     /// The listener failing, or the shutdown missing its deadline.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
@@ -543,6 +573,19 @@ impl App {
             shutdown.await;
             on_signal.cancel();
         };
+        // Metrics on their own listener stop with the API's: at the signal.
+        let metrics = self.metrics.take().map(|(listener, router)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "metrics listening");
+            }
+            let stop = signalled.clone();
+            tokio::spawn(ordermon_http::server::serve(
+                listener,
+                router,
+                self.connections,
+                async move { stop.cancelled().await },
+            ))
+        });
         // Handlers get the peer address (sign-in attempts are limited per
         // client address); slow or excess connections are bounded.
         let (router, limits) = (self.router.clone(), self.connections);
@@ -568,6 +611,12 @@ impl App {
                 (served, deadline)
             }
         };
+        signalled.cancel();
+        if let Some(task) = metrics {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("a metrics scrape still running at the deadline; closing");
+            }
+        }
         let stopped = self.shutdown_until(deadline).await;
         served.and(stopped)
     }

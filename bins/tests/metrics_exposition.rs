@@ -236,3 +236,71 @@ async fn the_exposition_is_clean_and_does_not_grow_with_users_or_orders() {
     );
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// With `http.metrics_addr`, `/metrics` is served there (and nothing else
+/// is), and no longer on the API's port; the consumer's backlog gauge is in
+/// it, for this instance's group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_a_port_of_their_own() {
+    let Some(store) = provision(Backend::Sqlite).await else {
+        return;
+    };
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("metrics-port");
+    let (port, metrics_port) = (common::free_port(), common::free_port());
+    let _server = common::serve(
+        &db,
+        &logs,
+        port,
+        &[(
+            "ORDERMON_HTTP__METRICS_ADDR",
+            format!("127.0.0.1:{metrics_port}"),
+        )],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics_base = format!("http://127.0.0.1:{metrics_port}");
+    let http = reqwest::Client::new();
+    ready(&http, &base).await;
+
+    // The consumer reads its group's backlog as soon as it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = scrape(&http, &metrics_base).await;
+        if text.contains("ordermon_consumer_lag_messages{") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backlog gauge in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        text.contains("# HELP ordermon_consumer_lag_messages "),
+        "{text}"
+    );
+    assert!(
+        text.contains("ordermon_consumer_lag_messages{group=\"instance-"),
+        "{text}"
+    );
+    assert!(text.contains("ordermon_build_info{"), "{text}");
+
+    // Metrics only, there; not on the API's port any more.
+    for path in ["/health/live", "/api/v1/users"] {
+        let r = http
+            .get(format!("{metrics_base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path} on the metrics port");
+    }
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "/metrics on the API port");
+    let r = http
+        .get(format!("{base}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = std::fs::remove_dir_all(&logs);
+}

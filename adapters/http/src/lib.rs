@@ -52,7 +52,9 @@ pub struct ApiState {
     /// revoked, role).
     pub access: Arc<ordermon_application::access::UserAccess>,
     /// Renders the Prometheus text exposition (the binary owns the recorder).
-    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// `None`: metrics have a listener of their own ([`metrics_router`]) and
+    /// `/metrics` here answers 404 like an unknown path.
+    pub render_metrics: Option<RenderMetrics>,
     /// When the server started (for `/status`).
     pub started_at: DateTime<Utc>,
     /// Request limits.
@@ -84,6 +86,9 @@ pub struct ApiState {
     /// they are answered 503 `owned_elsewhere`).
     pub forwarder: Option<Arc<forward::Forwarder>>,
 }
+
+/// Renders the Prometheus text exposition.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What the dead-letter endpoints work on.
 #[derive(Debug, Clone)]
@@ -183,4 +188,18 @@ pub fn router(state: ApiState) -> Router {
         ));
     }
     middleware::apply(routes.with_state(state), limits)
+}
+
+/// `GET /metrics` and nothing else (any other path: 404; another method: 405),
+/// for a listener of its own (`http.metrics_addr`), which is then all a
+/// scraper needs to reach. No API middleware: no token, no request metrics of
+/// its own, no rate limit.
+pub fn metrics_router(render: RenderMetrics) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let render = render.clone();
+            async move { routes::health::exposition(render()) }
+        }),
+    )
 }

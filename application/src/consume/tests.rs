@@ -219,3 +219,116 @@ fn recent_ids_forget_the_oldest_first() {
     assert!(!r.contains(&ids[0]));
     assert!(r.contains(&ids[1]) && r.contains(&ids[2]));
 }
+
+/// Holds every event until a permit is added.
+#[derive(Debug)]
+struct Gate {
+    permits: tokio::sync::Semaphore,
+}
+
+impl Gate {
+    fn closed() -> Arc<Self> {
+        Arc::new(Self {
+            permits: tokio::sync::Semaphore::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl EventHandler for Gate {
+    async fn handle(&self, _event: &DomainEvent) -> Result<(), HandlerError> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|e| HandlerError::Transient(e.to_string()))?
+            .forget();
+        Ok(())
+    }
+}
+
+fn sampled_config() -> ConsumerConfig {
+    let mut config = ConsumerConfig::new("test", ["#"]);
+    config.backlog_interval = Duration::from_millis(10);
+    config
+}
+
+#[tokio::test]
+async fn the_backlog_is_read_while_the_handler_is_stuck() {
+    let bus = fast_bus();
+    bus.subscribe(SubscriptionSpec::new("test", ["#"]))
+        .await
+        .unwrap();
+    let events: Vec<DomainEvent> = (1..=5).map(|n| event("alice", n)).collect();
+    bus.publish(&events.iter().map(message).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let gate = Gate::closed();
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let handle = Consumer::new(Arc::new(bus.clone()), gate.clone(), sampled_config())
+        .spawn(&tracker, cancel.clone());
+    // One in the stuck handler's hands, four waiting: five still to finish.
+    let s = until(&handle, |s| s.backlog == Some(5)).await;
+    assert_eq!(s.handled, 0);
+    gate.permits.add_permits(2);
+    until(&handle, |s| s.handled == 2 && s.backlog == Some(3)).await;
+    gate.permits.add_permits(3);
+    until(&handle, |s| s.handled == 5 && s.backlog == Some(0)).await;
+    stop(cancel, tracker).await;
+}
+
+/// The in-memory bus, except that it cannot tell a backlog.
+#[derive(Debug)]
+struct Blind(MemoryBus);
+
+#[async_trait]
+impl MessageBus for Blind {
+    fn name(&self) -> &'static str {
+        "blind"
+    }
+    async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError> {
+        self.0.publish(messages).await
+    }
+    async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Box<dyn Subscription>, BusError> {
+        self.0.subscribe(spec).await
+    }
+    async fn dead_letters(
+        &self,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<ordermon_domain::ports::DeadLetter>, BusError> {
+        self.0.dead_letters(group, limit).await
+    }
+    async fn replay_dead_letters(
+        &self,
+        group: &str,
+        ids: Option<&[EventId]>,
+    ) -> Result<usize, BusError> {
+        self.0.replay_dead_letters(group, ids).await
+    }
+    async fn health(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+    async fn backlog(&self, _group: &str) -> Result<Option<u64>, BusError> {
+        Err(BusError::Unavailable("no backlog here".to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_that_cannot_be_read_does_not_stop_consuming() {
+    let bus = fast_bus();
+    let handler = Arc::new(Counting::default());
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let handle = Consumer::new(Arc::new(Blind(bus.clone())), handler, sampled_config())
+        .spawn(&tracker, cancel.clone());
+    until(&handle, |s| s.running).await;
+    // Several failed readings go by.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    bus.publish(&[message(&event("alice", 1)), message(&event("alice", 2))])
+        .await
+        .unwrap();
+    let s = until(&handle, |s| s.handled == 2).await;
+    assert_eq!((s.backlog, s.last_error), (None, None));
+    stop(cancel, tracker).await;
+}

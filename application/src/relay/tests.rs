@@ -75,6 +75,9 @@ impl MessageBus for Flaky {
     async fn health(&self) -> Result<(), BusError> {
         Ok(())
     }
+    async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError> {
+        self.inner.backlog(group).await
+    }
 }
 
 fn relay(store: &Arc<MemoryStore>, bus: Arc<dyn MessageBus>, config: RelayConfig) -> OutboxRelay {

@@ -52,6 +52,7 @@ const OPTIONAL_STRING_KEYS: &[&str] = &[
     "bus.tls_ca_file",
     "cluster.advertise_url",
     "telemetry.otlp.endpoint",
+    "http.metrics_addr",
 ];
 
 /// Why the configuration could not be loaded.
@@ -222,6 +223,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.http.addr.trim().is_empty() {
             return Err(ConfigError::invalid("http.addr", "must not be empty"));
+        }
+        if let Some(addr) = &self.http.metrics_addr {
+            check_listen_address(addr, &self.http.addr)
+                .map_err(|m| ConfigError::invalid("http.metrics_addr", m))?;
         }
         if self.http.body_limit_bytes == 0 {
             return Err(ConfigError::invalid(
@@ -551,4 +556,36 @@ impl Config {
         }
         toml::to_string_pretty(&effective)
     }
+}
+
+/// Checks a listen address of a second listener: `host:port` (an IP address,
+/// `[v6]`, or a host name), not the API's own address.
+fn check_listen_address(addr: &str, api_addr: &str) -> Result<(), String> {
+    let example = "e.g. 0.0.0.0:9100 or [::1]:9100";
+    if addr.trim().is_empty() {
+        return Err(format!("must not be empty ({example})"));
+    }
+    let port = match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.port(),
+        Err(_) => {
+            let Some((host, port)) = addr.rsplit_once(':') else {
+                return Err(format!("`{addr}` is not host:port ({example})"));
+            };
+            let name_like = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            match port.parse::<u16>() {
+                Ok(p) if name_like => p,
+                _ => return Err(format!("`{addr}` is not host:port ({example})")),
+            }
+        }
+    };
+    // Port 0 picks a free port for each listener, so both can ask for it.
+    if port != 0 && addr.trim() == api_addr.trim() {
+        return Err(format!(
+            "`{addr}` is http.addr too; metrics need a port of their own"
+        ));
+    }
+    Ok(())
 }

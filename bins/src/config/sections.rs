@@ -89,6 +89,10 @@ pub struct HttpSettings {
     pub max_streams_per_user: usize,
     /// Live streams open in all (default 10,000).
     pub max_streams: usize,
+    /// A listener of its own for `GET /metrics` (`host:port`; default unset:
+    /// metrics are served on `addr`). Set, the API listener no longer serves
+    /// `/metrics`.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -103,6 +107,7 @@ impl Default for HttpSettings {
             rate_limit_per_ip: 0,
             max_streams_per_user: 16,
             max_streams: 10_000,
+            metrics_addr: None,
         }
     }
 }

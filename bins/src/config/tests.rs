@@ -649,3 +649,43 @@ fn an_advertised_address_is_a_bare_http_base_url() {
     let e = load(None, &[pg, (key, "http://10.0.0.5:8080")]).unwrap_err();
     assert!(e.to_string().contains("cluster.advertise_url"), "{e}");
 }
+
+#[test]
+fn a_metrics_address_is_host_and_port_apart_from_the_api() {
+    let key = "ORDERMON_HTTP__METRICS_ADDR";
+    assert_eq!(load(None, &[]).unwrap().http.metrics_addr, None);
+    for good in [
+        "0.0.0.0:9100",
+        "[::1]:9100",
+        "localhost:9100",
+        "127.0.0.1:0",
+    ] {
+        let c = load(None, &[(key, good)]).unwrap();
+        assert_eq!(c.http.metrics_addr.as_deref(), Some(good));
+    }
+    for bad in [
+        "",
+        "9100",
+        "0.0.0.0",
+        "0.0.0.0:99999",
+        ":9100",
+        "http://0.0.0.0:9100",
+        "::1:9100",
+    ] {
+        let e = load(None, &[(key, bad)]).unwrap_err().to_string();
+        assert!(e.contains("http.metrics_addr"), "{bad}: {e}");
+    }
+    let e = load(
+        None,
+        &[
+            (key, "127.0.0.1:7000"),
+            ("ORDERMON_HTTP__ADDR", "127.0.0.1:7000"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("http.metrics_addr") && e.contains("port of their own"),
+        "{e}"
+    );
+}

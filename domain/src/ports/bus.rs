@@ -193,6 +193,16 @@ pub trait MessageBus: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`BusError::Unavailable`].
     async fn health(&self) -> Result<(), BusError>;
+    /// How many messages `group` still has to receive or acknowledge, as the
+    /// broker counts them (the `ordermon_consumer_lag_messages` gauge). It is
+    /// the group's backlog, not one member's: every member of the group reads
+    /// the same number. `None` when the broker cannot tell (a group it does not
+    /// know). What each broker counts at the edges (unacknowledged deliveries,
+    /// messages of other patterns, retries waiting) is in `docs/messaging.md`.
+    ///
+    /// # Errors
+    /// [`BusError::Unavailable`] when the broker cannot be reached.
+    async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError>;
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use crate::dead;
 pub struct KafkaBus {
     pub(crate) config: Arc<KafkaConfig>,
     producer: FutureProducer,
+    /// Readers of the groups' committed offsets, for [`MessageBus::backlog`].
+    pub(crate) lag_readers: Arc<crate::lag::LagReaders>,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -67,6 +69,7 @@ impl KafkaBus {
         let bus = Self {
             config: Arc::new(config),
             producer,
+            lag_readers: Arc::default(),
         };
         bus.create_topics().await?;
         Ok(bus)
@@ -269,5 +272,15 @@ impl MessageBus for KafkaBus {
         })
         .await
         .map_err(|e| BusError::Unexpected(e.to_string()))?
+    }
+
+    /// Summed over the topic's partitions: the high watermark minus the
+    /// group's committed offset. Records delivered but not yet committed
+    /// count (members commit handled offsets every `commit_interval`), and so
+    /// do records no pattern of the group matches (its members skip them).
+    /// Kafka keeps no list of groups per topic: a group that never committed
+    /// reads as everything retained, which is where it would start.
+    async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError> {
+        crate::lag::backlog(self, group).await.map(Some)
     }
 }

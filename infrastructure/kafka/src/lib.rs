@@ -20,6 +20,9 @@
 //!   them on the main topic reserved for their group (`ordermon-group` header) and
 //!   appends a tombstone record to the dead-letter topic so they are not listed
 //!   again.
+//! - A group's backlog is the high watermark minus the group's committed offset,
+//!   summed over the topic's partitions, read by a consumer that carries the
+//!   group's id but never joins the group.
 //! - Topics are created on connect with the admin API (some brokers, such as
 //!   tansu, do not create them automatically).
 //!
@@ -32,6 +35,7 @@ mod consume;
 mod dead;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lag;
 
 pub use bus::KafkaBus;
 pub use config::KafkaConfig;

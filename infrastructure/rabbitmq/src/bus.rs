@@ -95,6 +95,56 @@ impl RabbitBus {
         Ok(depth)
     }
 
+    /// The group's backlog: messages ready in its queue plus those waiting out
+    /// a retry delay in its delay queues (`message_count` of a passive
+    /// `queue.declare`, which counts ready messages only: deliveries a
+    /// consumer holds unacknowledged are not in it). `None` when the group's
+    /// queue does not exist.
+    async fn ready_messages(&self, group: &str) -> Result<Option<u64>, BusError> {
+        let config = self.config();
+        let mut queues = vec![config.queue(group)];
+        queues.extend(
+            config
+                .retry_delays
+                .iter()
+                .map(|d| config.retry_queue(group, *d)),
+        );
+        let live = self.supervisor.live().await?;
+        let mut channel = None;
+        let mut total = 0_u64;
+        for (i, queue) in queues.iter().enumerate() {
+            let ch = match channel.take() {
+                Some(ch) => ch,
+                None => live
+                    .connection
+                    .create_channel()
+                    .await
+                    .map_err(unavailable)?,
+            };
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            match ch.queue_declare(queue, passive, no_args()).await {
+                Ok(q) => {
+                    total += u64::from(q.message_count());
+                    channel = Some(ch);
+                }
+                // The broker closed the channel: no such queue.
+                Err(e) if not_found(&e) => {
+                    if i == 0 {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        if let Some(ch) = channel {
+            let _ = ch.close(200, "done").await;
+        }
+        Ok(Some(total))
+    }
+
     /// Deletes a group's queues (decommissioning a consumer; tests).
     ///
     /// # Errors
@@ -280,4 +330,14 @@ impl MessageBus for RabbitBus {
     async fn health(&self) -> Result<(), BusError> {
         self.supervisor.live().await.map(|_| ())
     }
+
+    async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError> {
+        self.ready_messages(group).await
+    }
+}
+
+/// Whether the broker refused an operation because the queue does not exist.
+fn not_found(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(e, lapin::Error::ProtocolError(p) if *p.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
 }

@@ -209,6 +209,10 @@ pub const METRICS: &[MetricDoc] = &[
         "ordermon_consumer_events_total",
         "Bus deliveries processed by a consumer, by `group` and `outcome` (`handled`, `duplicate`, `retried`, `dead_lettered`).",
     ),
+    gauge(
+        "ordermon_consumer_lag_messages",
+        "Messages a consumer `group` still has to receive or acknowledge, as its broker counts them (read every few seconds; the same on every member of the group).",
+    ),
     seconds(histogram(
         "ordermon_consumer_lag_seconds",
         "Time from an event's occurrence to its arrival at this instance's consumer (its lag behind the event log).",

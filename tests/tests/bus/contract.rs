@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ordermon_application::consume::{Consumer, ConsumerConfig};
 use ordermon_domain::ids::EventId;
-use ordermon_tests::bus::TestBus;
+use ordermon_tests::bus::{BusKind, TestBus};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -224,4 +224,66 @@ pub(crate) async fn duplicates_have_no_double_effect(t: &TestBus) {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+}
+
+/// Waits until the bus reads `expected` as `group`'s backlog; panics with the
+/// last reading when it does not in time.
+async fn expect_backlog(t: &TestBus, group: &str, expected: u64, when: &str) {
+    let deadline = tokio::time::Instant::now() + crate::support::patience(t);
+    loop {
+        let read = t.bus.backlog(group).await;
+        if matches!(read, Ok(Some(n)) if n == expected) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: backlog {when}: expected {expected}, read {read:?}",
+            t.kind.name()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The backlog counts what the group has yet to receive or acknowledge: all
+/// of it before anything is received; after three acks and a nack, the rest
+/// (the nacked one included) once the member is gone; nothing once every
+/// message is acknowledged.
+pub(crate) async fn backlog_counts_what_the_group_has_left(t: &TestBus) {
+    let g = t.group("backlog");
+    let mut sub = t.bus.subscribe(spec(&g, &["#"], 5)).await.unwrap();
+    let keys = ["alice", "bob", "carol"];
+    // One publish per message: tansu, the Kafka-compatible broker of the
+    // tests, answers a ListOffsets for the latest offset with the last record
+    // batch's base offset + 1 instead of the log end offset, so a batch of
+    // several records would read as one (Kafka itself counts them all).
+    for i in 0..7_u64 {
+        let key = keys[usize::try_from(i).unwrap() % keys.len()];
+        let m = message(&format!("order.updated.{key}"), key, i + 1);
+        t.bus.publish(&[m]).await.unwrap();
+    }
+    expect_backlog(t, &g, 7, "before anything is received").await;
+    // A group the broker does not know: no reading, except on Kafka, which
+    // keeps no list of a topic's groups and reads what such a group would
+    // start with (everything retained).
+    let unknown = t.bus.backlog(&format!("unknown-{}", t.suffix)).await;
+    let expected = if t.kind == BusKind::Kafka {
+        Some(7)
+    } else {
+        None
+    };
+    assert_eq!(unknown, Ok(expected), "{}", t.kind.name());
+
+    collect(t, &mut sub, 3).await;
+    let failed = expect_next(t, &mut sub).await;
+    sub.nack(&failed, "later").await.unwrap();
+    // Dropping the member sends its acks (RabbitMQ batches them; Kafka
+    // commits) and hands back what it held unacknowledged.
+    drop(sub);
+    expect_backlog(t, &g, 4, "after 3 acks and a nack").await;
+
+    let mut sub = t.bus.subscribe(spec(&g, &["#"], 5)).await.unwrap();
+    let rest: HashSet<EventId> = collect(t, &mut sub, 4).await.iter().map(|m| m.id).collect();
+    assert!(rest.contains(&failed.message.id), "{}", t.kind.name());
+    drop(sub);
+    expect_backlog(t, &g, 0, "after every ack").await;
 }

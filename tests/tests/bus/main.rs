@@ -40,6 +40,7 @@ macro_rules! bus_suite {
                 contract::dead_letter_after_max_attempts,
                 contract::replay_from_dead_letters,
                 contract::duplicates_have_no_double_effect,
+                contract::backlog_counts_what_the_group_has_left,
                 faults::connections_broken_mid_stream,
                 relay::relay_publishes_each_event_once_in_commit_order,
             );

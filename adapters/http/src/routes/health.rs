@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 
@@ -95,8 +95,16 @@ pub async fn ready(State(state): State<ApiState>) -> Response {
 /// The Prometheus text exposition of every metric the process records.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<ApiState>) -> Response {
-    let body = (state.render_metrics)();
+pub async fn metrics(State(state): State<ApiState>, uri: Uri) -> Response {
+    match &state.render_metrics {
+        Some(render) => exposition(render()),
+        // Served on a listener of its own: not a path of this one.
+        None => super::not_found(uri).await.into_response(),
+    }
+}
+
+/// A rendered exposition as a response, with its media type.
+pub(crate) fn exposition(body: String) -> Response {
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -116,7 +116,7 @@ pub fn routes() -> Router<ApiState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn not_found(uri: Uri) -> ApiError {
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

@@ -157,7 +157,7 @@ impl TestApp {
                 engine.persistence().users.clone(),
                 Duration::ZERO,
             )),
-            render_metrics: Arc::new(|| FIXED_METRICS.to_owned()),
+            render_metrics: Some(Arc::new(|| FIXED_METRICS.to_owned())),
             started_at: chrono::Utc::now(),
             limits: HttpLimits::default(),
             health: health.into(),

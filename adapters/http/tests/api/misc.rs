@@ -109,6 +109,43 @@ async fn metrics_passthrough() {
 }
 
 #[tokio::test]
+async fn a_metrics_listener_serves_metrics_and_nothing_else() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+    let app = ordermon_http::metrics_router(Arc::new(|| FIXED_METRICS.to_owned()));
+    let request = |method: Method, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = app
+        .clone()
+        .oneshot(request(Method::GET, "/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/plain; version=0.0.4"
+    );
+    let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(body, FIXED_METRICS.as_bytes());
+    for (method, path, status) in [
+        (Method::GET, "/health/live", StatusCode::NOT_FOUND),
+        (Method::GET, "/api/v1/users", StatusCode::NOT_FOUND),
+        (Method::POST, "/metrics", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let r = app.clone().oneshot(request(method, path)).await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn openapi_document_lists_the_api() {
     let t = TestApp::new().await;
     let r = t

@@ -221,6 +221,32 @@ impl MessageBus for RedisBus {
             .map(|_| ())
             .map_err(|e| unavailable(&e))
     }
+
+    /// The group's `lag` (entries not yet delivered to it) plus its `pending`
+    /// entries (delivered, not acknowledged: in a member's hands, waiting out a
+    /// retry delay, or left by a member that died), from `XINFO GROUPS`. Every
+    /// entry of the stream counts, including those no pattern of the group
+    /// matches (its members skip them). `None` when Redis cannot tell the lag
+    /// (before Redis 7, or after entries were deleted from the middle of the
+    /// stream) or does not know the group.
+    async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError> {
+        let mut c = self.commands();
+        let reply: redis::RedisResult<redis::streams::StreamInfoGroupsReply> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&self.config.stream)
+            .query_async(&mut c)
+            .await;
+        let groups = match reply {
+            Ok(r) => r.groups,
+            // Redis answered, with an error: no such stream.
+            Err(e) if e.kind() == redis::ErrorKind::ResponseError => return Ok(None),
+            Err(e) => return Err(unavailable(&e)),
+        };
+        Ok(groups
+            .into_iter()
+            .find(|g| g.name == group)
+            .and_then(|g| Some((g.lag? as u64).saturating_add(g.pending as u64))))
+    }
 }
 
 /// Exponential backoff with jitter for reconnect loops.
