@@ -689,3 +689,48 @@ fn a_metrics_address_is_host_and_port_apart_from_the_api() {
         "{e}"
     );
 }
+
+#[test]
+fn trace_export_is_off_by_default_and_its_settings_are_checked() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.telemetry.otlp.endpoint, None);
+    assert!(crate::ops::otlp_config(&c).is_none());
+    let c = load(
+        None,
+        &[
+            (
+                "ORDERMON_TELEMETRY__OTLP__ENDPOINT",
+                "http://collector:4318",
+            ),
+            ("ORDERMON_TELEMETRY__OTLP__SAMPLE_RATIO", "0.25"),
+            ("ORDERMON_TELEMETRY__OTLP__BATCH_DELAY", "200ms"),
+            ("ORDERMON_BUS__INSTANCE", "east-1"),
+        ],
+    )
+    .unwrap();
+    let o = crate::ops::otlp_config(&c).unwrap();
+    assert_eq!(o.endpoint, "http://collector:4318");
+    assert!((o.sample_ratio - 0.25).abs() < f64::EPSILON);
+    assert_eq!(o.batch_delay, Duration::from_millis(200));
+    assert_eq!(o.instance, "east-1");
+    assert_eq!(o.service_name, "ordermon");
+    for (key, bad) in [
+        ("ORDERMON_TELEMETRY__OTLP__ENDPOINT", "collector:4318"),
+        (
+            "ORDERMON_TELEMETRY__OTLP__ENDPOINT",
+            "http://user:hunter2@collector:4318",
+        ),
+        (
+            "ORDERMON_TELEMETRY__OTLP__ENDPOINT",
+            "grpc://collector:4317",
+        ),
+        ("ORDERMON_TELEMETRY__OTLP__SAMPLE_RATIO", "1.5"),
+        ("ORDERMON_TELEMETRY__OTLP__SAMPLE_RATIO", "-0.1"),
+        ("ORDERMON_TELEMETRY__OTLP__SERVICE_NAME", " "),
+        ("ORDERMON_TELEMETRY__OTLP__BATCH_DELAY", "0s"),
+    ] {
+        let e = load(None, &[(key, bad)]).unwrap_err().to_string();
+        assert!(e.contains("telemetry.otlp."), "{key}={bad}: {e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}
