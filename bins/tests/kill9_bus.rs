@@ -50,24 +50,9 @@ async fn kill_during_load(kind: BusKind) {
     let mut server = start(&db, &bus, &logs, port);
     ready(&http, &base).await;
     let admin = token("root", Role::Admin);
-    let (s, b) = call(http.post(format!("{base}/api/v1/instruments")).bearer_auth(&admin).json(
-        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-    assert!(s < 300, "{b}");
+    common::list_acme(&http, &base).await;
     for user in ["alice", "bob"] {
-        let (s, b) = call(
-            http.post(format!("{base}/api/v1/users"))
-                .bearer_auth(&admin)
-                .json(&json!({"id": user, "name": user})),
-        )
-        .await;
-        assert_eq!(s, 201, "{b}");
-        let (s, b) = call(
-            http.post(format!("{base}/api/v1/users/{user}/cash"))
-                .bearer_auth(&admin)
-                .json(&json!({"currency": "USD", "amount": "1000000", "reason": "initial"})),
-        )
-        .await;
-        assert_eq!(s, 200, "{b}");
+        common::funded_user(&http, &base, user, "1000000").await;
     }
 
     // Eight clients submit as fast as they can while the server is killed.

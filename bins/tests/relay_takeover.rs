@@ -81,24 +81,9 @@ async fn takeover(kind: BusKind) {
     );
     assert_eq!(ra["lease"]["epoch"], rb["lease"]["epoch"]);
 
-    let (s, body) = call(http.post(format!("{base_b}/api/v1/instruments")).bearer_auth(&admin).json(
-        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-    assert!(s < 300, "{body}");
+    common::list_acme(&http, &base_b).await;
     for user in ["alice", "bob"] {
-        let (s, body) = call(
-            http.post(format!("{base_b}/api/v1/users"))
-                .bearer_auth(&admin)
-                .json(&json!({"id": user, "name": user})),
-        )
-        .await;
-        assert_eq!(s, 201, "{body}");
-        let (s, body) = call(
-            http.post(format!("{base_b}/api/v1/users/{user}/cash"))
-                .bearer_auth(&admin)
-                .json(&json!({"currency": "USD", "amount": "1000000", "reason": "initial"})),
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
+        common::funded_user(&http, &base_b, user, "1000000").await;
     }
 
     // Eight clients submit to b throughout; a is killed in the middle.

@@ -91,24 +91,8 @@ async fn one_order_is_one_trace(db: Backend, kind: BusKind) {
         ready(&http, base).await;
     }
     let (port, base) = bases[0].clone();
-    let admin = token("root", Role::Admin);
-    let (s, b) = call(http.post(format!("{base}/api/v1/instruments")).bearer_auth(&admin).json(
-        &json!({"id": "ACME.SIM", "quote_currency": "USD", "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}))).await;
-    assert!(s < 300, "{b}");
-    let (s, b) = call(
-        http.post(format!("{base}/api/v1/users"))
-            .bearer_auth(&admin)
-            .json(&json!({"id": "alice", "name": "alice"})),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let (s, b) = call(
-        http.post(format!("{base}/api/v1/users/alice/cash"))
-            .bearer_auth(&admin)
-            .json(&json!({"currency": "USD", "amount": "100", "reason": "initial"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    common::list_acme(&http, &base).await;
+    common::funded_user(&http, &base, "alice", "100").await;
 
     // The order, sent from within the caller's trace.
     let (trace, caller) = new_trace();

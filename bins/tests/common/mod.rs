@@ -165,3 +165,36 @@ pub(crate) fn assert_replay_verifies(db: &str, logs: &std::path::Path) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Lists `ACME.SIM` (USD, tick 0.01, lot 1) on the server at `base`.
+pub(crate) async fn list_acme(http: &reqwest::Client, base: &str) {
+    let (s, b) = call(
+        http.post(format!("{base}/api/v1/instruments"))
+            .bearer_auth(token("root", Role::Admin))
+            .json(
+                &serde_json::json!({"id": "ACME.SIM", "quote_currency": "USD",
+                "tick_size": "0.01", "lot_size": "1", "min_quantity": "1"}),
+            ),
+    )
+    .await;
+    assert!(s < 300, "{b}");
+}
+
+/// Creates the trader `user` on the server at `base` with `usd` deposited.
+pub(crate) async fn funded_user(http: &reqwest::Client, base: &str, user: &str, usd: &str) {
+    let admin = token("root", Role::Admin);
+    let (s, b) = call(
+        http.post(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"id": user, "name": user})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(
+        http.post(format!("{base}/api/v1/users/{user}/cash"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"currency": "USD", "amount": usd, "reason": "initial"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
