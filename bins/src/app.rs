@@ -449,7 +449,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     // Strategy restarts and last errors, from every instance's monitor events.
     let strategy_health = Arc::new(StrategyHealth::new());
     drop(strategy_health.spawn(fanout.subscribe(), root.child_token()));
-    let router = ordermon_http::router(ApiState {
+    let api = ApiState {
         engine: engine.clone(),
         auth: Arc::new(auth.clone()),
         access: Arc::new(UserAccess::new(
@@ -493,7 +493,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         )),
         verified_tokens: Arc::default(),
         forwarder,
-    });
+    };
+    // Readiness as gauges, whether or not anything probes /health/ready.
+    let readiness = api.clone();
+    let readiness_stop = monitor_cancel.child_token();
+    drop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(READINESS_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = every.tick() => ordermon_http::routes::health::record_readiness(&readiness).await,
+                () = readiness_stop.cancelled() => return,
+            }
+        }
+    }));
+    let router = ordermon_http::router(api);
     Ok(App {
         engine,
         sign_in,
@@ -736,6 +750,10 @@ impl RunningApp {
         self.task.await.context("the server task panicked")?
     }
 }
+
+/// How often readiness is checked for `ordermon_ready` and
+/// `ordermon_component_up`.
+const READINESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Readiness of the simulated feed: the newest quote is recent.
 struct FeedHealth {

@@ -116,6 +116,14 @@ async fn traffic(http: &reqwest::Client, base: &str, users: &[String]) -> Vec<St
     ids
 }
 
+/// The value of the series `key` (`name{labels}` as exposed), or NaN.
+fn value(text: &str, key: &str) -> f64 {
+    series(text)
+        .iter()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 async fn scrape(http: &reqwest::Client, base: &str) -> String {
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -226,6 +234,19 @@ async fn the_exposition_is_clean_and_does_not_grow_with_users_or_orders() {
     if let Some(said) = promtool(&after) {
         assert!(said.trim().is_empty(), "promtool check metrics: {said}");
     }
+    // Readiness is exported: one state at a time, and the store answers.
+    assert_eq!(
+        ["ok", "degraded", "unavailable"]
+            .iter()
+            .map(|s| value(&after, &format!("ordermon_ready{{state=\"{s}\"}}")))
+            .sum::<f64>(),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        value(&after, "ordermon_component_up{component=\"store\"}"),
+        1.0
+    );
     eprintln!(
         "{} families, {} label sets after 10 users and 20 orders ({} after 2 users)",
         typed.len(),
@@ -301,4 +322,60 @@ async fn metrics_can_have_a_port_of_their_own() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let _ = std::fs::remove_dir_all(&logs);
+}
+
+/// With the cache's Redis unreachable the server still serves, degraded:
+/// `ordermon_ready` says so and `ordermon_component_up` names the cache,
+/// without anything probing `/health/ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_exported_as_gauges() {
+    let Some(store) = provision(Backend::Sqlite).await else {
+        return;
+    };
+    let db = store.url.clone().unwrap();
+    let logs = common::logs_dir("metrics-readiness");
+    let port = common::free_port();
+    let dead = common::free_port();
+    let _server = common::serve(
+        &db,
+        &logs,
+        port,
+        &[("ORDERMON_CACHE__URL", format!("redis://127.0.0.1:{dead}"))],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = match http.get(format!("{base}/metrics")).send().await {
+            Ok(r) if r.status() == 200 => r.text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        if value(&text, "ordermon_component_up{component=\"cache\"}") == 0.0
+            || std::time::Instant::now() >= deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        value(&text, "ordermon_component_up{component=\"cache\"}"),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "ordermon_component_up{component=\"store\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "ordermon_ready{state=\"degraded\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "ordermon_ready{state=\"ok\"}"), 0.0, "{text}");
+    assert_eq!(
+        value(&text, "ordermon_ready{state=\"unavailable\"}"),
+        0.0,
+        "{text}"
+    );
 }

@@ -205,6 +205,10 @@ pub const METRICS: &[MetricDoc] = &[
         "ordermon_client_id_lookup_batch_size",
         "Orders looked up by client order id in one batched store query.",
     ),
+    gauge(
+        "ordermon_component_up",
+        "1 while a `component` of readiness (`store`, `bus`, `cache`, `market_data`, …) answers, 0 while it does not; checked every 5 s.",
+    ),
     counter(
         "ordermon_consumer_events_total",
         "Bus deliveries processed by a consumer, by `group` and `outcome` (`handled`, `duplicate`, `retried`, `dead_lettered`).",
@@ -390,6 +394,10 @@ pub const METRICS: &[MetricDoc] = &[
     counter(
         "ordermon_quotes_lagged_total",
         "Quotes a strategy lane skipped because it fell behind the quote feed.",
+    ),
+    gauge(
+        "ordermon_ready",
+        "1 for the `state` /health/ready answers now (`ok`, `degraded`: a non-critical component down, `unavailable`: a critical one down), 0 for the others; checked every 5 s.",
     ),
     counter(
         "ordermon_reconciliation_mismatches_total",

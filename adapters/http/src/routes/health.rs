@@ -62,6 +62,37 @@ pub(crate) async fn components(state: &ApiState) -> BTreeMap<String, ComponentHe
     components
 }
 
+/// The readiness the components add up to (`unavailable` when a critical one
+/// fails, `degraded` when only others do, else `ok`), recorded as gauges:
+/// `ordermon_ready{state}` is 1 for that state and 0 for the others, and
+/// `ordermon_component_up{component}` 1 for each component that answers.
+fn record(components: &BTreeMap<String, ComponentHealth>) -> &'static str {
+    let down = components.values().any(|c| c.status == "error");
+    let degraded = components.values().any(|c| c.status == "degraded");
+    let state = if down {
+        "unavailable"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ok"
+    };
+    for s in ["ok", "degraded", "unavailable"] {
+        metrics::gauge!("ordermon_ready", "state" => s).set(if s == state { 1.0 } else { 0.0 });
+    }
+    for (name, c) in components {
+        metrics::gauge!("ordermon_component_up", "component" => name.clone())
+            .set(if c.status == "ok" { 1.0 } else { 0.0 });
+    }
+    state
+}
+
+/// Checks every component as `/health/ready` does and records the outcome
+/// as gauges (see [`ready`]); the server calls it every few seconds, so the
+/// gauges hold whether or not anything probes readiness.
+pub async fn record_readiness(state: &ApiState) {
+    record(&components(state).await);
+}
+
 /// 200 when the store and every critical component answer (`degraded` when a
 /// non-critical one, such as the cache, does not), 503 otherwise; the body
 /// names each component's state. Why one fails is not told here (anyone may
@@ -70,17 +101,14 @@ pub(crate) async fn components(state: &ApiState) -> BTreeMap<String, ComponentHe
     responses((status = 200, body = HealthReport), (status = 503, description = "a component is down", body = HealthReport)))]
 pub async fn ready(State(state): State<ApiState>) -> Response {
     let mut components = components(&state).await;
-    let down = components.values().any(|c| c.status == "error");
-    let degraded = components.values().any(|c| c.status == "degraded");
+    let text = record(&components);
     for c in components.values_mut() {
         c.error = None;
     }
-    let (status, text) = if down {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-    } else if degraded {
-        (StatusCode::OK, "degraded")
+    let status = if text == "unavailable" {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
-        (StatusCode::OK, "ok")
+        StatusCode::OK
     };
     (
         status,
