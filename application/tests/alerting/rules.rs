@@ -146,8 +146,9 @@ async fn throttled_orders_raise_reject_rate_and_rate_limit_exhaustion() {
     assert_eq!(reject.len(), 1, "{:?}", w.alerts().await);
     // The value is the one that fired: the ratio once ten or more orders were
     // in (events are evaluated as they come, so it may be a few orders later).
+    // (Shown to four decimals: all twelve in gives 11/12 as 0.9167.)
     let v: f64 = reject[0].value.as_deref().unwrap().parse().unwrap();
-    assert!((0.5..=11.0 / 12.0 + 1e-9).contains(&v), "{v}");
+    assert!((0.5..=11.0 / 12.0 + 5e-5).contains(&v), "{v}");
     let throttled = w.active("api_rate_limit_exhaustion").await;
     let v: u32 = throttled[0].value.as_deref().unwrap().parse().unwrap();
     assert!((5..=11).contains(&v), "{v}");
