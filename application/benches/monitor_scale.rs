@@ -228,6 +228,8 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     }
     let seeded = setup.elapsed();
     let rss_seeded = rss_mb();
+    // Seeding went through each user's owner, which stays: counted here.
+    let owners_seeded = engine.status().owners;
     // Start-up: from starting the monitoring engine to every monitor running.
     let started = Instant::now();
     let monitoring = MonitoringEngine::spawn(engine.clone(), &cancel);
@@ -314,7 +316,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
         cpu / wall * 100.0
     );
     println!(
-        "  RSS: {rss_before:.0} MB before users, {rss_seeded:.0} MB seeded (the in-memory store's rows and log), {rss_running:.0} MB with monitors running, {:.0} MB at end",
+        "  RSS: {rss_before:.0} MB before users, {rss_seeded:.0} MB seeded (the in-memory store's rows and log, and {owners_seeded} idle owners), {rss_running:.0} MB with monitors running, {:.0} MB at end",
         rss_mb()
     );
     println!(
