@@ -251,7 +251,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         );
         o
     });
-    let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
+    // Before the monitoring engine: its first scan starts every active
+    // user's owner at once, and with many users their loads hold the pool
+    // for seconds; the steps awaited before the server listens (this one and
+    // alerting's start, which reads the unresolved alerts) would queue behind
+    // them.
+    if let Some(admin) = &config.auth.bootstrap_admin
+        && let Err(e) = bootstrap::ensure_admin(&engine, admin).await
+    {
+        root.cancel();
+        engine.shutdown().await;
+        messaging.shutdown().await;
+        cache_cancel.cancel();
+        store.close().await;
+        return Err(e.context("creating auth.bootstrap_admin"));
+    }
     let alerting = match crate::alerting::start(
         &config.alerting,
         &engine,
@@ -271,6 +285,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             return Err(e);
         }
     };
+    let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
     // Per-user logs: the API reads them through the engine's sink port; the
     // `monitor-server` binary also installs the tracing layer that writes them.
     let user_logs = Arc::new(ordermon_telemetry::user_logs::FileLogSink::new(
@@ -282,11 +297,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
     {
         let seeded = async {
-            if let Some(admin) = &config.auth.bootstrap_admin {
-                bootstrap::ensure_admin(&engine, admin)
-                    .await
-                    .context("creating auth.bootstrap_admin")?;
-            }
             if !config.demo.instruments {
                 return anyhow::Ok(());
             }
