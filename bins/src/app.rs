@@ -253,28 +253,26 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     });
     // Before the monitoring engine: its first scan starts every active
     // user's owner at once, and with many users their loads hold the pool
-    // for seconds; the steps awaited before the server listens (this one and
-    // alerting's start, which reads the unresolved alerts) would queue behind
-    // them.
-    if let Some(admin) = &config.auth.bootstrap_admin
-        && let Err(e) = bootstrap::ensure_admin(&engine, admin).await
-    {
-        root.cancel();
-        engine.shutdown().await;
-        messaging.shutdown().await;
-        cache_cancel.cancel();
-        store.close().await;
-        return Err(e.context("creating auth.bootstrap_admin"));
+    // for seconds; the steps awaited before the server listens (creating the
+    // bootstrap admin, and alerting's start, which reads the unresolved
+    // alerts) would queue behind them.
+    let started = async {
+        if let Some(admin) = &config.auth.bootstrap_admin {
+            bootstrap::ensure_admin(&engine, admin)
+                .await
+                .context("creating auth.bootstrap_admin")?;
+        }
+        crate::alerting::start(
+            &config.alerting,
+            &engine,
+            &messaging,
+            clock.clone(),
+            instance.clone(),
+        )
+        .await
     }
-    let alerting = match crate::alerting::start(
-        &config.alerting,
-        &engine,
-        &messaging,
-        clock.clone(),
-        instance.clone(),
-    )
-    .await
-    {
+    .await;
+    let alerting = match started {
         Ok(a) => a,
         Err(e) => {
             root.cancel();

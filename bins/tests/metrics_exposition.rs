@@ -124,6 +124,22 @@ fn value(text: &str, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Scrapes `base` until `done` holds for the exposition (at most 30 s), and
+/// returns the last one.
+async fn scrape_until(http: &reqwest::Client, base: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = match http.get(format!("{base}/metrics")).send().await {
+            Ok(r) if r.status() == 200 => r.text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        if done(&text) || std::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn scrape(http: &reqwest::Client, base: &str) -> String {
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -282,18 +298,10 @@ async fn metrics_can_have_a_port_of_their_own() {
     ready(&http, &base).await;
 
     // The consumer reads its group's backlog as soon as it runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let text = loop {
-        let text = scrape(&http, &metrics_base).await;
-        if text.contains("ordermon_consumer_lag_messages{") {
-            break text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no backlog gauge in:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let text = scrape_until(&http, &metrics_base, |t| {
+        t.contains("ordermon_consumer_lag_messages{")
+    })
+    .await;
     assert!(
         text.contains("# HELP ordermon_consumer_lag_messages "),
         "{text}"
@@ -344,19 +352,10 @@ async fn readiness_is_exported_as_gauges() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let text = loop {
-        let text = match http.get(format!("{base}/metrics")).send().await {
-            Ok(r) if r.status() == 200 => r.text().await.unwrap_or_default(),
-            _ => String::new(),
-        };
-        if value(&text, "ordermon_component_up{component=\"cache\"}") == 0.0
-            || std::time::Instant::now() >= deadline
-        {
-            break text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let text = scrape_until(&http, &base, |t| {
+        value(t, "ordermon_component_up{component=\"cache\"}") == 0.0
+    })
+    .await;
     assert_eq!(
         value(&text, "ordermon_component_up{component=\"cache\"}"),
         0.0,

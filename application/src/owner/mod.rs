@@ -273,15 +273,19 @@ impl Owner {
             for cmd in batch.drain(..) {
                 let (cmd, span) = traced::command_span(cmd, &user_id);
                 let first_event = owner.cycle.events.len();
-                async {
+                let step = async {
                     owner.handle(cmd).await;
                     owner.feed_order_events().await;
-                }
-                .instrument(span.clone())
-                .await;
-                if !span.is_none() {
-                    let events = first_event..owner.cycle.events.len();
-                    owner.cycle.traced.push((span, events));
+                };
+                // An untraced command (every one when traces are off) runs
+                // as it did before traces existed.
+                match span {
+                    None => step.await,
+                    Some(span) => {
+                        step.instrument(span.clone()).await;
+                        let events = first_event..owner.cycle.events.len();
+                        owner.cycle.traced.push((span, events));
+                    }
                 }
             }
             owner.flush().await;

@@ -15,9 +15,8 @@ use tracing::Span;
 use super::Command;
 use crate::trace_context;
 
-/// The command to handle and the span to handle it in (`Span::none()` for
-/// an untraced command).
-pub(super) fn command_span(cmd: Command, user: &UserId) -> (Command, Span) {
+/// The command to handle and, for a traced one, the span to handle it in.
+pub(super) fn command_span(cmd: Command, user: &UserId) -> (Command, Option<Span>) {
     match cmd {
         Command::Traced(traced) => {
             let (cmd, traceparent) = *traced;
@@ -28,9 +27,9 @@ pub(super) fn command_span(cmd: Command, user: &UserId) -> (Command, Span) {
                 command = cmd.name(),
             );
             trace_context::follow(&span, Some(&traceparent));
-            (cmd, span)
+            (cmd, Some(span))
         }
-        cmd => (cmd, Span::none()),
+        cmd => (cmd, None),
     }
 }
 
