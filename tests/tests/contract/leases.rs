@@ -174,6 +174,18 @@ pub(crate) async fn fenced_writes_follow_the_lease(t: &TestStore) {
     assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(s.get_order(stale.id).await.unwrap().is_none());
     assert!(s.get_order(fresh.id).await.unwrap().is_some());
+    // A group whose batches all hold their fences (two under one lease)
+    // lands whole.
+    let (one, two) = (order("alice", "f-g-1"), order("alice", "f-g-2"));
+    let results = s
+        .commit_group(vec![
+            fenced(created(&one), "user:alice", "inst-b", b.epoch),
+            fenced(created(&two), "user:alice", "inst-b", b.epoch),
+        ])
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(s.get_order(one.id).await.unwrap().is_some());
+    assert!(s.get_order(two.id).await.unwrap().is_some());
 }
 
 /// One statement renews every live lease of a holder under a prefix, and

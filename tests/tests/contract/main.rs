@@ -35,6 +35,7 @@ macro_rules! contract_suite {
                 writes::failed_batch_leaves_nothing,
                 writes::group_commit_isolates_batches,
                 writes::group_commit_updates_many_rows,
+                writes::group_commit_stores_text_exactly,
                 writes::event_log_replays_order,
                 writes::outbox_commit_order_and_mark_once,
                 writes::outbox_purge_keeps_the_queue,

@@ -339,6 +339,57 @@ pub(crate) async fn group_commit_isolates_batches(t: &TestStore) {
     assert!(s.commit_group(Vec::new()).await.is_empty());
 }
 
+/// Text that SQL treats specially — quotes, backslashes, placeholders,
+/// comment and statement separators, non-ASCII in an outbox payload — is
+/// stored and read back exactly through a group commit; a batch the group
+/// refuses fails alone.
+pub(crate) async fn group_commit_stores_text_exactly(t: &TestStore) {
+    let s = &t.store;
+    let awkward = [
+        "o'neil",
+        r"back\slash\",
+        "q?$1?;--",
+        r"E'\x27'",
+        r#""quoted"\'"#,
+        "''''",
+    ];
+    let orders: Vec<Order> = awkward.iter().map(|cid| order("alice", cid)).collect();
+    let mut batches: Vec<ChangeSet> = orders.iter().map(created).collect();
+    let mut note = created(&order("alice", "unicode"));
+    let payload = r#"{"note":"Zürich ✓ 'a' \\ \n $1 ?"}"#.to_owned();
+    note.outbox[0].payload = payload.clone();
+    batches.push(note);
+    let results = s.commit_group(batches).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for (o, cid) in orders.iter().zip(awkward) {
+        let stored = s.get_order(o.id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(o), "{cid}");
+        let by_cid = s
+            .get_order_by_client_id(&o.user_id, cid)
+            .await
+            .unwrap()
+            .map(|o| o.id);
+        assert_eq!(by_cid, Some(o.id), "{cid}");
+    }
+    let pending = s.pending(100).await.unwrap();
+    assert!(
+        pending.iter().any(|r| r.message.payload == payload),
+        "{pending:?}"
+    );
+    // The first order again: refused alone, the rest of the group lands.
+    let extra = order("alice", "after'quote");
+    let results = s
+        .commit_group(vec![created(&orders[0]), created(&extra)])
+        .await;
+    assert!(results[0].is_err(), "{results:?}");
+    assert!(results[1].is_ok(), "{results:?}");
+    assert_eq!(
+        s.get_order(orders[0].id).await.unwrap().as_ref(),
+        Some(&orders[0])
+    );
+    assert!(s.get_order(extra.id).await.unwrap().is_some());
+}
+
 pub(crate) async fn group_commit_updates_many_rows(t: &TestStore) {
     let s = &t.store;
     // Twelve users with an account and an accepted order each.
