@@ -298,169 +298,11 @@ fn cell_lite(r: &SqliteRow, i: usize, k: Kind) -> Result<Cell, sqlx::Error> {
     })
 }
 
-/// PostgreSQL statements gathered to run as one query string over the
-/// simple protocol: one round trip for a whole group commit. PostgreSQL runs
-/// the statements of one such string in a single implicit transaction,
-/// committed after the last one and rolled back, with the rest skipped, at
-/// the first error. Values are written into the text as literals
-/// ([`pg_literal`]); a statement whose affected rows matter carries its own
-/// check, failing the string when the count differs ([`Script::push_expecting`]).
-#[derive(Debug, Default)]
-pub(crate) struct Script {
-    sql: String,
-    /// A text value held a NUL character, which a query string cannot carry
-    /// (a bound value is refused by the database instead).
-    nul: bool,
-}
-
-/// What a failed [`Script::push_expecting`] check reports: PostgreSQL's
-/// "invalid input syntax for type integer" around this text.
-pub(crate) const SCRIPT_CHECK: &str = "ordermon: affected rows differ";
-
-impl Script {
-    /// Appends a statement written with `?` placeholders, `args` inlined.
-    pub(crate) fn push(&mut self, sql: &str, args: &[Val]) {
-        self.note_nul(args);
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        inline(&mut self.sql, sql, args);
-    }
-
-    /// Appends an `UPDATE` or `DELETE` that must affect exactly `rows` rows;
-    /// any other count fails the whole string (and so rolls it back).
-    pub(crate) fn push_expecting(&mut self, sql: &str, args: &[Val], rows: usize) {
-        self.note_nul(args);
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str("WITH w AS (");
-        inline(&mut self.sql, sql, args);
-        // The cast fails at run time, and only when the count differs: the
-        // text it would read carries the count, so nothing folds it early.
-        self.sql.push_str(&format!(
-            " RETURNING 1) SELECT CAST(CASE WHEN count(*) = {rows} THEN '0' \
-             ELSE '{SCRIPT_CHECK}: expected {rows}, got ' || count(*) END AS int) FROM w"
-        ));
-    }
-
-    /// Appends a `SELECT` that must return exactly `rows` rows; any other
-    /// count fails the whole string.
-    pub(crate) fn push_select_expecting(&mut self, sql: &str, args: &[Val], rows: usize) {
-        self.note_nul(args);
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(&format!(
-            "SELECT CAST(CASE WHEN count(*) = {rows} THEN '0' \
-             ELSE '{SCRIPT_CHECK}: expected {rows}, got ' || count(*) END AS int) FROM ("
-        ));
-        inline(&mut self.sql, sql, args);
-        self.sql.push_str(") AS w");
-    }
-
-    fn note_nul(&mut self, args: &[Val]) {
-        self.nul |= args.iter().any(|v| match v {
-            Val::Text(s) | Val::OptText(Some(s)) => s.contains('\0'),
-            _ => false,
-        });
-    }
-
-    /// The query string; `None` when a value cannot be written into one (the
-    /// caller binds instead).
-    pub(crate) fn text(&self) -> Option<&str> {
-        (!self.nul).then_some(self.sql.as_str())
-    }
-}
-
-/// Runs a [`Script`]'s text on `c` and returns the first column of the last
-/// row any of its statements returned, when that row has two columns (the
-/// log statement's `e0, o0`).
-pub(crate) async fn run_script(
-    c: &mut PgConnection,
-    sql: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    use sqlx::Executor as _;
-    let rows = c.fetch_all(sqlx::raw_sql(sql)).await?;
-    Ok(rows
-        .last()
-        .filter(|r| r.len() == 2)
-        .and_then(|r| r.try_get::<i64, _>(0).ok()))
-}
-
-/// Writes `sql` with each `?` replaced by the next value of `args` as a
-/// PostgreSQL literal. Statements carry no `?` but their placeholders.
-fn inline(out: &mut String, sql: &str, args: &[Val]) {
-    let mut args = args.iter();
-    let mut rest = sql;
-    while let Some(i) = rest.find('?') {
-        out.push_str(&rest[..i]);
-        match args.next() {
-            Some(v) => pg_literal(out, v),
-            None => out.push_str("NULL"),
-        }
-        rest = &rest[i + 1..];
-    }
-    out.push_str(rest);
-}
-
-/// A value as a PostgreSQL literal of the type it would be bound as: text as
-/// an escape string (`E'…'`, backslashes and quotes escaped, so its meaning
-/// does not depend on `standard_conforming_strings`), typed NULLs, and
-/// timestamps to the microsecond, truncated, as a bound value is stored.
-pub(crate) fn pg_literal(out: &mut String, v: &Val) {
-    use std::fmt::Write as _;
-    fn text(out: &mut String, s: &str) {
-        out.push_str("E'");
-        for c in s.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\'' => out.push_str("\\'"),
-                c => out.push(c),
-            }
-        }
-        out.push('\'');
-    }
-    // Writing into a String cannot fail.
-    match v {
-        Val::Int(i) => {
-            let _ = write!(out, "{i}::int8");
-        }
-        Val::Bool(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-        Val::Text(s) | Val::OptText(Some(s)) => text(out, s),
-        Val::OptText(None) => out.push_str("NULL::text"),
-        Val::Dec(d) | Val::OptDec(Some(d)) => {
-            let _ = write!(out, "'{d}'::numeric");
-        }
-        Val::OptDec(None) => out.push_str("NULL::numeric"),
-        Val::Ts(t) | Val::OptTs(Some(t)) => {
-            let _ = write!(
-                out,
-                "'{}'::timestamptz",
-                t.format("%Y-%m-%d %H:%M:%S%.6f+00")
-            );
-        }
-        Val::OptTs(None) => out.push_str("NULL::timestamptz"),
-        Val::Uuid(u) | Val::OptUuid(Some(u)) => {
-            let _ = write!(out, "'{}'::uuid", u.hyphenated());
-        }
-        Val::OptUuid(None) => out.push_str("NULL::uuid"),
-    }
-}
-
-/// A connection of one of the three drivers, or a [`Script`] being written
-/// (PostgreSQL's dialect; statements are recorded, not run).
+/// A connection of one of the three drivers.
 pub(crate) enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
     MySql(&'a mut MySqlConnection),
-    Script(&'a mut Script),
-}
-
-/// What a read on a [`Conn::Script`] returns: nothing can be read back from a
-/// statement that has not run (a bug, never a database's answer).
-fn scripted() -> sqlx::Error {
-    sqlx::Error::Configuration("a script records statements; it cannot read".into())
 }
 
 impl Conn<'_> {
@@ -468,14 +310,12 @@ impl Conn<'_> {
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Self::Sqlite(_) => Dialect::Sqlite,
-            Self::Postgres(_) | Self::Script(_) => Dialect::Postgres,
+            Self::Postgres(_) => Dialect::Postgres,
             Self::MySql(_) => Dialect::MySql,
         }
     }
 
-    /// Runs a statement; returns the rows it affected (on a script, records
-    /// it and returns 0: callers that count write through the script's own
-    /// methods).
+    /// Runs a statement; returns the rows it affected.
     pub(crate) async fn exec(&mut self, sql: &str, args: Vec<Val>) -> Result<u64, sqlx::Error> {
         match self {
             Self::Sqlite(c) => {
@@ -490,10 +330,6 @@ impl Conn<'_> {
             Self::MySql(c) => {
                 let q = args.into_iter().fold(sqlx::query(sql), bind_my);
                 Ok(q.execute(&mut **c).await?.rows_affected())
-            }
-            Self::Script(s) => {
-                s.push(sql, &args);
-                Ok(0)
             }
         }
     }
@@ -604,7 +440,6 @@ impl Conn<'_> {
                 }
                 Ok(Ok(out))
             }
-            Self::Script(_) => Err(scripted()),
         }
     }
 
@@ -669,7 +504,6 @@ impl Conn<'_> {
                     })
                     .collect()
             }
-            Self::Script(_) => Err(scripted()),
         }
     }
 
@@ -681,10 +515,6 @@ impl Conn<'_> {
             Self::Sqlite(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
             Self::Postgres(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
             Self::MySql(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
-            Self::Script(s) => {
-                s.push(sql, &[]);
-                0
-            }
         };
         Ok(affected)
     }
@@ -720,72 +550,6 @@ mod tests {
         assert_eq!(copied(Val::Ts(t)), "2023-11-14 22:13:20.123456+00");
         let u = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(copied(Val::Uuid(u)), "01234567-89ab-cdef-0123-456789abcdef");
-    }
-
-    #[test]
-    fn script_literals_are_typed_and_escaped() {
-        let lit = |v: Val| {
-            let mut s = String::new();
-            pg_literal(&mut s, &v);
-            s
-        };
-        assert_eq!(lit(Val::text(r"o'neil \ ok")), r"E'o\'neil \\ ok'");
-        assert_eq!(lit(Val::text("?$1;--")), "E'?$1;--'");
-        assert_eq!(lit(Val::OptText(None)), "NULL::text");
-        assert_eq!(lit(Val::Int(-7)), "-7::int8");
-        assert_eq!(lit(Val::Bool(false)), "FALSE");
-        assert_eq!(
-            lit(Val::Dec(Decimal::new(-123_456, 4))),
-            "'-12.3456'::numeric"
-        );
-        assert_eq!(lit(Val::OptDec(None)), "NULL::numeric");
-        let t = Utc
-            .timestamp_opt(1_700_000_000, 123_456_789)
-            .single()
-            .unwrap_or_default();
-        assert_eq!(
-            lit(Val::Ts(t)),
-            "'2023-11-14 22:13:20.123456+00'::timestamptz"
-        );
-        assert_eq!(lit(Val::OptTs(None)), "NULL::timestamptz");
-        let u = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
-        assert_eq!(
-            lit(Val::OptUuid(Some(u))),
-            "'01234567-89ab-cdef-0123-456789abcdef'::uuid"
-        );
-        assert_eq!(lit(Val::OptUuid(None)), "NULL::uuid");
-    }
-
-    #[test]
-    fn a_script_inlines_in_order_and_checks_counts() {
-        let mut s = Script::default();
-        assert_eq!(s.text(), Some(""));
-        // A `?` inside a value is data, not a placeholder.
-        s.push(
-            "INSERT INTO t (a, b) VALUES (?, ?)",
-            &[Val::text("?"), Val::Int(2)],
-        );
-        s.push_expecting(
-            "UPDATE t SET b = ? WHERE a = ?",
-            &[Val::Int(3), Val::text("x")],
-            2,
-        );
-        s.push_select_expecting("SELECT a FROM t WHERE b = ?", &[Val::Int(3)], 1);
-        assert_eq!(
-            s.text(),
-            Some(
-                "INSERT INTO t (a, b) VALUES (E'?', 2::int8);\n\
-                 WITH w AS (UPDATE t SET b = 3::int8 WHERE a = E'x' RETURNING 1) \
-                 SELECT CAST(CASE WHEN count(*) = 2 THEN '0' \
-                 ELSE 'ordermon: affected rows differ: expected 2, got ' || count(*) END AS int) FROM w;\n\
-                 SELECT CAST(CASE WHEN count(*) = 1 THEN '0' \
-                 ELSE 'ordermon: affected rows differ: expected 1, got ' || count(*) END AS int) \
-                 FROM (SELECT a FROM t WHERE b = 3::int8) AS w"
-            )
-        );
-        // A NUL cannot travel in a query string: the script is refused.
-        s.push("INSERT INTO t (a) VALUES (?)", &[Val::text("a\0b")]);
-        assert_eq!(s.text(), None);
     }
 
     #[test]

@@ -239,30 +239,6 @@ pub(crate) async fn check_fences(conn: &mut Conn<'_>, fences: &[&Fence]) -> Resu
     if fences.is_empty() {
         return Ok(());
     }
-    if let Conn::Script(s) = conn {
-        // Each distinct fence must find its row held at its epoch; the rows
-        // are share-locked in name order, as below.
-        let mut distinct: Vec<&Fence> = Vec::with_capacity(fences.len());
-        for f in fences {
-            if !distinct.contains(f) {
-                distinct.push(f);
-            }
-        }
-        let cond = vec!["(name = ? AND holder = ? AND epoch = ?)"; distinct.len()].join(" OR ");
-        let sql = format!("SELECT name FROM leases WHERE {cond} ORDER BY name FOR KEY SHARE");
-        let args: Vec<Val> = distinct
-            .iter()
-            .flat_map(|f| {
-                [
-                    Val::text(&f.lease),
-                    Val::text(&f.holder),
-                    Val::version(f.epoch),
-                ]
-            })
-            .collect();
-        s.push_select_expecting(&sql, &args, distinct.len());
-        return Ok(());
-    }
     let lock = match conn.dialect() {
         Dialect::Postgres => " FOR KEY SHARE",
         Dialect::MySql => " LOCK IN SHARE MODE",

@@ -220,19 +220,6 @@ impl Pools {
         })
     }
 
-    /// A PostgreSQL connection for a write script (see
-    /// [`crate::conn::Script`]), outside any explicit transaction; `None` on
-    /// the other dialects.
-    pub(crate) async fn script_conn(
-        &self,
-    ) -> Option<Result<PoolConnection<Postgres>, sqlx::Error>> {
-        let Self::Postgres(p) = self else {
-            return None;
-        };
-        let _waiting = Waiting::new("write");
-        Some(p.acquire().await)
-    }
-
     /// A connection for reads.
     pub(crate) async fn read(&self) -> Result<ReadConn, sqlx::Error> {
         let _waiting = Waiting::new("read");

@@ -4,13 +4,13 @@
 use async_trait::async_trait;
 use ordermon_domain::ports::{ChangeSet, CommitReceipt, Store, StoreError};
 
-use crate::conn::{Conn, Kind, Row, Script, Val};
+use crate::conn::{Kind, Row, Val};
 use crate::error::{Failure, to_store_error};
 use crate::leases::check_fences;
 use crate::pool::{PoolConfig, Pools, connect};
 use crate::url::{Dialect, Scrubber, redact_url};
 use crate::write::{
-    Clock, LogStatement, Prepared, lock_clock, prepare, reserve_clock, save_clock, write_bulk_log,
+    Clock, Prepared, lock_clock, prepare, reserve_clock, save_clock, write_bulk_log,
     write_bulk_log_locked, write_bulk_state, write_log, write_precise, write_state,
 };
 
@@ -266,87 +266,10 @@ impl SqlStore {
         &self,
         batches: &[&Prepared<'_>],
     ) -> Result<Vec<Result<CommitReceipt, StoreError>>, Failure> {
-        match self.group_one_trip(batches).await? {
-            OneTrip::Committed(receipts) => return Ok(receipts.into_iter().map(Ok).collect()),
-            OneTrip::Refused => return self.group_careful(batches).await,
-            OneTrip::NotApplicable => {}
-        }
         match self.group_fast(batches).await? {
             Some(receipts) => Ok(receipts.into_iter().map(Ok).collect()),
             None => self.group_careful(batches).await,
         }
-    }
-
-    /// PostgreSQL: the fast path's statements — fences, every batch's state
-    /// rows in multi-row statements, then the log statement that advances
-    /// the clock — sent as one query string ([`Script`]), which the database
-    /// runs as one transaction and commits without another round trip. The
-    /// clock row is locked from the log statement to the commit with no
-    /// network hop in between: group commits, which all queue on that row,
-    /// follow each other that much sooner. A refusal (a stale version, a
-    /// duplicate, a fence that no longer holds) rolls the whole string back.
-    async fn group_one_trip(&self, batches: &[&Prepared<'_>]) -> Result<OneTrip, Failure> {
-        if self.dialect() != Dialect::Postgres {
-            return Ok(OneTrip::NotApplicable);
-        }
-        let mut script = Script::default();
-        let mut log = None;
-        {
-            let mut conn = Conn::Script(&mut script);
-            let fences: Vec<_> = batches
-                .iter()
-                .filter_map(|p| p.batch.fence.as_ref())
-                .collect();
-            check_fences(&mut conn, &fences).await?;
-            write_bulk_state(&mut conn, batches).await?;
-            if batches.iter().any(|p| p.needs_clock()) {
-                let Some(statement) = LogStatement::new(batches, false)? else {
-                    return Ok(OneTrip::NotApplicable);
-                };
-                if let Conn::Script(s) = &mut conn {
-                    s.push(&statement.sql, &statement.args);
-                }
-                log = Some(statement);
-            }
-        }
-        let Some(text) = script.text() else {
-            return Ok(OneTrip::NotApplicable);
-        };
-        if text.is_empty() {
-            return Ok(OneTrip::Committed(
-                batches.iter().map(|_| CommitReceipt::default()).collect(),
-            ));
-        }
-        let Some(conn) = self.pools.script_conn().await else {
-            return Ok(OneTrip::NotApplicable);
-        };
-        let mut conn = conn?;
-        // The log statement is the last; its row (`e0`, `o0`) the last row.
-        let e0 = match crate::conn::run_script(&mut conn, text).await {
-            Ok(e0) => e0,
-            Err(sqlx::Error::Database(db)) => {
-                let e = sqlx::Error::Database(db);
-                if crate::error::is_transient(&e) {
-                    // Refused before the commit (deadlock, serialization):
-                    // nothing was written, another attempt is safe.
-                    return Err(Failure::Transient(e));
-                }
-                tracing::debug!(error = %e, "one-trip group commit refused; committing batch by batch");
-                return Ok(OneTrip::Refused);
-            }
-            // Sent, and no answer: it may have committed.
-            Err(e) => return Err(commit_failure(e)),
-        };
-        let Some(mut log) = log else {
-            return Ok(OneTrip::Committed(
-                batches.iter().map(|_| CommitReceipt::default()).collect(),
-            ));
-        };
-        let Some(e0) = e0 else {
-            return Err(StoreError::Corrupt("log_clock row is missing".to_owned()).into());
-        };
-        log.place(e0);
-        Ok(OneTrip::Committed(log.receipts))
     }
 
     /// Every batch's state rows in multi-row statements, then the clock, then
@@ -456,16 +379,6 @@ impl SqlStore {
             }
         }
     }
-}
-
-/// How a one-trip group commit ended.
-enum OneTrip {
-    /// Written and committed.
-    Committed(Vec<CommitReceipt>),
-    /// The database refused something; nothing was written.
-    Refused,
-    /// Not for this dialect or these values: the transaction path applies.
-    NotApplicable,
 }
 
 /// A failed COMMIT: the database refusing it (deadlock, serialization, busy)

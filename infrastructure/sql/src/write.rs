@@ -202,20 +202,7 @@ async fn insert_many(
         if ignore && c.dialect() != Dialect::MySql {
             sql.push_str(" ON CONFLICT DO NOTHING");
         }
-        let n = chunk.len();
-        let args: Vec<Val> = chunk.into_iter().flatten().collect();
-        if let Conn::Script(s) = c {
-            // Runs later: a plain insert either adds every row or fails the
-            // script; a skipped row fails it too.
-            if ignore {
-                s.push_expecting(&sql, &args, n);
-            } else {
-                s.push(&sql, &args);
-            }
-            inserted += n as u64;
-            continue;
-        }
-        inserted += c.exec(&sql, args).await?;
+        inserted += c.exec(&sql, chunk.into_iter().flatten().collect()).await?;
     }
     Ok(inserted)
 }
@@ -314,10 +301,6 @@ async fn update_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
     let mut args: Vec<Val> = r.cols.iter().map(|(_, v)| v.clone()).collect();
     args.extend(key_args);
     args.push(Val::version(expected));
-    if let Conn::Script(s) = c {
-        s.push_expecting(&sql, &args, 1);
-        return Ok(());
-    }
     match c.exec(&sql, args).await {
         Ok(1) => Ok(()),
         Ok(_) => Err(conflict(r, expected, stored_version(c, r).await?)),
@@ -427,10 +410,6 @@ async fn update_many(c: &mut Conn<'_>, rows: &[&RowWrite]) -> Result<(), Failure
             args.extend(r.cols.iter().map(|(_, v)| v.clone()));
             args.push(Val::version(expected));
         }
-        if let Conn::Script(s) = c {
-            s.push_expecting(&sql, &args, chunk.len());
-            continue;
-        }
         let n = match c.exec(&sql, args).await {
             Ok(n) => n,
             Err(e) if is_unique_violation(&e) => return Err(duplicate(first)),
@@ -529,10 +508,6 @@ async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
             let (filter, mut args) = key_filter(&r.key);
             let sql = format!("DELETE FROM {} WHERE {filter} AND version = ?", r.table);
             args.push(Val::version(expected));
-            if let Conn::Script(s) = c {
-                s.push_expecting(&sql, &args, 1);
-                return Ok(());
-            }
             if c.exec(&sql, args).await? != 1 {
                 return Err(conflict(r, expected, stored_version(c, r).await?));
             }
@@ -819,108 +794,74 @@ pub(crate) async fn write_bulk_log_locked(
     if c.dialect() != Dialect::Postgres {
         return Ok(None);
     }
-    let Some(mut log) = LogStatement::new(batches, true)? else {
+    let events_n: usize = batches.iter().map(|p| p.batch.events.len()).sum();
+    let outbox_n: usize = batches.iter().map(|p| p.batch.outbox.len()).sum();
+    let params = events_n * EVENT_COLUMNS.len() + outbox_n * OUTBOX_COLUMNS.len() + 4;
+    if params > MAX_PARAMS || events_n >= COPY_ROWS || outbox_n >= COPY_ROWS {
         return Ok(None);
-    };
-    let args = std::mem::take(&mut log.args);
-    let rows = c.fetch(&log.sql, args, &[Kind::Int, Kind::Int]).await?;
+    }
+    // Rows and receipts counted from zero; the statement adds the clock.
+    let mut relative = Clock::default();
+    let mut receipts = Vec::with_capacity(batches.len());
+    let (mut events, mut outbox) = (Vec::with_capacity(events_n), Vec::with_capacity(outbox_n));
+    for p in batches {
+        let (receipt, e, o) = log_rows(p.batch, &mut relative)?;
+        receipts.push(receipt);
+        events.extend(e);
+        outbox.extend(o);
+    }
+    let (e_total, o_total) = (relative.event, relative.outbox);
+    let mut args = vec![
+        Val::Int(e_total),
+        Val::Int(o_total),
+        Val::Int(e_total),
+        Val::Int(o_total),
+    ];
+    let mut sql = String::from(
+        "WITH clk AS (UPDATE log_clock SET event_pos = event_pos + ?, outbox_id = outbox_id + ? \
+         WHERE id = 1 RETURNING event_pos - ? AS e0, outbox_id - ? AS o0)",
+    );
+    for (name, table, columns, rows, base) in [
+        ("ev", "events", EVENT_COLUMNS, events, "e0"),
+        ("ob", "outbox", OUTBOX_COLUMNS, outbox, "o0"),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        // The first column is the position (or id), counted from the clock.
+        let aliases: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+        let picked: Vec<String> = aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if i == 0 {
+                    format!("clk.{base} + v.{a}")
+                } else {
+                    format!("v.{a}")
+                }
+            })
+            .collect();
+        let one = format!("({})", vec!["?"; columns.len()].join(", "));
+        sql.push_str(&format!(
+            ", {name} AS (INSERT INTO {table} ({}) SELECT {} FROM clk, (VALUES {}) AS v ({}))",
+            columns.join(", "),
+            picked.join(", "),
+            vec![one.as_str(); rows.len()].join(", "),
+            aliases.join(", ")
+        ));
+        args.extend(rows.into_iter().flatten());
+    }
+    sql.push_str(" SELECT e0, o0 FROM clk");
+    let rows = c.fetch(&sql, args, &[Kind::Int, Kind::Int]).await?;
     let Some([Cell::Int(e0), Cell::Int(_)]) = rows.first().map(Vec::as_slice) else {
         return Err(StoreError::Corrupt("log_clock row is missing".to_owned()).into());
     };
-    log.place(*e0);
-    Ok(Some(log.receipts))
-}
-
-/// PostgreSQL's one statement that advances the log clock and appends the
-/// events and outbox rows of many batches, positioned from the clock as the
-/// statement finds it; it returns that clock (`e0`, `o0`).
-pub(crate) struct LogStatement {
-    pub(crate) sql: String,
-    pub(crate) args: Vec<Val>,
-    /// Event positions counted from zero until [`LogStatement::place`].
-    pub(crate) receipts: Vec<CommitReceipt>,
-}
-
-impl LogStatement {
-    /// `None` with `bounded` when the rows are better written otherwise (more
-    /// bind parameters than a statement takes, or enough rows for `COPY`).
-    pub(crate) fn new(
-        batches: &[&Prepared<'_>],
-        bounded: bool,
-    ) -> Result<Option<Self>, StoreError> {
-        let events_n: usize = batches.iter().map(|p| p.batch.events.len()).sum();
-        let outbox_n: usize = batches.iter().map(|p| p.batch.outbox.len()).sum();
-        let params = events_n * EVENT_COLUMNS.len() + outbox_n * OUTBOX_COLUMNS.len() + 4;
-        if bounded && (params > MAX_PARAMS || events_n >= COPY_ROWS || outbox_n >= COPY_ROWS) {
-            return Ok(None);
-        }
-        // Rows and receipts counted from zero; the statement adds the clock.
-        let mut relative = Clock::default();
-        let mut receipts = Vec::with_capacity(batches.len());
-        let (mut events, mut outbox) = (Vec::with_capacity(events_n), Vec::with_capacity(outbox_n));
-        for p in batches {
-            let (receipt, e, o) = log_rows(p.batch, &mut relative)?;
-            receipts.push(receipt);
-            events.extend(e);
-            outbox.extend(o);
-        }
-        let (e_total, o_total) = (relative.event, relative.outbox);
-        let mut args = vec![
-            Val::Int(e_total),
-            Val::Int(o_total),
-            Val::Int(e_total),
-            Val::Int(o_total),
-        ];
-        let mut sql = String::from(
-            "WITH clk AS (UPDATE log_clock SET event_pos = event_pos + ?, outbox_id = outbox_id + ? \
-             WHERE id = 1 RETURNING event_pos - ? AS e0, outbox_id - ? AS o0)",
-        );
-        for (name, table, columns, rows, base) in [
-            ("ev", "events", EVENT_COLUMNS, events, "e0"),
-            ("ob", "outbox", OUTBOX_COLUMNS, outbox, "o0"),
-        ] {
-            if rows.is_empty() {
-                continue;
-            }
-            // The first column is the position (or id), counted from the clock.
-            let aliases: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
-            let picked: Vec<String> = aliases
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    if i == 0 {
-                        format!("clk.{base} + v.{a}")
-                    } else {
-                        format!("v.{a}")
-                    }
-                })
-                .collect();
-            let one = format!("({})", vec!["?"; columns.len()].join(", "));
-            sql.push_str(&format!(
-                ", {name} AS (INSERT INTO {table} ({}) SELECT {} FROM clk, (VALUES {}) AS v ({}))",
-                columns.join(", "),
-                picked.join(", "),
-                vec![one.as_str(); rows.len()].join(", "),
-                aliases.join(", ")
-            ));
-            args.extend(rows.into_iter().flatten());
-        }
-        sql.push_str(" SELECT e0, o0 FROM clk");
-        Ok(Some(Self {
-            sql,
-            args,
-            receipts,
-        }))
-    }
-
-    /// Positions the receipts' events after `e0`, the clock the statement found.
-    pub(crate) fn place(&mut self, e0: i64) {
-        for r in &mut self.receipts {
-            for p in &mut r.event_positions {
-                *p += e0;
-            }
+    for r in &mut receipts {
+        for p in &mut r.event_positions {
+            *p += e0;
         }
     }
+    Ok(Some(receipts))
 }
 
 /// The events and outbox rows of many batches as two multi-row inserts,
