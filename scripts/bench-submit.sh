@@ -70,6 +70,10 @@ settle() {
   done
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of every process named $1 (the database's server and backends).
+named_ticks() { awk -v c="($1)" '$2 == c { t += $14 + $15 } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null; }
+# CPU ticks of the whole machine (user, nice, system, irq, softirq).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 clk=$(getconf CLK_TCK)
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -122,9 +126,14 @@ for backend in $BACKENDS; do
     memory) dburl=memory; baseurl="" ;;
     *) echo "unknown backend $backend" >&2; exit 1 ;;
   esac
+  # The database's own processes, whose CPU is counted per order beside the
+  # server's (SQLite runs inside the server; the in-memory store has none).
+  case $backend in postgres) dbproc=postgres ;; mysql) dbproc=mariadbd ;; *) dbproc=none ;; esac
   echo "== $backend ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), server $SERVER_BIN)"
+  m0=$(machine_ticks)
   base=$(db_baseline "$backend" "$baseurl")
-  [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s"
+  m1=$(machine_ticks)
+  [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s, machine CPU per transaction $(awk -v t=$((m1 - m0)) -v k="$clk" -v r="$base" -v s="$SECS" 'BEGIN { printf "%.0f", t / k * 1e6 / (r * s) }') us"
   env ORDERMON_DATABASE__URL="$dburl" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
     ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$work/logs" ORDERMON_LOGS__LEVEL=warn \
     ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin \
@@ -138,14 +147,14 @@ for backend in $BACKENDS; do
     lg --users 50 --tokens-out "$work/tokens" >/dev/null
     settle
     h=$(wrk_run "$c" get.lua)
-    t0=$(ticks "$server")
+    t0=$(ticks "$server"); d0=$(named_ticks "$dbproc"); m0=$(machine_ticks)
     s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
-    t1=$(ticks "$server")
+    t1=$(ticks "$server"); d1=$(named_ticks "$dbproc"); m1=$(machine_ticks)
     orders=$(field requests "$s")
-    cpu=$(awk -v t=$((t1 - t0)) -v k="$clk" -v n="$orders" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')
+    per() { awk -v t="$1" -v k="$clk" -v n="$orders" 'BEGIN { printf "%.0f", t / k * 1e6 / n }'; }
     echo "c=$c health     $h"
     echo "c=$c submit     $s"
-    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order ${cpu} us"
+    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order $(per $((t1 - t0))) us  database CPU per order $(per $((d1 - d0))) us  machine CPU per order $(per $((m1 - m0))) us"
   done
   # Open orders: the same load for traders with none, then for traders holding $RESTING each.
   lg --users 50 --tokens-out "$work/fresh" >/dev/null
