@@ -81,7 +81,7 @@ impl LeaseStore for SqlStore {
             now_ms(d)
         );
         let attempt = || async {
-            let mut tx = self.lease_pools().begin_write().await?;
+            let mut tx = self.pools().begin_write().await?;
             let key = || vec![Val::text(name)];
             let mut rows = tx.conn().fetch(&select, key(), &KINDS).await?;
             if rows.is_empty() {
@@ -115,7 +115,7 @@ impl LeaseStore for SqlStore {
             now_ms(self.dialect())
         );
         let attempt = async {
-            let mut tx = self.lease_pools().begin_write().await?;
+            let mut tx = self.pools().begin_write().await?;
             let n = tx
                 .conn()
                 .exec(&sql, vec![Val::text(name), Val::text(holder)])
@@ -157,7 +157,7 @@ impl LeaseStore for SqlStore {
             Dialect::Sqlite => format!("UPDATE leases SET expires_ms = {now} + ? WHERE {which}"),
         };
         let args = vec![Val::Int(ms(ttl)), Val::text(holder), Val::text(prefix)];
-        self.exec_each_on(self.lease_pools(), &[(sql, args)]).await
+        self.exec_each(&[(sql, args)]).await
     }
 
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
@@ -166,7 +166,7 @@ impl LeaseStore for SqlStore {
             "SELECT name, holder, epoch, expires_ms, {} FROM leases ORDER BY name",
             now_ms(self.dialect())
         );
-        let rows = self.fetch_leases(&sql, Vec::new(), &KINDS).await?;
+        let rows = self.fetch(&sql, Vec::new(), &KINDS).await?;
         rows.iter()
             .filter(|r| matches!(r.first(), Some(Cell::Text(n)) if n.starts_with(prefix)))
             .map(lease)

@@ -14,20 +14,11 @@ use crate::write::{
     write_bulk_log_locked, write_bulk_state, write_log, write_precise, write_state,
 };
 
-/// Connections of the leases' own pool: a renewal and an acquisition (or a
-/// listing) at once.
-const LEASE_CONNECTIONS: u32 = 2;
-
-/// The SQL store: a pool per database (and a small one of its own for
-/// leases on PostgreSQL and MySQL), any of SQLite, PostgreSQL and
+/// The SQL store: one pool per database, any of SQLite, PostgreSQL and
 /// MySQL/MariaDB, implementing [`Store`] and every query repository port.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pools: Pools,
-    /// Leases' own connections (PostgreSQL, MySQL; SQLite shares its one
-    /// writer): a renewal must not queue behind the store's work, or a busy
-    /// instance loses its leases while it is healthy.
-    lease_pools: Pools,
     config: PoolConfig,
     /// The URL with its password masked, for logs and errors.
     url: String,
@@ -47,26 +38,8 @@ impl SqlStore {
     /// texts carry the URL with its password masked.
     pub async fn connect(url: &str, config: PoolConfig) -> Result<Self, StoreError> {
         let pools = connect(url, &config).await?;
-        let lease_pools = match pools.dialect() {
-            Dialect::Sqlite => pools.clone(),
-            Dialect::Postgres | Dialect::MySql => {
-                let leases = PoolConfig {
-                    max_connections: LEASE_CONNECTIONS,
-                    min_connections: 0,
-                    ..config.clone()
-                };
-                match connect(url, &leases).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        pools.close().await;
-                        return Err(e);
-                    }
-                }
-            }
-        };
         Ok(Self {
             pools,
-            lease_pools,
             config,
             url: redact_url(url),
             scrubber: Scrubber::new(url),
@@ -110,7 +83,6 @@ impl SqlStore {
     /// Closes every pooled connection (graceful shutdown).
     pub async fn close(&self) {
         self.pools.close().await;
-        self.lease_pools.close().await;
     }
 
     pub(crate) fn scrubbed(&self, e: &sqlx::Error) -> StoreError {
@@ -133,9 +105,9 @@ impl SqlStore {
         self.pools.connections()
     }
 
-    /// The pools leases use (see the `lease_pools` field).
-    pub(crate) fn lease_pools(&self) -> &Pools {
-        &self.lease_pools
+    /// The pools, for statements that need their own transaction shape.
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// Runs one read statement on a pooled connection, retrying transient errors.
@@ -145,7 +117,7 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(&self.pools, sql, args, kinds, true).await
+        self.fetch_with(sql, args, kinds, true).await
     }
 
     /// `(BIGINT, TEXT)` rows mapped by `f` straight from the driver's rows
@@ -181,23 +153,11 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(&self.pools, sql, args, kinds, false).await
-    }
-
-    /// [`SqlStore::fetch`] on the leases' pools.
-    pub(crate) async fn fetch_leases(
-        &self,
-        sql: &str,
-        args: Vec<Val>,
-        kinds: &[Kind],
-    ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(&self.lease_pools, sql, args, kinds, true)
-            .await
+        self.fetch_with(sql, args, kinds, false).await
     }
 
     async fn fetch_with(
         &self,
-        pools: &Pools,
         sql: &str,
         args: Vec<Val>,
         kinds: &[Kind],
@@ -206,7 +166,7 @@ impl SqlStore {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
-                let mut conn = pools.read().await?;
+                let mut conn = self.pools.read().await?;
                 conn.conn()
                     .fetch_with(sql, args.clone(), kinds, persistent)
                     .await
@@ -227,19 +187,10 @@ impl SqlStore {
         &self,
         statements: &[(String, Vec<Val>)],
     ) -> Result<u64, StoreError> {
-        self.exec_each_on(&self.pools, statements).await
-    }
-
-    /// [`SqlStore::exec_each`] on `pools`.
-    pub(crate) async fn exec_each_on(
-        &self,
-        pools: &Pools,
-        statements: &[(String, Vec<Val>)],
-    ) -> Result<u64, StoreError> {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
-                let mut tx = pools.begin_write().await?;
+                let mut tx = self.pools.begin_write().await?;
                 let mut n = 0;
                 for (sql, args) in statements {
                     n += tx.conn().exec(sql, args.clone()).await?;
