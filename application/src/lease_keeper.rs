@@ -178,7 +178,7 @@ impl LeaseKeeper {
         while !cancel.is_cancelled() {
             let asked = Instant::now();
             let answer = tokio::select! {
-                a = self.store.acquire(&self.name, &self.instance, self.ttl) => a,
+                a = self.store.keep(&self.name, &self.instance, self.ttl) => a,
                 () = cancel.cancelled() => break,
             };
             let was = held.filter(|h| asked < h.until);

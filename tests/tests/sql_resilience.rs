@@ -204,3 +204,54 @@ per_backend!(
     corrupt_rows_are_errors_not_panics,
     closed_store_is_unavailable
 );
+
+/// Lease renewals have connections of their own: with the store's one
+/// connection held by a long statement, the store's own work waits, and a
+/// keeper's renewal (`keep`) and `renew_all` do not (a busy instance keeps
+/// its leases).
+async fn leases_do_not_wait_for_a_busy_pool(t: &TestStore, sleep: &'static str) {
+    use ordermon_domain::ports::{LeaseStore as _, Outbox as _};
+    let url = t.url.as_ref().unwrap();
+    let one = PoolConfig {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(10),
+        ..quick()
+    };
+    let store = SqlStore::connect(url, one).await.unwrap();
+    let busy = store.clone();
+    let held = tokio::spawn(async move { busy.execute_unprepared(sleep).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waited = tokio::time::timeout(Duration::from_millis(500), store.pending_count()).await;
+    assert!(waited.is_err(), "the pool was not busy: {waited:?}");
+    let ttl = Duration::from_secs(10);
+    let lease = tokio::time::timeout(Duration::from_secs(2), store.keep("relay", "inst-a", ttl))
+        .await
+        .expect("keeping a lease waited for the busy pool")
+        .unwrap();
+    assert_eq!((lease.holder.as_str(), lease.live), ("inst-a", true));
+    let renewed = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.renew_all("relay", "inst-a", ttl),
+    )
+    .await
+    .expect("renewing waited for the busy pool")
+    .unwrap();
+    assert_eq!(renewed, 1);
+    held.await.unwrap().unwrap();
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_leases_do_not_wait_for_a_busy_pool() {
+    if let Some(t) = provision(Backend::Postgres).await {
+        leases_do_not_wait_for_a_busy_pool(&t, "SELECT pg_sleep(3)").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_leases_do_not_wait_for_a_busy_pool() {
+    if let Some(t) = provision(Backend::MySql).await {
+        leases_do_not_wait_for_a_busy_pool(&t, "SELECT SLEEP(3)").await;
+    }
+}

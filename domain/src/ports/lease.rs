@@ -81,6 +81,17 @@ pub trait LeaseStore: Send + Sync {
     /// [`LEASE_NAME_MAX`] or holds control characters.
     async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError>;
 
+    /// [`LeaseStore::acquire`] by a holder that keeps one lease renewed on a
+    /// timer (an instance's membership, the relay's). A store may serve these
+    /// apart from bulk takes and its other work, so that a busy store cannot
+    /// make a healthy holder lose its lease; by default it is `acquire`.
+    ///
+    /// # Errors
+    /// As [`LeaseStore::acquire`].
+    async fn keep(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        self.acquire(name, holder, ttl).await
+    }
+
     /// Lets `name` lapse at once if `holder` holds it; returns whether it did.
     ///
     /// # Errors

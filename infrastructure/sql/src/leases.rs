@@ -13,7 +13,7 @@ use ordermon_domain::ports::{Fence, Lease, LeaseStore, StoreError, check_lease_n
 use crate::conn::{Cell, Conn, Kind, Row, Val};
 use crate::decode::{int, text, uint};
 use crate::error::{Failure, is_transient};
-use crate::pool::WriteTx;
+use crate::pool::{Pools, WriteTx};
 use crate::store::SqlStore;
 use crate::url::Dialect;
 
@@ -62,9 +62,15 @@ fn ms(d: Duration) -> i64 {
         .clamp(1, 10 * 365 * 86_400_000)
 }
 
-#[async_trait]
-impl LeaseStore for SqlStore {
-    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+impl SqlStore {
+    /// [`LeaseStore::acquire`] on `pools`.
+    async fn acquire_on(
+        &self,
+        pools: &Pools,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
         if let Some(e) =
             check_lease_name("name", name).or_else(|| check_lease_name("holder", holder))
         {
@@ -81,7 +87,7 @@ impl LeaseStore for SqlStore {
             now_ms(d)
         );
         let attempt = || async {
-            let mut tx = self.pools().begin_write().await?;
+            let mut tx = pools.begin_write().await?;
             let key = || vec![Val::text(name)];
             let mut rows = tx.conn().fetch(&select, key(), &KINDS).await?;
             if rows.is_empty() {
@@ -107,6 +113,18 @@ impl LeaseStore for SqlStore {
         rows.first()
             .ok_or_else(|| StoreError::Unexpected(format!("lease {name} vanished")))
             .and_then(lease)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for SqlStore {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        self.acquire_on(self.pools(), name, holder, ttl).await
+    }
+
+    async fn keep(&self, name: &str, holder: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        self.acquire_on(self.keeper_pools(), name, holder, ttl)
+            .await
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
@@ -157,7 +175,7 @@ impl LeaseStore for SqlStore {
             Dialect::Sqlite => format!("UPDATE leases SET expires_ms = {now} + ? WHERE {which}"),
         };
         let args = vec![Val::Int(ms(ttl)), Val::text(holder), Val::text(prefix)];
-        self.exec_each(&[(sql, args)]).await
+        self.exec_each_on(self.keeper_pools(), &[(sql, args)]).await
     }
 
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {

@@ -14,11 +14,23 @@ use crate::write::{
     write_bulk_log_locked, write_bulk_state, write_log, write_precise, write_state,
 };
 
-/// The SQL store: one pool per database, any of SQLite, PostgreSQL and
+/// Connections of the lease keepers' own pool: the membership's and the
+/// relay's renewals and the owners' `renew_all`, a few statements a second.
+const KEEPER_CONNECTIONS: u32 = 2;
+
+/// The SQL store: a pool per database (and a small one of its own for
+/// lease renewals on PostgreSQL and MySQL), any of SQLite, PostgreSQL and
 /// MySQL/MariaDB, implementing [`Store`] and every query repository port.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pools: Pools,
+    /// Lease renewals' own connections (PostgreSQL, MySQL; SQLite shares its
+    /// one writer): [`LeaseStore::keep`] and `renew_all` must not queue behind
+    /// the store's work or bulk takes, or a busy instance loses its leases
+    /// while it is healthy.
+    ///
+    /// [`LeaseStore::keep`]: ordermon_domain::ports::LeaseStore::keep
+    keeper_pools: Pools,
     config: PoolConfig,
     /// The URL with its password masked, for logs and errors.
     url: String,
@@ -38,8 +50,26 @@ impl SqlStore {
     /// texts carry the URL with its password masked.
     pub async fn connect(url: &str, config: PoolConfig) -> Result<Self, StoreError> {
         let pools = connect(url, &config).await?;
+        let keeper_pools = match pools.dialect() {
+            Dialect::Sqlite => pools.clone(),
+            Dialect::Postgres | Dialect::MySql => {
+                let leases = PoolConfig {
+                    max_connections: KEEPER_CONNECTIONS,
+                    min_connections: 0,
+                    ..config.clone()
+                };
+                match connect(url, &leases).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        pools.close().await;
+                        return Err(e);
+                    }
+                }
+            }
+        };
         Ok(Self {
             pools,
+            keeper_pools,
             config,
             url: redact_url(url),
             scrubber: Scrubber::new(url),
@@ -83,6 +113,7 @@ impl SqlStore {
     /// Closes every pooled connection (graceful shutdown).
     pub async fn close(&self) {
         self.pools.close().await;
+        self.keeper_pools.close().await;
     }
 
     pub(crate) fn scrubbed(&self, e: &sqlx::Error) -> StoreError {
@@ -105,7 +136,12 @@ impl SqlStore {
         self.pools.connections()
     }
 
-    /// The pools, for statements that need their own transaction shape.
+    /// The pools lease renewals use (see the `keeper_pools` field).
+    pub(crate) fn keeper_pools(&self) -> &Pools {
+        &self.keeper_pools
+    }
+
+    /// The store's pools.
     pub(crate) fn pools(&self) -> &Pools {
         &self.pools
     }
@@ -117,7 +153,7 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(sql, args, kinds, true).await
+        self.fetch_with(&self.pools, sql, args, kinds, true).await
     }
 
     /// `(BIGINT, TEXT)` rows mapped by `f` straight from the driver's rows
@@ -153,11 +189,12 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(sql, args, kinds, false).await
+        self.fetch_with(&self.pools, sql, args, kinds, false).await
     }
 
     async fn fetch_with(
         &self,
+        pools: &Pools,
         sql: &str,
         args: Vec<Val>,
         kinds: &[Kind],
@@ -166,7 +203,7 @@ impl SqlStore {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
-                let mut conn = self.pools.read().await?;
+                let mut conn = pools.read().await?;
                 conn.conn()
                     .fetch_with(sql, args.clone(), kinds, persistent)
                     .await
@@ -187,10 +224,19 @@ impl SqlStore {
         &self,
         statements: &[(String, Vec<Val>)],
     ) -> Result<u64, StoreError> {
+        self.exec_each_on(&self.pools, statements).await
+    }
+
+    /// [`SqlStore::exec_each`] on `pools`.
+    pub(crate) async fn exec_each_on(
+        &self,
+        pools: &Pools,
+        statements: &[(String, Vec<Val>)],
+    ) -> Result<u64, StoreError> {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
-                let mut tx = self.pools.begin_write().await?;
+                let mut tx = pools.begin_write().await?;
                 let mut n = 0;
                 for (sql, args) in statements {
                     n += tx.conn().exec(sql, args.clone()).await?;
