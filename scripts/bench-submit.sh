@@ -77,6 +77,7 @@ machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat;
 clk=$(getconf CLK_TCK)
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+per() { awk -v t="$1" -v k="$clk" -v n="$2" 'BEGIN { printf "%.0f", t / k * 1e6 / n }'; } # ticks count -> us each
 
 wrk_run() { # conns script [env...] -> RESULT line
   local c=$1 script=$2; shift 2
@@ -133,7 +134,7 @@ for backend in $BACKENDS; do
   m0=$(machine_ticks)
   base=$(db_baseline "$backend" "$baseurl")
   m1=$(machine_ticks)
-  [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s, machine CPU per transaction $(awk -v t=$((m1 - m0)) -v k="$clk" -v r="$base" -v s="$SECS" 'BEGIN { printf "%.0f", t / k * 1e6 / (r * s) }') us"
+  [ "$backend" != memory ] && echo "baseline one-row INSERT per transaction: $base tx/s, machine CPU per transaction $(per $((m1 - m0)) "$(awk -v r="$base" -v s="$SECS" 'BEGIN { print r * s }')") us"
   env ORDERMON_DATABASE__URL="$dburl" ORDERMON_AUTH__JWT_SECRET="$SECRET" \
     ORDERMON_HTTP__ADDR="127.0.0.1:$PORT" ORDERMON_LOGS__DIR="$work/logs" ORDERMON_LOGS__LEVEL=warn \
     ORDERMON_HTTP__RATE_LIMIT_PER_USER=0 ORDERMON_AUTH__BOOTSTRAP_ADMIN=loadgen-admin \
@@ -151,10 +152,9 @@ for backend in $BACKENDS; do
     s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
     t1=$(ticks "$server"); d1=$(named_ticks "$dbproc"); m1=$(machine_ticks)
     orders=$(field requests "$s")
-    per() { awk -v t="$1" -v k="$clk" -v n="$orders" 'BEGIN { printf "%.0f", t / k * 1e6 / n }'; }
     echo "c=$c health     $h"
     echo "c=$c submit     $s"
-    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order $(per $((t1 - t0))) us  database CPU per order $(per $((d1 - d0))) us  machine CPU per order $(per $((m1 - m0))) us"
+    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order $(per $((t1 - t0)) "$orders") us  database CPU per order $(per $((d1 - d0)) "$orders") us  machine CPU per order $(per $((m1 - m0)) "$orders") us"
   done
   # Open orders: the same load for traders with none, then for traders holding $RESTING each.
   lg --users 50 --tokens-out "$work/fresh" >/dev/null

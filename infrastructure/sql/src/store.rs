@@ -53,12 +53,12 @@ impl SqlStore {
         let keeper_pools = match pools.dialect() {
             Dialect::Sqlite => pools.clone(),
             Dialect::Postgres | Dialect::MySql => {
-                let leases = PoolConfig {
+                let keepers = PoolConfig {
                     max_connections: KEEPER_CONNECTIONS,
                     min_connections: 0,
                     ..config.clone()
                 };
-                match connect(url, &leases).await {
+                match connect(url, &keepers).await {
                     Ok(p) => p,
                     Err(e) => {
                         pools.close().await;
@@ -141,7 +141,7 @@ impl SqlStore {
         &self.keeper_pools
     }
 
-    /// The store's pools.
+    /// The pools, for statements that need their own transaction shape.
     pub(crate) fn pools(&self) -> &Pools {
         &self.pools
     }
@@ -153,7 +153,7 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(&self.pools, sql, args, kinds, true).await
+        self.fetch_with(sql, args, kinds, true).await
     }
 
     /// `(BIGINT, TEXT)` rows mapped by `f` straight from the driver's rows
@@ -189,12 +189,11 @@ impl SqlStore {
         args: Vec<Val>,
         kinds: &[Kind],
     ) -> Result<Vec<Row>, StoreError> {
-        self.fetch_with(&self.pools, sql, args, kinds, false).await
+        self.fetch_with(sql, args, kinds, false).await
     }
 
     async fn fetch_with(
         &self,
-        pools: &Pools,
         sql: &str,
         args: Vec<Val>,
         kinds: &[Kind],
@@ -203,7 +202,7 @@ impl SqlStore {
         let mut backoff = self.config.backoff(self.config.retry_attempts.max(1));
         loop {
             let attempt = async {
-                let mut conn = pools.read().await?;
+                let mut conn = self.pools.read().await?;
                 conn.conn()
                     .fetch_with(sql, args.clone(), kinds, persistent)
                     .await
