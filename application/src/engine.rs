@@ -214,8 +214,14 @@ impl Engine {
         );
         cache.spawn_quote_mirror(quotes.clone(), &tracker, cancel.child_token());
         let config_lanes = config.monitor.lane_count();
+        let loads = crate::state_loads::StateLoads::spawn(
+            persistence.clone(),
+            crate::state_loads::STATE_LOAD_WORKERS,
+            crate::state_loads::MAX_STATE_BATCH,
+        );
         let ctx = Arc::new(Context {
             persistence,
+            loads,
             committer,
             venue: std::sync::OnceLock::new(),
             quotes,

@@ -28,6 +28,7 @@ pub mod relay;
 pub mod replay;
 pub mod request_limits;
 pub mod sign_in;
+mod state_loads;
 pub mod strategy;
 pub mod strategy_health;
 pub mod stream;

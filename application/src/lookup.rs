@@ -168,6 +168,10 @@ impl OrderRepository for BatchedClientIdLookups {
     ) -> Result<Vec<Order>, StoreError> {
         self.inner.get_orders_by_client_ids(keys).await
     }
+
+    async fn open_orders_of(&self, users: &[UserId]) -> Result<Vec<Order>, StoreError> {
+        self.inner.open_orders_of(users).await
+    }
 }
 
 #[cfg(test)]

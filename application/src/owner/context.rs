@@ -129,6 +129,8 @@ pub struct MonitorCounters {
 /// Shared by every owner.
 pub(crate) struct Context {
     pub(crate) persistence: Persistence,
+    /// Owners' start-up reads, batched.
+    pub(crate) loads: crate::state_loads::StateLoads,
     pub(crate) committer: GroupCommitter,
     pub(crate) venue: OnceLock<Arc<dyn ExecutionVenue>>,
     pub(crate) quotes: Arc<QuoteBook>,

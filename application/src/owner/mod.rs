@@ -214,8 +214,8 @@ impl Owner {
         cancel: CancellationToken,
     ) {
         let now = ctx.clock.now();
-        let state = match UserState::load(&ctx.persistence, &user_id, now).await {
-            Ok(Some(s)) => s,
+        let records = match ctx.loads.load(&user_id).await {
+            Ok(Some(r)) => r,
             Ok(None) => {
                 rx.close();
                 while let Some(cmd) = rx.recv().await {
@@ -224,6 +224,7 @@ impl Owner {
                 return;
             }
             Err(e) => {
+                let e = AppError::from(e);
                 rx.close();
                 while let Some(cmd) = rx.recv().await {
                     cmd.fail(e.clone());
@@ -231,13 +232,24 @@ impl Owner {
                 return;
             }
         };
+        // An active user's monitor starts next, with these strategies; a
+        // disabled user's are read when first needed.
+        let strategies =
+            (records.user.status == ordermon_domain::user::UserStatus::Active).then(|| {
+                records
+                    .strategies
+                    .iter()
+                    .map(|s| (s.id.clone(), s.clone()))
+                    .collect()
+            });
+        let state = UserState::from_records(records, now);
         let mut owner = Self {
             ctx,
             mailbox,
             state,
             cycle: Cycle::default(),
             correlation: None,
-            strategies: None,
+            strategies,
             monitor: None,
             published: 0,
         };
@@ -483,8 +495,9 @@ impl Owner {
         }
         // The in-memory state is ahead of the store: reload it.
         let now = self.now();
-        match UserState::load(&self.ctx.persistence, &self.state.user.id, now).await {
-            Ok(Some(mut fresh)) => {
+        match self.ctx.loads.load(&self.state.user.id).await {
+            Ok(Some(records)) => {
+                let mut fresh = UserState::from_records(records, now);
                 let mut cids = std::mem::take(&mut self.state.session_cids);
                 for c in &cycle.new_cids {
                     cids.remove(c);

@@ -13,7 +13,7 @@ use ordermon_domain::position::Position;
 use ordermon_domain::user::User;
 
 use crate::error::AppError;
-use crate::persistence::Persistence;
+use crate::state_loads::UserRecords;
 
 use super::session_cids::SessionCids;
 
@@ -35,44 +35,25 @@ pub(crate) struct UserState {
 }
 
 impl UserState {
-    /// Loads a user's state from the store. `Ok(None)` when the user does not exist.
-    pub(crate) async fn load(
-        p: &Persistence,
-        user_id: &ordermon_domain::ids::UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Self>, AppError> {
-        let Some(user) = p.users.get_user(user_id).await? else {
-            return Ok(None);
-        };
-        let account = p
-            .accounts
-            .get_account(user_id)
-            .await?
-            .unwrap_or_else(|| Account::new(user_id.clone(), user.account_type));
-        let orders = p
-            .orders
-            .open_orders(Some(user_id))
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
-        let positions = p
-            .positions
-            .list_positions(user_id)
-            .await?
-            .into_iter()
-            .map(|pos| (pos.instrument_id.clone(), pos))
-            .collect();
-        Ok(Some(Self {
-            user,
+    /// A user's state from its records (see [`crate::state_loads`]).
+    pub(crate) fn from_records(r: UserRecords, now: DateTime<Utc>) -> Self {
+        let account = r
+            .account
+            .unwrap_or_else(|| Account::new(r.user.id.clone(), r.user.account_type));
+        Self {
+            user: r.user,
             account,
-            orders,
+            orders: r.open_orders.into_iter().map(|o| (o.id, o)).collect(),
             session_cids: SessionCids::default(),
-            positions,
+            positions: r
+                .positions
+                .into_iter()
+                .map(|pos| (pos.instrument_id.clone(), pos))
+                .collect(),
             recent_submits: VecDeque::new(),
             day: now.date_naive(),
             day_realized: Decimal::ZERO,
-        }))
+        }
     }
 
     /// Open orders right now.

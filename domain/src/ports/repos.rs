@@ -165,6 +165,19 @@ pub trait OrderRepository: Send + Sync {
         }
         Ok(found)
     }
+    /// The open orders of every user in `users`, in no particular order
+    /// (owners starting together load in bulk; the default asks one user at
+    /// a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn open_orders_of(&self, users: &[UserId]) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for user in users {
+            found.extend(self.open_orders(Some(user)).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Fills.
@@ -194,6 +207,18 @@ pub trait PositionRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn list_positions(&self, user: &UserId) -> Result<Vec<Position>, StoreError>;
+    /// The positions of every user in `users`, in no particular order (the
+    /// default asks one user at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn positions_of(&self, users: &[UserId]) -> Result<Vec<Position>, StoreError> {
+        let mut found = Vec::new();
+        for user in users {
+            found.extend(self.list_positions(user).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Accounts.
@@ -204,6 +229,18 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn get_account(&self, user: &UserId) -> Result<Option<Account>, StoreError>;
+    /// The accounts among `users` that exist, in no particular order (the
+    /// default asks one user at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_accounts(&self, users: &[UserId]) -> Result<Vec<Account>, StoreError> {
+        let mut found = Vec::new();
+        for user in users {
+            found.extend(self.get_account(user).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Users.
@@ -225,6 +262,18 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError>;
+    /// The users among `ids` that exist, in no particular order (the default
+    /// asks one id at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let mut found = Vec::new();
+        for id in ids {
+            found.extend(self.get_user(id).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Strategies.
@@ -244,6 +293,18 @@ pub trait StrategyRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError>;
+    /// The strategies of every user in `users`, in no particular order (the
+    /// default asks one user at a time).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn strategies_of(&self, users: &[UserId]) -> Result<Vec<Strategy>, StoreError> {
+        let mut found = Vec::new();
+        for user in users {
+            found.extend(self.list_strategies(user).await?);
+        }
+        Ok(found)
+    }
     /// Every strategy's id, owner, status and version (the engine's scan; cheap).
     ///
     /// # Errors

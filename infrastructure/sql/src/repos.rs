@@ -75,6 +75,28 @@ impl Filter {
     }
 }
 
+/// Users from `(data, status)` rows: the status column wins.
+fn users_from(rows: &[Vec<Cell>]) -> Result<Vec<User>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let mut user: User = json(r, 0, "user")?;
+            user.status = parsed(r, 1, "user status")?;
+            Ok(user)
+        })
+        .collect()
+}
+
+/// Strategies from `(data, status)` rows: the status column wins.
+fn strategies_from(rows: &[Vec<Cell>]) -> Result<Vec<Strategy>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let mut strategy: Strategy = json(r, 0, "strategy")?;
+            strategy.status = parsed(r, 1, "strategy status")?;
+            Ok(strategy)
+        })
+        .collect()
+}
+
 impl SqlStore {
     /// Entities from `(data)` rows.
     pub(crate) async fn entities<T: serde::de::DeserializeOwned>(
@@ -97,25 +119,13 @@ impl SqlStore {
     /// Users from `(data, status)` rows: the status column wins.
     async fn users(&self, sql: &str, args: Vec<Val>) -> Result<Vec<User>, StoreError> {
         let rows = self.fetch(sql, args, &[Kind::Text, Kind::Text]).await?;
-        rows.iter()
-            .map(|r| {
-                let mut user: User = json(r, 0, "user")?;
-                user.status = parsed(r, 1, "user status")?;
-                Ok(user)
-            })
-            .collect()
+        users_from(&rows)
     }
 
     /// Strategies from `(data, status)` rows: the status column wins.
     async fn strategies(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Strategy>, StoreError> {
         let rows = self.fetch(sql, args, &[Kind::Text, Kind::Text]).await?;
-        rows.iter()
-            .map(|r| {
-                let mut strategy: Strategy = json(r, 0, "strategy")?;
-                strategy.status = parsed(r, 1, "strategy status")?;
-                Ok(strategy)
-            })
-            .collect()
+        strategies_from(&rows)
     }
 
     /// Events from `(position, data)` rows.
@@ -259,6 +269,29 @@ impl OrderRepository for SqlStore {
         }
         Ok(found)
     }
+
+    async fn open_orders_of(&self, users: &[UserId]) -> Result<Vec<Order>, StoreError> {
+        let open: Vec<&str> = OrderStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        let mut found = Vec::new();
+        for chunk in users.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM orders WHERE status IN ({}) AND user_id IN ({})",
+                marks(open.len()),
+                marks(chunk.len())
+            );
+            let args = open
+                .iter()
+                .map(|s| Val::text(*s))
+                .chain(chunk.iter().map(Val::text))
+                .collect();
+            found.extend(self.looked_up(&sql, args).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// Keys one bulk lookup carries per statement.
@@ -312,6 +345,23 @@ impl PositionRepository for SqlStore {
         let sql = "SELECT data FROM positions WHERE user_id = ? ORDER BY instrument_id";
         self.entities(sql, vec![Val::text(user)], "position").await
     }
+
+    async fn positions_of(&self, users: &[UserId]) -> Result<Vec<Position>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in users.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM positions WHERE user_id IN ({})",
+                marks(chunk.len())
+            );
+            let rows = self
+                .fetch_planned(&sql, chunk.iter().map(Val::text).collect(), &[Kind::Text])
+                .await?;
+            for r in &rows {
+                found.push(json(r, 0, "position")?);
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]
@@ -347,6 +397,50 @@ impl AccountRepository for SqlStore {
         overlay_reservations(&mut account, reservations, 5)?;
         Ok(Some(account))
     }
+
+    async fn get_accounts(&self, users: &[UserId]) -> Result<Vec<Account>, StoreError> {
+        // As `get_account`, for many users at once: one statement per chunk,
+        // each row led by its user id, so every account is one snapshot.
+        let kinds = [
+            Kind::Text,
+            Kind::Text,
+            Kind::Text,
+            Kind::Text,
+            Kind::Dec,
+            Kind::Dec,
+            Kind::Text,
+        ];
+        let mut found = Vec::new();
+        for chunk in users.chunks(LOOKUP_CHUNK) {
+            let list = marks(chunk.len());
+            let sql = format!(
+                "SELECT a.user_id, 'a', a.data, b.currency, b.total, b.reserved, NULL \
+                 FROM accounts a LEFT JOIN account_balances b ON b.user_id = a.user_id \
+                 WHERE a.user_id IN ({list}) \
+                 UNION ALL \
+                 SELECT r.user_id, 'r', NULL, NULL, NULL, NULL, r.data \
+                 FROM account_reservations r WHERE r.user_id IN ({list}) \
+                 ORDER BY 1, 2, 4"
+            );
+            let args = chunk.iter().chain(chunk).map(Val::text).collect();
+            let rows = self.fetch_planned(&sql, args, &kinds).await?;
+            for group in rows.chunk_by(|a, b| a.first() == b.first()) {
+                let split =
+                    group.partition_point(|r| r.get(1) == Some(&Cell::Text("a".to_owned())));
+                let (heads, reservations) = group.split_at(split);
+                // Reservations of a user without an account row: nothing to
+                // hang them on, as `get_account` would say.
+                let Some(first) = heads.first() else {
+                    continue;
+                };
+                let mut account: Account = json(first, 2, "account")?;
+                overlay_balances(&mut account, heads, 3)?;
+                overlay_reservations(&mut account, reservations, 6)?;
+                found.push(account);
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]
@@ -354,6 +448,22 @@ impl UserRepository for SqlStore {
     async fn get_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = "SELECT data, status FROM users WHERE id = ?";
         Ok(self.users(sql, vec![Val::text(id)]).await?.pop())
+    }
+
+    async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT data, status FROM users WHERE id IN ({})",
+                marks(chunk.len())
+            );
+            let args = chunk.iter().map(Val::text).collect();
+            let rows = self
+                .fetch_planned(&sql, args, &[Kind::Text, Kind::Text])
+                .await?;
+            found.extend(users_from(&rows)?);
+        }
+        Ok(found)
     }
 
     async fn list_users(&self, after: Option<&UserId>, n: u32) -> Result<Vec<User>, StoreError> {
@@ -398,6 +508,22 @@ impl StrategyRepository for SqlStore {
     async fn list_strategies(&self, user: &UserId) -> Result<Vec<Strategy>, StoreError> {
         let sql = "SELECT data, status FROM strategies WHERE user_id = ? ORDER BY id";
         self.strategies(sql, vec![Val::text(user)]).await
+    }
+
+    async fn strategies_of(&self, users: &[UserId]) -> Result<Vec<Strategy>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in users.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT data, status FROM strategies WHERE user_id IN ({}) ORDER BY user_id, id",
+                marks(chunk.len())
+            );
+            let args = chunk.iter().map(Val::text).collect();
+            let rows = self
+                .fetch_planned(&sql, args, &[Kind::Text, Kind::Text])
+                .await?;
+            found.extend(strategies_from(&rows)?);
+        }
+        Ok(found)
     }
 
     async fn strategy_statuses(

@@ -48,6 +48,7 @@ macro_rules! contract_suite {
                 reads::operator_sql_flips_statuses,
                 reads::operator_cancels_are_found,
                 reads::reference_data_round_trip,
+                reads::bulk_state_loads_match_one_user_reads,
                 reads::alerts_bars_fills_and_feed,
                 alerting::alerting_round_trips,
                 alerting::alerting_version_conflicts,

@@ -5,11 +5,14 @@ use chrono::{Duration, Utc};
 use ordermon_domain::alert::AlertState;
 use ordermon_domain::ids::{OrderId, StrategyId};
 use ordermon_domain::order::{Order, OrderEvent, OrderStatus};
-use ordermon_domain::ports::{AlertQuery, FillQuery, OrderQuery, ReservationWrite, StateChange};
+use ordermon_domain::ports::{
+    AlertQuery, ChangeSet, FillQuery, OrderQuery, ReservationWrite, StateChange,
+};
 use ordermon_domain::strategy::StrategyStatus;
 use ordermon_domain::user::UserStatus;
 use ordermon_domain::values::{Currency, Money};
 use ordermon_tests::TestStore;
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use crate::fixtures::*;
@@ -502,4 +505,164 @@ pub(crate) async fn operator_cancels_are_found(t: &TestStore) {
     want.sort_by_key(|(id, _)| *id);
     assert_eq!(s.cancels_requested(100).await.unwrap(), want);
     assert_eq!(s.cancels_requested(1).await.unwrap(), want[..1]);
+}
+
+/// Bulk reads for owners starting together: for many users at once, each
+/// bulk read answers exactly what the one-user read answers for each user,
+/// over more users than one statement carries, with ids that differ only in
+/// case, unknown users ignored, and nothing for none.
+pub(crate) async fn bulk_state_loads_match_one_user_reads(t: &TestStore) {
+    use std::collections::BTreeMap;
+
+    use ordermon_domain::ids::UserId;
+
+    let s = &t.store;
+    // 450 users (more than one statement's worth), plus two that differ only
+    // in case.
+    let mut names: Vec<String> = (0..450).map(|i| format!("bulk-{i:03}")).collect();
+    names.push("Bulk-001".to_owned());
+    names.push("BULK-001".to_owned());
+    let mut batch = ChangeSet::default();
+    for (i, name) in names.iter().enumerate() {
+        batch.changes.push(StateChange::User {
+            user: Box::new(user(name)),
+            expected: 0,
+        });
+        // Every third user has no account row; every other has a second
+        // currency; every fifth holds reservations.
+        if i % 3 != 0 {
+            let mut a = account(name, Decimal::from(1000 + i), dec!(5));
+            if i % 2 == 0 {
+                a.adjust_cash(&Money::new(dec!(7.80), Currency::new("HKD").unwrap()).unwrap())
+                    .unwrap();
+            }
+            if i % 5 == 0 {
+                for n in 1..=2 {
+                    let id = OrderId::generate();
+                    a.reservations.insert(
+                        id,
+                        ordermon_domain::account::Reservation {
+                            order_id: id,
+                            hold: ordermon_domain::account::Hold::Cash {
+                                currency: usd(),
+                                amount: Decimal::from(n),
+                            },
+                            remaining_qty: Decimal::ONE,
+                        },
+                    );
+                }
+            }
+            batch.changes.push(StateChange::Account {
+                account: Box::new(a),
+                expected: 0,
+                reservations: ReservationWrite::All,
+            });
+        }
+        if i % 4 == 0 {
+            for instrument in ["ACME.SIM", "BETA.SIM"] {
+                batch.changes.push(StateChange::Position {
+                    position: Box::new(position(name, instrument, dec!(3), dec!(30))),
+                    expected: 0,
+                });
+            }
+        }
+        if i % 2 == 1 {
+            for n in 0..2 {
+                batch.changes.push(StateChange::Strategy {
+                    strategy: Box::new(strategy(&format!("st-{i}-{n}"), name)),
+                    expected: 0,
+                });
+            }
+        }
+    }
+    s.commit(batch).await.unwrap();
+    // Orders: every seventh user has two open ones and a closed one.
+    for name in names.iter().step_by(7) {
+        for cid in ["open-1", "open-2", "gone"] {
+            let o = order(name, cid);
+            s.commit(created(&o)).await.unwrap();
+            let (o, step) = advance(&o, OrderEvent::Submitted);
+            s.commit(step).await.unwrap();
+            if cid == "gone" {
+                let (_, step) = advance(&o, OrderEvent::Canceled);
+                s.commit(step).await.unwrap();
+            }
+        }
+    }
+
+    let mut asked: Vec<UserId> = names.iter().map(|n| uid(n)).collect();
+    asked.push(uid("nobody"));
+
+    // Users.
+    let mut got = s.get_users(&asked).await.unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut want = Vec::new();
+    for u in &asked {
+        want.extend(s.get_user(u).await.unwrap());
+    }
+    want.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got.len(), names.len());
+    assert_eq!(got, want);
+
+    // Accounts: balances and reservations as one user's read has them.
+    let got: BTreeMap<UserId, _> = s
+        .get_accounts(&asked)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.user_id.clone(), a))
+        .collect();
+    let mut want = BTreeMap::new();
+    for u in &asked {
+        if let Some(a) = s.get_account(u).await.unwrap() {
+            want.insert(u.clone(), a);
+        }
+    }
+    assert_eq!(got.len(), names.len() - names.len().div_ceil(3));
+    assert_eq!(got, want);
+    let held = &got[&uid("bulk-005")];
+    assert_eq!(held.reservations.len(), 2);
+    assert_eq!(got[&uid("bulk-002")].balances.len(), 2);
+
+    // Open orders: the closed ones are not among them.
+    let mut got = s.open_orders_of(&asked).await.unwrap();
+    got.sort_by_key(|o| o.id);
+    let mut want = Vec::new();
+    for u in &asked {
+        want.extend(s.open_orders(Some(u)).await.unwrap());
+    }
+    want.sort_by_key(|o| o.id);
+    assert_eq!(got.len(), 2 * names.len().div_ceil(7));
+    assert_eq!(got, want);
+
+    // Positions and strategies.
+    let mut got = s.positions_of(&asked).await.unwrap();
+    got.sort_by(|a, b| (&a.user_id, &a.instrument_id).cmp(&(&b.user_id, &b.instrument_id)));
+    let mut want = Vec::new();
+    for u in &asked {
+        want.extend(s.list_positions(u).await.unwrap());
+    }
+    want.sort_by(|a, b| (&a.user_id, &a.instrument_id).cmp(&(&b.user_id, &b.instrument_id)));
+    assert_eq!(got.len(), 2 * names.len().div_ceil(4));
+    assert_eq!(got, want);
+    let mut got = s.strategies_of(&asked).await.unwrap();
+    got.sort_by(|a, b| (&a.user_id, &a.id).cmp(&(&b.user_id, &b.id)));
+    let mut want = Vec::new();
+    for u in &asked {
+        want.extend(s.list_strategies(u).await.unwrap());
+    }
+    want.sort_by(|a, b| (&a.user_id, &a.id).cmp(&(&b.user_id, &b.id)));
+    assert_eq!(got.len(), 2 * (names.len() / 2));
+    assert_eq!(got, want);
+
+    // One user, and none.
+    let one = s.get_accounts(&[uid("BULK-001")]).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].user_id, uid("BULK-001"));
+    assert!(s.get_users(&[]).await.unwrap().is_empty());
+    assert!(s.get_accounts(&[]).await.unwrap().is_empty());
+    assert!(s.open_orders_of(&[]).await.unwrap().is_empty());
+    assert!(s.positions_of(&[]).await.unwrap().is_empty());
+    assert!(s.strategies_of(&[]).await.unwrap().is_empty());
+    assert!(s.get_users(&[uid("nobody")]).await.unwrap().is_empty());
 }
