@@ -86,7 +86,13 @@ impl std::fmt::Debug for App {
 /// Open per-user log files kept at once (least recently written closed first).
 pub(crate) const USER_LOG_OPEN_FILES: usize = 256;
 
-/// Deletes log files older than the retention, at start and then hourly.
+/// How long after start the first log retention sweep runs: not during the
+/// start itself, when every monitor starts and logs.
+const LOG_RETENTION_FIRST: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes log files older than the retention, a minute after start and then
+/// hourly. The sweep walks every user's folder (50,000 at 50,000 users), so
+/// it runs on a blocking thread, never on the runtime's workers.
 fn spawn_log_retention(
     sink: Arc<ordermon_telemetry::user_logs::FileLogSink>,
     retention_days: u32,
@@ -94,7 +100,9 @@ fn spawn_log_retention(
 ) {
     use ordermon_domain::ports::UserLogSink;
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let hour = std::time::Duration::from_secs(3600);
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + LOG_RETENTION_FIRST, hour);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
@@ -103,10 +111,12 @@ fn spawn_log_retention(
             // Keep today and the `retention_days - 1` days before it.
             let keep = i64::from(retention_days.max(1)) - 1;
             let cutoff = chrono::Utc::now().date_naive() - chrono::Duration::days(keep);
-            match sink.purge_before(cutoff) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, %cutoff, "old log files deleted"),
-                Err(e) => tracing::warn!(error = %e, "log retention failed"),
+            let sink = sink.clone();
+            match tokio::task::spawn_blocking(move || sink.purge_before(cutoff)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(removed = n, %cutoff, "old log files deleted"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
+                Err(e) => tracing::warn!(error = %e, "log retention stopped"),
             }
         }
     });

@@ -297,6 +297,12 @@ impl OrderRepository for SqlStore {
 /// Keys one bulk lookup carries per statement.
 const LOOKUP_CHUNK: usize = 400;
 
+/// Users one bulk account read carries per statement. Beyond ~128 users
+/// PostgreSQL plans the balances join as a sequential scan of every balance
+/// under a parallel gather (11–16 ms for 256 users against 1–3 ms for 128,
+/// measured on 50,000 accounts).
+const ACCOUNT_CHUNK: usize = 128;
+
 /// (user, client order id) pairs one lookup carries on PostgreSQL.
 const PG_PAIR_CHUNK: usize = 100;
 
@@ -411,7 +417,7 @@ impl AccountRepository for SqlStore {
             Kind::Text,
         ];
         let mut found = Vec::new();
-        for chunk in users.chunks(LOOKUP_CHUNK) {
+        for chunk in users.chunks(ACCOUNT_CHUNK) {
             let list = marks(chunk.len());
             let sql = format!(
                 "SELECT a.user_id, 'a', a.data, b.currency, b.total, b.reserved, NULL \
