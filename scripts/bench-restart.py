@@ -6,8 +6,9 @@ USERS traders through the API (each funded, with a price alert and a
 mean-reversion strategy on one of 100 instruments), waits until every user is
 monitored, stops the server with SIGTERM, starts a new process and polls
 `GET /status` every 100 ms until `monitors` reaches USERS again. Prints the
-seeding rate, the shutdown time and the time from the new process's start to
-all monitors running (issue 19's goal at 50,000 users: <= 10 s).
+seeding rate, the shutdown time, the time from the new process's start to
+all monitors running (issue 19's goal at 50,000 users: <= 10 s) and the
+restarted server's resident memory then and 10 s later.
 
     cargo build --release -p ordermon --bin monitor-server
     scripts/bench-restart.py [USERS]          # default 50000
@@ -108,6 +109,15 @@ def monitors(api: Api) -> int:
     return json.loads(data).get("monitors", -1) if status == 200 else -1
 
 
+def rss_mb(pid: int) -> int:
+    """The resident memory of a process, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
 def wait_ready(deadline_s: float) -> bool:
     end = time.time() + deadline_s
     while time.time() < end:
@@ -195,6 +205,9 @@ def main():
             time.sleep(0.1)
         ready = time.time() - t2
         print(f"restart: listening after {listening:.2f} s, {seen} monitors running after {ready:.2f} s")
+        rss_ready = rss_mb(server.pid)
+        time.sleep(10)
+        print(f"restarted server's RSS: {rss_ready} MB when every monitor ran, {rss_mb(server.pid)} MB 10 s later")
         with open(os.path.join(work, "server-2.log")) as f:
             lines = sum(1 for _ in f)
         print(f"lines the restarted server logged: {lines} (in {work})")

@@ -248,8 +248,8 @@ async fn start(
     Ok(owner)
 }
 
-/// The commands of one wake-up, then the cycle's commit.
-async fn run_batch(owner: &mut Owner, batch: &mut Vec<Command>, user_id: &UserId) {
+/// The commands of one wake-up (their writes are committed next).
+async fn run_commands(owner: &mut Owner, batch: &mut Vec<Command>, user_id: &UserId) {
     for cmd in batch.drain(..) {
         let (cmd, span) = traced::command_span(cmd, user_id);
         let first_event = owner.cycle.events.len();
@@ -268,7 +268,6 @@ async fn run_batch(owner: &mut Owner, batch: &mut Vec<Command>, user_id: &UserId
             }
         }
     }
-    owner.flush().await;
 }
 
 impl Owner {
@@ -276,7 +275,7 @@ impl Owner {
     ///
     /// An owner spends its life waiting on its mailbox, and its task keeps
     /// what that wait needs. The work of each wake-up (the start, a batch of
-    /// commands and its commit, the stop) runs in a future of its own on the
+    /// commands, its commit, the stop) runs in a future of its own on the
     /// heap: awaited inline, the largest of them (the command handlers'
     /// state machines, ~6 KB) would be part of every idle owner's task,
     /// 300 MB at 50,000 users.
@@ -321,7 +320,12 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            Box::pin(run_batch(&mut owner, &mut batch, &user_id)).await;
+            Box::pin(run_commands(&mut owner, &mut batch, &user_id)).await;
+            // The commit is awaited in a future of its own: the wait for
+            // the group commit is the long one, and it need not hold the
+            // command handlers' memory (every owner waits at once when all
+            // monitors start together).
+            Box::pin(owner.flush()).await;
         }
         let reason = if cancel.is_cancelled() {
             "shutdown"
