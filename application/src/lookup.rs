@@ -66,21 +66,7 @@ async fn answer(
     rx: Arc<Mutex<mpsc::Receiver<Ask>>>,
     max_batch: usize,
 ) {
-    loop {
-        let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(a) => batch.push(a),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
+    while let Some(batch) = next_batch(&rx, max_batch).await {
         let keys: Vec<(UserId, ClientOrderId)> = batch
             .iter()
             .map(|a| (a.user.clone(), a.cid.clone()))
@@ -103,6 +89,22 @@ async fn answer(
             }
         }
     }
+}
+
+/// What is waiting in a queue shared by workers, at most `max` and at
+/// least one (waiting for it); `None` once every sender is gone. The lock is
+/// held while the batch is taken, so each question goes to one worker.
+pub(crate) async fn next_batch<T>(rx: &Mutex<mpsc::Receiver<T>>, max: usize) -> Option<Vec<T>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(a) => batch.push(a),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 #[async_trait]

@@ -98,33 +98,25 @@ impl StateLoads {
 /// One worker: takes what is waiting (at least one load), reads it, answers
 /// each caller.
 async fn answer(p: Persistence, rx: Arc<Mutex<mpsc::Receiver<Ask>>>, max_batch: usize) {
-    loop {
-        let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(a) => batch.push(a),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
+    while let Some(mut batch) = crate::lookup::next_batch(&rx, max_batch).await {
+        batch.sort_by(|a, b| a.user.cmp(&b.user));
         let mut users: Vec<UserId> = batch.iter().map(|a| a.user.clone()).collect();
-        users.sort();
         users.dedup();
         metrics::histogram!("ordermon_state_load_batch_size").record(users.len() as f64);
         match read(&p, &users).await {
             Ok(mut found) => {
-                for a in batch {
-                    // The same user asked twice in one batch: each gets a copy.
-                    let records = found.get(&a.user).cloned();
+                let mut asks = batch.into_iter().peekable();
+                while let Some(a) = asks.next() {
+                    // The same user asked twice in one batch (rare): each
+                    // but the last gets a copy.
+                    let again = asks.peek().is_some_and(|next| next.user == a.user);
+                    let records = if again {
+                        found.get(&a.user).cloned()
+                    } else {
+                        found.remove(&a.user)
+                    };
                     let _ = a.reply.send(Ok(records));
                 }
-                found.clear();
             }
             Err(e) => {
                 for a in batch {

@@ -19,7 +19,7 @@ use ordermon_domain::position::Position;
 use ordermon_domain::strategy::{Strategy, StrategyStatus};
 use ordermon_domain::user::{User, UserStatus};
 
-use crate::conn::{Cell, Kind, Val};
+use crate::conn::{Cell, Kind, Row, Val};
 use crate::decode::{
     corrupt, int, json, overlay_balances, overlay_reservations, parsed, text, ts, uint, uuid,
 };
@@ -107,6 +107,29 @@ impl SqlStore {
     ) -> Result<Vec<T>, StoreError> {
         let rows = self.fetch(sql, args, &[Kind::Text]).await?;
         rows.iter().map(|r| json(r, 0, what)).collect()
+    }
+
+    /// The rows of `head` + `?, …` + `tail` for each chunk of `users` (bulk
+    /// reads for owners starting together), `pre` bound before the users,
+    /// planned for its keys (see [`SqlStore::fetch_planned`]).
+    async fn by_users(
+        &self,
+        (head, tail): (&str, &str),
+        pre: &[Val],
+        users: &[UserId],
+        kinds: &[Kind],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in users.chunks(LOOKUP_CHUNK) {
+            let sql = format!("{head}{}{tail}", marks(chunk.len()));
+            let args = pre
+                .iter()
+                .cloned()
+                .chain(chunk.iter().map(Val::text))
+                .collect();
+            rows.extend(self.fetch_planned(&sql, args, kinds).await?);
+        }
+        Ok(rows)
     }
 
     /// Orders from `(data)` rows of a bulk lookup, planned for its keys
@@ -271,26 +294,19 @@ impl OrderRepository for SqlStore {
     }
 
     async fn open_orders_of(&self, users: &[UserId]) -> Result<Vec<Order>, StoreError> {
-        let open: Vec<&str> = OrderStatus::ALL
+        let open: Vec<Val> = OrderStatus::ALL
             .iter()
             .filter(|s| s.is_open())
-            .map(|s| s.as_str())
+            .map(|s| Val::text(s.as_str()))
             .collect();
-        let mut found = Vec::new();
-        for chunk in users.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT data FROM orders WHERE status IN ({}) AND user_id IN ({})",
-                marks(open.len()),
-                marks(chunk.len())
-            );
-            let args = open
-                .iter()
-                .map(|s| Val::text(*s))
-                .chain(chunk.iter().map(Val::text))
-                .collect();
-            found.extend(self.looked_up(&sql, args).await?);
-        }
-        Ok(found)
+        let head = format!(
+            "SELECT data FROM orders WHERE status IN ({}) AND user_id IN (",
+            marks(open.len())
+        );
+        let rows = self
+            .by_users((&head, ")"), &open, users, &[Kind::Text])
+            .await?;
+        rows.iter().map(|r| json(r, 0, "order")).collect()
     }
 }
 
@@ -353,20 +369,9 @@ impl PositionRepository for SqlStore {
     }
 
     async fn positions_of(&self, users: &[UserId]) -> Result<Vec<Position>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in users.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT data FROM positions WHERE user_id IN ({})",
-                marks(chunk.len())
-            );
-            let rows = self
-                .fetch_planned(&sql, chunk.iter().map(Val::text).collect(), &[Kind::Text])
-                .await?;
-            for r in &rows {
-                found.push(json(r, 0, "position")?);
-            }
-        }
-        Ok(found)
+        let sql = ("SELECT data FROM positions WHERE user_id IN (", ")");
+        let rows = self.by_users(sql, &[], users, &[Kind::Text]).await?;
+        rows.iter().map(|r| json(r, 0, "position")).collect()
     }
 }
 
@@ -457,19 +462,11 @@ impl UserRepository for SqlStore {
     }
 
     async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT data, status FROM users WHERE id IN ({})",
-                marks(chunk.len())
-            );
-            let args = chunk.iter().map(Val::text).collect();
-            let rows = self
-                .fetch_planned(&sql, args, &[Kind::Text, Kind::Text])
-                .await?;
-            found.extend(users_from(&rows)?);
-        }
-        Ok(found)
+        let sql = ("SELECT data, status FROM users WHERE id IN (", ")");
+        let rows = self
+            .by_users(sql, &[], ids, &[Kind::Text, Kind::Text])
+            .await?;
+        users_from(&rows)
     }
 
     async fn list_users(&self, after: Option<&UserId>, n: u32) -> Result<Vec<User>, StoreError> {
@@ -517,19 +514,14 @@ impl StrategyRepository for SqlStore {
     }
 
     async fn strategies_of(&self, users: &[UserId]) -> Result<Vec<Strategy>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in users.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT data, status FROM strategies WHERE user_id IN ({}) ORDER BY user_id, id",
-                marks(chunk.len())
-            );
-            let args = chunk.iter().map(Val::text).collect();
-            let rows = self
-                .fetch_planned(&sql, args, &[Kind::Text, Kind::Text])
-                .await?;
-            found.extend(strategies_from(&rows)?);
-        }
-        Ok(found)
+        let sql = (
+            "SELECT data, status FROM strategies WHERE user_id IN (",
+            ") ORDER BY user_id, id",
+        );
+        let rows = self
+            .by_users(sql, &[], users, &[Kind::Text, Kind::Text])
+            .await?;
+        strategies_from(&rows)
     }
 
     async fn strategy_statuses(
