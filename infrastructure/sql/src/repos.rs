@@ -75,26 +75,35 @@ impl Filter {
     }
 }
 
-/// Users from `(data, status)` rows: the status column wins.
-fn users_from(rows: &[Vec<Cell>]) -> Result<Vec<User>, StoreError> {
+/// Entities from `(data, status)` rows: the status column wins (operators
+/// change it with plain SQL).
+fn with_status<T, S>(
+    rows: &[Row],
+    what: &str,
+    set: impl Fn(&mut T, S),
+) -> Result<Vec<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned,
+    S: std::str::FromStr,
+    S::Err: std::fmt::Display,
+{
     rows.iter()
         .map(|r| {
-            let mut user: User = json(r, 0, "user")?;
-            user.status = parsed(r, 1, "user status")?;
-            Ok(user)
+            let mut entity: T = json(r, 0, what)?;
+            set(&mut entity, parsed(r, 1, &format!("{what} status"))?);
+            Ok(entity)
         })
         .collect()
 }
 
-/// Strategies from `(data, status)` rows: the status column wins.
-fn strategies_from(rows: &[Vec<Cell>]) -> Result<Vec<Strategy>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            let mut strategy: Strategy = json(r, 0, "strategy")?;
-            strategy.status = parsed(r, 1, "strategy status")?;
-            Ok(strategy)
-        })
-        .collect()
+/// Users from `(data, status)` rows.
+fn users_from(rows: &[Row]) -> Result<Vec<User>, StoreError> {
+    with_status(rows, "user", |u: &mut User, s| u.status = s)
+}
+
+/// Strategies from `(data, status)` rows.
+fn strategies_from(rows: &[Row]) -> Result<Vec<Strategy>, StoreError> {
+    with_status(rows, "strategy", |st: &mut Strategy, s| st.status = s)
 }
 
 impl SqlStore {
