@@ -403,6 +403,10 @@ pub const METRICS: &[MetricDoc] = &[
         "ordermon_reconciliation_mismatches_total",
         "Open orders the venue did not know during reconciliation.",
     ),
+    histogram(
+        "ordermon_state_load_batch_size",
+        "Users whose owners' start-up reads were read together in one bulk load (one statement per table).",
+    ),
     counter(
         "ordermon_store_batch_failures_total",
         "Change sets of a group commit that failed.",
