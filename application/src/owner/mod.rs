@@ -214,21 +214,16 @@ async fn start(
     mailbox: mpsc::WeakSender<Command>,
 ) -> Result<Owner, AppError> {
     let now = ctx.clock.now();
-    let records = match ctx.loads.load(user_id).await {
+    let mut records = match ctx.loads.load(user_id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(AppError::NotFound("user")),
         Err(e) => return Err(AppError::from(e)),
     };
     // An active user's monitor starts next, with these strategies; a
     // disabled user's are read when first needed.
-    let strategies =
-        (records.user.status == ordermon_domain::user::UserStatus::Active).then(|| {
-            records
-                .strategies
-                .iter()
-                .map(|s| (s.id.clone(), s.clone()))
-                .collect()
-        });
+    let read = std::mem::take(&mut records.strategies);
+    let strategies = (records.user.status == ordermon_domain::user::UserStatus::Active)
+        .then(|| read.into_iter().map(|s| (s.id.clone(), s)).collect());
     let state = UserState::from_records(records, now);
     let mut owner = Owner {
         ctx,
@@ -755,3 +750,6 @@ mod size_tests {
         assert!(size <= 48, "Command is {size} bytes");
     }
 }
+
+#[cfg(test)]
+mod task_size;

@@ -384,6 +384,33 @@ impl PositionRepository for SqlStore {
     }
 }
 
+/// The columns of an account read from the marker on: `'a'` rows (the
+/// account's data, then each balance's currency, total and reserved), then
+/// `'r'` rows (each reservation's data).
+const ACCOUNT_KINDS: [Kind; 6] = [
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Dec,
+    Kind::Dec,
+    Kind::Text,
+];
+
+/// One user's account from its rows of an account read (see
+/// [`ACCOUNT_KINDS`]), whose marker is column `at`; `None` without an
+/// account row.
+fn account_from(rows: &[Row], at: usize) -> Result<Option<Account>, StoreError> {
+    let split = rows.partition_point(|r| r.get(at) == Some(&Cell::Text("a".to_owned())));
+    let (heads, reservations) = rows.split_at(split);
+    let Some(first) = heads.first() else {
+        return Ok(None);
+    };
+    let mut account: Account = json(first, at + 1, "account")?;
+    overlay_balances(&mut account, heads, at + 2)?;
+    overlay_reservations(&mut account, reservations, at + 5)?;
+    Ok(Some(account))
+}
+
 #[async_trait]
 impl AccountRepository for SqlStore {
     async fn get_account(&self, user: &UserId) -> Result<Option<Account>, StoreError> {
@@ -396,40 +423,16 @@ impl AccountRepository for SqlStore {
                    SELECT 'r', NULL, NULL, NULL, NULL, r.data FROM account_reservations r \
                    WHERE r.user_id = ? \
                    ORDER BY 1, 3";
-        let kinds = [
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Dec,
-            Kind::Dec,
-            Kind::Text,
-        ];
         let rows = self
-            .fetch(sql, vec![Val::text(user), Val::text(user)], &kinds)
+            .fetch(sql, vec![Val::text(user), Val::text(user)], &ACCOUNT_KINDS)
             .await?;
-        let split = rows.partition_point(|r| r.first() == Some(&Cell::Text("a".to_owned())));
-        let (heads, reservations) = rows.split_at(split);
-        let Some(first) = heads.first() else {
-            return Ok(None);
-        };
-        let mut account: Account = json(first, 1, "account")?;
-        overlay_balances(&mut account, heads, 2)?;
-        overlay_reservations(&mut account, reservations, 5)?;
-        Ok(Some(account))
+        account_from(&rows, 0)
     }
 
     async fn get_accounts(&self, users: &[UserId]) -> Result<Vec<Account>, StoreError> {
         // As `get_account`, for many users at once: one statement per chunk,
         // each row led by its user id, so every account is one snapshot.
-        let kinds = [
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Text,
-            Kind::Dec,
-            Kind::Dec,
-            Kind::Text,
-        ];
+        let kinds: Vec<Kind> = std::iter::once(Kind::Text).chain(ACCOUNT_KINDS).collect();
         let mut found = Vec::new();
         for chunk in users.chunks(ACCOUNT_CHUNK) {
             let list = marks(chunk.len());
@@ -444,19 +447,10 @@ impl AccountRepository for SqlStore {
             );
             let args = chunk.iter().chain(chunk).map(Val::text).collect();
             let rows = self.fetch_planned(&sql, args, &kinds).await?;
+            // Reservations of a user without an account row: nothing to
+            // hang them on, as `get_account` would say.
             for group in rows.chunk_by(|a, b| a.first() == b.first()) {
-                let split =
-                    group.partition_point(|r| r.get(1) == Some(&Cell::Text("a".to_owned())));
-                let (heads, reservations) = group.split_at(split);
-                // Reservations of a user without an account row: nothing to
-                // hang them on, as `get_account` would say.
-                let Some(first) = heads.first() else {
-                    continue;
-                };
-                let mut account: Account = json(first, 2, "account")?;
-                overlay_balances(&mut account, heads, 3)?;
-                overlay_reservations(&mut account, reservations, 6)?;
-                found.push(account);
+                found.extend(account_from(group, 1)?);
             }
         }
         Ok(found)
