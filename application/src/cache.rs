@@ -32,11 +32,20 @@
 //! it is one query per interval, and caching it could only delay a plain-SQL
 //! change past the interval.
 //!
+//! # The decoded tier
+//! What this process loaded is also kept decoded ([`decoded`]), in front of
+//! the backend's bytes: a hit is then a look-up and a clone, not a decode. It
+//! is filled only by [`ReadCache::get_or_load`]'s own fills (same guard, same
+//! generation check) and emptied by every invalidation and eviction after the
+//! generation bump, so it is never staler than the backend. Hits on bytes
+//! another instance wrote are not copied into it.
+//!
 //! # Failures
 //! A cache that fails or is unreachable is a miss: the value is loaded from the
 //! store or the owner and the request answered. Cache errors are never returned.
 
 mod codec;
+mod decoded;
 pub mod keys;
 mod mirror;
 mod settings;
@@ -59,6 +68,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use crate::error::AppError;
+use decoded::Decoded;
 use stripes::{Stripes, Token};
 
 type Loaded = Result<Option<Arc<dyn Any + Send + Sync>>, AppError>;
@@ -76,6 +86,7 @@ pub struct ReadCache {
     shared: bool,
     stripes: Stripes,
     flights: DashMap<String, Flight>,
+    decoded: Decoded,
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -111,6 +122,7 @@ impl ReadCache {
 
     fn build(backend: Option<Arc<dyn Cache>>, settings: CacheSettings, shared: bool) -> Self {
         Self {
+            decoded: Decoded::new(settings.decoded_entries),
             backend,
             settings,
             shared,
@@ -214,12 +226,21 @@ impl ReadCache {
     }
 
     /// Reads a cached entry: `Some(value or None)` on a hit, `None` on a miss.
-    async fn read<T: DeserializeOwned>(
+    /// The decoded tier first, then the backend's bytes.
+    async fn read<T: DeserializeOwned + Clone + 'static>(
         &self,
         backend: &Arc<dyn Cache>,
         key: &CacheKey,
     ) -> Option<Option<T>> {
         let ns = key.namespace;
+        if let Some(hit) = self.decoded.get::<T>(&key.render()).await {
+            metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
+            if hit.is_none() {
+                metrics::counter!("ordermon_cache_negative_hits_total", "namespace" => ns)
+                    .increment(1);
+            }
+            return Some(hit);
+        }
         let codec = self.settings.namespace(ns).codec;
         match backend.get(key).await {
             Ok(Some(bytes)) => match codec::decode::<T>(codec, &bytes) {
@@ -251,7 +272,7 @@ impl ReadCache {
     }
 
     /// Writes a loaded value unless its key was invalidated since `token`.
-    async fn fill<T: Serialize>(
+    async fn fill<T: Serialize + Clone + Send + Sync + 'static>(
         &self,
         backend: &Arc<dyn Cache>,
         key: &CacheKey,
@@ -276,6 +297,7 @@ impl ReadCache {
                 .increment(1);
             return;
         };
+        self.decoded.insert(key.render(), value, ttl).await;
         if let Err(e) = backend.set(key, bytes, ttl).await {
             tracing::debug!(key = %key, error = %e, "cache fill failed");
         }
@@ -283,7 +305,11 @@ impl ReadCache {
 
     /// Writes a value directly (write-through of data that has no loader, such
     /// as quotes), with the namespace's TTL.
-    pub async fn put<T: Serialize>(&self, key: &CacheKey, value: &T) {
+    pub async fn put<T: Serialize + Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        value: &T,
+    ) {
         let Some(backend) = &self.backend else {
             return;
         };
@@ -292,7 +318,7 @@ impl ReadCache {
     }
 
     /// Reads a value written by [`ReadCache::put`]; `None` when absent.
-    pub async fn peek<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<T> {
+    pub async fn peek<T: DeserializeOwned + Clone + 'static>(&self, key: &CacheKey) -> Option<T> {
         let backend = self.backend.as_ref()?;
         self.read::<T>(backend, key).await.flatten()
     }
@@ -306,7 +332,9 @@ impl ReadCache {
             return;
         };
         for key in keys {
-            self.stripes.evict_barrier(&key.render()).await;
+            let rendered = key.render();
+            self.stripes.evict_barrier(&rendered).await;
+            self.decoded.remove(&rendered).await;
         }
         for key in keys {
             metrics::counter!("ordermon_cache_remote_evictions_total", "namespace" => key.namespace)
@@ -325,7 +353,9 @@ impl ReadCache {
             return;
         };
         for key in keys {
-            self.stripes.evict_barrier(&key.render()).await;
+            let rendered = key.render();
+            self.stripes.evict_barrier(&rendered).await;
+            self.decoded.remove(&rendered).await;
         }
         futures::future::join_all(keys.iter().map(|key| async move {
             metrics::counter!("ordermon_cache_invalidations_total", "namespace" => key.namespace)

@@ -69,6 +69,9 @@ pub struct CacheSettings {
     /// How often each instrument's latest quote is copied to the shared cache,
     /// when the cache is shared between instances (1 s).
     pub quote_mirror_every: Duration,
+    /// Most values the decoded tier keeps in this process (100,000): what
+    /// this process loaded, kept decoded in front of the backend's bytes.
+    pub decoded_entries: u64,
 }
 
 impl Default for CacheSettings {
@@ -86,6 +89,7 @@ impl Default for CacheSettings {
             negative_ttl: Duration::from_secs(2),
             max_fill_age: Duration::from_secs(1),
             quote_mirror_every: Duration::from_secs(1),
+            decoded_entries: 100_000,
         }
     }
 }

@@ -159,3 +159,135 @@ async fn off_always_loads() {
     assert_eq!(loads.load(Ordering::SeqCst), 2);
     assert!(!c.is_on());
 }
+
+/// The in-process cache, counting the reads that reach its bytes.
+#[derive(Debug, Default)]
+struct CountedGets {
+    inner: MemoryCache,
+    gets: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Cache for CountedGets {
+    async fn get(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<Vec<u8>>, ordermon_domain::ports::CacheError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &CacheKey,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), ordermon_domain::ports::CacheError> {
+        self.inner.set(key, value, ttl).await
+    }
+    async fn invalidate(&self, key: &CacheKey) -> Result<(), ordermon_domain::ports::CacheError> {
+        self.inner.invalidate(key).await
+    }
+    async fn health(&self) -> Result<(), ordermon_domain::ports::CacheError> {
+        self.inner.health().await
+    }
+}
+
+#[tokio::test]
+async fn a_loaded_value_is_served_without_decoding_the_backends_bytes() {
+    let backend = Arc::new(CountedGets::default());
+    let c = ReadCache::new(backend.clone(), CacheSettings::default());
+    let loads = AtomicUsize::new(0);
+    let load = || async {
+        loads.fetch_add(1, Ordering::SeqCst);
+        Ok(Some("v1".to_owned()))
+    };
+    assert_eq!(
+        c.get_or_load(key("d"), load).await.unwrap().as_deref(),
+        Some("v1")
+    );
+    let gets_after_load = backend.gets.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        assert_eq!(
+            c.get_or_load(key("d"), load).await.unwrap().as_deref(),
+            Some("v1")
+        );
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        backend.gets.load(Ordering::SeqCst),
+        gets_after_load,
+        "hits come from the decoded tier"
+    );
+    // Not found is kept decoded too.
+    let none = || async { Ok(None::<String>) };
+    assert_eq!(c.get_or_load(key("gone"), none).await.unwrap(), None);
+    let gets = backend.gets.load(Ordering::SeqCst);
+    assert_eq!(c.get_or_load(key("gone"), none).await.unwrap(), None);
+    assert_eq!(backend.gets.load(Ordering::SeqCst), gets);
+}
+
+#[tokio::test]
+async fn invalidation_and_remote_eviction_empty_the_decoded_tier() {
+    let c = cache(CacheSettings::default());
+    let value = |v: &'static str| move || async move { Ok(Some(v.to_owned())) };
+    assert_eq!(
+        c.get_or_load(key("i"), value("a"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+    c.invalidate(&[key("i")]).await;
+    assert_eq!(
+        c.get_or_load(key("i"), value("b"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("b")
+    );
+    c.evict_local(&[key("i")]).await;
+    assert_eq!(
+        c.get_or_load(key("i"), value("c"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c")
+    );
+    assert_eq!(
+        c.get_or_load(key("i"), value("d"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c")
+    );
+}
+
+#[tokio::test]
+async fn a_value_read_from_a_shared_backend_is_not_kept_decoded() {
+    // Two instances over one shared backend: what one reads of the other's
+    // fill stays bytes, so the writer's invalidation of the shared backend
+    // reaches it even before its own eviction arrives.
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new(100));
+    let writer = ReadCache::shared(shared.clone(), CacheSettings::default());
+    let reader = ReadCache::shared(shared, CacheSettings::default());
+    let value = |v: &'static str| move || async move { Ok(Some(v.to_owned())) };
+    writer.get_or_load(key("s"), value("old")).await.unwrap();
+    assert_eq!(
+        reader
+            .get_or_load(key("s"), value("unused"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("old"),
+        "a hit on the writer's bytes"
+    );
+    writer.invalidate(&[key("s")]).await;
+    assert_eq!(
+        reader
+            .get_or_load(key("s"), value("new"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("new")
+    );
+}

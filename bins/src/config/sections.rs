@@ -197,7 +197,9 @@ pub struct CacheSettings {
     pub url: ServiceUrl,
     /// Off: every read goes to the store (default on).
     pub enabled: bool,
-    /// Most entries the in-process tier holds (default 100,000).
+    /// Most entries each in-process tier holds (default 100,000): the decoded
+    /// values this process loaded, and the encoded entries in front of the
+    /// store or of Redis.
     pub max_entries: u64,
     /// Per-namespace TTL overrides (`order`, `order_cid`, `portfolio`, `user`,
     /// `strategy`, `instrument`, `quote`, `bar`, `session`), e.g. `quote = "5s"`.
@@ -266,6 +268,7 @@ impl CacheSettings {
         let mut s = ReadCacheSettings {
             enabled: self.enabled,
             negative_ttl: self.negative_ttl,
+            decoded_entries: self.max_entries,
             ..ReadCacheSettings::default()
         };
         for (ns, ttl) in &self.ttl {
