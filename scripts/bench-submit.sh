@@ -10,11 +10,13 @@
 #      server's CPU time over the submit run divided by the orders answered;
 #   3. the same submit load for 50 traders that already hold $RESTING resting
 #      orders each, against 50 fresh traders in the same run;
-#   4. GET /api/v1/orders/{id} against GET /health/live at each concurrency.
+#   4. GET /api/v1/orders/{id} against GET /health/live at each concurrency,
+#      with the server's CPU time per request of each.
 # Prints one line per measurement and the ratios.
 #   scripts/bench-submit.sh            # every backend
 #   BACKENDS=postgres SECS=10 CONNS="100 500" RESTING=500 scripts/bench-submit.sh
 #   SERVER_BIN=/path/to/monitor-server scripts/bench-submit.sh   # measure another build
+#   STAGES=reads BACKENDS=memory scripts/bench-submit.sh           # only some of steps 2-4
 #                                       (an A/B of a change: build each, copy it aside)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,9 @@ BACKENDS=${BACKENDS:-postgres mysql sqlite memory}
 SECS=${SECS:-10}
 CONNS=${CONNS:-100 500}
 RESTING=${RESTING:-500}
+# Which measurements run after the baseline (default all three).
+STAGES=${STAGES:-submit resting reads}
+stage() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 PG=${ORDERMON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 MY=${ORDERMON_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
 SECRET=bench-submit-secret-0123456789abcdef
@@ -144,38 +149,47 @@ for backend in $BACKENDS; do
   for _ in $(seq 1 300); do curl -sf "$URL/health/ready" >/dev/null && break; sleep 0.1; done
   curl -sf "$URL/health/ready" >/dev/null || { cat "$work/server.log"; exit 1; }
   lg() { ORDERMON_AUTH__JWT_SECRET="$SECRET" target/release/ordermon-loadgen --url "$URL" --scenarios '' "$@"; }
-  for c in $CONNS; do
-    lg --users 50 --tokens-out "$work/tokens" >/dev/null
+  if stage submit; then
+    for c in $CONNS; do
+      lg --users 50 --tokens-out "$work/tokens" >/dev/null
+      settle
+      h=$(wrk_run "$c" get.lua)
+      t0=$(ticks "$server"); d0=$(named_ticks "$dbproc"); m0=$(machine_ticks)
+      s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
+      t1=$(ticks "$server"); d1=$(named_ticks "$dbproc"); m1=$(machine_ticks)
+      orders=$(field requests "$s")
+      echo "c=$c health     $h"
+      echo "c=$c submit     $s"
+      echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order $(per $((t1 - t0)) "$orders") us  database CPU per order $(per $((d1 - d0)) "$orders") us  machine CPU per order $(per $((m1 - m0)) "$orders") us"
+    done
+  fi
+  if stage resting; then
+    # Open orders: the same load for traders with none, then for traders holding $RESTING each.
+    lg --users 50 --tokens-out "$work/fresh" >/dev/null
+    lg --users 50 --tokens-out "$work/busy" --resting "$RESTING" --concurrency 32 2>&1 >/dev/null | tail -1
     settle
-    h=$(wrk_run "$c" get.lua)
-    t0=$(ticks "$server"); d0=$(named_ticks "$dbproc"); m0=$(machine_ticks)
-    s=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/tokens" ORDERMON_RUN="c$c")
-    t1=$(ticks "$server"); d1=$(named_ticks "$dbproc"); m1=$(machine_ticks)
-    orders=$(field requests "$s")
-    echo "c=$c health     $h"
-    echo "c=$c submit     $s"
-    echo "c=$c submit/health $(ratio "$(field rate "$s")" "$(field rate "$h")")  submit/db-baseline $(ratio "$(field rate "$s")" "$base")  server CPU per order $(per $((t1 - t0)) "$orders") us  database CPU per order $(per $((d1 - d0)) "$orders") us  machine CPU per order $(per $((m1 - m0)) "$orders") us"
-  done
-  # Open orders: the same load for traders with none, then for traders holding $RESTING each.
-  lg --users 50 --tokens-out "$work/fresh" >/dev/null
-  lg --users 50 --tokens-out "$work/busy" --resting "$RESTING" --concurrency 32 2>&1 >/dev/null | tail -1
-  settle
-  c=${CONNS%% *}
-  f=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/fresh" ORDERMON_RUN=fresh)
-  b=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/busy" ORDERMON_RUN=busy)
-  echo "c=$c submit, no resting orders        $f"
-  echo "c=$c submit, $RESTING resting orders each $b"
-  echo "c=$c resting/none $(ratio "$(field rate "$b")" "$(field rate "$f")")"
-  # Reads.
-  lg --users 10 --resting 100 --orders-out "$work/orders" --concurrency 32 >/dev/null 2>&1
-  settle
-  for c in $CONNS; do
-    h=$(wrk_run "$c" get.lua)
-    r=$(wrk_run "$c" get.lua ORDERMON_ORDERS="$work/orders")
-    echo "c=$c health     $h"
-    echo "c=$c read       $r"
-    echo "c=$c read/health $(ratio "$(field rate "$r")" "$(field rate "$h")")"
-  done
+    c=${CONNS%% *}
+    f=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/fresh" ORDERMON_RUN=fresh)
+    b=$(wrk_run "$c" submit.lua ORDERMON_TOKENS="$work/busy" ORDERMON_RUN=busy)
+    echo "c=$c submit, no resting orders        $f"
+    echo "c=$c submit, $RESTING resting orders each $b"
+    echo "c=$c resting/none $(ratio "$(field rate "$b")" "$(field rate "$f")")"
+  fi
+  if stage reads; then
+    # Reads.
+    lg --users 10 --resting 100 --orders-out "$work/orders" --concurrency 32 >/dev/null 2>&1
+    settle
+    for c in $CONNS; do
+      t0=$(ticks "$server")
+      h=$(wrk_run "$c" get.lua)
+      t1=$(ticks "$server")
+      r=$(wrk_run "$c" get.lua ORDERMON_ORDERS="$work/orders")
+      t2=$(ticks "$server")
+      echo "c=$c health     $h"
+      echo "c=$c read       $r"
+      echo "c=$c read/health $(ratio "$(field rate "$r")" "$(field rate "$h")")  server CPU per read $(per $((t2 - t1)) "$(field requests "$r")") us  per health check $(per $((t1 - t0)) "$(field requests "$h")") us"
+    done
+  fi
   kill -TERM "$server"; wait "$server" || true; server=""
   case $backend in
     postgres) psql "$PG" -q -c "DROP DATABASE IF EXISTS ordermon_bench_submit" ;;
