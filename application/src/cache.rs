@@ -33,12 +33,14 @@
 //! change past the interval.
 //!
 //! # The decoded tier
-//! What this process loaded is also kept decoded ([`decoded`]), in front of
-//! the backend's bytes: a hit is then a look-up and a clone, not a decode. It
-//! is filled only by [`ReadCache::get_or_load`]'s own fills (same guard, same
+//! When the cache is this instance's own (`cache.url = "memory"`), what this
+//! process loaded is also kept decoded ([`decoded`]), in front of the
+//! backend's bytes: a hit is then a look-up and a clone, not a decode. It is
+//! filled only by [`ReadCache::get_or_load`]'s own fills (same guard, same
 //! generation check) and emptied by every invalidation and eviction after the
-//! generation bump, so it is never staler than the backend. Hits on bytes
-//! another instance wrote are not copied into it.
+//! generation bump, so it is never staler than the backend. A shared cache
+//! has none: its in-process tier follows the Redis invalidation feed and
+//! fences of other instances' writes, which this layer does not see.
 //!
 //! # Failures
 //! A cache that fails or is unreachable is a miss: the value is loaded from the
@@ -86,7 +88,8 @@ pub struct ReadCache {
     shared: bool,
     stripes: Stripes,
     flights: DashMap<String, Flight>,
-    decoded: Decoded,
+    /// Only when the cache is this instance's own (see the module docs).
+    decoded: Option<Decoded>,
 }
 
 impl std::fmt::Debug for ReadCache {
@@ -122,7 +125,9 @@ impl ReadCache {
 
     fn build(backend: Option<Arc<dyn Cache>>, settings: CacheSettings, shared: bool) -> Self {
         Self {
-            decoded: Decoded::new(settings.decoded_entries),
+            // A shared cache's in-process tier follows the Redis invalidation
+            // feed and fences (`ordermon-redis`), which this tier cannot see.
+            decoded: (!shared).then(|| Decoded::new(settings.decoded_entries)),
             backend,
             settings,
             shared,
@@ -233,7 +238,9 @@ impl ReadCache {
         key: &CacheKey,
     ) -> Option<Option<T>> {
         let ns = key.namespace;
-        if let Some(hit) = self.decoded.get::<T>(&key.render()).await {
+        if let Some(decoded) = &self.decoded
+            && let Some(hit) = decoded.get::<T>(&key.render()).await
+        {
             metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
             if hit.is_none() {
                 metrics::counter!("ordermon_cache_negative_hits_total", "namespace" => ns)
@@ -297,7 +304,9 @@ impl ReadCache {
                 .increment(1);
             return;
         };
-        self.decoded.insert(key.render(), value, ttl).await;
+        if let Some(decoded) = &self.decoded {
+            decoded.insert(key.render(), value, ttl).await;
+        }
         if let Err(e) = backend.set(key, bytes, ttl).await {
             tracing::debug!(key = %key, error = %e, "cache fill failed");
         }
@@ -334,7 +343,9 @@ impl ReadCache {
         for key in keys {
             let rendered = key.render();
             self.stripes.evict_barrier(&rendered).await;
-            self.decoded.remove(&rendered).await;
+            if let Some(decoded) = &self.decoded {
+                decoded.remove(&rendered).await;
+            }
         }
         for key in keys {
             metrics::counter!("ordermon_cache_remote_evictions_total", "namespace" => key.namespace)
@@ -355,7 +366,9 @@ impl ReadCache {
         for key in keys {
             let rendered = key.render();
             self.stripes.evict_barrier(&rendered).await;
-            self.decoded.remove(&rendered).await;
+            if let Some(decoded) = &self.decoded {
+                decoded.remove(&rendered).await;
+            }
         }
         futures::future::join_all(keys.iter().map(|key| async move {
             metrics::counter!("ordermon_cache_invalidations_total", "namespace" => key.namespace)

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -66,6 +67,8 @@ pub struct App {
     cache_tasks: TaskTracker,
     cache_cancel: CancellationToken,
     shutdown_timeout: Duration,
+    /// The store keeps what it holds across a restart (not `memory`).
+    durable_store: bool,
     /// Header-read timeout and connection cap of the HTTP server.
     connections: ordermon_http::server::ConnectionLimits,
     /// `http.metrics_addr`'s listener and its `/metrics`-only router.
@@ -542,6 +545,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         cache_tasks,
         cache_cancel,
         shutdown_timeout: config.shutdown.timeout,
+        durable_store: !matches!(kind, DatabaseKind::Memory),
         connections: ordermon_http::server::ConnectionLimits {
             header_read_timeout: config.http.header_read_timeout,
             max_connections: config.http.max_connections,
@@ -680,23 +684,30 @@ impl App {
 
     /// Stops everything but HTTP, bounded by `deadline`.
     async fn shutdown_until(self, deadline: Instant) -> anyhow::Result<()> {
+        let step = AtomicU8::new(ShutdownStep::Market as u8);
+        let at = |s: ShutdownStep| step.store(s as u8, Ordering::Relaxed);
         let steps = async {
             self.market_cancel.cancel();
             for task in self.market_tasks {
                 // A task that panicked has stopped too.
                 drop(task.await);
             }
+            at(ShutdownStep::Monitors);
             self.monitor_cancel.cancel();
             // Shared users: their owners stop and their leases go at once.
             self.cluster_tasks.close();
             self.cluster_tasks.wait().await;
             // Alerting writes through the committer: it stores its last
             // decisions before the engine stops.
+            at(ShutdownStep::Alerting);
             self.alerting.shutdown().await;
+            at(ShutdownStep::Engine);
             self.engine.shutdown().await;
             // After the last commit: the relay drains the outbox, then the
             // consumer stops.
+            at(ShutdownStep::Outbox);
             self.messaging.shutdown().await;
+            at(ShutdownStep::Close);
             self.cache_cancel.cancel();
             self.cache_tasks.close();
             self.cache_tasks.wait().await;
@@ -707,10 +718,72 @@ impl App {
                 tracing::info!("shut down cleanly");
                 Ok(())
             }
-            Err(_) => anyhow::bail!(
-                "shutdown did not finish within {:?}; some work may be lost",
-                self.shutdown_timeout
-            ),
+            Err(_) => {
+                let step = ShutdownStep::from_u8(step.load(Ordering::Relaxed));
+                anyhow::bail!(
+                    "shutdown did not finish within {:?} while {}; {}",
+                    self.shutdown_timeout,
+                    step.doing(),
+                    step.left_behind(self.durable_store)
+                )
+            }
+        }
+    }
+}
+
+/// What a shutdown was doing when its deadline passed, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShutdownStep {
+    Market = 0,
+    Monitors = 1,
+    Alerting = 2,
+    Engine = 3,
+    Outbox = 4,
+    Close = 5,
+}
+
+impl ShutdownStep {
+    fn from_u8(n: u8) -> Self {
+        match n {
+            0 => Self::Market,
+            1 => Self::Monitors,
+            2 => Self::Alerting,
+            3 => Self::Engine,
+            4 => Self::Outbox,
+            _ => Self::Close,
+        }
+    }
+
+    fn doing(self) -> &'static str {
+        match self {
+            Self::Market => "stopping the market data tasks",
+            Self::Monitors => "stopping the monitors and handing back shared users",
+            Self::Alerting => "storing alerting's last decisions",
+            Self::Engine => "stopping the owners (committing their last batches)",
+            Self::Outbox => "publishing the outbox's unsent rows",
+            Self::Close => "closing the cache and the store",
+        }
+    }
+
+    /// What the cut-short step leaves for the next start to do, or lost.
+    fn left_behind(self, durable: bool) -> &'static str {
+        match (self, durable) {
+            (Self::Market | Self::Monitors, _) => {
+                "nothing committed is lost; some background tasks were cut short"
+            }
+            (Self::Alerting, _) => {
+                "alerting's latest decisions may not be stored; the next start evaluates again"
+            }
+            (Self::Engine, _) => {
+                "a command not yet acknowledged may not be committed; every acknowledged one is"
+            }
+            (Self::Outbox, true) => {
+                "the unsent rows stay in the store and the next start publishes them"
+            }
+            (Self::Outbox, false) => {
+                "the in-memory store's unsent outbox rows are lost with the process"
+            }
+            (Self::Close, _) => "everything was committed and published",
         }
     }
 }
@@ -830,5 +903,38 @@ fn scrape_gauges(engine: &Engine, sql: Option<&SqlStore>) {
         metrics::gauge!("ordermon_db_pool_connections", "state" => "idle").set(idle as f64);
         metrics::gauge!("ordermon_db_pool_connections", "state" => "busy")
             .set(f64::from(open).max(idle as f64) - idle as f64);
+    }
+}
+
+#[cfg(test)]
+mod shutdown_step_tests {
+    use super::ShutdownStep;
+
+    #[test]
+    fn each_step_is_read_back_and_says_what_it_leaves() {
+        let steps = [
+            ShutdownStep::Market,
+            ShutdownStep::Monitors,
+            ShutdownStep::Alerting,
+            ShutdownStep::Engine,
+            ShutdownStep::Outbox,
+            ShutdownStep::Close,
+        ];
+        for s in steps {
+            assert_eq!(ShutdownStep::from_u8(s as u8), s);
+            assert!(!s.doing().is_empty());
+        }
+        // Unsent outbox rows survive only in a durable store.
+        assert!(
+            ShutdownStep::Outbox
+                .left_behind(true)
+                .contains("next start publishes")
+        );
+        assert!(ShutdownStep::Outbox.left_behind(false).contains("lost"));
+        assert!(
+            !ShutdownStep::Market
+                .left_behind(false)
+                .contains("lost with")
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The decoded tier: the values this process loaded and cached, kept as
-//! values, so that a hit is a look-up and a clone rather than a decode of the
+//! The decoded tier of a cache this instance has to itself: the values this
+//! process loaded and cached, kept as values, so that a hit is a look-up and a clone rather than a decode of the
 //! backend's bytes (an order's MessagePack decode was a tenth of the server's
 //! CPU under `GET /api/v1/orders/{id}`).
 //!

@@ -70,7 +70,8 @@ pub struct CacheSettings {
     /// when the cache is shared between instances (1 s).
     pub quote_mirror_every: Duration,
     /// Most values the decoded tier keeps in this process (100,000): what
-    /// this process loaded, kept decoded in front of the backend's bytes.
+    /// this process loaded, kept decoded in front of the backend's bytes
+    /// (only when the cache is this instance's own).
     pub decoded_entries: u64,
 }
 

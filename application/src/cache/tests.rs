@@ -263,31 +263,25 @@ async fn invalidation_and_remote_eviction_empty_the_decoded_tier() {
 }
 
 #[tokio::test]
-async fn a_value_read_from_a_shared_backend_is_not_kept_decoded() {
-    // Two instances over one shared backend: what one reads of the other's
-    // fill stays bytes, so the writer's invalidation of the shared backend
-    // reaches it even before its own eviction arrives.
+async fn a_shared_cache_keeps_nothing_decoded() {
+    // Two instances over one shared backend: a shared cache keeps nothing
+    // decoded, so one instance's invalidation of the shared backend reaches
+    // the other at once, whatever either loaded or read before.
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new(100));
-    let writer = ReadCache::shared(shared.clone(), CacheSettings::default());
-    let reader = ReadCache::shared(shared, CacheSettings::default());
-    let value = |v: &'static str| move || async move { Ok(Some(v.to_owned())) };
-    writer.get_or_load(key("s"), value("old")).await.unwrap();
-    assert_eq!(
-        reader
-            .get_or_load(key("s"), value("unused"))
+    let one = ReadCache::shared(shared.clone(), CacheSettings::default());
+    let other = ReadCache::shared(shared, CacheSettings::default());
+    async fn read(c: &ReadCache, v: &'static str) -> Option<String> {
+        c.get_or_load(key("s"), || async move { Ok(Some(v.to_owned())) })
             .await
             .unwrap()
-            .as_deref(),
-        Some("old"),
-        "a hit on the writer's bytes"
-    );
-    writer.invalidate(&[key("s")]).await;
-    assert_eq!(
-        reader
-            .get_or_load(key("s"), value("new"))
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("new")
-    );
+    }
+    assert_eq!(read(&one, "old").await.as_deref(), Some("old"));
+    assert_eq!(read(&other, "unused").await.as_deref(), Some("old"));
+    one.invalidate(&[key("s")]).await;
+    assert_eq!(read(&other, "new").await.as_deref(), Some("new"));
+    // What an instance loaded itself goes with the other's invalidation too.
+    other.invalidate(&[key("s")]).await;
+    assert_eq!(read(&one, "newer").await.as_deref(), Some("newer"));
+    other.invalidate(&[key("s")]).await;
+    assert_eq!(read(&one, "newest").await.as_deref(), Some("newest"));
 }

@@ -197,9 +197,9 @@ pub struct CacheSettings {
     pub url: ServiceUrl,
     /// Off: every read goes to the store (default on).
     pub enabled: bool,
-    /// Most entries each in-process tier holds (default 100,000): the decoded
-    /// values this process loaded, and the encoded entries in front of the
-    /// store or of Redis.
+    /// Most entries each in-process tier holds (default 100,000): the encoded
+    /// entries in front of the store or of Redis and, with `memory`, the
+    /// values this process loaded, kept decoded.
     pub max_entries: u64,
     /// Per-namespace TTL overrides (`order`, `order_cid`, `portfolio`, `user`,
     /// `strategy`, `instrument`, `quote`, `bar`, `session`), e.g. `quote = "5s"`.
