@@ -237,30 +237,35 @@ impl ReadCache {
         backend: &Arc<dyn Cache>,
         key: &CacheKey,
     ) -> Option<Option<T>> {
+        let decoded = match &self.decoded {
+            Some(decoded) => decoded.get::<T>(&key.render()).await,
+            None => None,
+        };
+        let hit = match decoded {
+            Some(hit) => hit,
+            None => self.read_bytes::<T>(backend, key).await?,
+        };
         let ns = key.namespace;
-        if let Some(decoded) = &self.decoded
-            && let Some(hit) = decoded.get::<T>(&key.render()).await
-        {
-            metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
-            if hit.is_none() {
-                metrics::counter!("ordermon_cache_negative_hits_total", "namespace" => ns)
-                    .increment(1);
-            }
-            return Some(hit);
+        metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
+        if hit.is_none() {
+            metrics::counter!("ordermon_cache_negative_hits_total", "namespace" => ns).increment(1);
         }
+        Some(hit)
+    }
+
+    /// Reads and decodes the backend's entry: `Some(value or None)` on a hit,
+    /// `None` on a miss (absent, expired, undecodable or unreachable).
+    async fn read_bytes<T: DeserializeOwned>(
+        &self,
+        backend: &Arc<dyn Cache>,
+        key: &CacheKey,
+    ) -> Option<Option<T>> {
+        let ns = key.namespace;
         let codec = self.settings.namespace(ns).codec;
         match backend.get(key).await {
             Ok(Some(bytes)) => match codec::decode::<T>(codec, &bytes) {
-                Ok(Entry::Value(v)) => {
-                    metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
-                    Some(Some(v))
-                }
-                Ok(Entry::Absent) => {
-                    metrics::counter!("ordermon_cache_hits_total", "namespace" => ns).increment(1);
-                    metrics::counter!("ordermon_cache_negative_hits_total", "namespace" => ns)
-                        .increment(1);
-                    Some(None)
-                }
+                Ok(Entry::Value(v)) => Some(Some(v)),
+                Ok(Entry::Absent) => Some(None),
                 Ok(Entry::Expired) => None,
                 Err(e) => {
                     metrics::counter!("ordermon_cache_errors_total", "namespace" => ns)
