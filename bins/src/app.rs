@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -684,42 +683,42 @@ impl App {
 
     /// Stops everything but HTTP, bounded by `deadline`.
     async fn shutdown_until(self, deadline: Instant) -> anyhow::Result<()> {
-        let step = AtomicU8::new(ShutdownStep::Market as u8);
-        let at = |s: ShutdownStep| step.store(s as u8, Ordering::Relaxed);
+        // The step under way; read once the steps' future is gone.
+        let mut step = ShutdownStep::Market;
         let steps = async {
             self.market_cancel.cancel();
             for task in self.market_tasks {
                 // A task that panicked has stopped too.
                 drop(task.await);
             }
-            at(ShutdownStep::Monitors);
+            step = ShutdownStep::Monitors;
             self.monitor_cancel.cancel();
             // Shared users: their owners stop and their leases go at once.
             self.cluster_tasks.close();
             self.cluster_tasks.wait().await;
             // Alerting writes through the committer: it stores its last
             // decisions before the engine stops.
-            at(ShutdownStep::Alerting);
+            step = ShutdownStep::Alerting;
             self.alerting.shutdown().await;
-            at(ShutdownStep::Engine);
+            step = ShutdownStep::Engine;
             self.engine.shutdown().await;
             // After the last commit: the relay drains the outbox, then the
             // consumer stops.
-            at(ShutdownStep::Outbox);
+            step = ShutdownStep::Outbox;
             self.messaging.shutdown().await;
-            at(ShutdownStep::Close);
+            step = ShutdownStep::Close;
             self.cache_cancel.cancel();
             self.cache_tasks.close();
             self.cache_tasks.wait().await;
             self.store.close().await;
         };
-        match tokio::time::timeout_at(deadline, steps).await {
+        let finished = tokio::time::timeout_at(deadline, steps).await;
+        match finished {
             Ok(()) => {
                 tracing::info!("shut down cleanly");
                 Ok(())
             }
             Err(_) => {
-                let step = ShutdownStep::from_u8(step.load(Ordering::Relaxed));
                 anyhow::bail!(
                     "shutdown did not finish within {:?} while {}; {}",
                     self.shutdown_timeout,
@@ -734,26 +733,15 @@ impl App {
 /// What a shutdown was doing when its deadline passed, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ShutdownStep {
-    Market = 0,
-    Monitors = 1,
-    Alerting = 2,
-    Engine = 3,
-    Outbox = 4,
-    Close = 5,
+    Market,
+    Monitors,
+    Alerting,
+    Engine,
+    Outbox,
+    Close,
 }
 
 impl ShutdownStep {
-    fn from_u8(n: u8) -> Self {
-        match n {
-            0 => Self::Market,
-            1 => Self::Monitors,
-            2 => Self::Alerting,
-            3 => Self::Engine,
-            4 => Self::Outbox,
-            _ => Self::Close,
-        }
-    }
-
     fn doing(self) -> &'static str {
         match self {
             Self::Market => "stopping the market data tasks",
@@ -911,7 +899,7 @@ mod shutdown_step_tests {
     use super::ShutdownStep;
 
     #[test]
-    fn each_step_is_read_back_and_says_what_it_leaves() {
+    fn each_step_says_what_it_was_doing_and_leaves() {
         let steps = [
             ShutdownStep::Market,
             ShutdownStep::Monitors,
@@ -921,7 +909,6 @@ mod shutdown_step_tests {
             ShutdownStep::Close,
         ];
         for s in steps {
-            assert_eq!(ShutdownStep::from_u8(s as u8), s);
             assert!(!s.doing().is_empty());
         }
         // Unsent outbox rows survive only in a durable store.
