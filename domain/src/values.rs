@@ -144,7 +144,13 @@ macro_rules! decimal_newtype {
         impl FromStr for $name {
             type Err = ValueError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::new(parse_decimal(s)?)
+                let value = parse_decimal(s)?;
+                // "-0" is zero written as a negative number: refused as
+                // text, as the API's pattern refuses it.
+                if value.is_zero() && s.starts_with('-') {
+                    return Err(ValueError::Negative);
+                }
+                Self::new(value)
             }
         }
 
@@ -407,6 +413,10 @@ mod tests {
     fn quantity_allows_zero_refuses_negative() {
         assert!("0".parse::<Quantity>().is_ok());
         assert_eq!("-0.1".parse::<Quantity>(), Err(ValueError::Negative));
+        for negative_zero in ["-0", "-0.000"] {
+            assert_eq!(negative_zero.parse::<Quantity>(), Err(ValueError::Negative));
+            assert!(negative_zero.parse::<Price>().is_err());
+        }
     }
 
     #[test]
