@@ -118,6 +118,12 @@ main() {
   fi
   # Doc tests are not run by nextest.
   cargo test --workspace --all-features --doc
+  # The embedding example as a user runs it (`cargo run -p
+  # ordermon-example-embedded`; its test ran above), from the build the
+  # suites made: it exits non-zero unless its strategy traded through its
+  # own venue.
+  log "the embedding example"
+  RUST_LOG=warn target/debug/ordermon-example-embedded
   # The OpenAPI document against the server it describes (the debug binary
   # the suites above built), with a fixed seed: every check, zero failures.
   log "schemathesis: the OpenAPI document is the truth"

@@ -57,7 +57,8 @@ impl SystemProbe for Probe {
     }
 }
 
-/// Builds the receivers' notifiers and starts the service.
+/// Builds the configured receivers' notifiers and starts the service with
+/// them and the `registered` ones (an embedder's, by their names).
 ///
 /// # Errors
 /// A receiver that cannot be built, or a configuration the service refuses.
@@ -65,6 +66,7 @@ pub(crate) async fn start(
     settings: &AlertingSettings,
     engine: &Arc<Engine>,
     messaging: &Messaging,
+    registered: Vec<Arc<dyn Notifier>>,
     clock: Arc<dyn Clock>,
     instance: String,
 ) -> anyhow::Result<Alerting> {
@@ -73,6 +75,9 @@ pub(crate) async fn start(
         let n = ordermon_notify::build(name, receiver)
             .with_context(|| format!("building alert receiver `{name}`"))?;
         notifiers.insert(name.clone(), n);
+    }
+    for n in registered {
+        notifiers.insert(n.name().to_owned(), n);
     }
     let tasks = TaskTracker::new();
     let cancel = CancellationToken::new();

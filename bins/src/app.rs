@@ -14,12 +14,10 @@ use ordermon_application::market::QuoteBook;
 use ordermon_application::ownership::UserOwnership;
 use ordermon_application::paper::PaperVenue;
 use ordermon_application::sign_in::SignInService;
-use ordermon_application::strategy::StrategyRegistry;
 use ordermon_application::strategy_health::StrategyHealth;
 use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
-use ordermon_domain::ports::{Cache, MarketDataProvider};
-use ordermon_domain::ports::{Clock, SystemClock};
+use ordermon_domain::ports::{Cache, Clock};
 use ordermon_domain::user::Role;
 use ordermon_http::{ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits};
 use ordermon_memory::cache::MemoryCache;
@@ -32,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bootstrap;
+use crate::builder::{AppBuilder, VenueContext};
 use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
 use crate::demo;
@@ -127,13 +126,26 @@ fn spawn_log_retention(
 /// Builds the application `config` describes: opens (and migrates) the store,
 /// starts the engine and its monitors, seeds the demo instruments, starts the
 /// simulated feed and, in paper mode, the paper venue, and builds the router.
-/// Nothing listens yet: call [`App::serve`] or [`App::spawn`].
+/// Nothing listens yet: call [`App::serve`], [`App::spawn`] or
+/// [`App::run_headless`]. An embedder that brings its own strategy types,
+/// venue, providers, notifiers or clock uses [`crate::AppBuilder`].
 ///
 /// # Errors
 /// A backend that cannot be reached or set up, or settings the running build
 /// does not support (`kafka://` without the `kafka` feature).
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    config.validate().context("invalid configuration")?;
+    AppBuilder::new().build(config).await
+}
+
+/// [`build`] with what `ext` brings; `config` was validated against it.
+pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Result<App> {
+    let AppBuilder {
+        strategies,
+        venue: own_venue,
+        market_data,
+        notifiers,
+        clock,
+    } = ext;
     let kind = config.database.kind()?;
     if matches!(kind, DatabaseKind::Sqlite | DatabaseKind::Memory) {
         tracing::info!(
@@ -184,7 +196,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             return Err(anyhow::Error::new(e).context("opening the cache"));
         }
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let quotes = Arc::new(QuoteBook::new(QUOTE_BUFFER));
     let root = CancellationToken::new();
     let engine = Engine::start_with_cache(
@@ -194,7 +205,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.engine.engine_config(&config.monitor),
         config.engine.commit.for_database(kind),
         root.child_token(),
-        StrategyRegistry::with_builtins(),
+        strategies,
         cache.read.clone(),
     )
     .await;
@@ -231,7 +242,28 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     // The venue before any owner starts: an owner hands it its open orders
     // when it starts (restart reconciliation), and the first scan starts
     // owners at once. Its matching task starts with the market tasks below.
-    let paper = if config.engine.venue == VenueMode::Paper {
+    let paper = if let Some(make) = own_venue {
+        let venue = make(VenueContext {
+            quotes: quotes.clone(),
+            reports: engine.report_sink(),
+            clock: clock.clone(),
+            catalog: engine.catalog(),
+        });
+        let venue = match venue {
+            Ok(v) => v,
+            Err(e) => {
+                root.cancel();
+                engine.shutdown().await;
+                messaging.shutdown().await;
+                cache_cancel.cancel();
+                store.close().await;
+                return Err(e.context("building the registered venue"));
+            }
+        };
+        tracing::info!(venue = venue.name(), "orders go to the registered venue");
+        engine.set_venue(venue);
+        None
+    } else if config.engine.venue == VenueMode::Paper {
         let venue = PaperVenue::new(
             config.paper.clone(),
             quotes.clone(),
@@ -278,6 +310,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             &config.alerting,
             &engine,
             &messaging,
+            notifiers,
             clock.clone(),
             instance.clone(),
         )
@@ -314,7 +347,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 .await
                 .context("seeding demo instruments")?;
             if config.demo.users {
-                let created = demo::seed_demo_users(&engine, &sign_in)
+                let created = demo::seed_demo_users(&engine, &sign_in, clock.now())
                     .await
                     .context("seeding demo users")?;
                 // Start new users' monitors now rather than at the next scan.
@@ -366,6 +399,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         let started = live_market::start(
             &config,
             &engine,
+            &market_data,
             provider_cache,
             clock.clone(),
             market_cancel.clone(),
@@ -431,8 +465,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         }),
     ];
     health.extend(cache.health());
-    if let Some(live) = &live {
-        health.push(Arc::new(live_market::ProviderHealth(live.provider.clone())));
+    if let Some(client) = live.as_ref().and_then(|l| l.client.clone()) {
+        health.push(Arc::new(live_market::ProviderHealth(client)));
     }
     let mut status = messaging.status_sections();
     if let Some(live) = &live {
@@ -477,7 +511,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             config.auth.user_check_ttl,
         )),
         render_metrics,
-        started_at: chrono::Utc::now(),
+        started_at: clock.now(),
+        clock: clock.clone(),
         limits: HttpLimits {
             body_limit_bytes: config.http.body_limit_bytes,
             request_timeout_secs: config.http.request_timeout.as_secs().max(1),
@@ -492,8 +527,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         alerting: Some(alerting.service.clone()),
         bars: Some(Arc::new(BarHistory::new(
             engine.persistence().bars.clone(),
-            live.as_ref()
-                .map(|l| -> Arc<dyn MarketDataProvider> { l.provider.clone() }),
+            live.as_ref().map(|l| l.provider.clone()),
             engine.catalog(),
             clock.clone(),
         ))),
@@ -679,6 +713,24 @@ impl App {
             stop,
             task,
         })
+    }
+
+    /// Runs without HTTP until `shutdown` completes, then shuts down as
+    /// [`App::serve`] does, within `shutdown.timeout`: for an embedder that
+    /// drives the engine itself. Metrics are not served (`http.metrics_addr`
+    /// is released).
+    ///
+    /// # Errors
+    /// The shutdown missing its deadline.
+    pub async fn run_headless(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        drop(self.metrics.take());
+        shutdown.await;
+        tracing::info!(timeout = ?self.shutdown_timeout, "shutting down");
+        let deadline = Instant::now() + self.shutdown_timeout;
+        self.shutdown_until(deadline).await
     }
 
     /// Stops everything but HTTP, bounded by `deadline`.

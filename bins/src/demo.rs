@@ -7,7 +7,7 @@
 //! deployment turns this off with `demo.users = false` (and sets its own
 //! passwords with `monitor-server user set-password`).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ordermon_application::{AppError, CreateUser, Engine};
 use ordermon_domain::Decimal;
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
@@ -38,6 +38,7 @@ const CASH: [(&str, i64); 3] = [("USD", 1_000_000), ("USDT", 1_000_000), ("HKD",
 pub(crate) async fn seed_demo_users(
     engine: &Engine,
     sign_in: &SignInService,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
     let mut created = 0;
     for (n, (id, name, role, trades)) in USERS.iter().enumerate() {
@@ -60,7 +61,7 @@ pub(crate) async fn seed_demo_users(
         sign_in.set_password(&user, DEMO_PASSWORD).await?;
         if *trades {
             fund(engine, &user).await?;
-            strategies(engine, &user, n).await?;
+            strategies(engine, &user, n, now).await?;
         }
         created += 1;
     }
@@ -84,8 +85,12 @@ async fn fund(engine: &Engine, user: &UserId) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn strategies(engine: &Engine, user: &UserId, n: usize) -> anyhow::Result<()> {
-    let now = Utc::now();
+async fn strategies(
+    engine: &Engine,
+    user: &UserId,
+    n: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     // Two traders with different windows so their orders do not mirror each other.
     let window = 6 + 4 * n;
     let plans = [

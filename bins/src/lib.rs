@@ -4,7 +4,10 @@
 //! (migrated at start), the engine with its monitors, demo instruments, the
 //! quote feed (simulated, or polled from a market data provider), the paper
 //! venue and the HTTP API. The `monitor-server`
-//! binary is a thin shell over this crate, and tests run the same app on port 0:
+//! binary is a thin shell over this crate, and tests run the same app on port 0.
+//! An embedder that brings its own strategy types, venue, market data
+//! providers, notifiers or clock builds through [`AppBuilder`]; the
+//! `examples/embedded` crate shows one.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -22,6 +25,7 @@ mod alerting;
 mod app;
 pub mod backfill;
 mod bootstrap;
+mod builder;
 mod cache;
 pub mod client;
 pub mod config;
@@ -35,6 +39,7 @@ pub mod secret;
 mod store;
 
 pub use app::{App, RunningApp, build, token_settings};
+pub use builder::{AppBuilder, Registered, VenueContext};
 pub use cache::CacheOpenError;
 pub use config::Config;
 pub use messaging::BusOpenError;

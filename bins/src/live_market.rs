@@ -24,24 +24,54 @@ const INSTRUMENTS_TIMEOUT: Duration = Duration::from_secs(15);
 /// The provider and the feed polling it.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveMarket {
-    pub(crate) provider: Arc<MarketData>,
+    pub(crate) provider: Arc<dyn MarketDataProvider>,
+    /// A configured provider's client (rate limit, circuit breaker, health);
+    /// none for a provider an embedder registered in code.
+    pub(crate) client: Option<Arc<MarketData>>,
     pub(crate) feed: Arc<LiveFeed>,
 }
 
 /// Builds the provider named by `feed.provider` and, for a provider that
 /// lists instruments, adds the polled instruments it knows and the catalog
-/// lacks (with the exchange's tick and lot sizes).
+/// lacks (with the exchange's tick and lot sizes). A provider an embedder
+/// registered under that name is polled as it is: its rate limits and
+/// retries are its own.
 ///
 /// # Errors
 /// The provider cannot be built (a bad configuration).
 pub(crate) async fn start(
     config: &Config,
     engine: &Engine,
+    registered: &[Arc<dyn MarketDataProvider>],
     cache: Option<Arc<dyn Cache>>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
 ) -> anyhow::Result<(LiveMarket, JoinHandle<()>)> {
     let name = &config.feed.provider;
+    if let Some(provider) = registered.iter().find(|p| p.name() == name.as_str()) {
+        let feed = Arc::new(
+            LiveFeed::new(
+                provider.clone(),
+                engine.quotes(),
+                clock,
+                config.feed.poll.clone(),
+            )
+            .context("starting the live feed")?,
+        );
+        let task = feed.spawn(cancel);
+        tracing::info!(
+            provider = %name,
+            instruments = config.feed.poll.instruments.len(),
+            interval_ms = config.feed.poll.interval_ms,
+            "live feed polling a registered provider"
+        );
+        let live = LiveMarket {
+            provider: provider.clone(),
+            client: None,
+            feed,
+        };
+        return Ok((live, task));
+    }
     let mut provider_config = config
         .provider(name)
         .map_err(anyhow::Error::msg)
@@ -61,8 +91,13 @@ pub(crate) async fn start(
     }
     let polled: Arc<dyn MarketDataProvider> = provider.clone();
     let feed = Arc::new(
-        LiveFeed::new(polled, engine.quotes(), clock, config.feed.poll.clone())
-            .context("starting the live feed")?,
+        LiveFeed::new(
+            polled.clone(),
+            engine.quotes(),
+            clock,
+            config.feed.poll.clone(),
+        )
+        .context("starting the live feed")?,
     );
     let task = feed.spawn(cancel);
     tracing::info!(
@@ -71,7 +106,12 @@ pub(crate) async fn start(
         interval_ms = config.feed.poll.interval_ms,
         "live feed polling"
     );
-    Ok((LiveMarket { provider, feed }, task))
+    let live = LiveMarket {
+        provider: polled,
+        client: Some(provider),
+        feed,
+    };
+    Ok((live, task))
 }
 
 /// Adds the polled instruments the provider lists and the catalog lacks. A
@@ -165,9 +205,14 @@ impl StatusSection for FeedSection {
     }
 
     fn report(&self) -> serde_json::Value {
+        let provider = match &self.0.client {
+            Some(client) => serde_json::to_value(client.health()).unwrap_or_default(),
+            // Registered in code: its health is its own.
+            None => serde_json::json!({ "name": self.0.provider.name(), "registered": true }),
+        };
         serde_json::json!({
             "live": self.0.feed.status(),
-            "provider": self.0.provider.health(),
+            "provider": provider,
         })
     }
 }

@@ -57,6 +57,9 @@ pub struct ApiState {
     pub render_metrics: Option<RenderMetrics>,
     /// When the server started (for `/status`).
     pub started_at: DateTime<Utc>,
+    /// The application's clock: what handlers stamp and compare with
+    /// (token expiry alone is checked against the system's, as JWTs are).
+    pub clock: Arc<dyn ordermon_domain::ports::Clock>,
     /// Request limits.
     pub limits: HttpLimits,
     /// Extra components checked by `/health/ready` (the store is always checked).

@@ -275,9 +275,19 @@ impl<R> AlertingConfig<R> {
     /// # Errors
     /// The first problem, naming its key or rule.
     pub fn validate(&self) -> Result<(), AlertingConfigError> {
+        self.validate_with(&[])
+    }
+
+    /// [`AlertingConfig::validate`] where routes and escalation may also name
+    /// `registered`: receivers an embedder registered in code rather than
+    /// configured here.
+    ///
+    /// # Errors
+    /// The first problem, naming its key or rule.
+    pub fn validate_with(&self, registered: &[&str]) -> Result<(), AlertingConfigError> {
         self.rules()?;
-        let names: Vec<&str> = self.receivers.keys().map(String::as_str).collect();
-        for n in &names {
+        let configured: Vec<&str> = self.receivers.keys().map(String::as_str).collect();
+        for n in configured.iter().chain(registered) {
             ordermon_domain::ids::RuleName::new(*n).map_err(|_| {
                 invalid(
                     format!("receivers.{n}"),
@@ -285,6 +295,12 @@ impl<R> AlertingConfig<R> {
                 )
             })?;
         }
+        let mut names = configured;
+        names.extend(
+            registered
+                .iter()
+                .filter(|n| !self.receivers.contains_key(**n)),
+        );
         RouteTree::new(&self.route, &names).map_err(|m| invalid("route", m))?;
         for (i, r) in self.inhibit_rules.iter().enumerate() {
             if r.source_matchers.is_empty() || r.target_matchers.is_empty() {
@@ -299,7 +315,7 @@ impl<R> AlertingConfig<R> {
             }
         }
         if let Some(r) = &self.escalation.receiver {
-            if !self.receivers.contains_key(r) {
+            if !names.contains(&r.as_str()) {
                 return Err(invalid(
                     "escalation.receiver",
                     format!("unknown receiver `{r}`"),

@@ -57,7 +57,8 @@ pub struct AlertingDeps {
     pub catalog: Arc<InstrumentCatalog>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// One notifier per configured receiver, by receiver name.
+    /// One notifier per receiver, by receiver name: the configured ones and
+    /// any an embedder registered (routes may name either).
     pub notifiers: HashMap<String, Arc<dyn Notifier>>,
     /// Figures of the instance (relay, dead letters, owners).
     pub probe: Option<Arc<dyn SystemProbe>>,
@@ -220,15 +221,23 @@ impl AlertingService {
         cancel: CancellationToken,
     ) -> Result<Arc<Self>, AppError> {
         let bad = |e: &dyn std::fmt::Display| AppError::field("alerting", e);
-        config.validate().map_err(|e| bad(&e))?;
+        // Receivers: the configured ones and any notifier registered in code.
+        let mut receivers: Vec<String> = config.receivers.keys().cloned().collect();
+        let mut registered: Vec<&String> = deps
+            .notifiers
+            .keys()
+            .filter(|n| !config.receivers.contains_key(*n))
+            .collect();
+        registered.sort();
+        receivers.extend(registered.into_iter().cloned());
+        let names: Vec<&str> = receivers.iter().map(String::as_str).collect();
+        config.validate_with(&names).map_err(|e| bad(&e))?;
         let rules: Vec<Arc<Rule>> = config
             .rules()
             .map_err(|e| bad(&e))?
             .into_iter()
             .map(Arc::new)
             .collect();
-        let receivers: Vec<String> = config.receivers.keys().cloned().collect();
-        let names: Vec<&str> = receivers.iter().map(String::as_str).collect();
         let tree = RouteTree::new(&config.route, &names).map_err(|e| bad(&e))?;
         let status = Arc::new(StatusCells::default());
         let delivery = Arc::new(DeliveryStats::default());

@@ -934,7 +934,7 @@ impl Owner {
                 let mut b = self
                     .current(&id)
                     .cloned()
-                    .unwrap_or_else(|| placeholder(&id, &self.state.user.id));
+                    .unwrap_or_else(|| placeholder(&id, &self.state.user.id, self.now()));
                 b.status = StrategyStatus::Disabled;
                 b
             });
@@ -945,7 +945,11 @@ impl Owner {
     }
 }
 
-fn placeholder(id: &StrategyId, user: &ordermon_domain::ids::UserId) -> StrategyConfig {
+fn placeholder(
+    id: &StrategyId,
+    user: &ordermon_domain::ids::UserId,
+    now: DateTime<Utc>,
+) -> StrategyConfig {
     StrategyConfig {
         id: id.clone(),
         user_id: user.clone(),
@@ -955,8 +959,8 @@ fn placeholder(id: &StrategyId, user: &ordermon_domain::ids::UserId) -> Strategy
         params: serde_json::Value::Null,
         status: StrategyStatus::Disabled,
         stats: Default::default(),
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
+        created_at: now,
+        updated_at: now,
         version: 0,
         sequence: 0,
     }

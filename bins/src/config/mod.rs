@@ -44,6 +44,8 @@ pub type AlertingSettings =
     ordermon_application::alerting::AlertingConfig<ordermon_notify::ReceiverConfig>;
 pub use ordermon_application::paper::PaperConfig;
 
+pub use crate::builder::Registered;
+
 /// Optional string keys: they have no default, so the environment overlay cannot
 /// learn from the default that they are strings.
 const OPTIONAL_STRING_KEYS: &[&str] = &[
@@ -147,6 +149,15 @@ impl Config {
     /// # Errors
     /// See [`ConfigError`].
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &Registered::default())
+    }
+
+    /// [`Config::load`] for an embedder: the configuration may name what was
+    /// registered in code (see [`crate::AppBuilder::registered`]).
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn load_with(file: Option<&Path>, registered: &Registered) -> Result<Self, ConfigError> {
         let text = match file {
             Some(path) => Some((
                 path.display().to_string(),
@@ -157,13 +168,15 @@ impl Config {
             )),
             None => None,
         };
-        Self::from_sources(
+        let config = Self::parse_sources(
             text.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
             // Variables that are not valid Unicode cannot be ours; skip them
             // rather than panic as `std::env::vars` would.
             std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        )?;
+        config.validate_with(registered)?;
+        Ok(config)
     }
 
     /// Loads defaults, then `file` (`(name, text)`), then the overrides among `vars`.
@@ -171,6 +184,16 @@ impl Config {
     /// # Errors
     /// See [`ConfigError`].
     pub fn from_sources(
+        file: Option<(&str, &str)>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let config = Self::parse_sources(file, vars)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Merges the sources as [`Config::from_sources`] does, without validating.
+    fn parse_sources(
         file: Option<(&str, &str)>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -212,7 +235,6 @@ impl Config {
                 });
             }
         };
-        config.validate()?;
         Ok(config)
     }
 
@@ -221,6 +243,16 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(&Registered::default())
+    }
+
+    /// [`Config::validate`] where `feed.provider` may name a market data
+    /// provider, and alert routes a receiver, that an embedder registered in
+    /// code.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate_with(&self, registered: &Registered) -> Result<(), ConfigError> {
         if self.http.addr.trim().is_empty() {
             return Err(ConfigError::invalid("http.addr", "must not be empty"));
         }
@@ -497,15 +529,16 @@ impl Config {
                 .validate()
                 .map_err(|e| ConfigError::invalid("market_data", e.to_string()))?;
         }
-        if !self.feed.is_simulated() {
+        if !self.feed.is_simulated() && !registered.market_data.contains(&self.feed.provider) {
             self.provider(&self.feed.provider)
                 .map_err(|e| ConfigError::invalid("feed.provider", e))?;
         }
         self.paper
             .validate()
             .map_err(|e| ConfigError::invalid("paper", e.to_string()))?;
+        let receivers: Vec<&str> = registered.receivers.iter().map(String::as_str).collect();
         self.alerting
-            .validate()
+            .validate_with(&receivers)
             .map_err(|e| ConfigError::invalid("alerting", e.to_string()))?;
         for (name, receiver) in &self.alerting.receivers {
             receiver

@@ -22,7 +22,7 @@ use crate::extract::{ApiJson, ApiQuery};
 pub async fn status(State(state): State<ApiState>, Admin(_admin): Admin) -> Json<StatusReport> {
     let health = super::health::components(&state).await;
     let s = state.engine.status();
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     Json(StatusReport {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: state.started_at,

@@ -293,7 +293,7 @@ pub async fn list_silences(
     let page = svc
         .list_silences(&caller.scope(), q.expired.unwrap_or(false), cursor, q.limit)
         .await?;
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     Ok(Json(SilencePage {
         items: page
             .items
@@ -339,7 +339,7 @@ pub async fn create_silence(
             }
         }
     }
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     let start = body.starts_at.unwrap_or(now).max(now);
     let ends_at = match (body.ends_at, body.duration.as_deref()) {
         (Some(e), None) => Some(e),
@@ -400,7 +400,7 @@ pub async fn create_silence(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(SilenceView::of(silence, chrono::Utc::now())),
+        Json(SilenceView::of(silence, state.clock.now())),
     ))
 }
 
@@ -415,7 +415,7 @@ pub async fn get_silence(
 ) -> ApiResult<Json<SilenceView>> {
     let svc = service(&state)?;
     let s = svc.get_silence(&caller.scope(), silence_id(&id)?).await?;
-    Ok(Json(SilenceView::of(s, chrono::Utc::now())))
+    Ok(Json(SilenceView::of(s, state.clock.now())))
 }
 
 /// Expires a silence now (it stays on record). 409 when it has ended already.
@@ -435,7 +435,7 @@ pub async fn expire_silence(
     let s = svc
         .expire_silence(&caller.scope(), silence_id(&id)?, caller.user_id.as_str())
         .await?;
-    Ok(Json(SilenceView::of(s, chrono::Utc::now())))
+    Ok(Json(SilenceView::of(s, state.clock.now())))
 }
 
 /// Every alert rule (built in and configured) with its settings; with

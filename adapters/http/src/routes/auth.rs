@@ -64,7 +64,7 @@ fn service(state: &ApiState) -> Result<&Arc<SignInService>, ApiError> {
 fn tokens(state: &ApiState, s: SignedIn) -> Result<Response, ApiError> {
     let access = mint_session_token(&state.auth, &s.user_id, s.role, s.session_id, s.access_ttl)
         .map_err(|e| ApiError::internal(&format!("minting an access token: {e}")))?;
-    let refresh_left = (s.refresh_expires_at - chrono::Utc::now()).num_seconds();
+    let refresh_left = (s.refresh_expires_at - state.clock.now()).num_seconds();
     let body = TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -46,7 +46,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateStrategyRequest>,
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
     let user = caller.target(q.user_id.as_deref())?;
-    let strategy = body.into_strategy(user, chrono::Utc::now());
+    let strategy = body.into_strategy(user, state.clock.now());
     let created = state.engine.create_strategy(strategy).await?;
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }

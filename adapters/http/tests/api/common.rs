@@ -159,6 +159,7 @@ impl TestApp {
             )),
             render_metrics: Some(Arc::new(|| FIXED_METRICS.to_owned())),
             started_at: chrono::Utc::now(),
+            clock: Arc::new(SystemClock),
             limits: HttpLimits::default(),
             health: health.into(),
             events,
