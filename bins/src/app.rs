@@ -252,11 +252,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         let venue = match venue {
             Ok(v) => v,
             Err(e) => {
-                root.cancel();
-                engine.shutdown().await;
-                messaging.shutdown().await;
-                cache_cancel.cancel();
-                store.close().await;
+                abandon(&root, None, &engine, messaging, &cache_cancel, &store).await;
                 return Err(e.context("building the registered venue"));
             }
         };
@@ -270,8 +266,14 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
             engine.report_sink(),
             clock.clone(),
             engine.catalog(),
-        )
-        .context("starting the paper venue")?;
+        );
+        let venue = match venue {
+            Ok(v) => v,
+            Err(e) => {
+                abandon(&root, None, &engine, messaging, &cache_cancel, &store).await;
+                return Err(anyhow::Error::new(e).context("starting the paper venue"));
+            }
+        };
         engine.set_venue(Arc::new(venue.clone()));
         Some(venue)
     } else {
@@ -320,11 +322,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
     let alerting = match started {
         Ok(a) => a,
         Err(e) => {
-            root.cancel();
-            engine.shutdown().await;
-            messaging.shutdown().await;
-            cache_cancel.cancel();
-            store.close().await;
+            abandon(&root, None, &engine, messaging, &cache_cancel, &store).await;
             return Err(e);
         }
     };
@@ -361,13 +359,15 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         }
         .await;
         if let Err(e) = seeded {
-            // Leave nothing running behind a failed build.
-            root.cancel();
-            alerting.shutdown().await;
-            engine.shutdown().await;
-            messaging.shutdown().await;
-            cache_cancel.cancel();
-            store.close().await;
+            abandon(
+                &root,
+                Some(&alerting),
+                &engine,
+                messaging,
+                &cache_cancel,
+                &store,
+            )
+            .await;
             return Err(e);
         }
     }
@@ -408,13 +408,15 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         let (live, task) = match started {
             Ok(started) => started,
             Err(e) => {
-                // Leave nothing running behind a failed build.
-                root.cancel();
-                alerting.shutdown().await;
-                engine.shutdown().await;
-                messaging.shutdown().await;
-                cache_cancel.cancel();
-                store.close().await;
+                abandon(
+                    &root,
+                    Some(&alerting),
+                    &engine,
+                    messaging,
+                    &cache_cancel,
+                    &store,
+                )
+                .await;
                 return Err(e);
             }
         };
@@ -585,6 +587,26 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         },
         metrics,
     })
+}
+
+/// Leaves nothing running behind a failed build: stops what was started, in
+/// the order a shutdown does.
+async fn abandon(
+    root: &CancellationToken,
+    alerting: Option<&crate::alerting::Alerting>,
+    engine: &Engine,
+    messaging: Messaging,
+    cache_cancel: &CancellationToken,
+    store: &OpenStore,
+) {
+    root.cancel();
+    if let Some(alerting) = alerting {
+        alerting.shutdown().await;
+    }
+    engine.shutdown().await;
+    messaging.shutdown().await;
+    cache_cancel.cancel();
+    store.close().await;
 }
 
 impl App {

@@ -49,28 +49,7 @@ pub(crate) async fn start(
 ) -> anyhow::Result<(LiveMarket, JoinHandle<()>)> {
     let name = &config.feed.provider;
     if let Some(provider) = registered.iter().find(|p| p.name() == name.as_str()) {
-        let feed = Arc::new(
-            LiveFeed::new(
-                provider.clone(),
-                engine.quotes(),
-                clock,
-                config.feed.poll.clone(),
-            )
-            .context("starting the live feed")?,
-        );
-        let task = feed.spawn(cancel);
-        tracing::info!(
-            provider = %name,
-            instruments = config.feed.poll.instruments.len(),
-            interval_ms = config.feed.poll.interval_ms,
-            "live feed polling a registered provider"
-        );
-        let live = LiveMarket {
-            provider: provider.clone(),
-            client: None,
-            feed,
-        };
-        return Ok((live, task));
+        return start_polling(config, engine, provider.clone(), None, clock, cancel);
     }
     let mut provider_config = config
         .provider(name)
@@ -90,9 +69,22 @@ pub(crate) async fn start(
         add_listed_instruments(engine, &provider, &config.feed.poll.instruments).await;
     }
     let polled: Arc<dyn MarketDataProvider> = provider.clone();
+    start_polling(config, engine, polled, Some(provider), clock, cancel)
+}
+
+/// Starts the live feed polling `provider` (`client`: its configured
+/// client, none for a registered provider).
+fn start_polling(
+    config: &Config,
+    engine: &Engine,
+    provider: Arc<dyn MarketDataProvider>,
+    client: Option<Arc<MarketData>>,
+    clock: Arc<dyn Clock>,
+    cancel: CancellationToken,
+) -> anyhow::Result<(LiveMarket, JoinHandle<()>)> {
     let feed = Arc::new(
         LiveFeed::new(
-            polled.clone(),
+            provider.clone(),
             engine.quotes(),
             clock,
             config.feed.poll.clone(),
@@ -101,14 +93,15 @@ pub(crate) async fn start(
     );
     let task = feed.spawn(cancel);
     tracing::info!(
-        provider = %name,
+        provider = %config.feed.provider,
+        registered = client.is_none(),
         instruments = config.feed.poll.instruments.len(),
         interval_ms = config.feed.poll.interval_ms,
         "live feed polling"
     );
     let live = LiveMarket {
-        provider: polled,
-        client: Some(provider),
+        provider,
+        client,
         feed,
     };
     Ok((live, task))
