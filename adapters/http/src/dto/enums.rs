@@ -1,6 +1,7 @@
 //! Schema-only mirrors of the domain's enums, so the OpenAPI document lists
 //! their allowed values. Handlers never build these: the domain types carry the
-//! data and serialize to exactly these names.
+//! data and serialize to exactly these names, which the test below checks
+//! variant by variant (a variant added on one side only does not compile).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -141,4 +142,77 @@ pub enum PositionSide {
     Short,
     /// Zero.
     Flat,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each mirror against its domain enum: both matches below are
+    //! exhaustive, so a variant added on either side without the other does
+    //! not compile, and every variant's wire name is compared.
+
+    use ordermon_domain::account::AccountType as DAccountType;
+    use ordermon_domain::fill::LiquiditySide as DLiquiditySide;
+    use ordermon_domain::order::{
+        OrderStatus as DOrderStatus, OrderType as DOrderType, Side as DSide,
+        TimeInForce as DTimeInForce,
+    };
+    use ordermon_domain::position::PositionSide as DPositionSide;
+    use ordermon_domain::risk::TradingState as DTradingState;
+    use ordermon_domain::user::{Role as DRole, UserStatus as DUserStatus};
+
+    macro_rules! mirrors {
+        ($mirror:ident, $domain:ident, [$($v:ident),+ $(,)?]) => {{
+            fn to_domain(m: super::$mirror) -> $domain {
+                match m {
+                    $(super::$mirror::$v => $domain::$v,)+
+                }
+            }
+            fn to_mirror(d: $domain) -> super::$mirror {
+                match d {
+                    $($domain::$v => super::$mirror::$v,)+
+                }
+            }
+            for m in [$(super::$mirror::$v),+] {
+                let d = to_domain(m);
+                let (wire, schema) = (serde_json::to_value(d).unwrap(), serde_json::to_value(m).unwrap());
+                assert_eq!(wire, schema, "{}::{m:?}", stringify!($mirror));
+                assert_eq!(serde_json::to_value(to_mirror(d)).unwrap(), wire);
+            }
+        }};
+    }
+
+    #[test]
+    fn every_mirror_lists_exactly_the_domain_enums_wire_names() {
+        mirrors!(Side, DSide, [Buy, Sell]);
+        mirrors!(
+            OrderType,
+            DOrderType,
+            [Market, Limit, StopMarket, StopLimit]
+        );
+        mirrors!(TimeInForce, DTimeInForce, [Gtc, Ioc, Fok, Day, Gtd]);
+        mirrors!(
+            OrderStatus,
+            DOrderStatus,
+            [
+                Initialized,
+                Denied,
+                Submitted,
+                Accepted,
+                Rejected,
+                Canceled,
+                Expired,
+                Triggered,
+                PendingUpdate,
+                PendingCancel,
+                PartiallyFilled,
+                Filled,
+            ]
+        );
+        mirrors!(Role, DRole, [Admin, Trader, Viewer]);
+        mirrors!(UserStatus, DUserStatus, [Active, Disabled]);
+        mirrors!(TradingState, DTradingState, [Active, Reducing, Halted]);
+        mirrors!(AccountType, DAccountType, [Cash, Margin]);
+        mirrors!(LiquiditySide, DLiquiditySide, [Maker, Taker, None]);
+        mirrors!(PositionSide, DPositionSide, [Long, Short, Flat]);
+    }
 }
