@@ -23,13 +23,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use ordermon_domain::event::DomainEvent;
 use ordermon_domain::ports::{
     BusError, BusMessage, Clock, MessageBus, Outbox, OutboxRecord, StoreError,
 };
 use parking_lot::Mutex;
-use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -562,31 +562,40 @@ async fn committed(feed: &mut Option<broadcast::Receiver<Arc<DomainEvent>>>) {
     }
 }
 
-/// Exponential backoff with jitter (each delay is 50–100 % of the nominal one).
+/// Exponential backoff with jitter (backon): each delay is 50–100 % of a
+/// nominal one that doubles from `min` up to `max`; `reset` starts over
+/// after a success.
 #[derive(Debug)]
 pub(crate) struct Backoff {
-    min: Duration,
+    schedule: ExponentialBuilder,
+    delays: ExponentialBackoff,
     max: Duration,
-    next: Duration,
 }
 
 impl Backoff {
     pub(crate) fn new(min: Duration, max: Duration) -> Self {
+        let max = max.max(min);
+        // backon's jitter adds up to the delay itself: half the nominal
+        // delays, jittered, fall in [d/2, d).
+        let schedule = ExponentialBuilder::new()
+            .with_min_delay(min / 2)
+            .with_max_delay(max / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
         Self {
-            min,
-            max: max.max(min),
-            next: min,
+            schedule,
+            delays: schedule.build(),
+            max,
         }
     }
 
     pub(crate) fn next(&mut self) -> Duration {
-        let nominal = self.next;
-        self.next = (self.next * 2).min(self.max);
-        nominal.mul_f64(rand::rng().random_range(0.5..=1.0))
+        self.delays.next().unwrap_or(self.max)
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = self.min;
+        self.delays = self.schedule.build();
     }
 }
 

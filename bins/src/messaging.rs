@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use ordermon_application::Engine;
 use ordermon_application::cache::ReadCache;
 use ordermon_application::consume::{Consumer, ConsumerConfig, ConsumerHandle, DeadLetters};
@@ -56,7 +57,13 @@ pub(crate) async fn open_bus(
     let kind = settings.kind()?;
     let url = settings.url.expose().trim().to_owned();
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut wait = Duration::from_millis(100);
+    // 0.1 s doubling up to 2 s between tries, until the deadline.
+    let mut waits = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_factor(2.0)
+        .without_max_times()
+        .build();
     loop {
         let attempt = tokio::time::timeout_at(deadline, connect_once(kind, settings, &url)).await;
         let error = match attempt {
@@ -65,6 +72,7 @@ pub(crate) async fn open_bus(
             Ok(Err(Attempt::Retry(e))) => e,
             Err(_) => BusError::Unavailable(format!("no answer within {timeout:?}")),
         };
+        let wait = waits.next().unwrap_or(Duration::from_secs(2));
         if tokio::time::Instant::now() + wait >= deadline {
             return Err(BusOpenError::Connect {
                 kind: kind_name(kind),
@@ -74,7 +82,6 @@ pub(crate) async fn open_bus(
         }
         tracing::warn!(bus = kind_name(kind), url = %settings.url, error = %error, ?wait, "bus not reachable yet; retrying");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
 

@@ -111,18 +111,27 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, ordermon_domain::ports::StoreError>>,
 {
-    let mut wait = std::time::Duration::from_millis(100);
-    for _ in 0..8 {
+    use backon::BackoffBuilder as _;
+    // Eight tries in all, 0.1 s doubling up to 5 s between them.
+    let mut waits = backon::ExponentialBuilder::new()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_max_times(7)
+        .build();
+    loop {
         match f().await {
             Ok(v) => return Some(v),
             Err(e) => {
+                let Some(wait) = waits.next() else {
+                    tracing::warn!(error = %e, "alerting could not read the store; giving up");
+                    return None;
+                };
                 tracing::warn!(error = %e, "alerting could not read the store; retrying");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(5));
             }
         }
     }
-    None
 }
 
 /// Spawns the reader.

@@ -2,6 +2,7 @@
 //! shared cache tier ([`cache`]), and the clients both build from a `redis://`
 //! or `rediss://` URL ([`tls`]).
 
+mod backoff;
 pub mod bus;
 pub mod cache;
 pub mod tls;

@@ -1,39 +1,35 @@
-//! Exponential backoff with jitter for retrying transient failures.
+//! Exponential backoff with jitter for retrying transient failures (backon).
 
 use std::time::Duration;
 
-use rand::Rng as _;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 /// A bounded schedule of delays: `initial`, doubling up to `max`, each with
 /// jitter in `[d/2, d]` so retrying callers spread out.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Backoff {
-    remaining: u32,
-    next: Duration,
-    max: Duration,
+    delays: ExponentialBackoff,
 }
 
 impl Backoff {
     /// A schedule for `attempts` tries in all (so `attempts - 1` delays).
     pub(crate) fn new(attempts: u32, initial: Duration, max: Duration) -> Self {
-        Self {
-            remaining: attempts.saturating_sub(1),
-            next: initial,
-            max,
-        }
+        let delays = usize::try_from(attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        // backon's jitter adds up to the delay itself: half the nominal
+        // delays, jittered, fall in [d/2, d).
+        let delays = ExponentialBuilder::new()
+            .with_min_delay(initial.min(max) / 2)
+            .with_max_delay(max / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(delays)
+            .build();
+        Self { delays }
     }
 
     /// The delay before the next attempt, or `None` when attempts are used up.
     pub(crate) fn next_delay(&mut self) -> Option<Duration> {
-        if self.remaining == 0 {
-            return None;
-        }
-        self.remaining -= 1;
-        let full = self.next.min(self.max);
-        self.next = self.next.saturating_mul(2);
-        let nanos = u64::try_from(full.as_nanos()).unwrap_or(u64::MAX);
-        let jittered = rand::rng().random_range(nanos / 2..=nanos);
-        Some(Duration::from_nanos(jittered))
+        self.delays.next()
     }
 }
 

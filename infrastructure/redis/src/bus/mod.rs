@@ -30,8 +30,8 @@ mod subscription;
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use async_trait::async_trait;
-use backoff::Backoff;
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::{
     BusError, BusMessage, DeadLetter, MessageBus, Subscription, SubscriptionSpec,
@@ -246,38 +246,5 @@ impl MessageBus for RedisBus {
             .into_iter()
             .find(|g| g.name == group)
             .and_then(|g| Some((g.lag? as u64).saturating_add(g.pending as u64))))
-    }
-}
-
-/// Exponential backoff with jitter for reconnect loops.
-mod backoff {
-    use std::time::Duration;
-
-    use rand::Rng;
-
-    /// Delays that double from `min` up to `max`, each with up to 50 % jitter.
-    #[derive(Debug)]
-    pub(crate) struct Backoff {
-        next: Duration,
-        max: Duration,
-    }
-
-    impl Backoff {
-        pub(crate) fn new(min: Duration, max: Duration) -> Self {
-            Self { next: min, max }
-        }
-
-        /// The next delay.
-        pub(crate) fn delay(&mut self) -> Duration {
-            let base = self.next;
-            self.next = (self.next * 2).min(self.max);
-            let jitter = rand::rng().random_range(0.5..=1.0);
-            base.mul_f64(jitter)
-        }
-
-        /// Back to the first delay (after a success).
-        pub(crate) fn reset(&mut self, min: Duration) {
-            self.next = min;
-        }
     }
 }

@@ -11,8 +11,8 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::{RedisBus, codec, unavailable};
+use crate::backoff::Backoff;
 
 /// Creates the group at the end of the stream (creating the stream too); an
 /// existing group is kept as it is.
@@ -482,7 +482,7 @@ impl Subscription for RedisSubscription {
                 return Ok(Some(d));
             }
             match self.fill().await {
-                Ok(()) => self.backoff.reset(self.bus.config().reconnect_min),
+                Ok(()) => self.backoff.reset(),
                 Err(e) => {
                     let wait = self.backoff.delay();
                     tracing::warn!(group = %self.spec.group, error = %e, ?wait, "redis stream read failed; retrying");

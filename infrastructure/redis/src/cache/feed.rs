@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::remote::RedisCache;
 use super::tiered::TieredCache;
+use crate::backoff::Backoff;
 
 /// What the subscriber needs.
 #[derive(Debug, Clone)]
@@ -31,8 +31,7 @@ pub(crate) struct FeedSpec {
 
 /// Runs the subscriber until `cancel`.
 pub(crate) async fn subscriber(spec: FeedSpec, tiered: TieredCache, cancel: CancellationToken) {
-    let first = Duration::from_millis(50);
-    let mut backoff = first;
+    let mut backoff = Backoff::new(Duration::from_millis(50), spec.max_backoff);
     loop {
         if cancel.is_cancelled() {
             return;
@@ -46,7 +45,7 @@ pub(crate) async fn subscriber(spec: FeedSpec, tiered: TieredCache, cancel: Canc
         .await;
         let reason = match subscribed {
             Ok(Ok(ps)) => {
-                backoff = first;
+                backoff.reset();
                 tiered.feed_up().await;
                 let mut messages = ps.into_on_message();
                 loop {
@@ -77,13 +76,10 @@ pub(crate) async fn subscriber(spec: FeedSpec, tiered: TieredCache, cancel: Canc
             Err(_) => "subscribe timed out".to_owned(),
         };
         tiered.feed_down(&reason).await;
-        let jitter = rand::rng().random_range(0..=backoff.as_millis() / 4 + 1);
-        let wait = backoff + Duration::from_millis(u64::try_from(jitter).unwrap_or(0));
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(backoff.delay()) => {}
             () = cancel.cancelled() => return,
         }
-        backoff = (backoff * 2).min(spec.max_backoff);
     }
 }
 
