@@ -51,7 +51,7 @@ mod decoded;
 pub mod keys;
 mod mirror;
 mod settings;
-mod stripes;
+pub mod stripes;
 mod typed;
 
 pub use codec::{CodecError, Entry, decode, decode_value, encode, encode_value};

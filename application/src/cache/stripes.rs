@@ -1,5 +1,7 @@
-//! Striped generation counters with a fill/evict barrier (the guard of the
-//! read-through layer against fills racing an invalidation).
+//! Striped generation counters with a fill/evict barrier: the guard of a
+//! read-through cache against fills racing an invalidation. One type for
+//! every cache of the system: the application's read-through layer and the
+//! Redis adapter's in-process tier both use it.
 //!
 //! Each key hashes to one of a fixed number of stripes. An eviction bumps the
 //! stripe's generation under the stripe's write lock; a fill takes the read lock,
@@ -16,7 +18,7 @@ use tokio::sync::{RwLock, RwLockReadGuard};
 
 /// Generation counters and barrier locks, `N` stripes.
 #[derive(Debug)]
-pub(crate) struct Stripes {
+pub struct Stripes {
     gens: Box<[AtomicU64]>,
     locks: Box<[RwLock<()>]>,
     /// Bumped by a full clear; part of every token.
@@ -26,7 +28,7 @@ pub(crate) struct Stripes {
 
 /// What a fill saw before it fetched its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token {
+pub struct Token {
     stripe: usize,
     generation: u64,
     epoch: u64,
@@ -35,7 +37,7 @@ pub(crate) struct Token {
 impl Token {
     /// True when a load started with `self` is at least as fresh as one
     /// started with `other` (same key): it may serve `other`'s caller.
-    pub(crate) fn covers(self, other: Self) -> bool {
+    pub fn covers(self, other: Self) -> bool {
         self.stripe == other.stripe
             && (self.epoch, self.generation) >= (other.epoch, other.generation)
     }
@@ -43,7 +45,7 @@ impl Token {
 
 impl Stripes {
     /// `n` stripes (at least one).
-    pub(crate) fn new(n: usize) -> Self {
+    pub fn new(n: usize) -> Self {
         let n = n.max(1);
         Self {
             gens: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -61,7 +63,7 @@ impl Stripes {
     }
 
     /// The token a fill of `key` must still match when it writes.
-    pub(crate) fn token(&self, key: &str) -> Token {
+    pub fn token(&self, key: &str) -> Token {
         let stripe = self.stripe(key);
         Token {
             stripe,
@@ -72,7 +74,7 @@ impl Stripes {
 
     /// Holds the stripe's read lock while a fill writes; `None` when the key was
     /// evicted (or everything cleared) since `token` was taken.
-    pub(crate) async fn fill_guard(&self, token: Token) -> Option<RwLockReadGuard<'_, ()>> {
+    pub async fn fill_guard(&self, token: Token) -> Option<RwLockReadGuard<'_, ()>> {
         let guard = self.locks[token.stripe].read().await;
         let current = (
             self.gens[token.stripe].load(Ordering::SeqCst),
@@ -83,9 +85,18 @@ impl Stripes {
 
     /// Bumps `key`'s stripe and waits for the fills already writing to it, so an
     /// eviction that follows removes whatever they wrote.
-    pub(crate) async fn evict_barrier(&self, key: &str) {
+    pub async fn evict_barrier(&self, key: &str) {
         let stripe = self.stripe(key);
         let _w = self.locks[stripe].write().await;
         self.gens[stripe].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Bumps the epoch (every token taken before is stale) and waits for every
+    /// fill in progress, so a clear that follows removes whatever they wrote.
+    pub async fn clear_barrier(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for lock in &self.locks {
+            drop(lock.write().await);
+        }
     }
 }

@@ -20,7 +20,6 @@
 mod config;
 mod feed;
 mod remote;
-mod stripes;
 mod tiered;
 
 use std::sync::Arc;

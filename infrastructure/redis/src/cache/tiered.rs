@@ -10,7 +10,7 @@
 //!   connected. When it is lost the tier is cleared and bypassed; when it comes
 //!   back the tier is cleared again (messages were missed in between) before it
 //!   is trusted.
-//! - A fill that raced an eviction is never left behind (see [`super::stripes`]).
+//! - A fill that raced an eviction is never left behind (see [`ordermon_application::cache::stripes`]).
 //!   An invalidation deletes in Redis first and evicts locally second, so a
 //!   reader that fetched the old value from Redis cannot refill the local tier.
 //! - Fences against other instances' commits: an instance whose loader read the
@@ -37,7 +37,7 @@ use ordermon_domain::ports::{Cache, CacheError, CacheKey};
 use parking_lot::Mutex;
 
 use super::config::TieredConfig;
-use super::stripes::Stripes;
+use ordermon_application::cache::stripes::Stripes;
 
 /// An in-process entry: the bytes and the TTL it was written with.
 #[derive(Debug, Clone)]
