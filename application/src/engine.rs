@@ -1254,3 +1254,32 @@ pub fn new_user(req: CreateUser, now: DateTime<Utc>) -> Result<(User, ChangeSet)
         .map_err(|e| AppError::Unexpected(e.to_string()))?;
     Ok((user, cs))
 }
+
+/// Ownership (several instances sharing users) starts and stops this
+/// instance's owners and monitors through this.
+#[async_trait::async_trait]
+impl crate::ownership::OwnedUsers for Engine {
+    async fn start_monitor(&self, user: &UserId) {
+        Engine::start_monitor(self, user).await;
+    }
+
+    async fn stop_monitor(&self, user: &UserId, reason: &str) {
+        if self.is_monitored(user) {
+            let status = self
+                .get_user(user)
+                .await
+                .map_or(UserStatus::Active, |u| u.status);
+            Engine::stop_monitor(self, user, status, reason).await;
+        }
+    }
+
+    fn evict_owner(&self, user: &UserId) {
+        Engine::evict_owner(self, user);
+    }
+
+    async fn user_statuses(
+        &self,
+    ) -> Result<Vec<(UserId, UserStatus)>, ordermon_domain::ports::StoreError> {
+        self.persistence().users.user_statuses().await
+    }
+}

@@ -31,14 +31,13 @@ use std::time::Duration;
 use dashmap::DashMap;
 use futures::StreamExt as _;
 use ordermon_domain::ids::UserId;
-use ordermon_domain::ports::{Fence, LeaseStore};
+use ordermon_domain::ports::{Fence, LeaseStore, StoreError};
 use ordermon_domain::user::UserStatus;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::Engine;
 use crate::lease_keeper::{LeaseHandle, LeaseKeeper};
 
 /// The prefix of membership leases.
@@ -50,6 +49,21 @@ pub const ADDRESS_PREFIX: &str = "address:";
 
 /// User leases asked for at once in a round.
 const TAKE_CONCURRENCY: usize = 16;
+
+/// What ownership starts and stops on this instance: the owners of the users
+/// it owns and their monitors. The engine provides it; ownership knows
+/// nothing else of the engine.
+#[async_trait::async_trait]
+pub trait OwnedUsers: Send + Sync + 'static {
+    /// Starts `user`'s monitor (and its owner) now that the user is owned here.
+    async fn start_monitor(&self, user: &UserId);
+    /// Stops `user`'s monitor, if one runs here, giving `reason`.
+    async fn stop_monitor(&self, user: &UserId, reason: &str);
+    /// Ends `user`'s owner here once its queued commands ran.
+    fn evict_owner(&self, user: &UserId);
+    /// Every user and its status (only active users are taken).
+    async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError>;
+}
 
 /// How ownership behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,11 +278,11 @@ impl UserOwnership {
         s
     }
 
-    /// Starts the membership lease and the ownership rounds for `engine`;
+    /// Starts the membership lease and the ownership rounds for `engine`'s users;
     /// both stop when `cancel` fires (the leases are then released).
     pub fn spawn(
         self: &Arc<Self>,
-        engine: Arc<Engine>,
+        engine: Arc<dyn OwnedUsers>,
         tracker: &TaskTracker,
         cancel: &CancellationToken,
     ) {
@@ -304,7 +318,7 @@ impl UserOwnership {
     /// leases it already holds lapse).
     async fn keep(
         self: Arc<Self>,
-        engine: Arc<Engine>,
+        engine: Arc<dyn OwnedUsers>,
         member: LeaseHandle,
         cancel: CancellationToken,
     ) {
@@ -329,7 +343,7 @@ impl UserOwnership {
     /// lapse meanwhile and be lost in turn.
     async fn renew(
         self: &Arc<Self>,
-        engine: &Arc<Engine>,
+        engine: &Arc<dyn OwnedUsers>,
         member: &LeaseHandle,
     ) -> Result<(), String> {
         if member.held().is_none() {
@@ -398,7 +412,7 @@ impl UserOwnership {
     /// can be taken again once its owner has stopped.
     fn stop_owners(
         self: &Arc<Self>,
-        engine: &Arc<Engine>,
+        engine: &Arc<dyn OwnedUsers>,
         users: Vec<UserId>,
         reason: &'static str,
     ) {
@@ -414,7 +428,7 @@ impl UserOwnership {
         let (me, engine) = (self.clone(), engine.clone());
         tokio::spawn(async move {
             for user in users {
-                me.stop_owner(&engine, &user, reason).await;
+                me.stop_owner(&*engine, &user, reason).await;
                 me.stopping.remove(&user);
             }
         });
@@ -422,7 +436,7 @@ impl UserOwnership {
 
     async fn run(
         self: Arc<Self>,
-        engine: Arc<Engine>,
+        engine: Arc<dyn OwnedUsers>,
         member: LeaseHandle,
         cancel: CancellationToken,
     ) {
@@ -434,7 +448,7 @@ impl UserOwnership {
                 _ = interval.tick() => {}
                 () = cancel.cancelled() => break,
             }
-            let round = self.round(&engine, &member).await;
+            let round = self.round(&*engine, &member).await;
             let mut s = self.status.lock();
             s.rounds += 1;
             s.member = member.held().is_some();
@@ -443,12 +457,12 @@ impl UserOwnership {
         // Shutting down: stop the owners, then let the users go at once.
         let users: Vec<UserId> = self.owned.iter().map(|e| e.key().clone()).collect();
         for user in users {
-            self.release(&engine, &user).await;
+            self.release(&*engine, &user).await;
         }
     }
 
     /// One round: recompute the assignment, release and take users.
-    async fn round(&self, engine: &Engine, member: &LeaseHandle) -> Result<(), String> {
+    async fn round(&self, engine: &dyn OwnedUsers, member: &LeaseHandle) -> Result<(), String> {
         if member.held().is_none() {
             return Err("membership lease not held".to_owned());
         }
@@ -484,12 +498,7 @@ impl UserOwnership {
             status.addresses = addresses;
         }
         let held = self.user_leases().await?;
-        let users = engine
-            .persistence()
-            .users
-            .user_statuses()
-            .await
-            .map_err(e)?;
+        let users = engine.user_statuses().await.map_err(e)?;
         self.elsewhere.clear();
         let mut released = 0;
         let mut to_take = Vec::new();
@@ -570,30 +579,24 @@ impl UserOwnership {
     }
 
     /// Stops the owner of `user` here (its monitor first).
-    async fn stop(&self, engine: &Engine, user: &UserId, reason: &str) {
+    async fn stop(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
         self.stop_monitor(engine, user, reason).await;
         self.owned.remove(user);
         engine.evict_owner(user);
     }
 
     /// Stops the owner of a user already disowned.
-    async fn stop_owner(&self, engine: &Engine, user: &UserId, reason: &str) {
+    async fn stop_owner(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
         self.stop_monitor(engine, user, reason).await;
         engine.evict_owner(user);
     }
 
-    async fn stop_monitor(&self, engine: &Engine, user: &UserId, reason: &str) {
-        if engine.is_monitored(user) {
-            let status = engine
-                .get_user(user)
-                .await
-                .map_or(UserStatus::Active, |u| u.status);
-            engine.stop_monitor(user, status, reason).await;
-        }
+    async fn stop_monitor(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
+        engine.stop_monitor(user, reason).await;
     }
 
     /// Stops the owner of `user`, then lets its lease go.
-    async fn release(&self, engine: &Engine, user: &UserId) {
+    async fn release(&self, engine: &dyn OwnedUsers, user: &UserId) {
         self.stop(engine, user, "user moved to another instance")
             .await;
         if let Err(e) = self.leases.release(&lease_name(user), &self.holder).await {
@@ -601,7 +604,7 @@ impl UserOwnership {
         }
     }
 
-    fn drop_all(self: &Arc<Self>, engine: &Arc<Engine>, reason: &'static str) {
+    fn drop_all(self: &Arc<Self>, engine: &Arc<dyn OwnedUsers>, reason: &'static str) {
         let users: Vec<UserId> = self.owned.iter().map(|e| e.key().clone()).collect();
         let users = users.into_iter().filter(|u| self.disown(u)).collect();
         self.stop_owners(engine, users, reason);

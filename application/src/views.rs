@@ -1,16 +1,33 @@
-//! Read models the API returns: account, balances, positions, portfolio.
+//! Read models: the owner's consistent snapshot of a user, and what the API
+//! returns from it (account, balances, positions, portfolio).
 
 use chrono::{DateTime, Utc};
 use ordermon_domain::Decimal;
-use ordermon_domain::account::AccountType;
+use ordermon_domain::account::{Account, AccountType};
 use ordermon_domain::ids::{InstrumentId, UserId};
+use ordermon_domain::order::Order;
 use ordermon_domain::position::{Position, PositionSide};
 use ordermon_domain::risk::TradingState;
+use ordermon_domain::user::User;
 use ordermon_domain::values::{Currency, Price, decimal_string, opt_decimal_string};
 use serde::Serialize;
 
 use crate::market::QuoteBook;
-use crate::owner::Snapshot;
+
+/// A consistent view of a user's state, taken by the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The user.
+    pub user: User,
+    /// The account.
+    pub account: Account,
+    /// Every position (open and flat).
+    pub positions: Vec<Position>,
+    /// Open orders.
+    pub open_orders: Vec<Order>,
+    /// Realized PnL today.
+    pub day_realized: Decimal,
+}
 
 /// One currency of an account, valued at the latest marks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

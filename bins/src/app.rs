@@ -1,5 +1,9 @@
 //! The composition root: from a [`Config`] to a running engine and its HTTP API.
 
+mod builder;
+
+pub use builder::{AppBuilder, VenueContext};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +34,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bootstrap;
-use crate::builder::{AppBuilder, VenueContext};
 use crate::cache::{self as read_cache, OpenCache};
 use crate::config::{Config, DatabaseKind};
 use crate::demo;

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InstrumentId, OrderId, UserId};
-use crate::order::Side;
+use crate::side::Side;
 use crate::values::{Currency, Money, Price, Quantity, decimal_string, round_amount};
 
 /// Cash or margin.

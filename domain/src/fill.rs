@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InstrumentId, OrderId, TradeId, UserId};
-use crate::order::Side;
+use crate::side::Side;
 use crate::values::{Money, Price, Quantity};
 
 /// Whether the fill added or took liquidity.

@@ -19,6 +19,7 @@ pub mod ports;
 pub mod position;
 pub mod replay;
 pub mod risk;
+pub mod side;
 pub mod strategy;
 mod tagged;
 pub mod user;

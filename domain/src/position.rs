@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{InstrumentId, UserId};
-use crate::order::Side;
+use crate::side::Side;
 use crate::values::{Currency, Money, Price, Quantity, decimal_string, round_amount};
 
 /// Long, short or flat.

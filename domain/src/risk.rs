@@ -6,65 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, AccountError, AccountType, Hold, ReservationRequest};
 use crate::instrument::Instrument;
+pub use crate::order::DeniedReason;
 use crate::order::{Order, OrderType, Side};
 use crate::position::Position;
 use crate::values::{Price, decimal_string, opt_decimal_string, round_amount_up};
-
-/// Why pre-trade risk refused an order. Serialized in snake_case as the order's
-/// `reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeniedReason {
-    /// Not enough free cash for the order's reservation.
-    InsufficientFunds,
-    /// Not enough free position to sell (cash account).
-    InsufficientPosition,
-    /// The order's notional is above the user's limit (or beyond what a decimal
-    /// can represent: an absurd size is denied, never a panic).
-    MaxOrderNotional,
-    /// The user already has the maximum number of open orders.
-    MaxOpenOrders,
-    /// The resulting position would exceed the per-instrument limit.
-    MaxPosition,
-    /// The user's loss today reached the limit; only reducing orders pass.
-    MaxDailyLoss,
-    /// Too many orders in the last second.
-    RateLimited,
-    /// Trading is halted (kill switch).
-    TradingHalted,
-    /// The order would increase exposure while only reductions are allowed.
-    ReduceOnly,
-    /// A market order with no last price to size its reservation.
-    NoMarketPrice,
-    /// The user is disabled.
-    UserDisabled,
-}
-
-impl DeniedReason {
-    /// The snake-case code.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InsufficientFunds => "insufficient_funds",
-            Self::InsufficientPosition => "insufficient_position",
-            Self::MaxOrderNotional => "max_order_notional",
-            Self::MaxOpenOrders => "max_open_orders",
-            Self::MaxPosition => "max_position",
-            Self::MaxDailyLoss => "max_daily_loss",
-            Self::RateLimited => "rate_limited",
-            Self::TradingHalted => "trading_halted",
-            Self::ReduceOnly => "reduce_only",
-            Self::NoMarketPrice => "no_market_price",
-            Self::UserDisabled => "user_disabled",
-        }
-    }
-}
-
-impl std::fmt::Display for DeniedReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl From<&AccountError> for DeniedReason {
     fn from(e: &AccountError) -> Self {

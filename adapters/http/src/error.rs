@@ -10,6 +10,28 @@ use ordermon_application::{AppError, FieldError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+tokio::task_local! {
+    /// The trace id of the request being served (set by the middleware), for
+    /// its problem bodies.
+    pub(crate) static TRACE_ID: Option<std::sync::Arc<str>>;
+}
+
+/// The trace id of the request this task serves, if it has one.
+fn request_trace_id() -> Option<String> {
+    TRACE_ID
+        .try_with(|t| t.as_deref().map(str::to_owned))
+        .ok()
+        .flatten()
+}
+
+/// Put on a 503 `owned_elsewhere` answer by [`ApiError`]: who owns the user
+/// (the forwarding layer reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedElsewhere {
+    /// The owning instance's holder id.
+    pub owner: String,
+}
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -171,7 +193,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             errors: self.errors.clone(),
-            trace_id: crate::middleware::request_trace_id(),
+            trace_id: request_trace_id(),
         }
     }
 }
@@ -209,9 +231,7 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(owner) = self.owner {
-            response
-                .extensions_mut()
-                .insert(crate::forward::OwnedElsewhere { owner });
+            response.extensions_mut().insert(OwnedElsewhere { owner });
         }
         response
     }

@@ -23,20 +23,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OwnedElsewhere};
 
 /// Set on a forwarded request: the holder id of the instance that forwarded it.
 pub const FORWARDED_BY: &str = "x-ordermon-forwarded-by";
 /// Set on a forwarded request's answer: the holder id of the instance that
 /// served it.
 pub const SERVED_BY: &str = "x-ordermon-served-by";
-
-/// Put on a 503 `owned_elsewhere` answer by [`ApiError`]: who owns the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedElsewhere {
-    /// The owning instance's holder id.
-    pub owner: String,
-}
 
 /// Finds an instance's published base URL by its holder id.
 pub type AddressBook = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

@@ -175,7 +175,8 @@ pub fn router(state: ApiState) -> Router {
         .clone()
         .filter(|l| l.limits_addresses());
     let forwarder = state.forwarder.clone();
-    let mut routes = routes::routes();
+    let mut routes =
+        routes::routes().route("/api/v1/openapi.json", axum::routing::get(openapi::serve));
     // Only with users shared between instances.
     if let Some(f) = forwarder {
         routes = routes.layer(axum::middleware::from_fn_with_state(

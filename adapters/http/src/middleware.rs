@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::HttpLimits;
-use crate::error::{ApiError, PROBLEM_JSON, code_for_status};
+use crate::error::{ApiError, PROBLEM_JSON, TRACE_ID, code_for_status};
 
 /// The request id header, generated when the client sends none, echoed back.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -29,19 +29,6 @@ pub const REQUESTS_TOTAL: &str = "ordermon_http_requests_total";
 
 /// Histogram of request latency in seconds, by `method` and `route`.
 pub const REQUEST_DURATION: &str = "ordermon_http_request_duration_seconds";
-
-tokio::task_local! {
-    /// The trace id of the request being served, for its problem bodies.
-    static TRACE_ID: Option<std::sync::Arc<str>>;
-}
-
-/// The trace id of the request this task serves, if it has one.
-pub(crate) fn request_trace_id() -> Option<String> {
-    TRACE_ID
-        .try_with(|t| t.as_deref().map(str::to_owned))
-        .ok()
-        .flatten()
-}
 
 /// Makes UUIDv7 request ids.
 #[derive(Debug, Clone, Copy, Default)]

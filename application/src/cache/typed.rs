@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ReadCache, keys};
 use crate::error::AppError;
-use crate::owner::Snapshot;
+use crate::views::Snapshot;
 
 /// An owner's snapshot as cached, with the day its "today" figures belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

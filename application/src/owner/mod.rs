@@ -20,13 +20,14 @@ mod state;
 mod traced;
 mod user_ops;
 
+pub use crate::views::Snapshot;
 pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub use lanes::QuoteLanes;
 pub use monitor::StrategyPatch;
 pub(crate) use monitor::panic_text;
 pub use registry::Owners;
-pub use user_ops::{Snapshot, UserPatch};
+pub use user_ops::UserPatch;
 
 use std::sync::Arc;
 

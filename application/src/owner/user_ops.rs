@@ -2,7 +2,6 @@
 //! changes (status, role, limits, kill switch, token revocation) and read
 //! snapshots.
 
-use ordermon_domain::Decimal;
 use ordermon_domain::account::{Account, AccountError};
 use ordermon_domain::event::{AccountEvent, UserEvent};
 use ordermon_domain::order::Order;
@@ -14,6 +13,7 @@ use serde::Deserialize;
 
 use super::Owner;
 use crate::error::AppError;
+use crate::views::Snapshot;
 
 /// Changes to a user (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -38,21 +38,6 @@ pub struct UserPatch {
     /// Why (kept in the event).
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-/// A consistent view of a user's state, taken by the owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The user.
-    pub user: User,
-    /// The account.
-    pub account: Account,
-    /// Every position (open and flat).
-    pub positions: Vec<Position>,
-    /// Open orders.
-    pub open_orders: Vec<Order>,
-    /// Realized PnL today.
-    pub day_realized: Decimal,
 }
 
 impl Owner {

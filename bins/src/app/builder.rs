@@ -50,8 +50,8 @@ use ordermon_domain::ports::{
     Clock, ExecutionReportSink, ExecutionVenue, MarketDataProvider, Notifier, SystemClock,
 };
 
-use crate::app::App;
-use crate::config::Config;
+use super::App;
+use crate::config::{Config, Registered};
 
 /// What a venue of the embedder's is built from, once the engine exists.
 #[derive(Clone)]
@@ -76,17 +76,6 @@ impl std::fmt::Debug for VenueContext {
 /// Builds the embedder's venue.
 pub(crate) type VenueFactory =
     Box<dyn FnOnce(VenueContext) -> anyhow::Result<Arc<dyn ExecutionVenue>> + Send>;
-
-/// The names of what was registered in code, for validating a
-/// configuration that refers to them ([`Config::validate_with`],
-/// [`Config::load_with`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Registered {
-    /// Market data providers' names (`feed.provider` may name one).
-    pub market_data: Vec<String>,
-    /// Notifiers' names (alert routes and escalation may name one).
-    pub receivers: Vec<String>,
-}
 
 /// What the embedder brings, collected until [`AppBuilder::build`].
 pub struct AppBuilder {
@@ -200,7 +189,7 @@ impl AppBuilder {
     pub async fn build(self, config: Config) -> anyhow::Result<App> {
         self.check(&config)?;
         // Boxed: wiring everything makes a large future, and callers hold it.
-        Box::pin(crate::app::build_with(config, self)).await
+        Box::pin(super::build_with(config, self)).await
     }
 
     fn check(&self, config: &Config) -> anyhow::Result<()> {

@@ -29,6 +29,18 @@ pub use sections::{
 pub use ordermon_application::feed::FeedConfig;
 pub use ordermon_marketdata::{ProviderConfig, ProviderKind};
 
+/// The names of what an embedder registered in code
+/// ([`crate::AppBuilder::registered`]), for validating a configuration that
+/// refers to them ([`Config::validate_with`],
+/// [`Config::load_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registered {
+    /// Market data providers' names (`feed.provider` may name one).
+    pub market_data: Vec<String>,
+    /// Notifiers' names (alert routes and escalation may name one).
+    pub receivers: Vec<String>,
+}
+
 /// Most clock skew `auth.leeway_secs` may tolerate: an expired token must not
 /// stay good for long.
 pub const MAX_LEEWAY_SECS: u64 = 300;
@@ -43,8 +55,6 @@ pub type MarketDataSettings = std::collections::BTreeMap<String, ProviderConfig>
 pub type AlertingSettings =
     ordermon_application::alerting::AlertingConfig<ordermon_notify::ReceiverConfig>;
 pub use ordermon_application::paper::PaperConfig;
-
-pub use crate::builder::Registered;
 
 /// Optional string keys: they have no default, so the environment overlay cannot
 /// learn from the default that they are strings.

@@ -3,9 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Order;
+use super::{DeniedReason, Order};
 use crate::fill::Fill;
-use crate::risk::DeniedReason;
 use crate::values::{Price, Quantity};
 
 /// A change to an order. Applying the events of an order in sequence rebuilds it.

@@ -4,8 +4,9 @@ mod event;
 mod status;
 mod transition;
 
+pub use crate::side::Side;
 pub use event::{OrderEvent, OrderEventKind, TimedOrderEvent};
-pub use status::{OrderStatus, OrderType, Side, TimeInForce, UnknownStatus};
+pub use status::{DeniedReason, OrderStatus, OrderType, TimeInForce, UnknownStatus};
 pub use transition::{Transition, transition};
 
 use chrono::{DateTime, Utc};

@@ -1,45 +1,8 @@
-//! Order enums: side, type, time in force, and the twelve statuses.
+//! Order enums: type, time in force, the twelve statuses and why pre-trade
+//! risk denied an order (the side is
+//! [`crate::side::Side`]).
 
 use serde::{Deserialize, Serialize};
-
-/// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// Buy.
-    Buy,
-    /// Sell.
-    Sell,
-}
-
-impl Side {
-    /// +1 for buys, -1 for sells.
-    #[must_use]
-    pub fn sign(self) -> rust_decimal::Decimal {
-        match self {
-            Self::Buy => rust_decimal::Decimal::ONE,
-            Self::Sell => rust_decimal::Decimal::NEGATIVE_ONE,
-        }
-    }
-
-    /// The other side.
-    #[must_use]
-    pub fn opposite(self) -> Self {
-        match self {
-            Self::Buy => Self::Sell,
-            Self::Sell => Self::Buy,
-        }
-    }
-
-    /// The snake-case name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Buy => "buy",
-            Self::Sell => "sell",
-        }
-    }
-}
 
 /// How an order is priced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,12 +44,6 @@ impl OrderType {
 }
 
 impl std::fmt::Display for OrderType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for Side {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -239,3 +196,59 @@ impl std::fmt::Display for OrderStatus {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown order status {0:?}")]
 pub struct UnknownStatus(pub String);
+
+/// Why pre-trade risk refused an order. Serialized in snake_case as the order's
+/// `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeniedReason {
+    /// Not enough free cash for the order's reservation.
+    InsufficientFunds,
+    /// Not enough free position to sell (cash account).
+    InsufficientPosition,
+    /// The order's notional is above the user's limit (or beyond what a decimal
+    /// can represent: an absurd size is denied, never a panic).
+    MaxOrderNotional,
+    /// The user already has the maximum number of open orders.
+    MaxOpenOrders,
+    /// The resulting position would exceed the per-instrument limit.
+    MaxPosition,
+    /// The user's loss today reached the limit; only reducing orders pass.
+    MaxDailyLoss,
+    /// Too many orders in the last second.
+    RateLimited,
+    /// Trading is halted (kill switch).
+    TradingHalted,
+    /// The order would increase exposure while only reductions are allowed.
+    ReduceOnly,
+    /// A market order with no last price to size its reservation.
+    NoMarketPrice,
+    /// The user is disabled.
+    UserDisabled,
+}
+
+impl DeniedReason {
+    /// The snake-case code.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::InsufficientPosition => "insufficient_position",
+            Self::MaxOrderNotional => "max_order_notional",
+            Self::MaxOpenOrders => "max_open_orders",
+            Self::MaxPosition => "max_position",
+            Self::MaxDailyLoss => "max_daily_loss",
+            Self::RateLimited => "rate_limited",
+            Self::TradingHalted => "trading_halted",
+            Self::ReduceOnly => "reduce_only",
+            Self::NoMarketPrice => "no_market_price",
+            Self::UserDisabled => "user_disabled",
+        }
+    }
+}
+
+impl std::fmt::Display for DeniedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,5 +1,9 @@
 //! The [`MessageBus`] over Kafka: an idempotent keyed producer and topic setup.
 
+mod consume;
+mod dead;
+mod lag;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +20,7 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use crate::config::KafkaConfig;
-use crate::consume::KafkaSubscription;
-use crate::dead;
+use consume::KafkaSubscription;
 
 /// The Kafka bus. Cheap to clone; clones share the producer.
 #[derive(Clone)]
@@ -25,7 +28,7 @@ pub struct KafkaBus {
     pub(crate) config: Arc<KafkaConfig>,
     producer: FutureProducer,
     /// Readers of the groups' committed offsets, for [`MessageBus::backlog`].
-    pub(crate) lag_readers: Arc<crate::lag::LagReaders>,
+    pub(crate) lag_readers: Arc<lag::LagReaders>,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -281,6 +284,6 @@ impl MessageBus for KafkaBus {
     /// Kafka keeps no list of groups per topic: a group that never committed
     /// reads as everything retained, which is where it would start.
     async fn backlog(&self, group: &str) -> Result<Option<u64>, BusError> {
-        crate::lag::backlog(self, group).await.map(Some)
+        lag::backlog(self, group).await.map(Some)
     }
 }

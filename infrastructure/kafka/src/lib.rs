@@ -31,11 +31,8 @@
 mod bus;
 mod codec;
 mod config;
-mod consume;
-mod dead;
 #[doc(hidden)]
 pub mod fuzzing;
-mod lag;
 
 pub use bus::KafkaBus;
 pub use config::KafkaConfig;

@@ -1,5 +1,8 @@
 //! The [`MessageBus`] over RabbitMQ: batched publishes with publisher confirms.
 
+mod consume;
+mod dead;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,10 +21,9 @@ use tokio::sync::Mutex;
 
 use crate::codec;
 use crate::config::RabbitConfig;
-use crate::consume::RabbitSubscription;
-use crate::dead;
-use crate::supervisor::{Live, Supervisor, no_args, unavailable};
-use crate::topology;
+use crate::supervisor::{Live, Supervisor, unavailable};
+use crate::topology::{self, no_args};
+use consume::RabbitSubscription;
 
 /// How long a publish waits for a reconnect before it reports the broker down
 /// (the relay then backs off and tries again).

@@ -28,8 +28,6 @@
 mod bus;
 mod codec;
 mod config;
-mod consume;
-mod dead;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod supervisor;

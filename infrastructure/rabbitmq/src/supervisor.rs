@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use lapin::options::ConfirmSelectOptions;
-use lapin::types::{FieldTable, LongString};
+use lapin::types::LongString;
 use lapin::{Channel, Connection, ConnectionProperties};
 use ordermon_domain::ports::BusError;
 use tokio::sync::Mutex;
@@ -210,9 +210,4 @@ impl Supervisor {
 /// A broker or connection failure, as a transient bus error.
 pub(crate) fn unavailable(e: lapin::Error) -> BusError {
     BusError::Unavailable(format!("rabbitmq: {e}"))
-}
-
-/// Empty AMQP arguments.
-pub(crate) fn no_args() -> FieldTable {
-    FieldTable::default()
 }

@@ -10,7 +10,6 @@ use lapin::{Channel, ExchangeKind};
 use ordermon_domain::ports::SubscriptionSpec;
 
 use crate::config::RabbitConfig;
-use crate::supervisor::no_args;
 
 fn durable_exchange() -> ExchangeDeclareOptions {
     ExchangeDeclareOptions {
@@ -138,4 +137,9 @@ pub(crate) async fn delete_exchanges(
             .await?;
     }
     Ok(())
+}
+
+/// Empty AMQP arguments.
+pub(crate) fn no_args() -> FieldTable {
+    FieldTable::default()
 }

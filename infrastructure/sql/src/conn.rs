@@ -70,6 +70,11 @@ pub(crate) enum Cell {
 /// A row read back, one cell per requested kind.
 pub(crate) type Row = Vec<Cell>;
 
+/// `?, ?, …` for `n` values.
+pub(crate) fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// SQLite's timestamp text: RFC 3339 in UTC with exactly nine fractional
 /// digits, so text order is time order and nanoseconds survive.
 pub(crate) fn sqlite_ts(t: DateTime<Utc>) -> String {

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ordermon_domain::ports::{Fence, Lease, LeaseStore, StoreError, check_lease_name};
+use ordermon_domain::ports::{Lease, LeaseStore, StoreError, check_lease_name};
 
-use crate::conn::{Cell, Conn, Kind, Row, Val};
+use crate::conn::{Cell, Kind, Row, Val};
 use crate::decode::{int, text, uint};
-use crate::error::{Failure, is_transient};
+use crate::error::is_transient;
 use crate::pool::{Pools, WriteTx};
 use crate::store::SqlStore;
 use crate::url::Dialect;
@@ -245,51 +245,4 @@ async fn settle(
         Cell::Int(until),
         Cell::Int(now),
     ]])
-}
-
-/// Refuses the writes of `fences` unless each writer still holds its lease at
-/// its epoch. The lease rows stay share-locked until the transaction ends, so
-/// a takeover (which locks the row `FOR UPDATE`) waits for writes under the
-/// old epoch to finish, and none can follow it. On PostgreSQL the lock is
-/// `FOR KEY SHARE`: renewals, which change only `expires_ms`, go on beside
-/// the commits.
-pub(crate) async fn check_fences(conn: &mut Conn<'_>, fences: &[&Fence]) -> Result<(), Failure> {
-    if fences.is_empty() {
-        return Ok(());
-    }
-    let lock = match conn.dialect() {
-        Dialect::Postgres => " FOR KEY SHARE",
-        Dialect::MySql => " LOCK IN SHARE MODE",
-        Dialect::Sqlite => "",
-    };
-    let marks = vec!["?"; fences.len()].join(", ");
-    // In name order, as `renew_all` locks them.
-    let sql = format!(
-        "SELECT name, holder, epoch FROM leases WHERE name IN ({marks}) ORDER BY name{lock}"
-    );
-    let args = fences.iter().map(|f| Val::text(&f.lease)).collect();
-    let rows = conn
-        .fetch(&sql, args, &[Kind::Text, Kind::Text, Kind::Int])
-        .await?;
-    for fence in fences {
-        let found = rows
-            .iter()
-            .find(|r| matches!(r.first(), Some(Cell::Text(n)) if *n == fence.lease));
-        let held = found.is_some_and(|r| {
-            matches!(r.get(1), Some(Cell::Text(h)) if *h == fence.holder)
-                && matches!(r.get(2), Some(Cell::Int(e)) if u64::try_from(*e).ok() == Some(fence.epoch))
-        });
-        if !held {
-            return Err(Failure::Fatal(StoreError::Conflict {
-                entity: "lease",
-                id: fence.lease.clone(),
-                expected: fence.epoch,
-                actual: found.and_then(|r| match r.get(2) {
-                    Some(Cell::Int(e)) => u64::try_from(*e).ok(),
-                    _ => None,
-                }),
-            }));
-        }
-    }
-    Ok(())
 }

@@ -31,6 +31,7 @@ mod conn;
 mod credentials;
 mod decode;
 mod error;
+mod fence;
 mod leases;
 mod pool;
 mod repos;

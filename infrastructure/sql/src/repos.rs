@@ -19,7 +19,7 @@ use ordermon_domain::position::Position;
 use ordermon_domain::strategy::{Strategy, StrategyStatus};
 use ordermon_domain::user::{User, UserStatus};
 
-use crate::conn::{Cell, Kind, Row, Val};
+use crate::conn::{Cell, Kind, Row, Val, marks};
 use crate::decode::{
     corrupt, int, json, overlay_balances, overlay_reservations, parsed, text, ts, uint, uuid,
 };
@@ -30,11 +30,6 @@ use crate::url::Dialect;
 pub(crate) fn limit(n: u32) -> Val {
     let n = if n == 0 { 100 } else { n.min(10_000) };
     Val::Int(i64::from(n))
-}
-
-/// `?, ?, …` for `n` values.
-pub(crate) fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 /// A `WHERE` clause under construction.

@@ -6,7 +6,7 @@ use ordermon_domain::ports::{ChangeSet, CommitReceipt, Store, StoreError};
 
 use crate::conn::{Kind, Row, Val};
 use crate::error::{Failure, to_store_error};
-use crate::leases::check_fences;
+use crate::fence::check_fences;
 use crate::pool::{PoolConfig, Pools, connect};
 use crate::url::{Dialect, Scrubber, redact_url};
 use crate::write::{

@@ -18,9 +18,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use ordermon_domain::ports::{ChangeSet, CommitReceipt, StoreError};
 
-use crate::conn::{Cell, Conn, Kind, Val};
+use crate::conn::{Cell, Conn, Kind, Val, marks};
 use crate::error::{Failure, is_unique_violation};
-use crate::repos::marks;
 use crate::rows::{
     Children, EVENT_COLUMNS, Mode, OUTBOX_COLUMNS, RowWrite, event_row, outbox_row, row_write,
 };

@@ -25,14 +25,14 @@ use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// Every route of the API (state not yet attached, no middleware).
+/// Every route of the API but the OpenAPI document, which describes them and
+/// is added by [`crate::router`] (state not yet attached, no middleware).
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/status", get(admin::status))
-        .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route("/api/v1/users", post(users::create).get(users::list))
         .route("/api/v1/users/{id}", get(users::get).patch(users::patch))
         .route("/api/v1/users/{id}/cash", post(users::cash))

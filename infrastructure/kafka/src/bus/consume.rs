@@ -11,7 +11,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-use crate::bus::{KafkaBus, Outgoing, unavailable};
+use super::{KafkaBus, Outgoing, unavailable};
 use crate::codec::{self, Record};
 
 /// Handled commits are flushed after this many acks even within the interval.

@@ -17,7 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::bus::{KafkaBus, Outgoing, unavailable};
+use super::{KafkaBus, Outgoing, unavailable};
 use crate::codec::{self, Record};
 
 /// How long reading the dead-letter topic may take.

@@ -15,7 +15,7 @@ use ordermon_domain::ports::BusError;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::bus::{KafkaBus, unavailable};
+use super::{KafkaBus, unavailable};
 
 /// How long one broker request of a backlog reading may take.
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,10 +11,11 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, Basi
 use lapin::{Channel, Consumer};
 use ordermon_domain::ports::{BusError, DeadLetter, Delivery, Subscription, SubscriptionSpec};
 
-use crate::bus::{Outgoing, RabbitBus};
+use super::{Outgoing, RabbitBus};
 use crate::codec;
-use crate::supervisor::{no_args, unavailable};
+use crate::supervisor::unavailable;
 use crate::topology;
+use crate::topology::no_args;
 
 /// The consumer on the current connection.
 struct Active {

@@ -15,9 +15,10 @@ use lapin::publisher_confirm::Confirmation;
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::{BusError, DeadLetter};
 
-use crate::bus::RabbitBus;
+use super::RabbitBus;
 use crate::codec;
-use crate::supervisor::{no_args, unavailable};
+use crate::supervisor::unavailable;
+use crate::topology::no_args;
 
 /// Most messages one replay looks at.
 const REPLAY_SCAN_LIMIT: usize = 1_000_000;

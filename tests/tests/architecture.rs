@@ -1,0 +1,397 @@
+//! The structure of the workspace, checked from its sources (no service
+//! needed):
+//!
+//! - crate dependencies point inward: the domain depends on no crate of ours,
+//!   the application only on the domain, adapters and infrastructure only on
+//!   those two, and nothing but the composition root (`ordermon`), the test
+//!   harness and the examples on an adapter;
+//! - no import cycle between the top-level modules of a crate: when module `a`
+//!   names `crate::b` (or `super::b` from a file of the crate root), `b` must
+//!   not name `a` back, directly or through others. A module's own children
+//!   are part of it; test code (`tests.rs`, `tests/` folders and inline
+//!   `#[cfg(test)] mod … { … }` blocks) is not counted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The workspace's member folders, from its manifest.
+fn members() -> Vec<String> {
+    let manifest: toml::Table = fs::read_to_string(workspace_root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    manifest["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A member's package name and the crates of ours it depends on (normal
+/// dependencies only).
+fn internal_dependencies(member: &str) -> (String, BTreeSet<String>) {
+    let manifest: toml::Table =
+        fs::read_to_string(workspace_root().join(member).join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+    let deps = manifest
+        .get("dependencies")
+        .and_then(toml::Value::as_table)
+        .map(|t| {
+            t.keys()
+                .filter(|k| *k == "ordermon" || k.starts_with("ordermon-"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    (name, deps)
+}
+
+/// How far out a crate sits: it may depend only on crates further in.
+fn ring(name: &str) -> u8 {
+    match name {
+        "ordermon-domain" => 0,
+        "ordermon-application" => 1,
+        // the composition root
+        "ordermon" => 3,
+        // what only uses the system from outside
+        "ordermon-tests" | "ordermon-example-embedded" => 4,
+        // adapters and infrastructure
+        _ => 2,
+    }
+}
+
+#[test]
+fn crate_dependencies_point_inward() {
+    let mut wrong = Vec::new();
+    let mut seen = 0;
+    for member in members() {
+        let (name, deps) = internal_dependencies(&member);
+        seen += 1;
+        for dep in deps {
+            if ring(&dep) >= ring(&name) {
+                wrong.push(format!(
+                    "{name} (ring {}) -> {dep} (ring {})",
+                    ring(&name),
+                    ring(&dep)
+                ));
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} members found");
+    assert!(
+        wrong.is_empty(),
+        "dependencies pointing outward or sideways:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The Rust files under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The identifier at the start of `s`, after spaces.
+fn leading_ident(s: &str) -> &str {
+    let s = s.trim_start();
+    let end = s.find(|c: char| !is_ident(c)).unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The first path segment after each `prefix` (`crate::`, `super::`) in
+/// `line`; a group (`crate::{a, b::c}`) gives each of its first segments.
+fn segments_after<'a>(line: &'a str, prefix: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(prefix) {
+        let before_ok = rest[..at].chars().next_back().is_none_or(|c| !is_ident(c));
+        let after = &rest[at + prefix.len()..];
+        if before_ok {
+            if let Some(group) = after.trim_start().strip_prefix('{') {
+                // Only the group's top level: `{a, b::{c, d}, e}` gives a, b, e.
+                let mut depth = 0usize;
+                let mut start = true;
+                for (i, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => start = true,
+                        c if start && is_ident(c) => {
+                            found.push(leading_ident(&group[i..]));
+                            start = false;
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                found.push(leading_ident(after));
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+/// The lines of `text` that are not test code: everything before an inline
+/// `#[cfg(test)]` module (`mod tests;` declarations are skipped, not cut).
+fn non_test_lines(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].starts_with("#[cfg(test)]") {
+            let mut j = i + 1;
+            while j < lines.len() && lines[j].starts_with("#[") {
+                j += 1;
+            }
+            if lines.get(j).is_some_and(|l| l.trim_end().ends_with('{')) {
+                break; // an inline test module, to the end of the file
+            }
+            i = j + 1; // `mod tests;`: its file is skipped by name
+            continue;
+        }
+        kept.push(lines[i]);
+        i += 1;
+    }
+    kept
+}
+
+/// `(from, to) -> files` for the top-level modules of the crate at `src`.
+fn module_graph(src: &Path) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let lib = fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mut top = BTreeSet::new();
+    // What the root re-exports, by name: `crate::Name` counts as its module.
+    let mut reexports = BTreeMap::new();
+    for line in non_test_lines(&lib) {
+        let item = line
+            .trim_start()
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub ");
+        if let Some(rest) = item.strip_prefix("mod ") {
+            let name = leading_ident(rest);
+            if rest.trim_end().ends_with(';') {
+                top.insert(name.to_owned());
+            }
+        } else if let Some(rest) = item.strip_prefix("use ")
+            && line.trim_start().starts_with("pub")
+        {
+            let module = leading_ident(rest).to_owned();
+            let names = rest[module.len()..].trim_start_matches("::");
+            for name in names
+                .split(|c: char| !is_ident(c))
+                .filter(|n| !n.is_empty())
+            {
+                reexports.entry(name.to_owned()).or_insert(module.clone());
+            }
+        }
+    }
+    let resolve = |name: &str| -> Option<String> {
+        if top.contains(name) {
+            Some(name.to_owned())
+        } else {
+            reexports.get(name).filter(|m| top.contains(*m)).cloned()
+        }
+    };
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap();
+        let parts: Vec<String> = rel
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let last = parts.last().unwrap().as_str();
+        if parts.len() == 1 && (last == "lib" || last == "main") {
+            continue;
+        }
+        if last == "tests" || parts[..parts.len() - 1].iter().any(|p| p == "tests") {
+            continue;
+        }
+        if parts.first().is_some_and(|p| p == "bin") {
+            continue;
+        }
+        let from = parts[0].clone();
+        if !top.contains(&from) {
+            continue;
+        }
+        // `super::` reaches the crate root only from a file of the root's own
+        // modules, outside any inline module (those lines are indented).
+        let depth = parts.len() - usize::from(last == "mod");
+        let text = fs::read_to_string(&file).unwrap();
+        for line in non_test_lines(&text) {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            let mut named = segments_after(line, "crate::");
+            if depth == 1 && !line.starts_with([' ', '\t']) {
+                named.extend(segments_after(line, "super::"));
+            }
+            for to in named.into_iter().filter_map(resolve) {
+                if to != from {
+                    edges
+                        .entry((from.clone(), to))
+                        .or_default()
+                        .insert(rel.display().to_string());
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// The strongly connected components of more than one module (Tarjan).
+fn cycles(edges: &BTreeMap<(String, String), BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct Walk<'a> {
+        next: BTreeMap<&'a str, Vec<&'a str>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on_stack: BTreeSet<&'a str>,
+        found: Vec<Vec<String>>,
+    }
+    impl<'a> Walk<'a> {
+        fn visit(&mut self, v: &'a str) {
+            let i = self.index.len();
+            self.index.insert(v, i);
+            self.low.insert(v, i);
+            self.stack.push(v);
+            self.on_stack.insert(v);
+            for w in self.next.get(v).cloned().unwrap_or_default() {
+                if !self.index.contains_key(w) {
+                    self.visit(w);
+                    let low = self.low[v].min(self.low[w]);
+                    self.low.insert(v, low);
+                } else if self.on_stack.contains(w) {
+                    let low = self.low[v].min(self.index[w]);
+                    self.low.insert(v, low);
+                }
+            }
+            if self.low[v] == self.index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = self.stack.pop() {
+                    self.on_stack.remove(w);
+                    component.push(w.to_owned());
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    self.found.push(component);
+                }
+            }
+        }
+    }
+    let mut walk = Walk {
+        next: BTreeMap::new(),
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        found: Vec::new(),
+    };
+    for (from, to) in edges.keys() {
+        walk.next
+            .entry(from.as_str())
+            .or_default()
+            .push(to.as_str());
+    }
+    let nodes: Vec<&str> = walk.next.keys().copied().collect();
+    for v in nodes {
+        if !walk.index.contains_key(v) {
+            walk.visit(v);
+        }
+    }
+    walk.found
+}
+
+#[test]
+fn no_import_cycle_between_the_modules_of_a_crate() {
+    let root = workspace_root();
+    let mut report = Vec::new();
+    let mut crates = 0;
+    let mut edge_count = 0;
+    for member in members() {
+        let src = root.join(&member).join("src");
+        if !src.join("lib.rs").exists() {
+            continue;
+        }
+        crates += 1;
+        let edges = module_graph(&src);
+        edge_count += edges.len();
+        for component in cycles(&edges) {
+            report.push(format!("{member}: {}", component.join(", ")));
+            for ((from, to), files) in &edges {
+                if component.contains(from) && component.contains(to) {
+                    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                    report.push(format!("    {from} -> {to} ({})", files.join(", ")));
+                }
+            }
+        }
+    }
+    // The walk found the crates and their imports (a parser that sees nothing
+    // would pass anything).
+    assert!(crates >= 10, "only {crates} crates with a lib.rs found");
+    assert!(edge_count >= 100, "only {edge_count} module imports found");
+    assert!(
+        report.is_empty(),
+        "modules importing each other:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle_and_the_parser_reads_groups() {
+    let edge = |a: &str, b: &str| ((a.to_owned(), b.to_owned()), BTreeSet::new());
+    let edges: BTreeMap<_, _> = [
+        edge("a", "b"),
+        edge("b", "c"),
+        edge("c", "a"),
+        edge("c", "d"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(cycles(&edges), vec![vec!["a", "b", "c"]]);
+    let edges: BTreeMap<_, _> = [edge("a", "b"), edge("b", "c")].into_iter().collect();
+    assert!(cycles(&edges).is_empty());
+    assert_eq!(
+        segments_after("use crate::{a, b::{c, d}, e::F};", "crate::"),
+        vec!["a", "b", "e"]
+    );
+    assert_eq!(
+        segments_after("x: Arc<crate::lag::Lag>, y: mycrate::z", "crate::"),
+        vec!["lag"]
+    );
+    assert_eq!(
+        non_test_lines("a\n#[cfg(test)]\nmod tests;\nb\n#[cfg(test)]\nmod tests {\nc\n}"),
+        vec!["a", "b"]
+    );
+}
