@@ -146,7 +146,8 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
         .collect();
     for id in &ids {
         engine
-            .upsert_instrument(Instrument {
+            .instruments
+            .upsert(Instrument {
                 id: id.clone(),
                 quote_currency: usd.clone(),
                 tick_size: Price::new(d("0.01")).unwrap(),
@@ -180,7 +181,8 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     for u in 0..users {
         let user = UserId::new(format!("u{u}")).unwrap();
         engine
-            .create_user(CreateUser {
+            .users
+            .create(CreateUser {
                 id: user.clone(),
                 name: format!("user {u}"),
                 status: Default::default(),
@@ -191,6 +193,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
             .await
             .unwrap();
         engine
+            .accounts
             .adjust_cash(
                 &user,
                 Money::new(d("100000"), usd.clone()).unwrap(),
@@ -208,7 +211,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
         {
             let now = Utc::now();
             engine
-                .create_strategy(StrategyConfig {
+                .strategies.create(StrategyConfig {
                     id: StrategyId::new(format!("u{u}-s{k}")).unwrap(),
                     user_id: user.clone(),
                     strategy_type: kind.to_owned(),

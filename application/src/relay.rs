@@ -272,7 +272,7 @@ impl OutboxRelay {
     }
 
     /// Wakes the relay whenever events are committed (e.g. from
-    /// `Engine::subscribe_events`), instead of waiting for the next poll.
+    /// `EventService::subscribe`), instead of waiting for the next poll.
     #[must_use]
     pub fn with_commit_feed(mut self, feed: broadcast::Receiver<Arc<DomainEvent>>) -> Self {
         self.feed = Some(feed);

@@ -59,7 +59,7 @@ impl EventFanout {
         self.tx.receiver_count()
     }
 
-    /// Feeds the fanout from a local commit feed (`Engine::subscribe_events`)
+    /// Feeds the fanout from a local commit feed (`EventService::subscribe`)
     /// until `cancel` fires or the feed closes: the stream without a bus.
     pub fn follow(
         self: &Arc<Self>,

@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 async fn drawdown_survives_a_restart() {
     let h = engine(VenueMode::External).await;
     let alice = funded_user(&h, "alice", "10000").await;
-    let view = h.engine.portfolio(&alice).await.unwrap();
+    let view = h.engine.accounts.portfolio(&alice).await.unwrap();
     assert_eq!(view.account.high_water_mark, d("10000"));
     h.engine
+        .accounts
         .adjust_cash(
             &alice,
             Money::new(d("-1500"), usd()).unwrap(),
@@ -30,7 +31,7 @@ async fn drawdown_survives_a_restart() {
         )
         .await
         .unwrap();
-    let view = h.engine.portfolio(&alice).await.unwrap();
+    let view = h.engine.accounts.portfolio(&alice).await.unwrap();
     assert_eq!(view.account.high_water_mark, d("10000"));
     assert_eq!(view.account.drawdown, d("1500"));
     let stored = h.store.get_high_water(&alice).await.unwrap().unwrap();
@@ -51,11 +52,12 @@ async fn drawdown_survives_a_restart() {
     )
     .await
     .unwrap();
-    let view = again.portfolio(&alice).await.unwrap();
+    let view = again.accounts.portfolio(&alice).await.unwrap();
     assert_eq!(view.account.high_water_mark, d("10000"));
     assert_eq!(view.account.drawdown, d("1500"));
     // A new high raises it once, for everyone.
     again
+        .accounts
         .adjust_cash(
             &alice,
             Money::new(d("2000"), usd()).unwrap(),
@@ -63,7 +65,7 @@ async fn drawdown_survives_a_restart() {
         )
         .await
         .unwrap();
-    let view = again.portfolio(&alice).await.unwrap();
+    let view = again.accounts.portfolio(&alice).await.unwrap();
     assert_eq!(
         (view.account.high_water_mark, view.account.drawdown),
         (d("10500"), d("0"))

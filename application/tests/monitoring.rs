@@ -198,7 +198,7 @@ fn strategy(user: &UserId, id: &str, kind: &str, params: serde_json::Value) -> S
 }
 
 fn publish(m: &Monitored, bid: &str, ask: &str) {
-    m.h.engine.quotes().publish(Quote {
+    m.h.engine.instruments.quotes().publish(Quote {
         instrument_id: acme(),
         bid: Price::new(d(bid)).unwrap(),
         ask: Price::new(d(ask)).unwrap(),
@@ -210,7 +210,7 @@ fn publish(m: &Monitored, bid: &str, ask: &str) {
 
 /// What `UPDATE users SET status=...` does: the row changes behind the owner.
 async fn set_status_in_database(h: &Harness, user: &UserId, status: UserStatus) {
-    let mut u = h.engine.get_user(user).await.unwrap();
+    let mut u = h.engine.users.get(user).await.unwrap();
     let expected = u.version;
     u.status = status;
     u.version += 1;
@@ -243,6 +243,7 @@ async fn database_status_starts_and_stops_monitors() {
     // The owner adopted the database's status: orders are denied.
     let out =
         m.h.engine
+            .orders
             .submit(limit(&a, "c-1", Side::Buy, "1", "10.00"))
             .await
             .unwrap();
@@ -292,7 +293,8 @@ async fn api_status_change_takes_effect_at_once() {
     .await;
     let started = Instant::now();
     m.h.engine
-        .update_user(
+        .users
+        .update(
             &a,
             UserPatch {
                 status: Some(UserStatus::Disabled),
@@ -306,7 +308,8 @@ async fn api_status_change_takes_effect_at_once() {
         "stopped when the call returns"
     );
     m.h.engine
-        .update_user(
+        .users
+        .update(
             &a,
             UserPatch {
                 status: Some(UserStatus::Active),
@@ -326,11 +329,13 @@ async fn a_panicking_strategy_is_contained() {
     let a = funded_user(&m.h, "alice", "100").await;
     let b = funded_user(&m.h, "bob", "100").await;
     m.h.engine
-        .create_strategy(strategy(&a, "crashy", "panicky", serde_json::json!({})))
+        .strategies
+        .create(strategy(&a, "crashy", "panicky", serde_json::json!({})))
         .await
         .unwrap();
     m.h.engine
-        .create_strategy(strategy(
+        .strategies
+        .create(strategy(
             &b,
             "watch",
             "price_alert",
@@ -354,7 +359,8 @@ async fn a_panicking_strategy_is_contained() {
     for _ in 0..100 {
         let events =
             m.h.engine
-                .events_after(&ordermon_application::Scope::User(b.clone()), 0, 1000)
+                .events
+                .after(&ordermon_application::Scope::User(b.clone()), 0, 1000)
                 .await
                 .unwrap();
         if events.iter().any(|e| {
@@ -369,7 +375,8 @@ async fn a_panicking_strategy_is_contained() {
     // The restart is an event in the log.
     let events =
         m.h.engine
-            .events_after(&ordermon_application::Scope::User(a.clone()), 0, 1000)
+            .events
+            .after(&ordermon_application::Scope::User(a.clone()), 0, 1000)
             .await
             .unwrap();
     assert!(
@@ -393,7 +400,8 @@ async fn a_strategy_never_acts_twice_on_one_state() {
     let b = funded_user(&m.h, "bob", "1000").await;
     for (user, id) in [(&a, "eager-a"), (&b, "eager-b")] {
         m.h.engine
-            .create_strategy(strategy(user, id, "eager", serde_json::json!({})))
+            .strategies
+            .create(strategy(user, id, "eager", serde_json::json!({})))
             .await
             .unwrap();
     }
@@ -411,7 +419,8 @@ async fn a_strategy_never_acts_twice_on_one_state() {
     for user in [&a, &b] {
         let orders =
             m.h.engine
-                .list_orders(&OrderQuery {
+                .orders
+                .list(&OrderQuery {
                     user_id: Some(user.clone()),
                     limit: 100,
                     ..OrderQuery::default()
@@ -419,7 +428,7 @@ async fn a_strategy_never_acts_twice_on_one_state() {
                 .await
                 .unwrap();
         assert_eq!(orders.len(), 1, "{user}: {orders:?}");
-        let strategies = m.h.engine.list_strategies(user).await.unwrap();
+        let strategies = m.h.engine.strategies.list(user).await.unwrap();
         assert_eq!(strategies[0].stats.orders, 1);
     }
     // The strategies kept seeing quotes after acting.
@@ -432,16 +441,17 @@ async fn strategy_stats_count_orders_fills_pnl_and_wins() {
     let m = monitored(VenueMode::Paper).await;
     let venue = ordermon_application::paper::PaperVenue::new(
         Default::default(),
-        m.h.engine.quotes(),
+        m.h.engine.instruments.quotes(),
         m.h.engine.report_sink(),
         Arc::new(SystemClock),
-        m.h.engine.catalog(),
+        m.h.engine.instruments.catalog(),
     )
     .unwrap();
     m.h.engine.set_venue(Arc::new(venue));
     let a = funded_user(&m.h, "alice", "1000").await;
     m.h.engine
-        .create_strategy(strategy(&a, "trips", "round_trip", serde_json::json!({})))
+        .strategies
+        .create(strategy(&a, "trips", "round_trip", serde_json::json!({})))
         .await
         .unwrap();
     eventually("monitored", Duration::from_secs(2), || {
@@ -449,7 +459,7 @@ async fn strategy_stats_count_orders_fills_pnl_and_wins() {
     })
     .await;
     let stats = || async {
-        m.h.engine.list_strategies(&a).await.unwrap()[0]
+        m.h.engine.strategies.list(&a).await.unwrap()[0]
             .stats
             .clone()
     };
@@ -496,7 +506,8 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
     let a = funded_user(&m.h, "alice", "100").await;
     let err =
         m.h.engine
-            .create_strategy(strategy(
+            .strategies
+            .create(strategy(
                 &a,
                 "bad",
                 "twap",
@@ -507,14 +518,16 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
     assert!(matches!(err, AppError::Validation(_)));
     let err =
         m.h.engine
-            .create_strategy(strategy(&a, "bad2", "nope", serde_json::json!({})))
+            .strategies
+            .create(strategy(&a, "bad2", "nope", serde_json::json!({})))
             .await
             .unwrap_err();
     assert!(matches!(&err, AppError::Validation(e) if e[0].field == "type"));
-    assert!(m.h.engine.list_strategies(&a).await.unwrap().is_empty());
+    assert!(m.h.engine.strategies.list(&a).await.unwrap().is_empty());
     // A good one, then a bad hot update: refused, the old params stay.
     m.h.engine
-        .create_strategy(strategy(
+        .strategies
+        .create(strategy(
             &a,
             "ok",
             "price_alert",
@@ -525,7 +538,8 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
     let id = StrategyId::new("ok").unwrap();
     let err =
         m.h.engine
-            .update_strategy(
+            .strategies
+            .update(
                 &a,
                 &id,
                 StrategyPatch {
@@ -536,12 +550,13 @@ async fn bad_params_are_refused_and_nothing_is_saved() {
             .await
             .unwrap_err();
     assert!(matches!(err, AppError::Validation(_)));
-    let s = m.h.engine.get_strategy(&a, &id).await.unwrap();
+    let s = m.h.engine.strategies.get(&a, &id).await.unwrap();
     assert_eq!(s.params, serde_json::json!({"level": "100"}));
     // Disable through the API: stored at once.
     let s =
         m.h.engine
-            .update_strategy(
+            .strategies
+            .update(
                 &a,
                 &id,
                 StrategyPatch {
@@ -571,7 +586,7 @@ async fn strategies_are_bounded_and_their_instruments_deduplicated() {
         serde_json::json!({"level": "100"}),
     );
     repeated.instruments = vec![acme(); 95_000];
-    let created = m.h.engine.create_strategy(repeated).await.unwrap();
+    let created = m.h.engine.strategies.create(repeated).await.unwrap();
     assert_eq!(created.instruments, vec![acme()]);
     // More distinct instruments than a strategy may name: refused with one error.
     let mut many = strategy(
@@ -583,7 +598,7 @@ async fn strategies_are_bounded_and_their_instruments_deduplicated() {
     many.instruments = (0..101)
         .map(|i| ordermon_domain::ids::InstrumentId::new(format!("I{i}.SIM")).unwrap())
         .collect();
-    let err = m.h.engine.create_strategy(many).await.unwrap_err();
+    let err = m.h.engine.strategies.create(many).await.unwrap_err();
     assert_eq!(field(&err).as_deref(), Some("instruments"), "{err}");
     if let AppError::Validation(errors) = &err {
         assert_eq!(errors.len(), 1);
@@ -592,13 +607,15 @@ async fn strategies_are_bounded_and_their_instruments_deduplicated() {
     let big = serde_json::json!({"level": "100", "note": "x".repeat(20_000)});
     let err =
         m.h.engine
-            .create_strategy(strategy(&a, "big", "price_alert", big.clone()))
+            .strategies
+            .create(strategy(&a, "big", "price_alert", big.clone()))
             .await
             .unwrap_err();
     assert_eq!(field(&err).as_deref(), Some("params"), "{err}");
     let err =
         m.h.engine
-            .update_strategy(
+            .strategies
+            .update(
                 &a,
                 &StrategyId::new("rep").unwrap(),
                 StrategyPatch {
@@ -611,7 +628,8 @@ async fn strategies_are_bounded_and_their_instruments_deduplicated() {
     assert_eq!(field(&err).as_deref(), Some("params"), "{err}");
     let names: Vec<String> =
         m.h.engine
-            .list_strategies(&a)
+            .strategies
+            .list(&a)
             .await
             .unwrap()
             .into_iter()
@@ -632,14 +650,16 @@ async fn a_command_whose_event_is_too_large_is_refused_and_changes_nothing() {
         s
     };
     m.h.engine
-        .create_strategy(quiet("small", serde_json::json!({"level": "100"})))
+        .strategies
+        .create(quiet("small", serde_json::json!({"level": "100"})))
         .await
         .unwrap();
     // Under the params cap, over this engine's event cap.
     let big = serde_json::json!({"level": "100", "note": "x".repeat(6_000)});
     let err =
         m.h.engine
-            .create_strategy(quiet("big", big.clone()))
+            .strategies
+            .create(quiet("big", big.clone()))
             .await
             .unwrap_err();
     assert!(
@@ -648,7 +668,8 @@ async fn a_command_whose_event_is_too_large_is_refused_and_changes_nothing() {
     );
     let err =
         m.h.engine
-            .update_strategy(
+            .strategies
+            .update(
                 &a,
                 &StrategyId::new("small").unwrap(),
                 StrategyPatch {
@@ -662,7 +683,7 @@ async fn a_command_whose_event_is_too_large_is_refused_and_changes_nothing() {
         matches!(&err, AppError::Validation(e) if e[0].field == "body"),
         "{err}"
     );
-    let listed = m.h.engine.list_strategies(&a).await.unwrap();
+    let listed = m.h.engine.strategies.list(&a).await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].params, serde_json::json!({"level": "100"}));
     let stored =
@@ -673,7 +694,8 @@ async fn a_command_whose_event_is_too_large_is_refused_and_changes_nothing() {
     // The owner goes on: a small change commits.
     let s =
         m.h.engine
-            .update_strategy(
+            .strategies
+            .update(
                 &a,
                 &StrategyId::new("small").unwrap(),
                 StrategyPatch {
@@ -696,13 +718,14 @@ async fn stuck_submissions_are_noticed() {
     })
     .await;
     m.h.engine
+        .orders
         .submit(limit(&a, "c-1", Side::Buy, "1", "10.00"))
         .await
         .unwrap();
     let scope = ordermon_application::Scope::User(a.clone());
     let mut seen = false;
     for _ in 0..100 {
-        let events = m.h.engine.events_after(&scope, 0, 1000).await.unwrap();
+        let events = m.h.engine.events.after(&scope, 0, 1000).await.unwrap();
         if events
             .iter()
             .any(|e| e.event.event_type == "monitor.stuck_order")
@@ -721,7 +744,8 @@ async fn shutdown_with_a_thousand_monitors_is_quick() {
     let m = monitored(VenueMode::External).await;
     for i in 0..1000 {
         m.h.engine
-            .create_user(CreateUser {
+            .users
+            .create(CreateUser {
                 id: UserId::new(format!("u{i}")).unwrap(),
                 name: format!("u{i}"),
                 status: UserStatus::Active,

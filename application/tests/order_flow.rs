@@ -19,6 +19,7 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
 
     let out = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap();
@@ -26,13 +27,14 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
     let id = out.order.id;
     assert_eq!(out.order.status, OrderStatus::Submitted);
     // 10 × 10.00 plus the 10 bp fee estimate.
-    let snap = h.engine.snapshot(&alice).await.unwrap();
+    let snap = h.engine.accounts.snapshot(&alice).await.unwrap();
     let b = snap.account.balance(&usd());
     assert_eq!(b.reserved, d("100.10"));
     assert_eq!(b.free(), d("9899.90"));
 
     let o = h
         .engine
+        .orders
         .execution_report(report(
             &alice,
             id,
@@ -46,6 +48,7 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
 
     let o = h
         .engine
+        .orders
         .execution_report(report(&alice, id, fill("t1", "4", "9.99", "0.04")))
         .await
         .unwrap();
@@ -56,6 +59,7 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
     // A repeated trade id changes nothing.
     let again = h
         .engine
+        .orders
         .execution_report(report(&alice, id, fill("t1", "4", "9.99", "0.04")))
         .await
         .unwrap();
@@ -63,13 +67,14 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
 
     let o = h
         .engine
+        .orders
         .execution_report(report(&alice, id, fill("t2", "6", "10.00", "0.06")))
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Filled);
     assert_eq!(o.avg_px, Some(d("9.996")));
 
-    let snap = h.engine.snapshot(&alice).await.unwrap();
+    let snap = h.engine.accounts.snapshot(&alice).await.unwrap();
     let b = snap.account.balance(&usd());
     // 10000 − 39.96 − 60.00 − 0.10 commission.
     assert_eq!(b.total, d("9899.94"));
@@ -82,11 +87,12 @@ async fn lifecycle_submit_accept_partial_fill_fill() {
     // Everything is durable: the store holds the same order and account.
     let stored = h
         .engine
-        .get_order(&Scope::User(alice.clone()), id)
+        .orders
+        .get(&Scope::User(alice.clone()), id)
         .await
         .unwrap();
     assert_eq!(stored, o);
-    let events = h.engine.order_events(&Scope::All, id).await.unwrap();
+    let events = h.engine.orders.events(&Scope::All, id).await.unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.event.event_type.clone()).collect();
     assert_eq!(
         kinds,
@@ -106,12 +112,14 @@ async fn cancel_releases_the_reservation() {
     let alice = funded_user(&h, "alice", "1000").await;
     let id = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap()
         .order
         .id;
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             id,
@@ -121,16 +129,18 @@ async fn cancel_releases_the_reservation() {
         ))
         .await
         .unwrap();
-    let o = h.engine.cancel(&alice, id).await.unwrap();
+    let o = h.engine.orders.cancel(&alice, id).await.unwrap();
     assert_eq!(o.status, OrderStatus::PendingCancel);
     let o = h
         .engine
+        .orders
         .execution_report(report(&alice, id, ExecutionReportKind::Canceled))
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Canceled);
     let b = h
         .engine
+        .accounts
         .snapshot(&alice)
         .await
         .unwrap()
@@ -139,7 +149,7 @@ async fn cancel_releases_the_reservation() {
     assert_eq!(b.reserved, d("0"));
     assert_eq!(b.total, d("1000"));
     // Canceling again is an illegal transition (409), not a crash.
-    let err = h.engine.cancel(&alice, id).await.unwrap_err();
+    let err = h.engine.orders.cancel(&alice, id).await.unwrap_err();
     assert_eq!(err.code(), "invalid_transition");
 }
 
@@ -154,6 +164,7 @@ async fn five_hundred_concurrent_buys_never_overcommit() {
         let alice = alice.clone();
         tasks.push(tokio::spawn(async move {
             engine
+                .orders
                 .submit(limit(&alice, &format!("c-{i}"), Side::Buy, "1", "10.00"))
                 .await
         }));
@@ -175,7 +186,7 @@ async fn five_hundred_concurrent_buys_never_overcommit() {
         }
     }
     assert_eq!((accepted, denied), (100, 400));
-    let account = h.engine.snapshot(&alice).await.unwrap().account;
+    let account = h.engine.accounts.snapshot(&alice).await.unwrap().account;
     let b = account.balance(&usd());
     assert_eq!(b.reserved, d("1001.00"));
     assert_eq!(b.free(), d("0"));
@@ -188,11 +199,13 @@ async fn idempotent_resubmission() {
     let alice = funded_user(&h, "alice", "1000").await;
     let first = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "1", "10.00"))
         .await
         .unwrap();
     let again = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "1", "10.00"))
         .await
         .unwrap();
@@ -200,6 +213,7 @@ async fn idempotent_resubmission() {
     assert_eq!(again.order.id, first.order.id);
     let err = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "2", "10.00"))
         .await
         .unwrap_err();
@@ -207,6 +221,7 @@ async fn idempotent_resubmission() {
     // Only one reservation was made.
     let b = h
         .engine
+        .accounts
         .snapshot(&alice)
         .await
         .unwrap()
@@ -221,12 +236,14 @@ async fn modify_resizes_the_reservation() {
     let alice = funded_user(&h, "alice", "1000").await;
     let id = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap()
         .order
         .id;
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             id,
@@ -241,10 +258,16 @@ async fn modify_resizes_the_reservation() {
         price: Some(Price::new(d("20.00")).unwrap()),
         trigger_price: None,
     };
-    let o = h.engine.modify(&alice, id, change.clone()).await.unwrap();
+    let o = h
+        .engine
+        .orders
+        .modify(&alice, id, change.clone())
+        .await
+        .unwrap();
     assert_eq!(o.status, OrderStatus::PendingUpdate);
     let o = h
         .engine
+        .orders
         .execution_report(report(&alice, id, ExecutionReportKind::Updated { change }))
         .await
         .unwrap();
@@ -252,6 +275,7 @@ async fn modify_resizes_the_reservation() {
     assert_eq!(o.price.map(|p| p.get()), Some(d("20.00")));
     let b = h
         .engine
+        .accounts
         .snapshot(&alice)
         .await
         .unwrap()
@@ -264,7 +288,12 @@ async fn modify_resizes_the_reservation() {
         price: None,
         trigger_price: None,
     };
-    let err = h.engine.modify(&alice, id, too_big).await.unwrap_err();
+    let err = h
+        .engine
+        .orders
+        .modify(&alice, id, too_big)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "insufficient_funds");
 }
 
@@ -281,7 +310,8 @@ async fn modify_runs_pre_trade_risk() {
     let h = engine(VenueMode::External).await;
     let alice = funded_user(&h, "alice", "100000").await;
     h.engine
-        .update_user(
+        .users
+        .update(
             &alice,
             UserPatch {
                 limits: Some(ordermon_domain::risk::RiskLimits {
@@ -296,12 +326,14 @@ async fn modify_runs_pre_trade_risk() {
         .unwrap();
     let id = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap()
         .order
         .id;
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             id,
@@ -315,7 +347,8 @@ async fn modify_runs_pre_trade_risk() {
         let h = h.engine.clone();
         let alice = alice.clone();
         async move {
-            h.snapshot(&alice)
+            h.accounts
+                .snapshot(&alice)
                 .await
                 .unwrap()
                 .account
@@ -330,12 +363,13 @@ async fn modify_runs_pre_trade_risk() {
         (change(None, Some("60.00")), "max_order_notional"),
         (change(Some("45"), Some("1.00")), "max_position"),
     ] {
-        let err = h.engine.modify(&alice, id, c).await.unwrap_err();
+        let err = h.engine.orders.modify(&alice, id, c).await.unwrap_err();
         assert_eq!(err.code(), code);
     }
     let o = h
         .engine
-        .get_order(&Scope::User(alice.clone()), id)
+        .orders
+        .get(&Scope::User(alice.clone()), id)
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Accepted);
@@ -344,17 +378,24 @@ async fn modify_runs_pre_trade_risk() {
 
     // Halted: only a smaller quantity at the same price goes through.
     h.engine
+        .admin
         .kill_switch(None, TradingState::Halted, "test".into(), "admin".into())
         .await
         .unwrap();
     for c in [change(Some("11"), None), change(None, Some("9.00"))] {
-        let err = h.engine.modify(&alice, id, c).await.unwrap_err();
+        let err = h.engine.orders.modify(&alice, id, c).await.unwrap_err();
         assert_eq!(err.code(), "trading_halted");
     }
     let smaller = change(Some("5"), None);
-    let o = h.engine.modify(&alice, id, smaller.clone()).await.unwrap();
+    let o = h
+        .engine
+        .orders
+        .modify(&alice, id, smaller.clone())
+        .await
+        .unwrap();
     assert_eq!(o.status, OrderStatus::PendingUpdate);
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             id,
@@ -363,13 +404,15 @@ async fn modify_runs_pre_trade_risk() {
         .await
         .unwrap();
     h.engine
+        .admin
         .kill_switch(None, TradingState::Active, "test".into(), "admin".into())
         .await
         .unwrap();
 
     // Reducing: a buy with no short to cover cannot grow.
     h.engine
-        .update_user(
+        .users
+        .update(
             &alice,
             UserPatch {
                 trading_state: Some(TradingState::Reducing),
@@ -380,6 +423,7 @@ async fn modify_runs_pre_trade_risk() {
         .unwrap();
     let err = h
         .engine
+        .orders
         .modify(&alice, id, change(Some("6"), None))
         .await
         .unwrap_err();
@@ -387,7 +431,8 @@ async fn modify_runs_pre_trade_risk() {
 
     // Disabled: the same.
     h.engine
-        .update_user(
+        .users
+        .update(
             &alice,
             UserPatch {
                 trading_state: Some(TradingState::Active),
@@ -399,13 +444,15 @@ async fn modify_runs_pre_trade_risk() {
         .unwrap();
     let err = h
         .engine
+        .orders
         .modify(&alice, id, change(Some("6"), None))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "user_disabled");
     let o = h
         .engine
-        .get_order(&Scope::User(alice.clone()), id)
+        .orders
+        .get(&Scope::User(alice.clone()), id)
         .await
         .unwrap();
     assert_eq!(
@@ -420,11 +467,12 @@ async fn cancel_all_and_kill_switch() {
     let alice = funded_user(&h, "alice", "1000").await;
     for i in 0..3 {
         h.engine
+            .orders
             .submit(limit(&alice, &format!("c-{i}"), Side::Buy, "1", "10.00"))
             .await
             .unwrap();
     }
-    let canceled = h.engine.cancel_all(&alice, None).await.unwrap();
+    let canceled = h.engine.orders.cancel_all(&alice, None).await.unwrap();
     assert_eq!(canceled.len(), 3);
     assert!(
         canceled
@@ -433,24 +481,28 @@ async fn cancel_all_and_kill_switch() {
     );
 
     h.engine
+        .admin
         .kill_switch(None, TradingState::Halted, "test".into(), "admin".into())
         .await
         .unwrap();
     let out = h
         .engine
+        .orders
         .submit(limit(&alice, "c-x", Side::Buy, "1", "10.00"))
         .await
         .unwrap();
     assert_eq!(out.order.status, OrderStatus::Denied);
     assert_eq!(out.order.reason.as_deref(), Some("trading_halted"));
     h.engine
+        .admin
         .kill_switch(None, TradingState::Active, "test".into(), "admin".into())
         .await
         .unwrap();
 
     // A disabled user's orders are denied.
     h.engine
-        .update_user(
+        .users
+        .update(
             &alice,
             UserPatch {
                 status: Some(ordermon_domain::user::UserStatus::Disabled),
@@ -461,6 +513,7 @@ async fn cancel_all_and_kill_switch() {
         .unwrap();
     let out = h
         .engine
+        .orders
         .submit(limit(&alice, "c-y", Side::Buy, "1", "10.00"))
         .await
         .unwrap();
@@ -474,22 +527,30 @@ async fn sells_need_a_position_and_tenants_are_isolated() {
     let bob = funded_user(&h, "bob", "1000").await;
     let out = h
         .engine
+        .orders
         .submit(limit(&alice, "s-1", Side::Sell, "1", "10.00"))
         .await
         .unwrap();
     assert_eq!(out.order.reason.as_deref(), Some("insufficient_position"));
     let err = h
         .engine
-        .get_order(&Scope::User(bob.clone()), out.order.id)
+        .orders
+        .get(&Scope::User(bob.clone()), out.order.id)
         .await
         .unwrap_err();
     assert_eq!(err, AppError::NotFound("order"));
     // Bob cannot cancel Alice's order either.
-    let err = h.engine.cancel(&bob, out.order.id).await.unwrap_err();
+    let err = h
+        .engine
+        .orders
+        .cancel(&bob, out.order.id)
+        .await
+        .unwrap_err();
     assert_eq!(err, AppError::NotFound("order"));
     // Validation: off-tick price is 422 before anything is written.
     let err = h
         .engine
+        .orders
         .submit(limit(&alice, "s-2", Side::Buy, "1", "10.001"))
         .await
         .unwrap_err();
@@ -507,12 +568,14 @@ async fn atomic_batch_is_all_or_nothing() {
     ];
     let err = h
         .engine
+        .orders
         .submit_batch(&alice, orders.clone(), true)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "validation_failed");
     let b = h
         .engine
+        .accounts
         .snapshot(&alice)
         .await
         .unwrap()
@@ -521,12 +584,18 @@ async fn atomic_batch_is_all_or_nothing() {
     assert_eq!(b.reserved, d("0"));
     assert!(
         h.engine
-            .get_order_by_client_id(&alice, "b-1")
+            .orders
+            .get_by_client_id(&alice, "b-1")
             .await
             .is_err()
     );
     // Non-atomic: two pass, the third is denied.
-    let results = h.engine.submit_batch(&alice, orders, false).await.unwrap();
+    let results = h
+        .engine
+        .orders
+        .submit_batch(&alice, orders, false)
+        .await
+        .unwrap();
     let statuses: Vec<_> = results
         .iter()
         .map(|r| r.as_ref().unwrap().order.status)
@@ -550,6 +619,7 @@ async fn balances_equal_a_replay_of_the_event_log() {
     let alice = funded_user(&h, "alice", "5000").await;
     let a = h
         .engine
+        .orders
         .submit(limit(&alice, "r-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap()
@@ -557,12 +627,14 @@ async fn balances_equal_a_replay_of_the_event_log() {
         .id;
     let b = h
         .engine
+        .orders
         .submit(limit(&alice, "r-2", Side::Buy, "5", "12.00"))
         .await
         .unwrap()
         .order
         .id;
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             a,
@@ -573,14 +645,17 @@ async fn balances_equal_a_replay_of_the_event_log() {
         .await
         .unwrap();
     h.engine
+        .orders
         .execution_report(report(&alice, a, fill("t1", "3", "9.95", "0.03")))
         .await
         .unwrap();
     h.engine
+        .orders
         .execution_report(report(&alice, a, fill("t2", "7", "9.90", "0.07")))
         .await
         .unwrap();
     h.engine
+        .orders
         .execution_report(report(
             &alice,
             b,
@@ -592,17 +667,19 @@ async fn balances_equal_a_replay_of_the_event_log() {
         .unwrap();
     let s = h
         .engine
+        .orders
         .submit(limit(&alice, "r-3", Side::Sell, "4", "11.00"))
         .await
         .unwrap()
         .order
         .id;
     h.engine
+        .orders
         .execution_report(report(&alice, s, fill("t3", "4", "11.00", "0.04")))
         .await
         .unwrap();
 
-    let live = h.engine.snapshot(&alice).await.unwrap().account;
+    let live = h.engine.accounts.snapshot(&alice).await.unwrap().account;
     let log = h
         .engine
         .persistence()
@@ -640,6 +717,7 @@ async fn fills_too_large_to_account_for_are_refused_and_change_nothing() {
     let alice = funded_user(&h, "alice", "10000").await;
     let id = h
         .engine
+        .orders
         .submit(limit(&alice, "c-1", Side::Buy, "10", "10.00"))
         .await
         .unwrap()
@@ -649,6 +727,7 @@ async fn fills_too_large_to_account_for_are_refused_and_change_nothing() {
     for (qty, px) in [(huge, huge), ("10", huge), (huge, "10")] {
         let err = h
             .engine
+            .orders
             .execution_report(report(&alice, id, fill("t-huge", qty, px, "0")))
             .await
             .unwrap_err();
@@ -656,13 +735,15 @@ async fn fills_too_large_to_account_for_are_refused_and_change_nothing() {
     }
     let o = h
         .engine
-        .get_order(&Scope::User(alice.clone()), id)
+        .orders
+        .get(&Scope::User(alice.clone()), id)
         .await
         .unwrap();
     assert!(o.filled_qty.is_zero());
     // The owner is alive and the order fills as usual.
     let o = h
         .engine
+        .orders
         .execution_report(report(&alice, id, fill("t1", "10", "10.00", "0")))
         .await
         .unwrap();
@@ -675,6 +756,7 @@ async fn closing_part_of_a_very_large_position_does_not_overflow() {
     let bob = funded_user(&h, "bob", "20000000000000000000").await;
     let buy = h
         .engine
+        .orders
         .submit(limit(
             &bob,
             "b-1",
@@ -687,6 +769,7 @@ async fn closing_part_of_a_very_large_position_does_not_overflow() {
         .order;
     assert_eq!(buy.status, OrderStatus::Submitted, "{buy:?}");
     h.engine
+        .orders
         .execution_report(report(
             &bob,
             buy.id,
@@ -696,6 +779,7 @@ async fn closing_part_of_a_very_large_position_does_not_overflow() {
         .unwrap();
     let sell = h
         .engine
+        .orders
         .submit(limit(
             &bob,
             "b-2",
@@ -709,6 +793,7 @@ async fn closing_part_of_a_very_large_position_does_not_overflow() {
     assert_eq!(sell.status, OrderStatus::Submitted, "{sell:?}");
     let o = h
         .engine
+        .orders
         .execution_report(report(
             &bob,
             sell.id,
@@ -717,7 +802,7 @@ async fn closing_part_of_a_very_large_position_does_not_overflow() {
         .await
         .unwrap();
     assert_eq!(o.status, OrderStatus::Filled);
-    let snap = h.engine.snapshot(&bob).await.unwrap();
+    let snap = h.engine.accounts.snapshot(&bob).await.unwrap();
     let pos = &snap.positions[0];
     assert_eq!(pos.quantity, d("7000000000000000000"));
     assert_eq!(pos.cost, d("7000000000000000000"));

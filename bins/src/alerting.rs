@@ -84,9 +84,9 @@ pub(crate) async fn start(
     let deps = AlertingDeps {
         persistence: engine.persistence().clone(),
         committer: engine.committer(),
-        events: engine.subscribe_events(),
-        quotes: engine.quotes(),
-        catalog: engine.catalog(),
+        events: engine.events.subscribe(),
+        quotes: engine.instruments.quotes(),
+        catalog: engine.instruments.catalog(),
         clock,
         notifiers,
         probe: Some(Arc::new(Probe {

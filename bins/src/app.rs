@@ -250,7 +250,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
             quotes: quotes.clone(),
             reports: engine.report_sink(),
             clock: clock.clone(),
-            catalog: engine.catalog(),
+            catalog: engine.instruments.catalog(),
         });
         let venue = match venue {
             Ok(v) => v,
@@ -268,7 +268,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
             quotes.clone(),
             engine.report_sink(),
             clock.clone(),
-            engine.catalog(),
+            engine.instruments.catalog(),
         );
         let venue = match venue {
             Ok(v) => v,
@@ -533,7 +533,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         bars: Some(Arc::new(BarHistory::new(
             engine.persistence().bars.clone(),
             live.as_ref().map(|l| l.provider.clone()),
-            engine.catalog(),
+            engine.instruments.catalog(),
             clock.clone(),
         ))),
         sign_in: Some(sign_in.clone()),
@@ -926,7 +926,7 @@ impl HealthCheck for FeedHealth {
     }
 
     async fn check(&self) -> Result<(), String> {
-        if self.engine.catalog().all().is_empty() {
+        if self.engine.instruments.catalog().all().is_empty() {
             return Ok(());
         }
         let newest = self

@@ -15,7 +15,7 @@ use ordermon_domain::user::{Role, UserStatus};
 /// An invalid id, or the store failing.
 pub(crate) async fn ensure_admin(engine: &Engine, id: &str) -> anyhow::Result<()> {
     let id = UserId::new(id).with_context(|| format!("`{id}` is not a valid user id"))?;
-    match engine.get_user(&id).await {
+    match engine.users.get(&id).await {
         Ok(user) => {
             if user.role != Role::Admin || user.status != UserStatus::Active {
                 tracing::warn!(
@@ -31,7 +31,8 @@ pub(crate) async fn ensure_admin(engine: &Engine, id: &str) -> anyhow::Result<()
         Err(e) => return Err(e.into()),
     }
     let created = engine
-        .create_user(CreateUser {
+        .users
+        .create(CreateUser {
             id: id.clone(),
             name: id.to_string(),
             status: UserStatus::Active,

@@ -160,6 +160,7 @@ impl OpenCache {
                     continue;
                 }
                 match engine
+                    .admin
                     .record_component_health(&instance, "cache", problem.clone())
                     .await
                 {

@@ -43,13 +43,14 @@ pub(crate) async fn seed_demo_users(
     let mut created = 0;
     for (n, (id, name, role, trades)) in USERS.iter().enumerate() {
         let user = UserId::new(*id)?;
-        match engine.get_user(&user).await {
+        match engine.users.get(&user).await {
             Ok(_) => continue,
             Err(AppError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
         engine
-            .create_user(CreateUser {
+            .users
+            .create(CreateUser {
                 id: user.clone(),
                 name: (*name).to_owned(),
                 status: Default::default(),
@@ -79,6 +80,7 @@ async fn fund(engine: &Engine, user: &UserId) -> anyhow::Result<()> {
     for (currency, amount) in CASH {
         let money = Money::new(Decimal::from(amount), Currency::new(currency)?)?;
         engine
+            .accounts
             .adjust_cash(user, money, "demo deposit".to_owned())
             .await?;
     }
@@ -111,7 +113,7 @@ async fn strategies(
     ];
     for (instrument, kind, params) in plans {
         let instrument = InstrumentId::new(instrument)?;
-        if engine.catalog().get(&instrument).is_none() {
+        if engine.instruments.catalog().get(&instrument).is_none() {
             continue;
         }
         let id = StrategyId::new(format!(
@@ -120,7 +122,8 @@ async fn strategies(
             instrument.as_str().to_ascii_lowercase().replace('.', "-")
         ))?;
         engine
-            .create_strategy(Strategy {
+            .strategies
+            .create(Strategy {
                 id,
                 user_id: user.clone(),
                 strategy_type: kind.to_owned(),

@@ -85,7 +85,7 @@ fn start_polling(
     let feed = Arc::new(
         LiveFeed::new(
             provider.clone(),
-            engine.quotes(),
+            engine.instruments.quotes(),
             clock,
             config.feed.poll.clone(),
         )
@@ -117,7 +117,7 @@ async fn add_listed_instruments(
 ) {
     let missing: Vec<_> = polled
         .iter()
-        .filter(|i| engine.catalog().get(i).is_none())
+        .filter(|i| engine.instruments.catalog().get(i).is_none())
         .collect();
     if missing.is_empty() {
         return;
@@ -140,7 +140,7 @@ async fn add_listed_instruments(
             tracing::warn!(instrument = %id, "the provider does not list this polled instrument");
             continue;
         };
-        match engine.upsert_instrument(instrument.clone()).await {
+        match engine.instruments.upsert(instrument.clone()).await {
             Ok(_) => {
                 tracing::info!(instrument = %id, tick = %instrument.tick_size, lot = %instrument.lot_size, "instrument added from the provider")
             }

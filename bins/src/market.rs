@@ -84,13 +84,13 @@ fn demo_instrument(d: &Demo) -> Option<Instrument> {
 pub(crate) async fn seed_demo_instruments(
     engine: &Engine,
 ) -> Result<usize, ordermon_application::AppError> {
-    if !engine.catalog().all().is_empty() {
+    if !engine.instruments.catalog().all().is_empty() {
         return Ok(0);
     }
     let mut n = 0;
     for d in &demos() {
         if let Some(instrument) = demo_instrument(d) {
-            engine.upsert_instrument(instrument).await?;
+            engine.instruments.upsert(instrument).await?;
             n += 1;
         }
     }
@@ -113,7 +113,7 @@ pub(crate) fn start_price(instrument: &Instrument) -> Price {
 /// Adds every catalog instrument the feed does not quote yet.
 pub(crate) fn cover_catalog(engine: &Engine, feed: &SimulatedFeed) {
     let quoted: HashSet<InstrumentId> = feed.instruments().into_iter().collect();
-    for instrument in engine.catalog().all() {
+    for instrument in engine.instruments.catalog().all() {
         if quoted.contains(&instrument.id) {
             continue;
         }

@@ -219,7 +219,7 @@ impl Messaging {
                 clock.clone(),
                 config,
             )
-            .with_commit_feed(engine.subscribe_events())
+            .with_commit_feed(engine.events.subscribe())
             .with_lease(lease)
             .spawn(&relay_tasks, relay_cancel.clone())
         });

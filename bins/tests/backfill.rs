@@ -87,14 +87,15 @@ fn order(user: &UserId, cid: &str, side: Side, qty: &str, px: &str) -> NewOrder 
 }
 
 async fn report(e: &Engine, user: &UserId, id: OrderId, kind: ExecutionReportKind) {
-    e.execution_report(ExecutionReport {
-        order_id: id,
-        user_id: user.clone(),
-        kind,
-        ts_event: Utc::now(),
-    })
-    .await
-    .unwrap();
+    e.orders
+        .execution_report(ExecutionReport {
+            order_id: id,
+            user_id: user.clone(),
+            kind,
+            ts_event: Utc::now(),
+        })
+        .await
+        .unwrap();
 }
 
 fn fill(trade: &str, qty: &str, px: &str) -> ExecutionReportKind {
@@ -114,66 +115,72 @@ const ACCEPTED: ExecutionReportKind = ExecutionReportKind::Accepted {
 /// Trading over three users: deposits and a withdrawal, fills that open,
 /// add to, reduce and flip positions, a cancel, a strategy with orders.
 async fn trade(e: &Engine) {
-    e.upsert_instrument(Instrument {
-        id: acme(),
-        quote_currency: usd(),
-        tick_size: Price::new(d("0.01")).unwrap(),
-        lot_size: Quantity::new(d("1")).unwrap(),
-        min_quantity: Quantity::new(d("1")).unwrap(),
-        max_quantity: None,
-        min_notional: None,
-        multiplier: Decimal::ONE,
-        version: 0,
-    })
-    .await
-    .unwrap();
-    for (i, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
-        let user = UserId::new(name).unwrap();
-        e.create_user(CreateUser {
-            id: user.clone(),
-            name: name.to_owned(),
-            status: Default::default(),
-            role: Default::default(),
-            account_type: Default::default(),
-            limits: Default::default(),
+    e.instruments
+        .upsert(Instrument {
+            id: acme(),
+            quote_currency: usd(),
+            tick_size: Price::new(d("0.01")).unwrap(),
+            lot_size: Quantity::new(d("1")).unwrap(),
+            min_quantity: Quantity::new(d("1")).unwrap(),
+            max_quantity: None,
+            min_notional: None,
+            multiplier: Decimal::ONE,
+            version: 0,
         })
         .await
         .unwrap();
-        e.adjust_cash(
-            &user,
-            Money::new(d("10000"), usd()).unwrap(),
-            "deposit".into(),
-        )
-        .await
-        .unwrap();
-        e.adjust_cash(&user, Money::new(d("-250.5"), usd()).unwrap(), "fee".into())
+    for (i, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let user = UserId::new(name).unwrap();
+        e.users
+            .create(CreateUser {
+                id: user.clone(),
+                name: name.to_owned(),
+                status: Default::default(),
+                role: Default::default(),
+                account_type: Default::default(),
+                limits: Default::default(),
+            })
+            .await
+            .unwrap();
+        e.accounts
+            .adjust_cash(
+                &user,
+                Money::new(d("10000"), usd()).unwrap(),
+                "deposit".into(),
+            )
+            .await
+            .unwrap();
+        e.accounts
+            .adjust_cash(&user, Money::new(d("-250.5"), usd()).unwrap(), "fee".into())
             .await
             .unwrap();
         let strategy = StrategyId::new(format!("s-{name}")).unwrap();
-        e.create_strategy(Strategy {
-            id: strategy.clone(),
-            user_id: user.clone(),
-            strategy_type: "price_alert".to_owned(),
-            name: format!("watch {name}"),
-            instruments: vec![acme()],
-            params: serde_json::json!({"level": "100"}),
-            status: StrategyStatus::Enabled,
-            stats: Default::default(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            version: 0,
-            sequence: 0,
-        })
-        .await
-        .unwrap();
+        e.strategies
+            .create(Strategy {
+                id: strategy.clone(),
+                user_id: user.clone(),
+                strategy_type: "price_alert".to_owned(),
+                name: format!("watch {name}"),
+                instruments: vec![acme()],
+                params: serde_json::json!({"level": "100"}),
+                status: StrategyStatus::Enabled,
+                stats: Default::default(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+                version: 0,
+                sequence: 0,
+            })
+            .await
+            .unwrap();
         // Buy 10, buy 5 more, sell 12: open, add, reduce.
         let mut tagged = order(&user, "b-1", Side::Buy, "10", "10.00");
         tagged.strategy_id = Some(strategy.clone());
-        let b1 = e.submit(tagged).await.unwrap().order.id;
+        let b1 = e.orders.submit(tagged).await.unwrap().order.id;
         report(e, &user, b1, ACCEPTED).await;
         report(e, &user, b1, fill(&format!("t1-{i}"), "4", "9.99")).await;
         report(e, &user, b1, fill(&format!("t2-{i}"), "6", "10.00")).await;
         let b2 = e
+            .orders
             .submit(order(&user, "b-2", Side::Buy, "5", "11.00"))
             .await
             .unwrap()
@@ -183,20 +190,22 @@ async fn trade(e: &Engine) {
         report(e, &user, b2, fill(&format!("t3-{i}"), "5", "10.50")).await;
         let mut sell = order(&user, "s-1", Side::Sell, "12", "12.00");
         sell.strategy_id = Some(strategy);
-        let s1 = e.submit(sell).await.unwrap().order.id;
+        let s1 = e.orders.submit(sell).await.unwrap().order.id;
         report(e, &user, s1, ACCEPTED).await;
         report(e, &user, s1, fill(&format!("t4-{i}"), "12", "12.25")).await;
         // A resting order that is canceled, one that stays open.
         let c1 = e
+            .orders
             .submit(order(&user, "c-1", Side::Buy, "3", "8.00"))
             .await
             .unwrap()
             .order
             .id;
         report(e, &user, c1, ACCEPTED).await;
-        e.cancel(&user, c1).await.unwrap();
+        e.orders.cancel(&user, c1).await.unwrap();
         report(e, &user, c1, ExecutionReportKind::Canceled).await;
         let o1 = e
+            .orders
             .submit(order(&user, "o-1", Side::Buy, "2", "7.00"))
             .await
             .unwrap()
@@ -204,7 +213,7 @@ async fn trade(e: &Engine) {
             .id;
         report(e, &user, o1, ACCEPTED).await;
         // A portfolio read stores the high-water mark.
-        e.portfolio(&user).await.unwrap();
+        e.accounts.portfolio(&user).await.unwrap();
     }
 }
 

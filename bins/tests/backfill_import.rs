@@ -67,7 +67,8 @@ async fn engine(p: Persistence) -> Arc<Engine> {
 /// Users alice (100,000 USD) and bob (50,000 USD), instrument ACME.SIM.
 async fn reference_data(engine: &Engine) {
     engine
-        .upsert_instrument(Instrument {
+        .instruments
+        .upsert(Instrument {
             id: acme(),
             quote_currency: usd(),
             tick_size: Price::new(d("0.01")).unwrap(),
@@ -83,7 +84,8 @@ async fn reference_data(engine: &Engine) {
     for (id, cash) in [("alice", "100000"), ("bob", "50000")] {
         let user = UserId::new(id).unwrap();
         engine
-            .create_user(CreateUser {
+            .users
+            .create(CreateUser {
                 id: user.clone(),
                 name: id.to_owned(),
                 status: Default::default(),
@@ -94,6 +96,7 @@ async fn reference_data(engine: &Engine) {
             .await
             .unwrap();
         engine
+            .accounts
             .adjust_cash(&user, Money::new(d(cash), usd()).unwrap(), "deposit".into())
             .await
             .unwrap();
@@ -777,15 +780,18 @@ async fn through_engine(engine: &Engine) {
         venue_order_id: None,
     };
     let a1 = engine
+        .orders
         .submit(new(&alice, "a-1", Side::Buy, "100", "10.00"))
         .await
         .unwrap()
         .order;
     engine
+        .orders
         .execution_report(report(&alice, &a1, accepted.clone()))
         .await
         .unwrap();
     engine
+        .orders
         .execution_report(report(
             &alice,
             &a1,
@@ -794,6 +800,7 @@ async fn through_engine(engine: &Engine) {
         .await
         .unwrap();
     engine
+        .orders
         .execution_report(report(
             &alice,
             &a1,
@@ -802,15 +809,18 @@ async fn through_engine(engine: &Engine) {
         .await
         .unwrap();
     let a2 = engine
+        .orders
         .submit(new(&alice, "a-2", Side::Buy, "50", "10.50"))
         .await
         .unwrap()
         .order;
     engine
+        .orders
         .execution_report(report(&alice, &a2, accepted.clone()))
         .await
         .unwrap();
     engine
+        .orders
         .execution_report(report(
             &alice,
             &a2,
@@ -819,15 +829,18 @@ async fn through_engine(engine: &Engine) {
         .await
         .unwrap();
     let a3 = engine
+        .orders
         .submit(new(&alice, "a-3", Side::Sell, "40", "11.00"))
         .await
         .unwrap()
         .order;
     engine
+        .orders
         .execution_report(report(&alice, &a3, accepted.clone()))
         .await
         .unwrap();
     engine
+        .orders
         .execution_report(report(
             &alice,
             &a3,
@@ -836,24 +849,29 @@ async fn through_engine(engine: &Engine) {
         .await
         .unwrap();
     engine
+        .orders
         .execution_report(report(&alice, &a3, ExecutionReportKind::Canceled))
         .await
         .unwrap();
     let b1 = engine
+        .orders
         .submit(new(&bob, "b-1", Side::Buy, "20", "9.90"))
         .await
         .unwrap()
         .order;
     engine
+        .orders
         .execution_report(report(&bob, &b1, accepted.clone()))
         .await
         .unwrap();
     let b2 = engine
+        .orders
         .submit(new(&bob, "b-2", Side::Buy, "10", "9.80"))
         .await
         .unwrap()
         .order;
     engine
+        .orders
         .execution_report(report(
             &bob,
             &b2,

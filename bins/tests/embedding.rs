@@ -243,7 +243,7 @@ async fn what_an_embedder_registers_is_what_runs() {
 
     // The registered provider, not the simulated walk, quotes ACME.
     let acme = InstrumentId::new(ACME).unwrap();
-    let quotes = app.engine().quotes();
+    let quotes = app.engine().instruments.quotes();
     let quote = eventually("a quote from the registered provider", || {
         quotes
             .latest(&acme)

@@ -95,6 +95,7 @@ async fn report(
     kind: ExecutionReportKind,
 ) {
     let _ = engine
+        .orders
         .execution_report(ExecutionReport {
             order_id: id,
             user_id: user.clone(),
@@ -252,7 +253,8 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
         tasks.spawn(async move {
             for id in chunk {
                 engine
-                    .create_user(CreateUser {
+                    .users
+                    .create(CreateUser {
                         id: id.clone(),
                         name: id.to_string(),
                         status: Default::default(),
@@ -263,6 +265,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
                     .await
                     .unwrap();
                 engine
+                    .accounts
                     .adjust_cash(
                         &id,
                         Money::new(d("100000"), usd.clone()).unwrap(),
@@ -305,6 +308,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
                 let user = &ids[(n * 7919) % ids.len()];
                 let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
                 let Ok(out) = engine
+                    .orders
                     .submit(order(user, format!("bg-{n}"), side, "100.00"))
                     .await
                 else {
@@ -361,6 +365,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
         let user = ids[ids.len() - 1 - (i * 7) % (ids.len() / 2)].clone();
         let t0 = Instant::now();
         let out = engine
+            .orders
             .submit(order(&user, format!("stuck-{i}"), Side::Buy, "50.00"))
             .await
             .unwrap();
@@ -375,6 +380,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
         let user = ids[(i * 104_729) % (ids.len() / 2)].clone();
         let t0 = Instant::now();
         engine
+            .admin
             .kill_switch(
                 Some(&user),
                 TradingState::Halted,

@@ -62,7 +62,8 @@ async fn reference_data(p: Persistence, users: usize) {
     .unwrap();
     let usd = Currency::new("USD").unwrap();
     engine
-        .upsert_instrument(Instrument {
+        .instruments
+        .upsert(Instrument {
             id: InstrumentId::new("ACME.SIM").unwrap(),
             quote_currency: usd.clone(),
             tick_size: Price::new(Decimal::new(1, 2)).unwrap(),
@@ -78,7 +79,8 @@ async fn reference_data(p: Persistence, users: usize) {
     for u in 0..users {
         let id = UserId::new(format!("u{u}")).unwrap();
         engine
-            .create_user(CreateUser {
+            .users
+            .create(CreateUser {
                 id: id.clone(),
                 name: format!("user {u}"),
                 status: Default::default(),
@@ -89,6 +91,7 @@ async fn reference_data(p: Persistence, users: usize) {
             .await
             .unwrap();
         engine
+            .accounts
             .adjust_cash(
                 &id,
                 Money::new(Decimal::from(10_000_000), usd.clone()).unwrap(),

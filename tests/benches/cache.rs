@@ -62,7 +62,8 @@ async fn engine(
     let usd = Currency::new("USD").unwrap();
     let acme = InstrumentId::new("ACME.SIM").unwrap();
     engine
-        .upsert_instrument(Instrument {
+        .instruments
+        .upsert(Instrument {
             id: acme.clone(),
             quote_currency: usd.clone(),
             tick_size: Price::new(d("0.01")).unwrap(),
@@ -81,7 +82,8 @@ async fn engine(
     ))
     .unwrap();
     engine
-        .create_user(CreateUser {
+        .users
+        .create(CreateUser {
             id: user.clone(),
             name: "bench".to_owned(),
             status: Default::default(),
@@ -92,6 +94,7 @@ async fn engine(
         .await
         .unwrap();
     engine
+        .accounts
         .adjust_cash(
             &user,
             Money::new(d("100000000"), usd).unwrap(),
@@ -116,7 +119,7 @@ async fn engine(
             reduce_only: false,
             post_only: false,
         };
-        ids.push(engine.submit(new).await.unwrap().order.id);
+        ids.push(engine.orders.submit(new).await.unwrap().order.id);
     }
     (engine, user, ids)
 }
@@ -137,7 +140,7 @@ async fn reads(
         tasks.push(tokio::spawn(async move {
             for i in 0..n {
                 let at = usize::try_from((i * 7919 + r * 104_729) % ids.len() as u64).unwrap();
-                engine.get_order(&scope, ids[at]).await.unwrap();
+                engine.orders.get(&scope, ids[at]).await.unwrap();
             }
         }));
     }

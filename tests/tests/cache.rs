@@ -213,6 +213,7 @@ async fn a_fill_racing_another_instances_write_does_not_survive() {
 async fn never_stale(engine: Arc<Engine>, fills: u64, readers: usize) -> u64 {
     let user = funded_user(&engine, &unique("u"), "1000000").await;
     let order = engine
+        .orders
         .submit(limit(&user, "c-1", Side::Buy, "100000", "1.00"))
         .await
         .unwrap()
@@ -224,6 +225,7 @@ async fn never_stale(engine: Arc<Engine>, fills: u64, readers: usize) -> u64 {
         ts_event: Utc::now(),
     };
     let accepted = engine
+        .orders
         .execution_report(report(ExecutionReportKind::Accepted {
             venue_order_id: None,
         }))
@@ -247,13 +249,14 @@ async fn never_stale(engine: Arc<Engine>, fills: u64, readers: usize) -> u64 {
                 let v = acked_version.load(Ordering::SeqCst);
                 let f = acked_fills.load(Ordering::SeqCst);
                 let o = engine
-                    .get_order(&Scope::User(user.clone()), order.id)
+                    .orders
+                    .get(&Scope::User(user.clone()), order.id)
                     .await
                     .unwrap();
                 assert!(o.version >= v, "by id: version {} < acked {v}", o.version);
-                let o = engine.get_order_by_client_id(&user, "c-1").await.unwrap();
+                let o = engine.orders.get_by_client_id(&user, "c-1").await.unwrap();
                 assert!(o.version >= v, "by client id: {} < acked {v}", o.version);
-                let p = engine.portfolio(&user).await.unwrap();
+                let p = engine.accounts.portfolio(&user).await.unwrap();
                 let held = p
                     .positions
                     .iter()
@@ -271,6 +274,7 @@ async fn never_stale(engine: Arc<Engine>, fills: u64, readers: usize) -> u64 {
     }
     for i in 1..=fills {
         let o = engine
+            .orders
             .execution_report(report(ExecutionReportKind::Fill {
                 trade_id: TradeId::new(format!("t-{i}")).unwrap(),
                 quantity: Quantity::new(d("1")).unwrap(),
@@ -336,6 +340,7 @@ async fn both_serializers_round_trip_every_cached_type_exactly() {
     let (engine, _store) = engine(Arc::new(ReadCache::off())).await;
     let user = funded_user(&engine, &unique("rt"), "10000.125").await;
     let order = engine
+        .orders
         .submit(limit(&user, "c-rt", Side::Buy, "10", "10.50"))
         .await
         .unwrap()
@@ -347,12 +352,14 @@ async fn both_serializers_round_trip_every_cached_type_exactly() {
         ts_event: Utc::now(),
     };
     engine
+        .orders
         .execution_report(report(ExecutionReportKind::Accepted {
             venue_order_id: Some("v-1".to_owned()),
         }))
         .await
         .unwrap();
     let order = engine
+        .orders
         .execution_report(report(ExecutionReportKind::Fill {
             trade_id: TradeId::new("t-1").unwrap(),
             quantity: Quantity::new(d("3")).unwrap(),
@@ -363,7 +370,7 @@ async fn both_serializers_round_trip_every_cached_type_exactly() {
         .await
         .unwrap();
     assert!(order.avg_px.is_some());
-    let snap = engine.snapshot(&user).await.unwrap();
+    let snap = engine.accounts.snapshot(&user).await.unwrap();
     assert!(!snap.account.reservations.is_empty() && !snap.positions.is_empty());
     round_trip(&order);
     round_trip(&snap.account);

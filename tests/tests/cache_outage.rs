@@ -50,6 +50,7 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
     let (engine, _store) = engine(cache).await;
     let user = funded_user(&engine, &unique("out"), "1000000").await;
     let order = engine
+        .orders
         .submit(limit(&user, "c-1", Side::Buy, "100000", "1.00"))
         .await
         .unwrap()
@@ -61,6 +62,7 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
         ts_event: Utc::now(),
     };
     let accepted = engine
+        .orders
         .execution_report(report(ExecutionReportKind::Accepted {
             venue_order_id: None,
         }))
@@ -79,11 +81,16 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
             while !stop.load(Ordering::SeqCst) {
                 let v = acked.load(Ordering::SeqCst);
                 let o = engine
-                    .get_order(&Scope::User(user.clone()), order.id)
+                    .orders
+                    .get(&Scope::User(user.clone()), order.id)
                     .await
                     .expect("every request is answered");
                 assert!(o.version >= v, "stale: version {} < acked {v}", o.version);
-                let p = engine.portfolio(&user).await.expect("portfolio answered");
+                let p = engine
+                    .accounts
+                    .portfolio(&user)
+                    .await
+                    .expect("portfolio answered");
                 assert_eq!(p.account.user_id, user);
                 answered.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -94,6 +101,7 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
     let write = || async {
         let i = fill_no.fetch_add(1, Ordering::SeqCst) + 1;
         let o = engine
+            .orders
             .execution_report(report(ExecutionReportKind::Fill {
                 trade_id: TradeId::new(format!("t-{i}")).unwrap(),
                 quantity: Quantity::new(d("1")).unwrap(),
@@ -138,7 +146,8 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
     }
     // The cache is used again: a read fills Redis.
     engine
-        .get_order(&Scope::User(user.clone()), order.id)
+        .orders
+        .get(&Scope::User(user.clone()), order.id)
         .await
         .unwrap();
     let raw = RedisCache::new(&redis_url(), &RedisCacheConfig::default()).unwrap();
@@ -152,7 +161,8 @@ async fn redis_stopped_mid_test_answers_stay_correct_and_the_cache_recovers() {
         // A fill right after a write can be fenced briefly; read again.
         tokio::time::sleep(Duration::from_millis(50)).await;
         engine
-            .get_order(&Scope::User(user.clone()), order.id)
+            .orders
+            .get(&Scope::User(user.clone()), order.id)
             .await
             .unwrap();
     }

@@ -27,7 +27,7 @@ fn quote(app: &RunningApp, bid: &str, ask: &str) {
 }
 
 fn quote_for(app: &RunningApp, instrument: &str, bid: &str, ask: &str) {
-    app.engine().quotes().publish(Quote {
+    app.engine().instruments.quotes().publish(Quote {
         instrument_id: InstrumentId::new(instrument).unwrap(),
         bid: Price::new(bid.parse().unwrap()).unwrap(),
         ask: Price::new(ask.parse().unwrap()).unwrap(),

@@ -85,13 +85,14 @@ impl MonitoringEngine {
         {
             let me = me.clone();
             let cancel = cancel.clone();
-            let feed = me.engine.subscribe_events();
+            let feed = me.engine.events.subscribe();
             tracker.spawn(async move { me.created_users(feed, cancel).await });
         }
         me.engine.spawn_lanes(cancel);
         // The kill switch engaged on another instance applies here within
         // this interval.
         me.engine
+            .admin
             .global_switch()
             .spawn_watch(CONTROL_INTERVAL, &tracker, cancel.clone());
         {
@@ -174,7 +175,7 @@ impl MonitoringEngine {
     pub async fn scan(&self) -> Result<(), AppError> {
         let p = self.engine.persistence();
         // Instruments added or changed on another instance (or with SQL).
-        let catalog = self.engine.catalog();
+        let catalog = self.engine.instruments.catalog();
         for instrument in p.instruments.list_instruments().await? {
             if catalog
                 .get(&instrument.id)
@@ -271,7 +272,7 @@ impl MonitoringEngine {
             if !self.engine.may_own(&user) {
                 continue;
             }
-            match self.engine.cancel(&user, order).await {
+            match self.engine.orders.cancel(&user, order).await {
                 Ok(o) => {
                     tracing::info!(user_id = %user, order_id = %order, status = %o.status.as_str(), "order canceled as the database asked");
                 }

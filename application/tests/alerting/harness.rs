@@ -227,9 +227,9 @@ async fn start_alerting_with(
         AlertingDeps {
             persistence: h.engine.persistence().clone(),
             committer: h.engine.committer(),
-            events: h.engine.subscribe_events(),
+            events: h.engine.events.subscribe(),
             quotes: quotes.clone(),
-            catalog: h.engine.catalog(),
+            catalog: h.engine.instruments.catalog(),
             clock: clock.clone(),
             notifiers,
             probe: probe.map(|p| p as Arc<dyn SystemProbe>),

@@ -12,6 +12,7 @@ use crate::harness::{World, world};
 
 async fn halt(w: &World, state: TradingState) {
     w.h.engine
+        .admin
         .kill_switch(None, state, "drill".to_owned(), "root".to_owned())
         .await
         .unwrap();
@@ -211,6 +212,7 @@ async fn a_venue_that_is_down_inhibits_its_stuck_order_alerts() {
     for u in ["u1", "u2", "u3"] {
         let id = funded_user(&w.h, u, "1000").await;
         w.h.engine
+            .orders
             .submit(limit(
                 &id,
                 &format!("{u}-1"),

@@ -19,6 +19,7 @@ use crate::harness::{World, world};
 
 async fn submit(w: &World, user: &UserId, cid: &str, side: Side, qty: &str, px: &str) -> Order {
     w.h.engine
+        .orders
         .submit(limit(user, cid, side, qty, px))
         .await
         .unwrap()
@@ -28,7 +29,7 @@ async fn submit(w: &World, user: &UserId, cid: &str, side: Side, qty: &str, px: 
 async fn exec(w: &World, user: &UserId, id: OrderId, kind: ExecutionReportKind) {
     let mut r = report(user, id, kind);
     r.ts_event = w.now();
-    w.h.engine.execution_report(r).await.unwrap();
+    w.h.engine.orders.execution_report(r).await.unwrap();
 }
 
 async fn accept(w: &World, user: &UserId, id: OrderId) {
@@ -45,7 +46,8 @@ async fn accept(w: &World, user: &UserId, id: OrderId) {
 
 async fn limits(w: &World, user: &UserId, l: RiskLimits) {
     w.h.engine
-        .update_user(
+        .users
+        .update(
             user,
             UserPatch {
                 limits: Some(l),
@@ -116,7 +118,7 @@ async fn stuck_order_and_stuck_cancel_fire_and_clear_with_the_venue_reply() {
         AlertState::Resolved
     );
     // A cancel the venue does not confirm.
-    w.h.engine.cancel(&alice, o.id).await.unwrap();
+    w.h.engine.orders.cancel(&alice, o.id).await.unwrap();
     settle(&w).await;
     w.advance(31).await;
     assert_eq!(w.active("stuck_cancel").await.len(), 1);

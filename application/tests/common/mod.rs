@@ -59,7 +59,8 @@ pub(crate) async fn engine(mode: VenueMode) -> Harness {
 
 pub(crate) async fn add_acme(h: &Harness) {
     h.engine
-        .upsert_instrument(Instrument {
+        .instruments
+        .upsert(Instrument {
             id: acme(),
             quote_currency: usd(),
             tick_size: Price::new(d("0.01")).unwrap(),
@@ -77,7 +78,8 @@ pub(crate) async fn add_acme(h: &Harness) {
 pub(crate) async fn funded_user(h: &Harness, id: &str, cash: &str) -> UserId {
     let user = UserId::new(id).unwrap();
     h.engine
-        .create_user(CreateUser {
+        .users
+        .create(CreateUser {
             id: user.clone(),
             name: id.to_owned(),
             status: Default::default(),
@@ -88,6 +90,7 @@ pub(crate) async fn funded_user(h: &Harness, id: &str, cash: &str) -> UserId {
         .await
         .unwrap();
     h.engine
+        .accounts
         .adjust_cash(
             &user,
             Money::new(d(cash), usd()).unwrap(),

@@ -74,6 +74,7 @@ pub async fn run(config: Config, trades: usize, within: Duration) -> anyhow::Res
     let engine = app.engine().clone();
     let monitoring = app.monitoring().clone();
     let strategy_types = engine
+        .strategies
         .registry()
         .describe()
         .into_iter()
@@ -112,7 +113,8 @@ async fn trade(
     let user = UserId::new("embedder")?;
     let instrument = InstrumentId::new(INSTRUMENT)?;
     engine
-        .create_user(CreateUser {
+        .users
+        .create(CreateUser {
             id: user.clone(),
             name: "Embedded trader".to_owned(),
             status: Default::default(),
@@ -123,6 +125,7 @@ async fn trade(
         .await
         .context("creating the trader")?;
     engine
+        .accounts
         .adjust_cash(
             &user,
             Money::new(Decimal::from(1_000_000), Currency::new("USD")?)?,
@@ -132,7 +135,8 @@ async fn trade(
         .context("funding the trader")?;
     let now = clock.now();
     engine
-        .create_strategy(Strategy {
+        .strategies
+        .create(Strategy {
             id: StrategyId::new("momentum-acme")?,
             user_id: user.clone(),
             strategy_type: MOMENTUM.to_owned(),
@@ -159,7 +163,8 @@ async fn trade(
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let fills: Vec<Fill> = engine
-            .list_fills(&query)
+            .orders
+            .fills(&query)
             .await
             .context("reading the fills")?
             .into_iter()

@@ -154,7 +154,8 @@ pub(crate) async fn engine(cache: Arc<ReadCache>) -> (Arc<Engine>, Arc<MemorySto
     .await
     .unwrap();
     engine
-        .upsert_instrument(Instrument {
+        .instruments
+        .upsert(Instrument {
             id: acme(),
             quote_currency: usd(),
             tick_size: Price::new(d("0.01")).unwrap(),
@@ -183,7 +184,8 @@ pub(crate) fn read_cache(backend: Arc<dyn Cache>, shared: bool) -> Arc<ReadCache
 pub(crate) async fn funded_user(engine: &Engine, id: &str, cash: &str) -> UserId {
     let user = UserId::new(id).unwrap();
     engine
-        .create_user(CreateUser {
+        .users
+        .create(CreateUser {
             id: user.clone(),
             name: id.to_owned(),
             status: Default::default(),
@@ -194,6 +196,7 @@ pub(crate) async fn funded_user(engine: &Engine, id: &str, cash: &str) -> UserId
         .await
         .unwrap();
     engine
+        .accounts
         .adjust_cash(
             &user,
             Money::new(d(cash), usd()).unwrap(),

@@ -24,7 +24,9 @@ pub async fn account(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<AccountSummary>> {
     let user = caller.target(q.user_id.as_deref())?;
-    Ok(Json(state.engine.portfolio(&user).await?.account.into()))
+    Ok(Json(
+        state.engine.accounts.portfolio(&user).await?.account.into(),
+    ))
 }
 
 /// The account summary and open positions, valued at the latest marks.
@@ -37,7 +39,7 @@ pub async fn portfolio(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Portfolio>> {
     let user = caller.target(q.user_id.as_deref())?;
-    Ok(Json(state.engine.portfolio(&user).await?.into()))
+    Ok(Json(state.engine.accounts.portfolio(&user).await?.into()))
 }
 
 /// Every position, open and closed.
@@ -50,7 +52,7 @@ pub async fn positions(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Vec<PositionDto>>> {
     let user = caller.target(q.user_id.as_deref())?;
-    let positions = state.engine.positions(&user).await?;
+    let positions = state.engine.accounts.positions(&user).await?;
     Ok(Json(positions.into_iter().map(PositionDto::from).collect()))
 }
 
@@ -105,7 +107,7 @@ pub async fn fills(
         before,
         limit: limit + 1,
     };
-    let mut fills = state.engine.list_fills(&query).await?;
+    let mut fills = state.engine.orders.fills(&query).await?;
     let more = fills.len() > limit as usize;
     fills.truncate(limit as usize);
     let next_cursor = if more {

@@ -120,7 +120,7 @@ pub async fn execution(
     ApiJson(report): ApiJson<ExecutionReport>,
 ) -> ApiResult<Json<OrderView>> {
     let user = report.user_id.clone();
-    let order = match state.engine.execution_report(report).await {
+    let order = match state.engine.orders.execution_report(report).await {
         Ok(o) => o,
         Err(e) => {
             // A report the engine cannot apply (an unknown order, an illegal
@@ -174,6 +174,7 @@ pub async fn kill_switch(
     };
     let state_now = state
         .engine
+        .admin
         .kill_switch(
             user.as_ref(),
             body.state,

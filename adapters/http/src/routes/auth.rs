@@ -155,7 +155,7 @@ pub async fn logout(State(state): State<ApiState>, caller: Caller) -> ApiResult<
     ),
     security(("bearer" = [])))]
 pub async fn me(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<MeView>> {
-    let name = match state.engine.get_user(&caller.user_id).await {
+    let name = match state.engine.users.get(&caller.user_id).await {
         Ok(user) => user.name,
         // A machine token may name no stored user.
         Err(AppError::NotFound(_)) => caller.user_id.to_string(),

@@ -45,7 +45,7 @@ pub async fn feed(
             .ok_or_else(|| ApiError::field("after", "must be a log position (an integer >= 0)"))?,
     };
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let events = state.engine.events_after(&scope, after, limit).await?;
+    let events = state.engine.events.after(&scope, after, limit).await?;
     let next_after = events.last().map_or(after, |e| e.position);
     Ok(Json(EventPage {
         items: events.into_iter().map(EventView::from).collect(),

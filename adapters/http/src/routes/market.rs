@@ -29,6 +29,7 @@ fn instrument_id(raw: &str) -> Result<InstrumentId, ApiError> {
 pub async fn list(State(state): State<ApiState>, _caller: Caller) -> Json<Vec<InstrumentDto>> {
     let mut all: Vec<InstrumentDto> = state
         .engine
+        .instruments
         .catalog()
         .all()
         .iter()
@@ -51,6 +52,7 @@ pub async fn get(
     let id = instrument_id(&id)?;
     let instrument = state
         .engine
+        .instruments
         .catalog()
         .get(&id)
         .ok_or_else(|| ApiError::not_found("instrument"))?;
@@ -77,7 +79,8 @@ pub async fn upsert(
     }
     let instrument = state
         .engine
-        .upsert_instrument(body.into_instrument())
+        .instruments
+        .upsert(body.into_instrument())
         .await?;
     let status = if instrument.version == 1 {
         StatusCode::CREATED
@@ -98,7 +101,7 @@ pub async fn quote(
     Path(instrument): Path<String>,
 ) -> ApiResult<Json<QuoteView>> {
     let id = instrument_id(&instrument)?;
-    Ok(Json(state.engine.quote(&id)?.into()))
+    Ok(Json(state.engine.instruments.quote(&id)?.into()))
 }
 
 /// Query of `GET /api/v1/bars/{instrument}`.

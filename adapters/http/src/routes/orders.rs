@@ -51,7 +51,11 @@ pub async fn submit(
     ApiJson(body): ApiJson<SubmitOrderRequest>,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let user = caller.target(q.user_id.as_deref())?;
-    let outcome = state.engine.submit(body.into_new_order(user)).await?;
+    let outcome = state
+        .engine
+        .orders
+        .submit(body.into_new_order(user))
+        .await?;
     Ok((outcome_status(&outcome), Json(outcome.order.into())))
 }
 
@@ -80,6 +84,7 @@ pub async fn batch(
         .collect();
     let results = state
         .engine
+        .orders
         .submit_batch(&user, orders, body.atomic)
         .await?;
     let mut created = false;
@@ -188,7 +193,7 @@ pub async fn list(
         before,
         limit: limit + 1,
     };
-    let mut orders = state.engine.list_orders(&query).await?;
+    let mut orders = state.engine.orders.list(&query).await?;
     let more = orders.len() > limit as usize;
     orders.truncate(limit as usize);
     let next_cursor = if more {
@@ -214,7 +219,8 @@ pub async fn get(
 ) -> ApiResult<Json<OrderView>> {
     let order = state
         .engine
-        .get_order(&caller.scope(), order_id(&id)?)
+        .orders
+        .get(&caller.scope(), order_id(&id)?)
         .await?;
     Ok(Json(order.into()))
 }
@@ -231,7 +237,7 @@ pub async fn by_client_id(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<OrderView>> {
     let user = caller.target(q.user_id.as_deref())?;
-    let order = state.engine.get_order_by_client_id(&user, &cid).await?;
+    let order = state.engine.orders.get_by_client_id(&user, &cid).await?;
     Ok(Json(order.into()))
 }
 
@@ -239,7 +245,7 @@ pub async fn by_client_id(
 /// order's owner.
 async fn owner_of(state: &ApiState, caller: &Caller, id: OrderId) -> Result<UserId, ApiError> {
     if caller.is_admin() {
-        Ok(state.engine.get_order(&Scope::All, id).await?.user_id)
+        Ok(state.engine.orders.get(&Scope::All, id).await?.user_id)
     } else {
         Ok(caller.user_id.clone())
     }
@@ -263,7 +269,7 @@ pub async fn modify(
 ) -> ApiResult<Json<OrderView>> {
     let id = order_id(&id)?;
     let user = owner_of(&state, &caller, id).await?;
-    let order = state.engine.modify(&user, id, body.into()).await?;
+    let order = state.engine.orders.modify(&user, id, body.into()).await?;
     Ok(Json(order.into()))
 }
 
@@ -283,7 +289,7 @@ pub async fn cancel(
 ) -> ApiResult<Json<OrderView>> {
     let id = order_id(&id)?;
     let user = owner_of(&state, &caller, id).await?;
-    let order = state.engine.cancel(&user, id).await?;
+    let order = state.engine.orders.cancel(&user, id).await?;
     Ok(Json(order.into()))
 }
 
@@ -311,7 +317,7 @@ pub async fn cancel_all(
 ) -> ApiResult<Json<CancelAllResponse>> {
     let user = caller.target(q.user_id.as_deref())?;
     let instrument = parse_opt::<InstrumentId>("instrument_id", q.instrument_id.as_deref())?;
-    let orders = state.engine.cancel_all(&user, instrument).await?;
+    let orders = state.engine.orders.cancel_all(&user, instrument).await?;
     Ok(Json(CancelAllResponse {
         canceled: orders.len(),
         orders: orders.into_iter().map(OrderView::from).collect(),
@@ -330,7 +336,8 @@ pub async fn events(
 ) -> ApiResult<Json<Vec<EventView>>> {
     let events = state
         .engine
-        .order_events(&caller.scope(), order_id(&id)?)
+        .orders
+        .events(&caller.scope(), order_id(&id)?)
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) => ApiError::not_found("order"),

@@ -47,7 +47,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<StrategyView>)> {
     let user = caller.target(q.user_id.as_deref())?;
     let strategy = body.into_strategy(user, state.clock.now());
-    let created = state.engine.create_strategy(strategy).await?;
+    let created = state.engine.strategies.create(strategy).await?;
     Ok((StatusCode::CREATED, Json(view(&state, created))))
 }
 
@@ -61,7 +61,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<StrategyList>> {
     let user = caller.target(q.user_id.as_deref())?;
-    let items = state.engine.list_strategies(&user).await?;
+    let items = state.engine.strategies.list(&user).await?;
     Ok(Json(StrategyList {
         items: items.into_iter().map(|s| view(&state, s)).collect(),
     }))
@@ -75,6 +75,7 @@ pub async fn types(State(state): State<ApiState>, _caller: Caller) -> Json<Vec<S
     Json(
         state
             .engine
+            .strategies
             .registry()
             .describe()
             .into_iter()
@@ -100,7 +101,7 @@ pub async fn get(
 ) -> ApiResult<Json<StrategyView>> {
     let id = strategy_id(&id)?;
     let owner = caller.target(q.user_id.as_deref())?;
-    let strategy = state.engine.get_strategy(&owner, &id).await?;
+    let strategy = state.engine.strategies.get(&owner, &id).await?;
     Ok(Json(view(&state, strategy)))
 }
 
@@ -126,7 +127,8 @@ pub async fn patch(
     let owner = caller.target(q.user_id.as_deref())?;
     let updated = state
         .engine
-        .update_strategy(&owner, &id, body.into())
+        .strategies
+        .update(&owner, &id, body.into())
         .await?;
     Ok(Json(view(&state, updated)))
 }
@@ -144,6 +146,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = strategy_id(&id)?;
     let owner = caller.target(q.user_id.as_deref())?;
-    state.engine.delete_strategy(&owner, &id).await?;
+    state.engine.strategies.delete(&owner, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

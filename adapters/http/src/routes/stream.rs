@@ -94,7 +94,7 @@ pub async fn stream(
     };
     // Subscribe before upgrading so nothing delivered after the 101 is missed.
     let rx = state.events.subscribe();
-    let quotes = state.engine.quotes().subscribe();
+    let quotes = state.engine.instruments.quotes().subscribe();
     let user = caller.user_id.clone();
     let engine = state.engine.clone();
     // The stream lives as long as its token: closed (1008) when the token

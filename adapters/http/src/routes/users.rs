@@ -35,7 +35,7 @@ pub async fn create(
     Admin(_admin): Admin,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    let user = state.engine.create_user(body.into()).await?;
+    let user = state.engine.users.create(body.into()).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -65,7 +65,7 @@ pub async fn list(
         None => None,
         Some(c) => Some(UserId::new(c).map_err(|_| bad_cursor())?),
     };
-    let mut users = state.engine.list_users(after.as_ref(), limit + 1).await?;
+    let mut users = state.engine.users.list(after.as_ref(), limit + 1).await?;
     let more = users.len() > limit as usize;
     users.truncate(limit as usize);
     let next_cursor = if more {
@@ -90,7 +90,7 @@ pub async fn get(
 ) -> ApiResult<Json<UserView>> {
     let id = user_id(&id)?;
     let id = caller.target(Some(id.as_str()))?;
-    Ok(Json(state.engine.get_user(&id).await?.into()))
+    Ok(Json(state.engine.users.get(&id).await?.into()))
 }
 
 /// Enables or disables a user, replaces limits, or sets the user's kill switch (admin).
@@ -114,7 +114,7 @@ pub async fn patch(
         revoke_tokens: false,
         reason,
     };
-    let user = state.engine.update_user(&id, patch).await;
+    let user = state.engine.users.update(&id, patch).await;
     // Whatever the outcome, the next request of this user reads it afresh.
     state.access.forget(&id);
     Ok(Json(user?.into()))
@@ -143,7 +143,7 @@ pub async fn revoke_tokens(
         reason: Some(format!("tokens revoked (by {})", caller.user_id)),
         ..UserPatch::default()
     };
-    let user = state.engine.update_user(&id, patch).await;
+    let user = state.engine.users.update(&id, patch).await;
     state.access.forget(&id);
     tracing::info!(user_id = %id, by = %caller.user_id, "tokens revoked");
     Ok(Json(user?.into()))
@@ -171,8 +171,12 @@ pub async fn cash(
         return Err(ApiError::field("reason", "must not be empty"));
     }
     let reason = format!("{} (by {})", body.reason, caller.user_id);
-    state.engine.adjust_cash(&id, amount, reason).await?;
-    let view = state.engine.portfolio(&id).await?;
+    state
+        .engine
+        .accounts
+        .adjust_cash(&id, amount, reason)
+        .await?;
+    let view = state.engine.accounts.portfolio(&id).await?;
     Ok(Json(view.account.into()))
 }
 
@@ -223,7 +227,8 @@ pub async fn logs(
     };
     let page = state
         .engine
-        .user_log(&id, date, from, limit as usize)
+        .users
+        .log(&id, date, from, limit as usize)
         .await?;
     Ok(Json(crate::dto::strategies::UserLogView {
         user_id: id.to_string(),

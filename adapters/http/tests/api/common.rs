@@ -112,7 +112,7 @@ impl TestApp {
         // in-process bus with nothing consuming it.
         let events = EventFanout::new(1024);
         events.follow(
-            engine.subscribe_events(),
+            engine.events.subscribe(),
             &TaskTracker::new(),
             cancel.child_token(),
         );
@@ -123,9 +123,9 @@ impl TestApp {
             ordermon_application::alerting::AlertingDeps {
                 persistence: engine.persistence().clone(),
                 committer: engine.committer(),
-                events: engine.subscribe_events(),
-                quotes: engine.quotes(),
-                catalog: engine.catalog(),
+                events: engine.events.subscribe(),
+                quotes: engine.instruments.quotes(),
+                catalog: engine.instruments.catalog(),
                 clock: Arc::new(SystemClock),
                 notifiers: std::collections::HashMap::new(),
                 probe: None,
@@ -139,7 +139,8 @@ impl TestApp {
         .expect("alerting starts");
         // The admin the tests act as: tokens act only for users that exist.
         engine
-            .create_user(ordermon_application::CreateUser {
+            .users
+            .create(ordermon_application::CreateUser {
                 id: ordermon_domain::ids::UserId::new("root").expect("id"),
                 name: "Root".into(),
                 status: ordermon_domain::user::UserStatus::Active,
@@ -173,7 +174,7 @@ impl TestApp {
                 ordermon_application::bar_history::BarHistory::new(
                     engine.persistence().bars.clone(),
                     None,
-                    engine.catalog(),
+                    engine.instruments.catalog(),
                     Arc::new(SystemClock),
                 ),
             )),
@@ -302,7 +303,8 @@ impl TestApp {
     /// Every order of every user.
     pub async fn order_count(&self) -> usize {
         self.engine
-            .list_orders(&OrderQuery {
+            .orders
+            .list(&OrderQuery {
                 limit: 10_000,
                 ..OrderQuery::default()
             })
