@@ -17,6 +17,8 @@ mod reconcile;
 mod registry;
 mod session_cids;
 mod state;
+mod strategy_book;
+mod strategy_ops;
 mod traced;
 mod user_ops;
 
@@ -24,9 +26,9 @@ pub use crate::views::Snapshot;
 pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub use lanes::QuoteLanes;
-pub use monitor::StrategyPatch;
 pub(crate) use monitor::panic_text;
 pub use registry::Owners;
+pub use strategy_book::StrategyPatch;
 pub use user_ops::UserPatch;
 
 use std::sync::Arc;
@@ -192,12 +194,7 @@ pub(crate) struct Owner {
     cycle: Cycle,
     correlation: Option<Uuid>,
     /// The user's strategy configurations, loaded on first use.
-    strategies: Option<
-        std::collections::HashMap<
-            ordermon_domain::ids::StrategyId,
-            ordermon_domain::strategy::Strategy,
-        >,
-    >,
+    strategies: strategy_book::StrategyBook,
     /// The running monitor, when the user is monitored.
     monitor: Option<monitor::MonitorState>,
     /// Cycles committed (or reloaded after a failure): the state's version
@@ -223,8 +220,10 @@ async fn start(
     // An active user's monitor starts next, with these strategies; a
     // disabled user's are read when first needed.
     let read = std::mem::take(&mut records.strategies);
-    let strategies = (records.user.status == ordermon_domain::user::UserStatus::Active)
-        .then(|| read.into_iter().map(|s| (s.id.clone(), s)).collect());
+    let mut strategies = strategy_book::StrategyBook::default();
+    if records.user.status == ordermon_domain::user::UserStatus::Active {
+        strategies.load(read);
+    }
     let state = UserState::from_records(records, now);
     let mut owner = Owner {
         ctx,
@@ -549,7 +548,7 @@ impl Owner {
                 Ok(fresh) => self.sync_strategies(fresh).await,
                 Err(err) => {
                     tracing::error!(user_id = %self.state.user.id, error = %err, "strategy reload failed; reloading on next use");
-                    self.strategies = None;
+                    self.strategies.forget();
                 }
             }
         }
@@ -598,7 +597,7 @@ impl Owner {
             }
         }
         for (id, expected) in &cycle.strategies {
-            match self.strategies.as_ref().and_then(|m| m.get(id)) {
+            match self.strategies.get(id) {
                 Some(st) => cs.changes.push(StateChange::Strategy {
                     strategy: Box::new(st.clone()),
                     expected: *expected,

@@ -7,42 +7,23 @@
 //! which is rebuilt from its configuration and restarted (with backoff once it
 //! keeps failing); the owner, and every other user's monitor, carry on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
 use ordermon_domain::alert::Severity;
-use ordermon_domain::event::{EventPayload, MonitorEvent, StrategyEvent, strategy_aggregate_id};
+use ordermon_domain::event::{EventPayload, MonitorEvent};
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, RuleName, StrategyId};
 use ordermon_domain::order::{NewOrder, Order, OrderStatus};
 use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
-use serde::Deserialize;
 
 use super::Owner;
 use super::lanes::{Running, Slot, UserView};
 use crate::error::AppError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 use crate::validate::check_new_order;
-
-/// Changes to a strategy (every field optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StrategyPatch {
-    /// New display name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// New parameters (validated by the type; applied without restart).
-    #[serde(default)]
-    pub params: Option<serde_json::Value>,
-    /// Enable or disable.
-    #[serde(default)]
-    pub status: Option<StrategyStatus>,
-    /// New instruments.
-    #[serde(default)]
-    pub instruments: Option<Vec<InstrumentId>>,
-}
 
 /// Which state a published view shows: (cycles flushed, events of this cycle).
 type ViewGen = (u64, usize);
@@ -81,19 +62,6 @@ fn strategy_client_id(strategy: &StrategyId) -> Option<ClientOrderId> {
 }
 
 impl Owner {
-    async fn load_strategies(&mut self) -> Result<(), AppError> {
-        if self.strategies.is_none() {
-            let list = self
-                .ctx
-                .persistence
-                .strategies
-                .list_strategies(&self.state.user.id)
-                .await?;
-            self.strategies = Some(list.into_iter().map(|s| (s.id.clone(), s)).collect());
-        }
-        Ok(())
-    }
-
     fn monitor_event(&mut self, event: MonitorEvent) {
         let Some(m) = self.monitor.as_mut() else {
             return;
@@ -127,14 +95,7 @@ impl Owner {
         self.ctx.monitored.insert(self.state.user.id.clone());
         tracing::info!(user_id = %self.state.user.id, "monitor started");
         self.monitor_event(MonitorEvent::Started);
-        let enabled: Vec<StrategyId> = self
-            .strategies
-            .iter()
-            .flat_map(|m| m.values())
-            .filter(|s| s.status == StrategyStatus::Enabled)
-            .map(|s| s.id.clone())
-            .collect();
-        for id in enabled {
+        for id in self.strategies.enabled() {
             self.start_strategy(&id).await;
         }
         self.resubscribe();
@@ -164,13 +125,13 @@ impl Owner {
 
     /// Puts the running strategies in the user's quote lane, each under the
     /// instruments it trades.
-    fn resubscribe(&mut self) {
+    pub(super) fn resubscribe(&mut self) {
         let Some(m) = &self.monitor else { return };
         let entries: Vec<(Arc<Slot>, Vec<InstrumentId>)> = m
             .running
             .iter()
             .filter_map(|(id, slot)| {
-                let c = self.strategies.as_ref()?.get(id)?;
+                let c = self.strategies.get(id)?;
                 Some((slot.clone(), c.instruments.clone()))
             })
             .collect();
@@ -221,8 +182,8 @@ impl Owner {
         }
     }
 
-    async fn start_strategy(&mut self, id: &StrategyId) {
-        let Some(config) = self.strategies.as_ref().and_then(|m| m.get(id)).cloned() else {
+    pub(super) async fn start_strategy(&mut self, id: &StrategyId) {
+        let Some(config) = self.strategies.get(id).cloned() else {
             return;
         };
         let instance = match self.ctx.registry.create(&config) {
@@ -416,7 +377,7 @@ impl Owner {
     fn restart_strategy(&mut self, id: &StrategyId, error: &str) {
         let now = self.now();
         let limit = self.ctx.config.monitor.max_restarts_per_minute.max(1);
-        let Some(config) = self.strategies.as_ref().and_then(|m| m.get(id)).cloned() else {
+        let Some(config) = self.strategies.get(id).cloned() else {
             return;
         };
         let fresh = self.ctx.registry.create(&config).ok();
@@ -533,7 +494,7 @@ impl Owner {
         id: &StrategyId,
         f: impl FnOnce(&mut ordermon_domain::strategy::StrategyStats),
     ) {
-        if let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) {
+        if let Some(s) = self.strategies.get_mut(id) {
             f(&mut s.stats);
         }
     }
@@ -664,187 +625,8 @@ impl Owner {
         }
     }
 
-    // ----- strategy configuration (the owner is its only writer) -----
-
-    fn touch_strategy(&mut self, id: &StrategyId) {
-        let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) else {
-            return;
-        };
-        if !self.cycle.strategies.contains_key(id) {
-            self.cycle.strategies.insert(id.clone(), s.version);
-            s.version += 1;
-        }
-    }
-
-    fn strategy_event(&mut self, id: &StrategyId, event: StrategyEvent) {
-        let Some(s) = self.strategies.as_mut().and_then(|m| m.get_mut(id)) else {
-            return;
-        };
-        s.sequence += 1;
-        let seq = s.sequence;
-        let aggregate = strategy_aggregate_id(&self.state.user.id, id);
-        let e = self.envelope(aggregate, seq, EventPayload::Strategy(event));
-        self.cycle.events.push(e);
-    }
-
-    fn validate_strategy(&self, s: &StrategyConfig) -> Result<(), AppError> {
-        use crate::error::FieldError;
-        // Bounds first: a strategy is stored, evented and relayed whole, so its
-        // size is capped before anything looks at each of its parts.
-        if s.instruments.len() > MAX_STRATEGY_INSTRUMENTS {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "instruments",
-                format!("at most {MAX_STRATEGY_INSTRUMENTS} instruments"),
-            )]));
-        }
-        let params_len = serde_json::to_vec(&s.params).map_or(usize::MAX, |b| b.len());
-        if params_len > MAX_STRATEGY_PARAMS_BYTES {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "params",
-                format!("at most {MAX_STRATEGY_PARAMS_BYTES} bytes of JSON"),
-            )]));
-        }
-        let mut errors = Vec::new();
-        if s.name.trim().is_empty() || s.name.chars().count() > 200 {
-            errors.push(crate::error::FieldError::new(
-                "name",
-                "must be 1-200 characters",
-            ));
-        }
-        for (i, inst) in s.instruments.iter().enumerate() {
-            if self.ctx.catalog.get(inst).is_none() {
-                errors.push(crate::error::FieldError::new(
-                    format!("instruments[{i}]"),
-                    "unknown instrument",
-                ));
-            }
-        }
-        if let Err(mut e) = self
-            .ctx
-            .registry
-            .validate(&s.strategy_type, &s.params, &s.instruments)
-        {
-            errors.append(&mut e);
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::Validation(errors))
-        }
-    }
-
-    pub(super) async fn create_strategy(
-        &mut self,
-        mut s: StrategyConfig,
-    ) -> Result<StrategyConfig, AppError> {
-        self.load_strategies().await?;
-        dedupe_instruments(&mut s.instruments);
-        self.validate_strategy(&s)?;
-        if self
-            .strategies
-            .as_ref()
-            .is_some_and(|m| m.contains_key(&s.id))
-            || self
-                .ctx
-                .persistence
-                .strategies
-                .get_strategy(&self.state.user.id, &s.id)
-                .await?
-                .is_some()
-        {
-            return Err(AppError::Conflict {
-                code: "strategy_exists",
-                message: format!("strategy {} already exists", s.id),
-            });
-        }
-        s.version = 0;
-        s.sequence = 0;
-        s.user_id = self.state.user.id.clone();
-        let id = s.id.clone();
-        self.strategies
-            .get_or_insert_with(HashMap::new)
-            .insert(id.clone(), s.clone());
-        self.touch_strategy(&id);
-        self.strategy_event(
-            &id,
-            StrategyEvent::Created {
-                strategy: Box::new(s),
-            },
-        );
-        if self.monitor.is_some()
-            && self
-                .current(&id)
-                .is_some_and(|c| c.status == StrategyStatus::Enabled)
-        {
-            self.start_strategy(&id).await;
-            self.resubscribe();
-        }
-        self.current(&id)
-            .cloned()
-            .ok_or(AppError::NotFound("strategy"))
-    }
-
-    fn current(&self, id: &StrategyId) -> Option<&StrategyConfig> {
-        self.strategies.as_ref().and_then(|m| m.get(id))
-    }
-
-    pub(super) async fn update_strategy(
-        &mut self,
-        id: &StrategyId,
-        patch: StrategyPatch,
-    ) -> Result<StrategyConfig, AppError> {
-        self.load_strategies().await?;
-        let mut next = self
-            .current(id)
-            .cloned()
-            .ok_or(AppError::NotFound("strategy"))?;
-        if let Some(n) = &patch.name {
-            next.name.clone_from(n);
-        }
-        if let Some(p) = &patch.params {
-            next.params = p.clone();
-        }
-        if let Some(i) = &patch.instruments {
-            next.instruments.clone_from(i);
-            dedupe_instruments(&mut next.instruments);
-        }
-        if let Some(st) = patch.status {
-            next.status = st;
-        }
-        self.validate_strategy(&next)?;
-        let before = self
-            .current(id)
-            .cloned()
-            .ok_or(AppError::NotFound("strategy"))?;
-        next.updated_at = self.now();
-        if let Some(m) = self.strategies.as_mut() {
-            m.insert(id.clone(), next.clone());
-        }
-        self.touch_strategy(id);
-        if before.params != next.params || before.instruments != next.instruments {
-            self.strategy_event(
-                id,
-                StrategyEvent::ParamsUpdated {
-                    params: next.params.clone(),
-                },
-            );
-        }
-        if before.status != next.status {
-            self.strategy_event(
-                id,
-                StrategyEvent::StatusChanged {
-                    status: next.status,
-                },
-            );
-        }
-        self.apply_strategy_change(id, &before).await?;
-        self.current(id)
-            .cloned()
-            .ok_or(AppError::NotFound("strategy"))
-    }
-
     /// Makes the running set match a strategy's (new) configuration.
-    async fn apply_strategy_change(
+    pub(super) async fn apply_strategy_change(
         &mut self,
         id: &StrategyId,
         before: &StrategyConfig,
@@ -852,7 +634,7 @@ impl Owner {
         if self.monitor.is_none() {
             return Ok(());
         }
-        let Some(now) = self.current(id).cloned() else {
+        let Some(now) = self.strategies.get(id).cloned() else {
             self.stop_strategy(id).await;
             self.resubscribe();
             return Ok(());
@@ -886,94 +668,4 @@ impl Owner {
         self.resubscribe();
         Ok(())
     }
-
-    pub(super) async fn delete_strategy(&mut self, id: &StrategyId) -> Result<(), AppError> {
-        self.load_strategies().await?;
-        let before = self
-            .current(id)
-            .cloned()
-            .ok_or(AppError::NotFound("strategy"))?;
-        self.touch_strategy(id);
-        self.strategy_event(id, StrategyEvent::Deleted);
-        if let Some(m) = self.strategies.as_mut() {
-            m.remove(id);
-        }
-        self.apply_strategy_change(id, &before).await
-    }
-
-    pub(super) async fn list_strategies(&mut self) -> Result<Vec<StrategyConfig>, AppError> {
-        self.load_strategies().await?;
-        let mut v: Vec<StrategyConfig> = self
-            .strategies
-            .iter()
-            .flat_map(|m| m.values().cloned())
-            .collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(v)
-    }
-
-    /// Reconciles with the database's view of the user's strategies (changed
-    /// there with plain SQL): adopts status and params, starts and stops.
-    pub(super) async fn sync_strategies(&mut self, fresh: Vec<StrategyConfig>) {
-        let old = self.strategies.take().unwrap_or_default();
-        let mut map: HashMap<StrategyId, StrategyConfig> =
-            fresh.into_iter().map(|s| (s.id.clone(), s)).collect();
-        // Keep in-memory stats (not yet written) for strategies that remain.
-        for (id, s) in &mut map {
-            if let Some(o) = old.get(id) {
-                s.stats = o.stats.clone();
-            }
-        }
-        self.strategies = Some(map);
-        let mut ids: Vec<StrategyId> = old.keys().cloned().collect();
-        ids.extend(self.strategies.iter().flat_map(|m| m.keys().cloned()));
-        ids.sort();
-        ids.dedup();
-        for id in ids {
-            let before = old.get(&id).cloned().unwrap_or_else(|| {
-                let mut b = self
-                    .current(&id)
-                    .cloned()
-                    .unwrap_or_else(|| placeholder(&id, &self.state.user.id, self.now()));
-                b.status = StrategyStatus::Disabled;
-                b
-            });
-            if let Err(e) = self.apply_strategy_change(&id, &before).await {
-                tracing::warn!(user_id = %self.state.user.id, strategy_id = %id, error = %e, "strategy sync refused new params");
-            }
-        }
-    }
-}
-
-fn placeholder(
-    id: &StrategyId,
-    user: &ordermon_domain::ids::UserId,
-    now: DateTime<Utc>,
-) -> StrategyConfig {
-    StrategyConfig {
-        id: id.clone(),
-        user_id: user.clone(),
-        strategy_type: String::new(),
-        name: String::new(),
-        instruments: Vec::new(),
-        params: serde_json::Value::Null,
-        status: StrategyStatus::Disabled,
-        stats: Default::default(),
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        sequence: 0,
-    }
-}
-
-/// Most instruments one strategy may name (after duplicates are dropped).
-pub(super) const MAX_STRATEGY_INSTRUMENTS: usize = 100;
-
-/// Largest `params` of one strategy, as JSON bytes.
-pub(super) const MAX_STRATEGY_PARAMS_BYTES: usize = 16 * 1024;
-
-/// Drops repeated instruments, keeping the first of each in order.
-fn dedupe_instruments(instruments: &mut Vec<ordermon_domain::ids::InstrumentId>) {
-    let mut seen = std::collections::HashSet::new();
-    instruments.retain(|i| seen.insert(i.clone()));
 }
