@@ -1,15 +1,11 @@
-//! A minimal HTTP/1.1 client for `monitor-server status` and smoke tests: one
-//! request over plain HTTP with `Connection: close`. (TLS belongs to a proxy in
-//! front of the server, and pulling in a full client for one request is not
-//! worth its build time.)
+//! One HTTP request for `monitor-server status` and smoke tests, sent with
+//! reqwest (plain HTTP, or HTTPS trusting the bundled web PKI roots), the body read
+//! up to a bound.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 /// Largest response read (the status report is a few hundred bytes).
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
 /// A response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,23 +19,24 @@ pub struct Response {
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// Only `http://host[:port]/path` URLs are supported.
-    #[error("unsupported URL `{0}`: expected http://host[:port]/path")]
+    /// Only `http://` and `https://` URLs with a host are supported, and the
+    /// method must be a valid HTTP method.
+    #[error("unsupported request `{0}`: expected a method and an http(s)://host[:port]/path URL")]
     Url(String),
-    /// Connecting, writing or reading failed.
+    /// Connecting, sending or reading failed.
     #[error("request to {url} failed: {source}")]
-    Io {
+    Request {
         /// The URL.
         url: String,
         /// Why.
-        source: std::io::Error,
+        source: reqwest::Error,
     },
     /// No answer in time.
     #[error("no answer from {0} in time")]
     Timeout(String),
-    /// The answer is not HTTP/1.x.
-    #[error("malformed response from {0}")]
-    Malformed(String),
+    /// The body is larger than this client reads.
+    #[error("the answer of {0} is larger than {MAX_RESPONSE} bytes")]
+    TooLarge(String),
 }
 
 /// GETs `url`, with a bearer token when given, within `timeout`.
@@ -65,121 +62,88 @@ pub async fn send(
     json: Option<&str>,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
-    let (host, path) = split_url(url).ok_or_else(|| ClientError::Url(url.to_owned()))?;
-    let io = |source| ClientError::Io {
-        url: url.to_owned(),
-        source,
-    };
-    let exchange = async {
-        let addr = if host.contains(':') {
-            host.to_owned()
-        } else {
-            format!("{host}:80")
-        };
-        let mut stream = TcpStream::connect(addr).await.map_err(io)?;
-        let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        let body = json.unwrap_or_default();
-        let content = if json.is_some() {
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            )
-        } else {
-            String::new()
-        };
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{auth}{content}Connection: close\r\n\r\n{body}"
-        );
-        stream.write_all(request.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        stream
-            .take(MAX_RESPONSE)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(io)?;
-        parse(&raw).ok_or_else(|| ClientError::Malformed(url.to_owned()))
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| ClientError::Timeout(url.to_owned()))?
-}
-
-/// `http://host:port/path?q` → (`host:port`, `/path?q`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, "/"),
-    };
-    (!host.is_empty()).then_some((host, path))
-}
-
-fn parse(raw: &[u8]) -> Option<Response> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(raw.get(..split)?).ok()?;
-    let body = raw.get(split + 4..)?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next()?;
-    if !status_line.starts_with("HTTP/1.") {
-        return None;
+    let bad = || ClientError::Url(format!("{method} {url}"));
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad());
     }
-    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = lines.any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.trim().eq_ignore_ascii_case("chunked")
-        })
-    });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_vec()
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| bad())?;
+    let failed = |source: reqwest::Error| {
+        if source.is_timeout() {
+            ClientError::Timeout(url.to_owned())
+        } else {
+            ClientError::Request {
+                url: url.to_owned(),
+                source: source.without_url(),
+            }
+        }
     };
-    Some(Response {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(failed)?;
+    let mut request = client
+        .request(method, parsed)
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = json {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+    }
+    let mut response = request.send().await.map_err(failed)?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if body.len() + chunk.len() > MAX_RESPONSE {
+            return Err(ClientError::TooLarge(url.to_owned()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(data.get(..line_end)?).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = data.get(line_end + 2..)?;
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
-    #[test]
-    fn urls() {
-        assert_eq!(
-            split_url("http://127.0.0.1:8080/status"),
-            Some(("127.0.0.1:8080", "/status"))
-        );
-        assert_eq!(split_url("http://localhost"), Some(("localhost", "/")));
-        assert_eq!(split_url("https://x/status"), None);
-        assert_eq!(split_url("http:///status"), None);
+    #[tokio::test]
+    async fn unsupported_urls_and_methods_are_refused_before_any_connection() {
+        for (method, url) in [
+            ("GET", "ftp://x/status"),
+            ("GET", "http://"),
+            ("GET", "not a url"),
+            ("GE T", "http://127.0.0.1:1/status"),
+        ] {
+            let err = send(method, url, None, None, Duration::from_secs(1))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ClientError::Url(_)), "{method} {url}: {err}");
+        }
     }
 
-    #[test]
-    fn plain_and_chunked_bodies() {
-        let r = parse(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").unwrap();
-        assert_eq!((r.status, r.body.as_str()), (200, "{}"));
-        let r = parse(
-            b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.body.as_str()), (403, "{\"a\":1}"));
-        assert!(parse(b"garbage").is_none());
+    #[tokio::test]
+    async fn a_closed_port_is_a_request_error_naming_the_url() {
+        // Bind and drop a listener: its port is (for now) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/status");
+        let err = get(&url, Some("secret-token"), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Request { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&url), "{text}");
+        assert!(!text.contains("secret-token"), "{text}");
     }
 }
