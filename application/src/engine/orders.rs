@@ -9,8 +9,8 @@ use ordermon_domain::ports::{ExecutionReport, FillQuery, OrderChange, OrderQuery
 
 use super::{Core, Scope};
 use crate::error::AppError;
-use crate::owner::{Command, SubmitOutcome};
-use crate::validate::{check_new_order, same_request};
+use crate::owner::{Command, SubmitOutcome, idempotent};
+use crate::validate::check_new_order;
 
 /// The order use cases.
 #[derive(Clone)]
@@ -40,7 +40,7 @@ impl OrderService {
             .get_order_by_client_id(&new.user_id, new.client_order_id.as_str())
             .await?
         {
-            return replay(existing, &new);
+            return idempotent(existing, &new);
         }
         let user = new.user_id.clone();
         self.core
@@ -111,7 +111,7 @@ impl OrderService {
                         .get_order_by_client_id(user, new.client_order_id.as_str())
                         .await?
                     {
-                        Some(existing) => early.push(Some(replay(existing, &new))),
+                        Some(existing) => early.push(Some(idempotent(existing, &new))),
                         None => {
                             early.push(None);
                             checked.push(new);
@@ -279,22 +279,5 @@ impl OrderService {
         query: &FillQuery,
     ) -> Result<Vec<(i64, ordermon_domain::fill::Fill)>, AppError> {
         Ok(self.core.ctx.persistence.fills.list_fills(query).await?)
-    }
-}
-
-fn replay(existing: Order, new: &NewOrder) -> Result<SubmitOutcome, AppError> {
-    if same_request(&existing, new) {
-        Ok(SubmitOutcome {
-            order: existing,
-            created: false,
-        })
-    } else {
-        Err(AppError::Conflict {
-            code: "idempotency_mismatch",
-            message: format!(
-                "client_order_id {} was already used with a different body",
-                new.client_order_id
-            ),
-        })
     }
 }

@@ -738,7 +738,7 @@ impl Owner {
 
 /// The answer to a repeated client order id: the original order when the body is
 /// the same, a conflict when it differs.
-fn idempotent(existing: Order, new: &NewOrder) -> Result<SubmitOutcome, AppError> {
+pub(crate) fn idempotent(existing: Order, new: &NewOrder) -> Result<SubmitOutcome, AppError> {
     if same_request(&existing, new) {
         Ok(SubmitOutcome {
             order: existing,

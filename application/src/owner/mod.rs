@@ -25,6 +25,7 @@ mod user_ops;
 pub use crate::views::Snapshot;
 pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
+pub(crate) use flow::idempotent;
 pub use lanes::QuoteLanes;
 pub(crate) use monitor::panic_text;
 pub use registry::Owners;
