@@ -21,6 +21,7 @@ use crate::persistence::Persistence;
 use crate::views::PortfolioView;
 
 /// The stored marks, cached per user once read.
+#[derive(Debug)]
 pub(crate) struct HighWaterMarks {
     persistence: Persistence,
     committer: GroupCommitter,

@@ -580,19 +580,15 @@ impl UserOwnership {
 
     /// Stops the owner of `user` here (its monitor first).
     async fn stop(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
-        self.stop_monitor(engine, user, reason).await;
+        engine.stop_monitor(user, reason).await;
         self.owned.remove(user);
         engine.evict_owner(user);
     }
 
     /// Stops the owner of a user already disowned.
     async fn stop_owner(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
-        self.stop_monitor(engine, user, reason).await;
-        engine.evict_owner(user);
-    }
-
-    async fn stop_monitor(&self, engine: &dyn OwnedUsers, user: &UserId, reason: &str) {
         engine.stop_monitor(user, reason).await;
+        engine.evict_owner(user);
     }
 
     /// Stops the owner of `user`, then lets its lease go.

@@ -16,16 +16,10 @@ use crate::owner::Command;
 use crate::views::{self, PortfolioView, PositionView, Snapshot};
 
 /// The account use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AccountService {
     pub(super) core: Core,
     pub(super) high_water: Arc<HighWaterMarks>,
-}
-
-impl std::fmt::Debug for AccountService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountService").finish_non_exhaustive()
-    }
 }
 
 impl AccountService {

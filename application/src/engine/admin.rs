@@ -11,19 +11,13 @@ use ordermon_domain::risk::TradingState;
 
 use super::Core;
 use crate::error::AppError;
-use crate::owner::{Command, UserPatch};
+use crate::owner::UserPatch;
 use crate::trading_switch::GlobalSwitch;
 
 /// The administration use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AdminService {
     pub(super) core: Core,
-}
-
-impl std::fmt::Debug for AdminService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminService").finish_non_exhaustive()
-    }
 }
 
 impl AdminService {
@@ -52,10 +46,7 @@ impl AdminService {
             };
             return self
                 .core
-                .ask(user, |reply| Command::UpdateUser {
-                    patch: Box::new(patch),
-                    reply,
-                })
+                .update_user(user, patch)
                 .await
                 .map(|u| u.trading_state);
         }

@@ -10,15 +10,9 @@ use super::{Core, Scope};
 use crate::error::AppError;
 
 /// The event feed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct EventService {
     pub(super) core: Core,
-}
-
-impl std::fmt::Debug for EventService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventService").finish_non_exhaustive()
-    }
 }
 
 impl EventService {

@@ -16,15 +16,9 @@ use crate::error::AppError;
 use crate::market::QuoteBook;
 
 /// The instrument and quote use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct InstrumentService {
     pub(super) core: Core,
-}
-
-impl std::fmt::Debug for InstrumentService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstrumentService").finish_non_exhaustive()
-    }
 }
 
 impl InstrumentService {

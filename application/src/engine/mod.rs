@@ -24,7 +24,7 @@ use std::sync::Arc;
 use ordermon_domain::ids::UserId;
 use ordermon_domain::ports::{Clock, ExecutionReportSink, ExecutionVenue};
 use ordermon_domain::risk::TradingState;
-use ordermon_domain::user::UserStatus;
+use ordermon_domain::user::{User, UserStatus};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,7 +34,9 @@ use crate::catalog::InstrumentCatalog;
 use crate::committer::{CommitConfig, GroupCommitter};
 use crate::error::AppError;
 use crate::market::QuoteBook;
-use crate::owner::{Command, Context, EngineConfig, MonitorConfig, MonitorCounters, Owners};
+use crate::owner::{
+    Command, Context, EngineConfig, MonitorConfig, MonitorCounters, Owners, UserPatch,
+};
 use crate::persistence::Persistence;
 use crate::strategy::StrategyRegistry;
 use crate::trading_switch::GlobalSwitch;
@@ -120,7 +122,7 @@ impl std::fmt::Debug for Engine {
 /// What every service shares: the context the owners run on, the owners
 /// themselves and the read-through cache (invalidated by the committer on
 /// every write).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Core {
     ctx: Arc<Context>,
     owners: Arc<Owners>,
@@ -137,6 +139,16 @@ impl Core {
         self.owners.send(user, make(tx)).await?;
         rx.await
             .map_err(|_| AppError::Unavailable("owner stopped".to_owned()))?
+    }
+
+    /// Changes a user through its owner (the user service's `update`, and
+    /// the kill switch of one user).
+    async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, AppError> {
+        self.ask(id, |reply| Command::UpdateUser {
+            patch: Box::new(patch),
+            reply,
+        })
+        .await
     }
 }
 

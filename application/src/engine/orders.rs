@@ -13,15 +13,9 @@ use crate::owner::{Command, SubmitOutcome, idempotent};
 use crate::validate::check_new_order;
 
 /// The order use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OrderService {
     pub(super) core: Core,
-}
-
-impl std::fmt::Debug for OrderService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrderService").finish_non_exhaustive()
-    }
 }
 
 impl OrderService {

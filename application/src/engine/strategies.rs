@@ -11,15 +11,9 @@ use crate::owner::{Command, StrategyPatch};
 use crate::strategy::StrategyRegistry;
 
 /// The strategy use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StrategyService {
     pub(super) core: Core,
-}
-
-impl std::fmt::Debug for StrategyService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StrategyService").finish_non_exhaustive()
-    }
 }
 
 impl StrategyService {

@@ -14,20 +14,14 @@ use serde::Deserialize;
 
 use super::Core;
 use crate::error::AppError;
-use crate::owner::{Command, UserPatch};
+use crate::owner::UserPatch;
 
 /// The users use cases.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct UserService {
     pub(super) core: Core,
     /// Where per-user log lines are kept, once set.
     pub(super) logs: Arc<OnceLock<Arc<dyn UserLogSink>>>,
-}
-
-impl std::fmt::Debug for UserService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserService").finish_non_exhaustive()
-    }
 }
 
 impl UserService {
@@ -89,12 +83,7 @@ impl UserService {
     /// NotFound, or the store failing.
     #[tracing::instrument(skip_all, fields(user_id = %id), err)]
     pub async fn update(&self, id: &UserId, patch: UserPatch) -> Result<User, AppError> {
-        self.core
-            .ask(id, |reply| Command::UpdateUser {
-                patch: Box::new(patch),
-                reply,
-            })
-            .await
+        self.core.update_user(id, patch).await
     }
 
     /// One user's log lines of one day.
