@@ -19,12 +19,31 @@ use super::{Owner, SubmitOutcome};
 use crate::error::AppError;
 use crate::validate::{check_change, same_request};
 
+/// What the owner asks the venue to do with one of the user's orders.
+#[derive(Debug, Clone, Copy)]
+enum VenueRequest<'a> {
+    Submit,
+    Modify(&'a OrderChange),
+    Cancel,
+}
+
+impl VenueRequest<'_> {
+    /// The report that records the venue failing this request.
+    fn refused(self, reason: String) -> ExecutionReportKind {
+        match self {
+            Self::Submit => ExecutionReportKind::Rejected { reason },
+            Self::Modify(_) => ExecutionReportKind::ModifyRejected { reason },
+            Self::Cancel => ExecutionReportKind::CancelRejected { reason },
+        }
+    }
+}
+
 impl Owner {
     pub(super) async fn submit(&mut self, new: NewOrder) -> Result<SubmitOutcome, AppError> {
         let outcome = self.admit(new).await?;
         if outcome.created && outcome.order.status == ordermon_domain::order::OrderStatus::Submitted
         {
-            self.send_to_venue(outcome.order.id).await;
+            self.ask_venue(outcome.order.id, VenueRequest::Submit).await;
         }
         let order = self
             .state
@@ -121,22 +140,31 @@ impl Owner {
         })
     }
 
-    async fn send_to_venue(&mut self, id: OrderId) {
+    /// Asks the venue (if orders go to one) to act on order `id` as it now
+    /// stands in memory, and applies its answer. A request the venue fails
+    /// is answered as a rejection of that request (see
+    /// [`VenueRequest::refused`]), so it is recorded like any other report.
+    async fn ask_venue(&mut self, id: OrderId, request: VenueRequest<'_>) {
         let Some(venue) = self.ctx.venue().cloned() else {
             return;
         };
         let Some(order) = self.state.orders.get(&id).cloned() else {
             return;
         };
-        self.confirm_position(venue.as_ref(), &order, None);
-        let reports = match venue.submit(&order).await {
+        let answer = match request {
+            VenueRequest::Submit => {
+                self.confirm_position(venue.as_ref(), &order, None);
+                venue.submit(&order).await
+            }
+            VenueRequest::Modify(change) => {
+                self.confirm_position(venue.as_ref(), &order, None);
+                venue.modify(&order, change).await
+            }
+            VenueRequest::Cancel => venue.cancel(&order).await,
+        };
+        let reports = match answer {
             Ok(r) => r,
-            Err(e) => vec![self.report(
-                id,
-                ExecutionReportKind::Rejected {
-                    reason: e.to_string(),
-                },
-            )],
+            Err(e) => vec![self.report(id, request.refused(e.to_string()))],
         };
         self.apply_reports(reports).await;
     }
@@ -229,7 +257,7 @@ impl Owner {
         }
         for r in results.iter().flatten() {
             if r.created {
-                self.send_to_venue(r.order.id).await;
+                self.ask_venue(r.order.id, VenueRequest::Submit).await;
             }
         }
         Ok(results
@@ -404,25 +432,7 @@ impl Owner {
             })?;
 
         self.order_event(id, OrderEvent::PendingUpdate)?;
-        if let Some(venue) = self.ctx.venue().cloned() {
-            let snapshot = self
-                .state
-                .orders
-                .get(&id)
-                .cloned()
-                .ok_or(AppError::NotFound("order"))?;
-            self.confirm_position(venue.as_ref(), &snapshot, None);
-            let reports = match venue.modify(&snapshot, &change).await {
-                Ok(r) => r,
-                Err(e) => vec![self.report(
-                    id,
-                    ExecutionReportKind::ModifyRejected {
-                        reason: e.to_string(),
-                    },
-                )],
-            };
-            self.apply_reports(reports).await;
-        }
+        self.ask_venue(id, VenueRequest::Modify(&change)).await;
         self.state
             .orders
             .get(&id)
@@ -434,24 +444,7 @@ impl Owner {
         self.locate(id).await?;
         let applied = self.order_event(id, OrderEvent::PendingCancel)?;
         if applied == Applied::Changed {
-            if let Some(venue) = self.ctx.venue().cloned() {
-                let snapshot = self
-                    .state
-                    .orders
-                    .get(&id)
-                    .cloned()
-                    .ok_or(AppError::NotFound("order"))?;
-                let reports = match venue.cancel(&snapshot).await {
-                    Ok(r) => r,
-                    Err(e) => vec![self.report(
-                        id,
-                        ExecutionReportKind::CancelRejected {
-                            reason: e.to_string(),
-                        },
-                    )],
-                };
-                self.apply_reports(reports).await;
-            }
+            self.ask_venue(id, VenueRequest::Cancel).await;
         }
         self.state
             .orders
