@@ -9,7 +9,8 @@ use chrono::Utc;
 use ordermon_domain::event::{DomainEvent, EventPayload, MonitorEvent};
 use ordermon_domain::ids::{EventId, UserId};
 use ordermon_domain::ports::{
-    ChangeSet, DeadLetter, Outbox, Store, Subscription, SubscriptionSpec, SystemClock,
+    BusError, BusMessage, ChangeSet, DeadLetter, Outbox, Store, Subscription, SubscriptionSpec,
+    SystemClock,
 };
 use ordermon_memory::MemoryStore;
 use ordermon_memory::bus::MemoryBus;

@@ -18,25 +18,31 @@
 //! by and take over within the lease's TTL when the holder dies. A relay also
 //! checks the lease right before each publish, so a holder paused past its
 //! lease publishes nothing more once it wakes (a batch already handed to the
-//! broker may still arrive twice; consumers deduplicate by event id).
+//! broker may still arrive twice; consumers deduplicate by event id).//!
+//! `publish.rs` is one step, `housekeeping.rs` what runs between steps,
+//! `status.rs` what the relay reports, `backoff.rs` its retry schedule; this
+//! file holds the relay's settings and its loop.
+
+mod backoff;
+mod housekeeping;
+mod publish;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use chrono::{DateTime, Utc};
 use ordermon_domain::event::DomainEvent;
-use ordermon_domain::ports::{
-    BusError, BusMessage, Clock, MessageBus, Outbox, OutboxRecord, StoreError,
-};
+use ordermon_domain::ports::{Clock, MessageBus, Outbox};
 use parking_lot::Mutex;
-use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::lease_keeper::{LeaseHandle, LeaseStatus};
-use crate::trace_context::TRACEPARENT;
+use crate::lease_keeper::LeaseHandle;
+
+pub(crate) use self::backoff::Backoff;
+pub use self::publish::bus_message;
+pub use self::status::{RelayError, RelayStatus, SetAside};
 
 /// Relay settings (the binary maps its configuration onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,61 +79,6 @@ impl Default for RelayConfig {
             purge_interval: Duration::from_secs(3600),
         }
     }
-}
-
-/// Why one relay step failed (it is retried).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RelayError {
-    /// Reading or marking the outbox failed.
-    #[error("outbox: {0}")]
-    Store(#[from] StoreError),
-    /// The bus did not confirm the batch.
-    #[error("bus: {0}")]
-    Bus(#[from] BusError),
-}
-
-/// The relay's state for `/status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RelayStatus {
-    /// The bus (`memory`, `rabbitmq`, `kafka`, `redis`).
-    pub bus: &'static str,
-    /// Whether this instance relays now (under a lease: whether it holds it).
-    pub running: bool,
-    /// The `outbox-relay` lease, when relays compete for it.
-    pub lease: Option<LeaseStatus>,
-    /// Unsent outbox rows (refreshed about once a second).
-    pub pending: u64,
-    /// Age of the oldest unsent row, in seconds (0 when none).
-    pub oldest_pending_seconds: f64,
-    /// Rows published since start.
-    pub published_total: u64,
-    /// Failed relay steps since start.
-    pub failures_total: u64,
-    /// The last failure, if the last step failed.
-    pub last_error: Option<String>,
-    /// When the last batch was confirmed.
-    pub last_published_at: Option<DateTime<Utc>>,
-    /// Rows the broker refused for good and the relay set aside since start.
-    pub set_aside_total: u64,
-    /// The last row set aside.
-    pub last_set_aside: Option<SetAside>,
-}
-
-/// An outbox row the broker refused for good (too large, malformed): the relay
-/// marks it handled so the rows behind it go on. The event itself stays in the
-/// event log; consumers and live streams never receive it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SetAside {
-    /// The outbox row.
-    pub outbox_id: i64,
-    /// The event.
-    pub event_id: String,
-    /// Its topic.
-    pub topic: String,
-    /// What the broker said.
-    pub error: String,
-    /// When it was set aside.
-    pub at: DateTime<Utc>,
 }
 
 /// A handle to watch and wake a relay.
@@ -170,52 +121,6 @@ impl std::fmt::Debug for OutboxRelay {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// The bus message for an outbox row; the row's trace context, if any, goes
-/// along as the `traceparent` header.
-#[must_use]
-pub fn bus_message(record: &OutboxRecord) -> BusMessage {
-    let m = &record.message;
-    let mut headers = std::collections::BTreeMap::new();
-    if let Some(traceparent) = &m.traceparent {
-        headers.insert(TRACEPARENT.to_owned(), traceparent.clone());
-    }
-    BusMessage {
-        id: m.event_id,
-        topic: m.topic.clone(),
-        key: m.key.clone(),
-        payload: m.payload.clone().into_bytes(),
-        headers,
-    }
-}
-
-/// When traces are recorded: a `publish` span for each message that carries a
-/// trace context, child of the commit that wrote it, and the message's
-/// `traceparent` set to it. The spans end when the returned vector is
-/// dropped, once the broker confirmed.
-fn publish_spans(messages: &mut [BusMessage], bus: &str) -> Vec<tracing::Span> {
-    if !crate::trace_context::enabled() {
-        return Vec::new();
-    }
-    messages
-        .iter_mut()
-        .filter_map(|message| {
-            let parent = message.headers.get(TRACEPARENT)?;
-            let span = tracing::info_span!(
-                "publish",
-                otel.kind = "producer",
-                messaging.system = bus,
-                messaging.destination.name = %message.topic,
-                messaging.message.id = %message.id,
-            );
-            crate::trace_context::follow(&span, Some(parent));
-            if let Some(traceparent) = crate::trace_context::of(&span) {
-                message.headers.insert(TRACEPARENT.to_owned(), traceparent);
-            }
-            Some(span)
-        })
-        .collect()
 }
 
 impl OutboxRelay {
@@ -297,146 +202,6 @@ impl OutboxRelay {
         let handle = self.handle();
         tracker.spawn(self.run(cancel));
         handle
-    }
-
-    /// Publishes one batch; returns how many rows were published (0 = the outbox
-    /// is empty).
-    ///
-    /// # Errors
-    /// The outbox or the bus failed; nothing was marked sent.
-    pub async fn relay_once(&self) -> Result<usize, RelayError> {
-        let step = self.step().await;
-        if let Err(e) = &step {
-            self.failed(e);
-        }
-        step
-    }
-
-    async fn step(&self) -> Result<usize, RelayError> {
-        let records = self.outbox.pending(self.config.batch.max(1)).await?;
-        let Some(oldest) = records.first() else {
-            let mut s = self.handle.status.lock();
-            s.pending = 0;
-            s.oldest_pending_seconds = 0.0;
-            metrics::gauge!("ordermon_outbox_pending").set(0.0);
-            metrics::gauge!("ordermon_outbox_oldest_pending_seconds").set(0.0);
-            return Ok(0);
-        };
-        let age = (self.clock.now() - oldest.message.created_at)
-            .to_std()
-            .unwrap_or_default()
-            .as_secs_f64();
-        let mut messages: Vec<BusMessage> = records.iter().map(bus_message).collect();
-        let _publishes = publish_spans(&mut messages, self.bus.name());
-        if !self.leading() {
-            // The lease ran out while reading: the new holder publishes these.
-            return Ok(0);
-        }
-        let n = match self.bus.publish(&messages).await {
-            Ok(()) => {
-                let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-                self.outbox.mark_sent(&ids).await?;
-                records.len()
-            }
-            // Some row of the batch can never be published: find it, set it
-            // aside, and go on with the others, one at a time.
-            Err(BusError::Rejected(_)) => self.one_by_one(&records).await?,
-            Err(e) => return Err(e.into()),
-        };
-        metrics::counter!("ordermon_outbox_published_total").increment(n as u64);
-        metrics::histogram!("ordermon_outbox_batch_size").record(n as f64);
-        metrics::gauge!("ordermon_outbox_oldest_pending_seconds").set(age);
-        let mut s = self.handle.status.lock();
-        s.published_total += n as u64;
-        s.oldest_pending_seconds = age;
-        s.last_error = None;
-        s.last_published_at = Some(self.clock.now());
-        Ok(n)
-    }
-
-    /// Publishes `records` one at a time, in order, setting aside each the
-    /// broker refuses for good; stops at any other failure (what went out is
-    /// marked sent, the rest comes again). Returns the rows handled.
-    async fn one_by_one(&self, records: &[OutboxRecord]) -> Result<usize, RelayError> {
-        let mut handled = 0;
-        for record in records {
-            let mut message = [bus_message(record)];
-            let _publish = publish_spans(&mut message, self.bus.name());
-            match self.bus.publish(&message).await {
-                Ok(()) => {}
-                Err(BusError::Rejected(error)) => self.set_aside(record, error),
-                Err(e) => {
-                    if handled > 0 {
-                        return Ok(handled);
-                    }
-                    return Err(e.into());
-                }
-            }
-            self.outbox.mark_sent(&[record.id]).await?;
-            handled += 1;
-        }
-        Ok(handled)
-    }
-
-    fn set_aside(&self, record: &OutboxRecord, error: String) {
-        let m = &record.message;
-        metrics::counter!("ordermon_outbox_set_aside_total").increment(1);
-        tracing::error!(
-            outbox_id = record.id,
-            event_id = %m.event_id,
-            topic = %m.topic,
-            bytes = m.payload.len(),
-            error = %error,
-            "the broker refused an outbox row for good; set aside (the event stays in the event log)"
-        );
-        let mut s = self.handle.status.lock();
-        s.set_aside_total += 1;
-        s.last_set_aside = Some(SetAside {
-            outbox_id: record.id,
-            event_id: m.event_id.to_string(),
-            topic: m.topic.clone(),
-            error,
-            at: self.clock.now(),
-        });
-    }
-
-    async fn refresh_count(&self) {
-        match self.outbox.pending_count().await {
-            Ok(n) => {
-                metrics::gauge!("ordermon_outbox_pending").set(n as f64);
-                self.handle.status.lock().pending = n;
-            }
-            Err(e) => tracing::debug!(error = %e, "outbox pending count failed"),
-        }
-    }
-
-    fn failed(&self, e: &RelayError) {
-        metrics::counter!("ordermon_outbox_relay_failures_total").increment(1);
-        let mut s = self.handle.status.lock();
-        s.failures_total += 1;
-        s.last_error = Some(e.to_string());
-    }
-
-    /// Deletes sent rows older than `retain_sent`; returns how many went.
-    ///
-    /// # Errors
-    /// The outbox failed (nothing is lost: the rows stay until next time).
-    pub async fn purge_once(&self) -> Result<u64, RelayError> {
-        let Some(keep) = self.config.retain_sent else {
-            return Ok(0);
-        };
-        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-        let cutoff = self
-            .clock
-            .now()
-            .checked_sub_signed(keep)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let n = self.outbox.purge_sent(cutoff).await?;
-        if n > 0 {
-            metrics::counter!("ordermon_outbox_purged_total").increment(n);
-            tracing::info!(rows = n, %cutoff, "sent outbox rows deleted");
-        }
-        Ok(n)
     }
 
     /// Relays until `cancel` fires, then drains what it can before the deadline.
@@ -559,43 +324,6 @@ async fn committed(feed: &mut Option<broadcast::Receiver<Arc<DomainEvent>>>) {
             *feed = None;
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Exponential backoff with jitter (backon): each delay is 50–100 % of a
-/// nominal one that doubles from `min` up to `max`; `reset` starts over
-/// after a success.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    schedule: ExponentialBuilder,
-    delays: ExponentialBackoff,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        let max = max.max(min);
-        // backon's jitter adds up to the delay itself: half the nominal
-        // delays, jittered, fall in [d/2, d).
-        let schedule = ExponentialBuilder::new()
-            .with_min_delay(min / 2)
-            .with_max_delay(max / 2)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times();
-        Self {
-            schedule,
-            delays: schedule.build(),
-            max,
-        }
-    }
-
-    pub(crate) fn next(&mut self) -> Duration {
-        self.delays.next().unwrap_or(self.max)
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.delays = self.schedule.build();
     }
 }
 
