@@ -39,7 +39,6 @@ impl Owner {
             Ok(_) => {
                 metrics::counter!("ordermon_owner_cycles_total").increment(1);
                 self.state.orders.retain(|_, o| !o.status.is_terminal());
-                self.published += 1;
                 self.publish_view();
                 for r in cycle.replies {
                     r(Ok(()));
@@ -103,7 +102,6 @@ impl Owner {
                 }
             }
         }
-        self.published += 1;
         self.publish_view();
     }
 

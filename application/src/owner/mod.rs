@@ -22,6 +22,7 @@ mod session_cids;
 mod state;
 mod strategy_book;
 mod strategy_ops;
+mod supervisor;
 mod traced;
 mod user_ops;
 
@@ -31,9 +32,9 @@ pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub(crate) use flow::idempotent;
 pub use lanes::QuoteLanes;
-pub(crate) use monitor::panic_text;
 pub use registry::Owners;
 pub use strategy_book::StrategyPatch;
+pub(crate) use supervisor::panic_text;
 pub use user_ops::UserPatch;
 
 use std::sync::Arc;
@@ -69,11 +70,9 @@ pub(crate) struct Owner {
     correlation: Option<Uuid>,
     /// The user's strategy configurations, loaded on first use.
     strategies: strategy_book::StrategyBook,
-    /// The running monitor, when the user is monitored.
-    monitor: Option<monitor::MonitorState>,
-    /// Cycles committed (or reloaded after a failure): the state's version
-    /// for the views published to strategies.
-    published: u64,
+    /// The running monitor, when the user is monitored: the supervisor of
+    /// its strategies and checks.
+    monitor: Option<supervisor::Supervisor>,
 }
 
 /// Loads the user and reconciles with the venue: the owner that runs.
@@ -107,7 +106,6 @@ async fn start(
         correlation: None,
         strategies,
         monitor: None,
-        published: 0,
     };
     let mismatches = reconcile::with_venue(&owner.ctx, &owner.state).await;
     if !mismatches.is_empty() {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use ordermon_domain::event::StrategyEvent;
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
-use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStatus};
+use ordermon_domain::strategy::{Strategy as StrategyConfig, StrategyStats, StrategyStatus};
 use serde::Deserialize;
 
 use crate::catalog::InstrumentCatalog;
@@ -67,6 +67,14 @@ impl StrategyBook {
     /// One configuration, to change in place (stats, versions).
     pub(super) fn get_mut(&mut self, id: &StrategyId) -> Option<&mut StrategyConfig> {
         self.0.as_mut().and_then(|m| m.get_mut(id))
+    }
+
+    /// Updates the results of a strategy (orders, fills, P&L); does nothing
+    /// for a strategy not in the book.
+    pub(super) fn update_stats(&mut self, id: &StrategyId, f: impl FnOnce(&mut StrategyStats)) {
+        if let Some(s) = self.get_mut(id) {
+            f(&mut s.stats);
+        }
     }
 
     /// Adds or replaces a configuration.

@@ -181,7 +181,7 @@ impl Owner {
             // The strategy's own result: what its fills realized, net of
             // commission; a fill that closes exposure is a win or a loss.
             let (realized, closed) = (change.realized, !change.closed_qty.is_zero());
-            self.bump_stats(&strategy, |s| {
+            self.strategies.update_stats(&strategy, |s| {
                 s.realized_pnl += realized;
                 if closed {
                     if realized > Decimal::ZERO {
