@@ -155,7 +155,7 @@ async fn the_stream_sends_quotes_only_for_the_instruments_asked_for() {
     // Garbage and bad ids are ignored; the stream goes on.
     ws.send(Message::Text("not json".into())).await.unwrap();
     ws.send(Message::Text(
-        json!({"quotes": ["bad id!", "ACME.SIM"]}).to_string(),
+        json!({"quotes": ["bad id!", "ACME.SIM"]}).to_string().into(),
     ))
     .await
     .unwrap();
@@ -178,7 +178,7 @@ async fn the_stream_sends_quotes_only_for_the_instruments_asked_for() {
     assert!((2..=10).contains(&n), "{n} quotes in 2 s");
 
     // An empty list stops them.
-    ws.send(Message::Text(json!({"quotes": []}).to_string()))
+    ws.send(Message::Text(json!({"quotes": []}).to_string().into()))
         .await
         .unwrap();
     // One frame may already be on its way.

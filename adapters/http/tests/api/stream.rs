@@ -104,7 +104,7 @@ async fn an_oversized_client_message_closes_the_stream() {
         .unwrap();
     // 1 MiB in one message: the server closes the stream instead of buffering it.
     let big = format!(r#"{{"quotes":["{}"]}}"#, "A".repeat(1 << 20));
-    let _ = ws.send(Message::Text(big)).await;
+    let _ = ws.send(Message::Text(big.into())).await;
     let ended = loop {
         match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
             Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),

@@ -99,6 +99,8 @@ mod tests {
     fn entry(fields: Fields) -> StreamId {
         StreamId {
             id: "1-0".to_owned(),
+            milliseconds_elapsed_from_delivery: None,
+            delivered_count: None,
             map: fields
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), redis::Value::BulkString(v)))

@@ -38,6 +38,8 @@ impl From<Field> for redis::Value {
 pub fn entry(fields: Vec<(String, Field)>) -> StreamId {
     StreamId {
         id: "1-0".to_owned(),
+        milliseconds_elapsed_from_delivery: None,
+        delivered_count: None,
         map: fields
             .into_iter()
             .map(|(k, v)| (k, v.into()))

@@ -76,10 +76,10 @@ impl RedisBus {
         let client = crate::tls::client(&config.url, config.tls_ca_file.as_deref())
             .map_err(|e| BusError::Unexpected(e.to_string()))?;
         let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(config.response_timeout)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(config.response_timeout))
             .set_number_of_retries(3)
-            .set_max_delay(1000);
+            .set_max_delay(Duration::from_secs(1));
         let commands = ConnectionManager::new_with_config(client.clone(), manager_config)
             .await
             .map_err(|e| unavailable(&e))?;
@@ -99,8 +99,8 @@ impl RedisBus {
     /// A connection of its own, for blocking reads.
     pub(crate) async fn dedicated(&self) -> Result<MultiplexedConnection, BusError> {
         let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(self.config.block + self.config.response_timeout);
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.config.block + self.config.response_timeout));
         self.client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
@@ -239,7 +239,7 @@ impl MessageBus for RedisBus {
         let groups = match reply {
             Ok(r) => r.groups,
             // Redis answered, with an error: no such stream.
-            Err(e) if e.kind() == redis::ErrorKind::ResponseError => return Ok(None),
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => return Ok(None),
             Err(e) => return Err(unavailable(&e)),
         };
         Ok(groups
