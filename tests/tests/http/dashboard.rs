@@ -155,7 +155,9 @@ async fn the_stream_sends_quotes_only_for_the_instruments_asked_for() {
     // Garbage and bad ids are ignored; the stream goes on.
     ws.send(Message::Text("not json".into())).await.unwrap();
     ws.send(Message::Text(
-        json!({"quotes": ["bad id!", "ACME.SIM"]}).to_string().into(),
+        json!({"quotes": ["bad id!", "ACME.SIM"]})
+            .to_string()
+            .into(),
     ))
     .await
     .unwrap();

@@ -239,7 +239,11 @@ impl MessageBus for RedisBus {
         let groups = match reply {
             Ok(r) => r.groups,
             // Redis answered, with an error: no such stream.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => return Ok(None),
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(unavailable(&e)),
         };
         Ok(groups
