@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use ordermon_application::access::UserAccess;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::feed::SimulatedFeed;
+use ordermon_application::instance_consumer::EventFanout;
 use ordermon_application::market::QuoteBook;
 use ordermon_application::ownership::UserOwnership;
 use ordermon_application::paper::PaperVenue;
 use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy_health::StrategyHealth;
-use ordermon_application::stream::EventFanout;
 use ordermon_application::{Engine, MonitoringEngine, VenueMode};
 use ordermon_domain::ports::{Cache, Clock};
 use ordermon_domain::user::Role;
@@ -232,7 +232,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         clock.clone(),
         config.auth.sign_in(),
     ));
-    let fanout = EventFanout::new(ordermon_application::stream::DEFAULT_CAPACITY);
+    let fanout = EventFanout::new(ordermon_application::instance_consumer::DEFAULT_CAPACITY);
     let messaging = Messaging::start(
         bus,
         &config.bus,

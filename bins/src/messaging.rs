@@ -14,7 +14,7 @@ use ordermon_application::relay::{OutboxRelay, RelayConfig, RelayHandle};
 
 /// The lease the instances' relays compete for.
 pub(crate) const RELAY_LEASE: &str = "outbox-relay";
-use ordermon_application::stream::{EventFanout, InstanceHandler};
+use ordermon_application::instance_consumer::{EventFanout, InstanceHandler};
 use ordermon_domain::ports::{BusError, Clock, MessageBus};
 use ordermon_http::StatusSection;
 use tokio_util::sync::CancellationToken;

@@ -33,9 +33,9 @@ use ordermon_application::Engine;
 use ordermon_application::alerting::AlertingService;
 use ordermon_application::bar_history::BarHistory;
 use ordermon_application::consume::DeadLetters;
+use ordermon_application::instance_consumer::EventFanout;
 use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy_health::StrategyHealth;
-use ordermon_application::stream::EventFanout;
 
 pub use auth::{AuthConfig, AuthError, Caller, mint_session_token, mint_token};
 pub use error::{ApiError, Problem};

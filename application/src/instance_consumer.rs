@@ -1,5 +1,6 @@
-//! One instance's view of the event bus: the live stream its WebSocket clients
-//! read, and the eviction of its in-process cache copies.
+//! The instance consumer: this instance's own consumer of the event bus, which
+//! evicts its in-process cache copies and feeds the live events its WebSocket
+//! streams read.
 //!
 //! Every instance consumes the bus in a consumer group of its own, so each one
 //! sees every event committed by any instance. [`InstanceHandler`] handles
