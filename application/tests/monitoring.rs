@@ -439,7 +439,7 @@ async fn a_strategy_never_acts_twice_on_one_state() {
 #[tokio::test(flavor = "multi_thread")]
 async fn strategy_stats_count_orders_fills_pnl_and_wins() {
     let m = monitored(VenueMode::Paper).await;
-    let venue = ordermon_application::paper::PaperVenue::new(
+    let venue = ordermon_sim::paper::PaperVenue::new(
         Default::default(),
         m.h.engine.instruments.quotes(),
         m.h.engine.report_sink(),

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordermon_application::Engine;
-use ordermon_application::feed::{FeedInstrument, SimulatedFeed};
 use ordermon_domain::Decimal;
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::values::{Currency, Price, Quantity};
+use ordermon_sim::feed::{FeedInstrument, SimulatedFeed};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -22,7 +22,8 @@
 //! use std::sync::Arc;
 //! use ordermon::config::{Config, ServiceUrl};
 //! use ordermon::{AppBuilder, VenueContext};
-//! # use ordermon_application::paper::{PaperConfig, PaperVenue};
+//! # use ordermon::config::PaperConfig;
+//! # use ordermon_sim::paper::PaperVenue;
 //!
 //! let builder = AppBuilder::new()
 //!     // .strategy(MyStrategyFactory)
@@ -197,7 +198,7 @@ impl AppBuilder {
         for p in &self.market_data {
             let name = p.name();
             anyhow::ensure!(
-                name != ordermon_application::feed::SIMULATED,
+                name != ordermon_sim::feed::SIMULATED,
                 "a market data provider may not be called `{name}`: that is the simulated feed"
             );
             anyhow::ensure!(

@@ -26,8 +26,8 @@ pub use sections::{
     ServiceUrl, ShutdownSettings, TelemetrySettings,
 };
 
-pub use ordermon_application::feed::FeedConfig;
 pub use ordermon_marketdata::{ProviderConfig, ProviderKind};
+pub use ordermon_sim::feed::FeedConfig;
 
 /// The names of what an embedder registered in code
 /// ([`crate::AppBuilder::registered`]), for validating a configuration that
@@ -54,7 +54,7 @@ pub type MarketDataSettings = std::collections::BTreeMap<String, ProviderConfig>
 /// receivers (`[alerting.receivers.NAME]`, one of the notifier kinds).
 pub type AlertingSettings =
     ordermon_application::alerting::AlertingConfig<ordermon_notify::ReceiverConfig>;
-pub use ordermon_application::paper::PaperConfig;
+pub use ordermon_sim::paper::PaperConfig;
 
 /// Optional string keys: they have no default, so the environment overlay cannot
 /// learn from the default that they are strings.

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ordermon_application::live_feed::{LiveFeedConfig, LiveFeedError};
+use ordermon_application::market::QuoteBook;
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::{Bar, BarInterval, Quote};
@@ -25,9 +27,6 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
-
-use crate::live_feed::{LiveFeedConfig, LiveFeedError};
-use crate::market::QuoteBook;
 
 pub use walk::QuoteGenerator;
 

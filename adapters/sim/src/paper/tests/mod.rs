@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use ordermon_application::market::QuoteBook;
 use ordermon_domain::fill::LiquiditySide;
 use ordermon_domain::ids::{ClientOrderId, InstrumentId, OrderId, UserId};
 use ordermon_domain::instrument::Instrument;
@@ -25,7 +26,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{PaperConfig, PaperVenue};
-use crate::market::QuoteBook;
 
 /// A sink that forwards every report to the test.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ impl Harness {
         let quotes = Arc::new(QuoteBook::new(64));
         let clock = Arc::new(ManualClock::new(t0()));
         let (tx, rx) = mpsc::unbounded_channel();
-        let catalog = crate::catalog::InstrumentCatalog::new([acme(), es()]);
+        let catalog = ordermon_application::catalog::InstrumentCatalog::new([acme(), es()]);
         let venue = PaperVenue::new(
             config,
             Arc::clone(&quotes),

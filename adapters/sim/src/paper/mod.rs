@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ordermon_application::market::QuoteBook;
 use ordermon_domain::ids::{InstrumentId, OrderId, TradeId, UserId};
 use ordermon_domain::instrument::Instrument;
 use ordermon_domain::market::Quote;
@@ -40,7 +41,6 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::market::QuoteBook;
 use book::{Book, Ctx};
 
 /// Requests waiting out the latency; a full queue makes the caller wait.
@@ -49,7 +49,7 @@ const DELAY_QUEUE: usize = 1024;
 /// The rejection reason of a market order whose only quote is stale.
 pub const MARKET_DATA_STALE: &str = "market data stale";
 
-/// Settings of the paper venue (`[venue.paper]`).
+/// Settings of the paper venue (`[paper]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaperConfig {
@@ -137,7 +137,7 @@ where
     }
 }
 
-impl InstrumentLookup for crate::catalog::InstrumentCatalog {
+impl InstrumentLookup for ordermon_application::catalog::InstrumentCatalog {
     fn instrument(&self, id: &InstrumentId) -> Option<Arc<Instrument>> {
         self.get(id)
     }
