@@ -69,8 +69,18 @@ fn ring(name: &str) -> u8 {
         "ordermon" => 3,
         // what only uses the system from outside
         "ordermon-tests" | "ordermon-example-embedded" => 4,
-        // adapters and infrastructure
-        _ => 2,
+        // adapters: the HTTP API, the paper venue and the simulated feed
+        "ordermon-http" | "ordermon-sim" => 2,
+        // infrastructure
+        "ordermon-memory"
+        | "ordermon-sql"
+        | "ordermon-redis"
+        | "ordermon-rabbitmq"
+        | "ordermon-kafka"
+        | "ordermon-notify"
+        | "ordermon-marketdata"
+        | "ordermon-telemetry" => 2,
+        other => panic!("{other} has no ring: place it in `ring`"),
     }
 }
 
