@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Command, Context};
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 
-/// Quotes held for a parked strategy, at most (one per instrument).
+/// Quotes kept for a parked strategy, at most (one per instrument).
 const MAX_PENDING: usize = 16;
 
 /// What a strategy sees of its user's state outside the owner: published by
@@ -96,9 +96,9 @@ impl Running {
 pub(crate) struct SlotState {
     pub(crate) run: Running,
     pub(crate) view: Arc<UserView>,
-    /// Decisions (or a failure) the owner has not finished dealing with; the
-    /// lane calls the strategy only when there are none.
-    pub(crate) holds: u32,
+    /// Parks: decisions (or a failure) the owner has not finished dealing
+    /// with; the lane calls the strategy only when there are none.
+    pub(crate) parks: u32,
     /// Stopped: the lane must not call it any more.
     pub(crate) stopped: bool,
     /// Quotes that arrived while parked (the latest per instrument).
@@ -138,7 +138,7 @@ impl Slot {
             state: Mutex::new(SlotState {
                 run,
                 view,
-                holds: 0,
+                parks: 0,
                 stopped: false,
                 pending: VecDeque::new(),
             }),
@@ -152,7 +152,7 @@ impl Slot {
         if st.stopped {
             return false;
         }
-        if st.holds > 0 {
+        if st.parks > 0 {
             if let Some(p) = st
                 .pending
                 .iter_mut()
@@ -191,7 +191,7 @@ impl Slot {
                 Command::StrategyFailed(Box::new((self.clone(), super::panic_text(panic.as_ref()))))
             }
         };
-        st.holds += 1;
+        st.parks += 1;
         drop(guard);
         self.hand_over(command);
         true
@@ -202,7 +202,7 @@ impl Slot {
     fn hand_over(&self, command: Command) {
         let Some(tx) = self.owner.upgrade() else {
             // The owner is gone without stopping the strategy (a new owner
-            // makes new slots): nobody will release it.
+            // makes new slots): nobody will unpark it.
             self.state.lock().stopped = true;
             return;
         };

@@ -6,8 +6,8 @@
 //! The running strategies are the [`Supervisor`]'s (`supervisor.rs`); this
 //! is the owner's side: it starts and stops the monitor, lends the supervisor
 //! the state, executes what strategies ask for through the same paths as the
-//! API, replays what a held strategy missed, and records what the supervisor
-//! notices.
+//! API, has a parked strategy catch up on what it missed, and records what
+//! the supervisor notices.
 
 use std::sync::Arc;
 
@@ -24,8 +24,8 @@ use crate::error::AppError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext, StrategyOrder};
 use crate::validate::check_new_order;
 
-/// Quotes replayed in the owner while releasing a strategy, at most.
-const MAX_REPLAY: usize = 64;
+/// Quotes a strategy catches up on in the owner while it is unparked, at most.
+const MAX_CATCH_UP: usize = 64;
 
 impl Owner {
     /// The supervisor, when the user is monitored, and the state lent to it.
@@ -135,12 +135,12 @@ impl Owner {
         f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
     ) {
         if self.invoke_once(id, f).await {
-            self.release(id).await;
+            self.unpark(id).await;
         }
     }
 
-    /// [`Self::invoke`] without the release: returns whether the strategy
-    /// asked for something (it then holds its lane until released).
+    /// [`Self::invoke`] without the unpark: returns whether the strategy
+    /// asked for something (it is then parked in its lane until unparked).
     async fn invoke_once(
         &mut self,
         id: &StrategyId,
@@ -163,22 +163,24 @@ impl Owner {
         }
     }
 
-    /// Ends one hold of a strategy: the quotes it missed while held are fed
-    /// to it here, in order, and the lane takes over again with a fresh view.
-    async fn release(&mut self, id: &StrategyId) {
+    /// Ends one park of a strategy: it catches up here, in order, on the
+    /// quotes it missed while parked, and the lane takes over again with a
+    /// fresh view.
+    async fn unpark(&mut self, id: &StrategyId) {
         let Some(slot) = self.monitor.as_ref().and_then(|m| m.slot(id)) else {
             return;
         };
-        for _ in 0..MAX_REPLAY {
+        for _ in 0..MAX_CATCH_UP {
             let Some((m, now)) = self.supervision() else {
                 return;
             };
-            let Some(quote) = m.next_replay(&slot, now) else {
+            let Some(quote) = m.next_catch_up(&slot, now) else {
                 return;
             };
             if self.invoke_once(id, |s, ctx| s.on_quote(ctx, &quote)).await {
-                // Acted on the replayed quote and executed it: that hold is done.
-                Supervisor::replay_decided(&slot);
+                // Acted on the quote caught up on and executed it: that park
+                // is done.
+                Supervisor::catch_up_decided(&slot);
             }
         }
         if let Some((m, now)) = self.supervision() {
@@ -186,7 +188,7 @@ impl Owner {
         }
     }
 
-    /// A strategy decided in its lane: execute, then release it.
+    /// A strategy decided in its lane: execute, then unpark it.
     pub(super) async fn on_decided(&mut self, slot: Arc<Slot>, cmds: Vec<StrategyCommand>) {
         if !self.monitor.as_ref().is_some_and(|m| m.is_current(&slot)) {
             // Stopped (or restarted under a new slot) since: not executed.
@@ -194,17 +196,17 @@ impl Owner {
         }
         let id = slot.strategy_id.clone();
         self.execute(&id, cmds).await;
-        self.release(&id).await;
+        self.unpark(&id).await;
     }
 
-    /// A strategy panicked in its lane: restart it, then release it.
+    /// A strategy panicked in its lane: restart it, then unpark it.
     pub(super) async fn on_failed(&mut self, slot: Arc<Slot>, error: &str) {
         if !self.monitor.as_ref().is_some_and(|m| m.is_current(&slot)) {
             return;
         }
         let id = slot.strategy_id.clone();
         self.restart_strategy(&id, error);
-        self.release(&id).await;
+        self.unpark(&id).await;
     }
 
     fn restart_strategy(&mut self, id: &StrategyId, error: &str) {

@@ -1,5 +1,5 @@
 //! The supervisor of a user's monitor: the slots of the running strategies,
-//! the owner's side of the hold/release protocol with the quote lanes
+//! the owner's side of parking and unparking them in the quote lanes
 //! (`lanes.rs`), restarts with backoff, and the health checks of every tick
 //! (silent strategies, stuck orders).
 //!
@@ -8,8 +8,8 @@
 //! A callback's [`Call`] says what the strategy asked for (the owner executes
 //! it through the same paths as the API) or that it panicked (the owner has
 //! it restarted); what the supervisor notices is a [`MonitorEvent`] for the
-//! owner to record in the cycle; a quote a held strategy missed is handed
-//! back for the owner to replay. From the context it uses the strategy
+//! owner to record in the cycle; a quote a parked strategy missed is handed
+//! back for the owner to have it catch up on. From the context it uses the strategy
 //! registry, the quote lanes, the set of monitored users, the counters and
 //! the monitor settings.
 //!
@@ -19,7 +19,7 @@
 //! carry on.
 
 mod health;
-mod hold;
+mod park;
 #[cfg(test)]
 mod tests;
 
@@ -60,8 +60,8 @@ pub(super) struct Now<'a> {
 pub(super) enum Call {
     /// Not called (not running, or suspended), or it asked for nothing.
     Quiet,
-    /// It asked for these: the owner executes them, and the strategy holds
-    /// its lane until the owner releases it.
+    /// It asked for these: the owner executes them, and the strategy stays
+    /// parked in its lane until the owner unparks it.
     Decided(Vec<StrategyCommand>),
     /// It panicked (the text of the panic): the owner has it restarted.
     Failed(String),
@@ -300,7 +300,7 @@ impl Supervisor {
             if let Ok(cmds) = &r {
                 st.run.beat(now.at);
                 if !cmds.is_empty() {
-                    st.holds += 1;
+                    st.parks += 1;
                 }
             }
             r
@@ -362,22 +362,24 @@ impl Supervisor {
         }
     }
 
-    /// The next quote to replay to a held strategy, or `None` when this
-    /// hold is over (see [`hold`]).
-    pub(super) fn next_replay(&mut self, slot: &Slot, now: Now<'_>) -> Option<Arc<Quote>> {
+    /// The next quote a parked strategy catches up on, or `None` when this
+    /// park is over (see [`park`]).
+    pub(super) fn next_catch_up(&mut self, slot: &Slot, now: Now<'_>) -> Option<Arc<Quote>> {
         let view = self.view(now);
-        hold::next_replay(slot, view)
+        park::next_catch_up(slot, view)
     }
 
-    /// The replayed quote led to a decision the owner executed (see [`hold`]).
-    pub(super) fn replay_decided(slot: &Slot) {
-        hold::replay_decided(slot);
+    /// The quote caught up on led to a decision the owner executed (see
+    /// [`park`]).
+    pub(super) fn catch_up_decided(slot: &Slot) {
+        park::catch_up_decided(slot);
     }
 
-    /// Still behind after the most replays the owner makes (see [`hold`]).
+    /// Still behind after the most quotes the owner catches a strategy up on
+    /// (see [`park`]).
     pub(super) fn supersede(&mut self, slot: &Slot, now: Now<'_>) {
         let view = self.view(now);
-        hold::supersede(slot, view);
+        park::supersede(slot, view);
     }
 
     /// The checks of a tick: strategies silent for longer than the heartbeat
