@@ -15,6 +15,7 @@ mod context;
 mod flow;
 pub(crate) mod lanes;
 mod monitor;
+mod monitor_ops;
 mod reconcile;
 mod record;
 mod registry;
@@ -22,7 +23,6 @@ mod session_cids;
 mod state;
 mod strategy_book;
 mod strategy_ops;
-mod supervisor;
 mod traced;
 mod user_ops;
 
@@ -32,9 +32,9 @@ pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub(crate) use flow::idempotent;
 pub use lanes::QuoteLanes;
+pub(crate) use monitor::panic_text;
 pub use registry::Owners;
 pub use strategy_book::StrategyPatch;
-pub(crate) use supervisor::panic_text;
 pub use user_ops::UserPatch;
 
 use std::sync::Arc;
@@ -70,9 +70,9 @@ pub(crate) struct Owner {
     correlation: Option<Uuid>,
     /// The user's strategy configurations, loaded on first use.
     strategies: strategy_book::StrategyBook,
-    /// The running monitor, when the user is monitored: the supervisor of
-    /// its strategies and checks.
-    monitor: Option<supervisor::Supervisor>,
+    /// The running monitor, when the user is monitored: its strategies and
+    /// checks.
+    monitor: Option<monitor::Monitor>,
 }
 
 /// Loads the user and reconciles with the venue: the owner that runs.

@@ -2,7 +2,7 @@
 //! and reconcile with the store. The strategy book (`strategy_book.rs`)
 //! says what a change makes of a configuration; the owner is its only
 //! writer, records the change (version, events) and makes the running
-//! monitor match it (`Owner::apply_strategy_change`, `monitor.rs`).
+//! monitor match it (`Owner::apply_strategy_change`, `monitor_ops.rs`).
 
 use ordermon_domain::event::{EventPayload, StrategyEvent, strategy_aggregate_id};
 use ordermon_domain::ids::StrategyId;

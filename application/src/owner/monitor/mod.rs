@@ -1,17 +1,17 @@
-//! The supervisor of a user's monitor: the slots of the running strategies,
-//! the owner's side of parking and unparking them in the quote lanes
-//! (`lanes.rs`), restarts with backoff, and the health checks of every tick
-//! (silent strategies, stuck orders).
+//! A user's monitor: the slots of the user's running strategies, the owner's
+//! side of parking and unparking them in the quote lanes (`lanes.rs`),
+//! restarts with backoff, and the health checks of every tick (silent
+//! strategies, stuck orders).
 //!
 //! It exists while the user is monitored and never writes the user's state:
 //! the owner lends it the state to read (a [`Now`]) and runs what it answers.
 //! A callback's [`Call`] says what the strategy asked for (the owner executes
 //! it through the same paths as the API) or that it panicked (the owner has
-//! it restarted); what the supervisor notices is a [`MonitorEvent`] for the
+//! it restarted); what the monitor notices is a [`MonitorEvent`] for the
 //! owner to record in the cycle; a quote a parked strategy missed is handed
-//! back for the owner to have it catch up on. From the context it uses the strategy
-//! registry, the quote lanes, the set of monitored users, the counters and
-//! the monitor settings.
+//! back for the owner to have it catch up on. From the context it uses the
+//! strategy registry, the quote lanes, the set of monitored users, the
+//! counters and the monitor settings.
 //!
 //! A strategy runs inside `catch_unwind`: a panic is contained to that
 //! strategy, which is rebuilt from its configuration and restarted (with
@@ -45,12 +45,12 @@ use crate::error::FieldError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 
 /// The user's state as the owner holds it at this moment, lent to the
-/// supervisor to read.
+/// monitor to read.
 #[derive(Clone, Copy)]
 pub(super) struct Now<'a> {
     pub(super) state: &'a UserState,
     /// Events the current cycle has recorded so far: with the commits the
-    /// supervisor has seen, it says which state this is (a view is rebuilt
+    /// monitor has seen, it says which state this is (a view is rebuilt
     /// only when that changed).
     pub(super) recorded: usize,
     pub(super) at: DateTime<Utc>,
@@ -81,7 +81,7 @@ pub(super) enum ParamsUpdate {
 type ViewGen = (u64, usize);
 
 /// The running monitor of one user.
-pub(super) struct Supervisor {
+pub(super) struct Monitor {
     ctx: Arc<Context>,
     user_id: UserId,
     /// The owner's mailbox, where the lanes hand the strategies' decisions.
@@ -99,7 +99,7 @@ pub(super) struct Supervisor {
     reported_stuck: HashSet<OrderId>,
 }
 
-impl Supervisor {
+impl Monitor {
     /// Starts monitoring `user_id`, with no strategy running yet.
     pub(super) fn open(
         ctx: Arc<Context>,

@@ -1,5 +1,5 @@
-//! Tests of the supervisor's health checks, and the slots and quotes the
-//! supervisor's tests share.
+//! Tests of the monitor's health checks, and the slots and quotes the
+//! monitor's tests share.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;

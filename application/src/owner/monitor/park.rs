@@ -58,7 +58,7 @@ pub(super) fn supersede(slot: &Slot, view: Arc<UserView>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::supervisor::tests::{quote, slot};
+    use crate::owner::monitor::tests::{quote, slot};
 
     #[test]
     fn a_park_catches_up_on_what_was_missed_then_hands_the_lane_the_view() {

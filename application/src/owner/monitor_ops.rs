@@ -1,13 +1,10 @@
-//! The monitor inside a user's owner: runs the user's enabled strategies,
-//! watches the instruments they and the open orders need, and checks for stuck
-//! orders and silent strategies. Everything it notices is a domain event (a
-//! monitor event); the alerting service turns those facts into alerts.
-//!
-//! The running strategies are the [`Supervisor`]'s (`supervisor.rs`); this
-//! is the owner's side: it starts and stops the monitor, lends the supervisor
-//! the state, executes what strategies ask for through the same paths as the
-//! API, has a parked strategy catch up on what it missed, and records what
-//! the supervisor notices.
+//! The owner's side of its user's monitor (the [`Monitor`], `monitor/`,
+//! holds the running strategies): it starts and stops the monitor, lends it
+//! the state, calls the strategies' callbacks other than `on_quote`, executes
+//! what they ask for through the same paths as the API, has a parked
+//! strategy catch up on what it missed, and records what the monitor notices
+//! (stuck orders, silent strategies, restarts) as domain events, monitor
+//! events, which the alerting service turns into alerts.
 
 use std::sync::Arc;
 
@@ -19,7 +16,7 @@ use ordermon_domain::user::UserStatus;
 
 use super::Owner;
 use super::lanes::Slot;
-use super::supervisor::{Call, Now, ParamsUpdate, Supervisor};
+use super::monitor::{Call, Monitor, Now, ParamsUpdate};
 use crate::error::AppError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext, StrategyOrder};
 use crate::validate::check_new_order;
@@ -28,8 +25,8 @@ use crate::validate::check_new_order;
 const MAX_CATCH_UP: usize = 64;
 
 impl Owner {
-    /// The supervisor, when the user is monitored, and the state lent to it.
-    fn supervision(&mut self) -> Option<(&mut Supervisor, Now<'_>)> {
+    /// The monitor, when the user is monitored, and the state lent to it.
+    fn monitor_now(&mut self) -> Option<(&mut Monitor, Now<'_>)> {
         let m = self.monitor.as_mut()?;
         let now = Now {
             state: &self.state,
@@ -41,7 +38,7 @@ impl Owner {
 
     /// Records a monitor event in the cycle (none when not monitored).
     fn monitor_event(&mut self, event: MonitorEvent) {
-        let Some((id, seq)) = self.monitor.as_mut().map(Supervisor::next_event) else {
+        let Some((id, seq)) = self.monitor.as_mut().map(Monitor::next_event) else {
             return;
         };
         let e = self.envelope(id, seq, EventPayload::Monitor(event));
@@ -61,7 +58,7 @@ impl Owner {
             tracing::error!(user_id = %self.state.user.id, error = %e, "monitor could not load strategies");
             return;
         }
-        self.monitor = Some(Supervisor::open(
+        self.monitor = Some(Monitor::open(
             self.ctx.clone(),
             self.state.user.id.clone(),
             self.mailbox.clone(),
@@ -75,7 +72,7 @@ impl Owner {
 
     /// Stops the monitor gracefully: every strategy gets `on_stop`.
     pub(super) async fn stop_monitor(&mut self, reason: &str) {
-        let Some(ids) = self.monitor.as_ref().map(Supervisor::running) else {
+        let Some(ids) = self.monitor.as_ref().map(Monitor::running) else {
             return;
         };
         for id in ids {
@@ -100,7 +97,7 @@ impl Owner {
     /// Gives every running strategy the current view (after a commit, or
     /// the reload after a failed one).
     pub(super) fn publish_view(&mut self) {
-        if let Some((m, now)) = self.supervision() {
+        if let Some((m, now)) = self.monitor_now() {
             m.committed(now);
         }
     }
@@ -110,7 +107,7 @@ impl Owner {
             return;
         };
         let started = self
-            .supervision()
+            .monitor_now()
             .is_some_and(|(m, now)| m.start_strategy(id, &config, now));
         if started {
             self.invoke(id, |s, ctx| s.on_start(ctx)).await;
@@ -146,7 +143,7 @@ impl Owner {
         id: &StrategyId,
         f: impl FnOnce(&mut dyn Strategy, &StrategyContext<'_>) -> Vec<StrategyCommand>,
     ) -> bool {
-        let Some((m, now)) = self.supervision() else {
+        let Some((m, now)) = self.monitor_now() else {
             return false;
         };
         // Most callbacks decide nothing: skip the boxed future then.
@@ -171,7 +168,7 @@ impl Owner {
             return;
         };
         for _ in 0..MAX_CATCH_UP {
-            let Some((m, now)) = self.supervision() else {
+            let Some((m, now)) = self.monitor_now() else {
                 return;
             };
             let Some(quote) = m.next_catch_up(&slot, now) else {
@@ -180,10 +177,10 @@ impl Owner {
             if self.invoke_once(id, |s, ctx| s.on_quote(ctx, &quote)).await {
                 // Acted on the quote caught up on and executed it: that park
                 // is done.
-                Supervisor::catch_up_decided(&slot);
+                Monitor::catch_up_decided(&slot);
             }
         }
-        if let Some((m, now)) = self.supervision() {
+        if let Some((m, now)) = self.monitor_now() {
             m.supersede(&slot, now);
         }
     }
@@ -214,7 +211,7 @@ impl Owner {
             return;
         };
         let event = self
-            .supervision()
+            .monitor_now()
             .and_then(|(m, now)| m.restart(id, &config, error, now.at));
         if let Some(event) = event {
             self.monitor_event(event);
@@ -285,7 +282,7 @@ impl Owner {
     }
 
     pub(super) async fn on_tick(&mut self) {
-        let Some(ids) = self.monitor.as_ref().map(Supervisor::running) else {
+        let Some(ids) = self.monitor.as_ref().map(Monitor::running) else {
             return;
         };
         let now = self.now();

@@ -1,7 +1,7 @@
-//! The health of a user's monitor, checked by the supervisor: a failing
-//! strategy's restarts (suspended with backoff once it keeps failing), the
-//! strategies that went silent (or were heard from again) and the orders the
-//! venue has not answered for too long. Each finding is a monitor event,
+//! The health checks of a user's monitor: a failing strategy's restarts
+//! (suspended with backoff once it keeps failing), the strategies that went
+//! silent (or were heard from again) and the orders the venue has not
+//! answered for too long. Each finding is a monitor event,
 //! which the alerting service's rules turn into alerts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
