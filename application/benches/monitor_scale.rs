@@ -1,4 +1,4 @@
-//! Scale benchmark of the monitoring engine (not a CI test):
+//! Scale benchmark of monitoring (not a CI test):
 //! N active users × 2 strategies on M instruments, fed Q quotes per second by a
 //! simulated feed. Reports quote-to-strategy-decision latency (p50/p99/max),
 //! CPU time, resident memory and start-up time, beside a same-run baseline: the
@@ -25,7 +25,7 @@ use ordermon_application::strategy::{
     Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyRegistry,
 };
 use ordermon_application::{
-    CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine, VenueMode,
+    CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, Monitoring, VenueMode,
 };
 use ordermon_domain::Decimal;
 use ordermon_domain::ids::{InstrumentId, StrategyId, UserId};
@@ -233,9 +233,9 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     let rss_seeded = rss_mb();
     // Seeding went through each user's owner, which stays: counted here.
     let owners_seeded = engine.status().owners;
-    // Start-up: from starting the monitoring engine to every monitor running.
+    // Start-up: from starting monitoring to every monitor running.
     let started = Instant::now();
-    let monitoring = MonitoringEngine::spawn(engine.clone(), &cancel);
+    let monitoring = Monitoring::spawn(engine.clone(), &cancel);
     while engine.monitored_users() < usize::try_from(users).unwrap() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -19,7 +19,7 @@ pub mod lease_keeper;
 pub mod live_feed;
 pub mod lookup;
 pub mod market;
-pub mod monitor;
+pub mod monitoring;
 pub mod owner;
 pub mod ownership;
 pub mod persistence;
@@ -37,5 +37,5 @@ pub mod views;
 
 pub use engine::{CreateUser, Engine, EngineStatus, Scope};
 pub use error::{AppError, FieldError};
-pub use monitor::{MonitoringEngine, MonitoringStatus};
+pub use monitoring::{Monitoring, MonitoringStatus};
 pub use owner::{EngineConfig, MonitorConfig, StrategyPatch, SubmitOutcome, UserPatch, VenueMode};

@@ -1,4 +1,4 @@
-//! The monitoring engine over the in-memory store: database-controlled monitors,
+//! Monitoring over the in-memory store: database-controlled monitors,
 //! contained strategy failures, strategy validation, stuck orders, shutdown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,7 +17,7 @@ use ordermon_application::strategy::{
     Strategy, StrategyCommand, StrategyContext, StrategyFactory, StrategyOrder, StrategyRegistry,
 };
 use ordermon_application::{
-    AppError, CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, MonitoringEngine,
+    AppError, CreateUser, Engine, EngineConfig, FieldError, MonitorConfig, Monitoring,
     StrategyPatch, UserPatch, VenueMode,
 };
 use ordermon_domain::event::{EventPayload, MonitorEvent};
@@ -115,7 +115,7 @@ impl StrategyFactory for TestFactory {
 
 struct Monitored {
     h: Harness,
-    monitoring: Arc<MonitoringEngine>,
+    monitoring: Arc<Monitoring>,
     cancel: CancellationToken,
 }
 
@@ -161,7 +161,7 @@ async fn monitored_scanning(
     .unwrap();
     let h = Harness { engine, store };
     add_acme(&h).await;
-    let monitoring = MonitoringEngine::spawn(h.engine.clone(), &cancel);
+    let monitoring = Monitoring::spawn(h.engine.clone(), &cancel);
     Monitored {
         h,
         monitoring,

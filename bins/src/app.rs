@@ -18,7 +18,7 @@ use ordermon_application::market::QuoteBook;
 use ordermon_application::ownership::UserOwnership;
 use ordermon_application::sign_in::SignInService;
 use ordermon_application::strategy_health::StrategyHealth;
-use ordermon_application::{Engine, MonitoringEngine, VenueMode};
+use ordermon_application::{Engine, Monitoring, VenueMode};
 use ordermon_domain::ports::{Cache, Clock};
 use ordermon_domain::user::Role;
 use ordermon_http::{ApiState, AuthConfig, DeadLetterAdmin, HealthCheck, HttpLimits};
@@ -50,7 +50,7 @@ const QUOTE_BUFFER: usize = 4096;
 pub struct App {
     engine: Arc<Engine>,
     sign_in: Arc<SignInService>,
-    monitoring: Arc<MonitoringEngine>,
+    monitoring: Arc<Monitoring>,
     router: axum::Router,
     store: OpenStore,
     auth: AuthConfig,
@@ -284,7 +284,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
     };
     let monitor_cancel = root.child_token();
     let cluster_tasks = TaskTracker::new();
-    // Before the monitoring engine: with shared users, its first scan must
+    // Before monitoring starts: with shared users, its first scan must
     // already start only the users this instance owns.
     let ownership = config.cluster.enabled.then(|| {
         let o = UserOwnership::new(
@@ -300,7 +300,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
         );
         o
     });
-    // Before the monitoring engine: its first scan starts every active
+    // Before monitoring starts: its first scan starts every active
     // user's owner at once, and with many users their loads hold the pool
     // for seconds; the steps awaited before the server listens (creating the
     // bootstrap admin, and alerting's start, which reads the unresolved
@@ -329,7 +329,7 @@ pub(crate) async fn build_with(config: Config, ext: AppBuilder) -> anyhow::Resul
             return Err(e);
         }
     };
-    let monitoring = MonitoringEngine::spawn(engine.clone(), &monitor_cancel);
+    let monitoring = Monitoring::spawn(engine.clone(), &monitor_cancel);
     // Per-user logs: the API reads them through the engine's sink port; the
     // `monitor-server` binary also installs the tracing layer that writes them.
     let user_logs = Arc::new(ordermon_telemetry::user_logs::FileLogSink::new(
@@ -628,7 +628,7 @@ impl App {
 
     /// The monitors' scan loop (its status feeds `/status`).
     #[must_use]
-    pub fn monitoring(&self) -> &Arc<MonitoringEngine> {
+    pub fn monitoring(&self) -> &Arc<Monitoring> {
         &self.monitoring
     }
 

@@ -371,7 +371,7 @@ impl Engine {
     }
 }
 
-/// Monitoring plumbing used by the monitoring engine.
+/// Monitoring plumbing used by [`Monitoring`](crate::monitoring::Monitoring).
 impl Engine {
     pub(crate) fn tracker(&self) -> TaskTracker {
         self.tracker.clone()

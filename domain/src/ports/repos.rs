@@ -257,7 +257,7 @@ pub trait UserRepository: Send + Sync {
     /// Store failures.
     async fn list_users(&self, after: Option<&UserId>, limit: u32)
     -> Result<Vec<User>, StoreError>;
-    /// Every user's id and status (the monitoring engine's scan; cheap).
+    /// Every user's id and status (the monitoring scan; cheap).
     ///
     /// # Errors
     /// Store failures.

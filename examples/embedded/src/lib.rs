@@ -105,7 +105,7 @@ pub async fn run(config: Config, trades: usize, within: Duration) -> anyhow::Res
 /// Sets up a funded trader with one `momentum` strategy and waits for its fills.
 async fn trade(
     engine: &ordermon_application::Engine,
-    monitoring: &ordermon_application::MonitoringEngine,
+    monitoring: &ordermon_application::Monitoring,
     clock: &dyn Clock,
     trades: usize,
     within: Duration,

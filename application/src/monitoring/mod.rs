@@ -1,4 +1,4 @@
-//! The monitoring engine: keeps one monitor running for every active user.
+//! Monitoring: keeps one monitor running for every active user owned here.
 //!
 //! On start and every `monitor.scan_interval` it reads the instruments (added
 //! on another instance or with SQL), the open orders operators marked canceled
@@ -62,12 +62,12 @@ struct Seen {
 
 /// Runs the scan loop, the quote lanes and the ticker for an engine.
 #[derive(Debug)]
-pub struct MonitoringEngine {
+pub struct Monitoring {
     engine: Arc<Engine>,
     seen: parking_lot::Mutex<Seen>,
 }
 
-impl MonitoringEngine {
+impl Monitoring {
     /// Starts the scan loop, the lanes and the ticker; they stop when
     /// `cancel` fires.
     #[must_use]
