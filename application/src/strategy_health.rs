@@ -34,7 +34,7 @@ pub struct StrategyRun {
 /// Restarts and last errors of every strategy seen failing.
 #[derive(Debug, Default)]
 pub struct StrategyHealth {
-    /// By owner and id (strategy ids are unique per user).
+    /// By user and id (strategy ids are unique per user).
     runs: DashMap<(UserId, StrategyId), StrategyRun>,
 }
 

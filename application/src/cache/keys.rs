@@ -1,7 +1,7 @@
 //! Namespaces and keys, and the keys a committed change set makes stale.
 //!
 //! Keys carry the user as tenant (`ordermon:order:alice:<id>`). Lookups that do
-//! not know the owner yet (an admin reading any order) use the shared tenant
+//! not know the user yet (an admin reading any order) use the shared tenant
 //! `_`; a change invalidates both forms.
 
 use std::collections::HashSet;
@@ -66,10 +66,10 @@ pub fn user(user: &UserId) -> CacheKey {
     CacheKey::new(USER, user.as_str(), "profile")
 }
 
-/// One of `owner`'s strategies (strategy ids are unique per user).
+/// One of `user`'s strategies (strategy ids are unique per user).
 #[must_use]
-pub fn strategy(owner: &UserId, id: &StrategyId) -> CacheKey {
-    CacheKey::new(STRATEGY, owner.as_str(), id.as_str())
+pub fn strategy(user: &UserId, id: &StrategyId) -> CacheKey {
+    CacheKey::new(STRATEGY, user.as_str(), id.as_str())
 }
 
 /// An instrument.
@@ -140,9 +140,9 @@ pub fn stale_after_all<'a>(batches: impl IntoIterator<Item = &'a ChangeSet>) -> 
 /// already invalidated the shared tier; this only reaches in-process copies.
 #[must_use]
 pub fn stale_after_event(event: &DomainEvent) -> Vec<CacheKey> {
-    let owner = event.user_id.as_ref();
+    let user_id = event.user_id.as_ref();
     let mut keys = Vec::new();
-    match (&event.payload, owner) {
+    match (&event.payload, user_id) {
         (EventPayload::Order(e), Some(u)) => {
             if let Ok(id) = event.aggregate_id.parse::<OrderId>() {
                 keys.push(order(Some(u), id));
@@ -161,7 +161,7 @@ pub fn stale_after_event(event: &DomainEvent) -> Vec<CacheKey> {
             }
         }
         (EventPayload::Strategy(_), _) => {
-            if let Some((u, id)) = parse_strategy_aggregate(&event.aggregate_id, owner) {
+            if let Some((u, id)) = parse_strategy_aggregate(&event.aggregate_id, user_id) {
                 keys.push(strategy(&u, &id));
             }
         }

@@ -162,7 +162,7 @@ impl ReadCache {
     /// The loader's.
     pub async fn strategy<F, Fut>(
         &self,
-        owner: &UserId,
+        user: &UserId,
         id: &StrategyId,
         load: F,
     ) -> Result<Option<Strategy>, AppError>
@@ -170,7 +170,7 @@ impl ReadCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<Strategy>, AppError>>,
     {
-        self.get_or_load(keys::strategy(owner, id), load).await
+        self.get_or_load(keys::strategy(user, id), load).await
     }
 
     /// An instrument.

@@ -226,13 +226,13 @@ impl OrderService {
             return Err(AppError::NotFound("order"));
         }
         let orders = self.core.ctx.persistence.orders.clone();
-        let (owner, key) = (user.clone(), cid.to_owned());
+        let (user_id, key) = (user.clone(), cid.to_owned());
         let id = self
             .core
             .cache
             .order_id_by_client_id(user, cid, || async move {
                 Ok(orders
-                    .get_order_by_client_id(&owner, &key)
+                    .get_order_by_client_id(&user_id, &key)
                     .await?
                     .map(|o| o.id))
             })

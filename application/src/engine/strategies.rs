@@ -84,7 +84,7 @@ impl StrategyService {
     /// # Errors
     /// NotFound.
     pub async fn get(&self, user: &UserId, id: &StrategyId) -> Result<Strategy, AppError> {
-        let (strategies, owner, key) = (
+        let (strategies, user_id, key) = (
             self.core.ctx.persistence.strategies.clone(),
             user.clone(),
             id.clone(),
@@ -93,7 +93,7 @@ impl StrategyService {
             .core
             .cache
             .strategy(user, id, || async move {
-                Ok(strategies.get_strategy(&owner, &key).await?)
+                Ok(strategies.get_strategy(&user_id, &key).await?)
             })
             .await?
             .filter(|s| &s.user_id == user)

@@ -55,7 +55,7 @@ pub struct MonitoringStatus {
 #[derive(Debug, Default)]
 struct Seen {
     active: usize,
-    /// By owner and id (strategy ids are unique per user): status and version.
+    /// By user and id (strategy ids are unique per user): status and version.
     strategies: HashMap<(UserId, StrategyId), (StrategyStatus, u64)>,
     scans: u64,
 }

@@ -244,7 +244,7 @@ pub(crate) fn position(row: &StoredRow<Position>, replayed: &Position) -> Vec<Di
 }
 
 /// The differences of a strategy: what the log determines of its
-/// configuration (owner and type). Name, instruments, params and status may
+/// configuration (user and type). Name, instruments, params and status may
 /// be changed with plain SQL or without an event, and the stored statistics
 /// are a snapshot of the last configuration write, so those are not compared.
 pub(crate) fn strategy(row: &StoredRow<Strategy>, replayed: &ReplayedStrategy) -> Vec<Difference> {

@@ -12,8 +12,8 @@
 //! What the log determines and what it cannot is listed in
 //! docs/operations.md ("backfill"). In short: versions count commits and are
 //! never compared; the high-water mark is observed at market marks, which are
-//! not events, so only its currency and owner are checked; strategy
-//! configuration beyond owner and type may change with plain SQL, and stored
+//! not events, so only its currency and user are checked; strategy
+//! configuration beyond user and type may change with plain SQL, and stored
 //! strategy statistics are a snapshot, so statistics are rebuilt (and
 //! written by a rewrite) but not compared.
 

@@ -57,7 +57,7 @@ pub struct Rebuilt {
     /// Positions by user and instrument.
     pub positions: HashMap<(UserId, InstrumentId), Position>,
     /// Strategies by id (deleted ones kept, flagged).
-    /// By owner and id (strategy ids are unique per user).
+    /// By user and id (strategy ids are unique per user).
     pub strategies: HashMap<(UserId, StrategyId), ReplayedStrategy>,
     /// Aggregates whose history was refused: not compared field by field,
     /// never rewritten.

@@ -108,7 +108,7 @@ impl Rewrite {
         })
     }
 
-    /// The stored strategy with what the log determines (owner, type) and the
+    /// The stored strategy with what the log determines (user, type) and the
     /// rebuilt statistics.
     pub(super) fn strategy(&mut self, stored: &Strategy, replayed: &ReplayedStrategy) -> bool {
         let mut s = stored.clone();

@@ -67,7 +67,7 @@ pub trait ProjectionScan: Send + Sync {
         after: Option<(&UserId, &InstrumentId)>,
         limit: u32,
     ) -> Result<Vec<StoredRow<Position>>, StoreError>;
-    /// Strategies by owner, then id (strategy ids are unique per user).
+    /// Strategies by user, then id (strategy ids are unique per user).
     ///
     /// # Errors
     /// Store failures.

@@ -305,7 +305,7 @@ pub trait StrategyRepository: Send + Sync {
         }
         Ok(found)
     }
-    /// Every strategy's id, owner, status and version (the engine's scan; cheap).
+    /// Every strategy's id, user, status and version (the monitoring scan; cheap).
     ///
     /// # Errors
     /// Store failures.

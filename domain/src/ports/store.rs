@@ -80,7 +80,7 @@ pub enum StateChange {
     DeleteStrategy {
         /// Which.
         id: StrategyId,
-        /// Its owner.
+        /// Its user.
         user_id: UserId,
         /// Version it must have now.
         expected: u64,

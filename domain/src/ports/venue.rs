@@ -80,7 +80,7 @@ pub enum ExecutionReportKind {
 pub struct ExecutionReport {
     /// Our order id.
     pub order_id: OrderId,
-    /// Its owner.
+    /// Its user.
     pub user_id: UserId,
     /// What happened.
     #[serde(flatten)]
