@@ -91,7 +91,7 @@ pub fn check_change(
     }
 }
 
-/// True when `new` asks for the same order as `existing` (idempotent replay).
+/// True when `new` asks for the same order as `existing` (an idempotent repeat).
 #[must_use]
 pub fn same_request(existing: &Order, new: &NewOrder) -> bool {
     existing.client_order_id == new.client_order_id

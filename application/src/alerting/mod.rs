@@ -2,7 +2,7 @@
 //! firing → resolved, acknowledgement, silences, inhibition, escalation),
 //! anomaly detection and failure prediction, and the notifications that go out
 //! to receivers. Its own service ([`AlertingService`]), wired by the
-//! composition root; the order engine knows nothing of it.
+//! composition root; the engine knows nothing of it.
 //!
 //! How it fits together:
 //!

@@ -56,7 +56,7 @@ pub struct SubmitOutcome {
     /// The order (possibly denied).
     pub order: Order,
     /// False when the client order id was already known with the same body
-    /// (idempotent replay: the original order is returned).
+    /// (an idempotent repeat: the original order is returned).
     pub created: bool,
 }
 

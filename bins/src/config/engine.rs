@@ -1,4 +1,4 @@
-//! `[engine]`: the order engine, its reservation pricing and the group committer.
+//! `[engine]`: the engine's settings, its reservation pricing and the group committer.
 
 use ordermon_application::committer::CommitConfig;
 use ordermon_application::{EngineConfig, MonitorConfig, VenueMode};

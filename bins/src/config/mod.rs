@@ -137,7 +137,7 @@ pub struct Config {
     pub cluster: ClusterSettings,
     /// Token signing.
     pub auth: AuthSettings,
-    /// The order engine.
+    /// The engine (`[engine]`).
     pub engine: EngineSettings,
     /// The quote feed: simulated, or polled from a market data provider.
     pub feed: FeedConfig,

@@ -20,7 +20,7 @@ async fn idempotency_isolation_and_roles(backend: Backend) {
     let (s, first) = app.limit(&alice, "same", "buy", "1", "10.00").await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, again) = app.limit(&alice, "same", "buy", "1", "10.00").await;
-    assert_eq!(s, StatusCode::OK, "a replay is 200 with the original order");
+    assert_eq!(s, StatusCode::OK, "a repeat is 200 with the original order");
     assert_eq!(again["id"], first["id"]);
     let (s, e) = app.limit(&alice, "same", "buy", "2", "10.00").await;
     assert_eq!(s, StatusCode::CONFLICT);

@@ -100,7 +100,7 @@ pub struct BatchRequest {
 pub struct BatchItem {
     /// The status this order alone would have been answered with (201, 200, 409, 422…).
     pub status: u16,
-    /// The order, when it was created or replayed.
+    /// The order, when it was created or repeated (the original order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderView>,
     /// The problem, when it failed.

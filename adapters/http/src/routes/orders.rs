@@ -39,7 +39,7 @@ fn outcome_status(o: &SubmitOutcome) -> StatusCode {
     params(UserQuery), request_body = SubmitOrderRequest,
     responses(
         (status = 201, description = "created", body = OrderView),
-        (status = 200, description = "idempotent replay: the original order", body = OrderView),
+        (status = 200, description = "an idempotent repeat (same client order id and body): the original order", body = OrderView),
         (status = 409, description = "client_order_id reused with a different body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid order", body = Problem, content_type = "application/problem+json"),
     ),
