@@ -247,10 +247,12 @@ async fn table_sizes(t: &TestStore, fills: usize) {
         "positions",
         "accounts",
     ] {
-        let bytes: i64 = sqlx::query_scalar(&format!("SELECT pg_total_relation_size('{table}')"))
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
+        let bytes: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_total_relation_size('{table}')"
+        )))
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
         parts.push(format!(
             "{table} {:.0} MiB",
             bytes as f64 / (1024.0 * 1024.0)

@@ -232,14 +232,18 @@ impl Drop for Cleanup {
 async fn drop_database(server: &str, name: &str, postgres: bool) -> Result<(), sqlx::Error> {
     if postgres {
         let mut c = sqlx::PgConnection::connect(server).await?;
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut c)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await?;
     } else {
         let mut c = sqlx::MySqlConnection::connect(server).await?;
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&mut c)
-            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut c)
+        .await?;
     }
     Ok(())
 }
@@ -340,14 +344,14 @@ pub async fn provision_on(backend: Backend, server: &str) -> Option<TestStore> {
             let created = tokio::time::timeout(Duration::from_secs(10), async {
                 if postgres {
                     let mut c = sqlx::PgConnection::connect(&server).await?;
-                    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                         .execute(&mut c)
                         .await?;
                 } else {
                     let mut c = sqlx::MySqlConnection::connect(&server).await?;
-                    sqlx::raw_sql(&format!(
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                         "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-                    ))
+                    )))
                     .execute(&mut c)
                     .await?;
                 }

@@ -14,7 +14,7 @@ use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlRow};
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
-use sqlx::{MySql, Postgres, Row as _, Sqlite};
+use sqlx::{AssertSqlSafe, MySql, Postgres, Row as _, Sqlite};
 use uuid::Uuid;
 
 use crate::url::Dialect;
@@ -201,9 +201,9 @@ fn bind_my<'q>(q: Query<'q, MySql, MySqlArguments>, v: Val) -> Query<'q, MySql, 
 }
 
 fn bind_lite<'q>(
-    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    q: Query<'q, Sqlite, SqliteArguments>,
     v: Val,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+) -> Query<'q, Sqlite, SqliteArguments> {
     match v {
         Val::Int(i) => q.bind(i),
         Val::Bool(b) => q.bind(b),
@@ -324,16 +324,22 @@ impl Conn<'_> {
     pub(crate) async fn exec(&mut self, sql: &str, args: Vec<Val>) -> Result<u64, sqlx::Error> {
         match self {
             Self::Sqlite(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_lite);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql)), bind_lite);
                 Ok(q.execute(&mut **c).await?.rows_affected())
             }
             Self::Postgres(c) => {
                 let sql = numbered(sql);
-                let q = args.into_iter().fold(sqlx::query(&sql), bind_pg);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(&*sql)), bind_pg);
                 Ok(q.execute(&mut **c).await?.rows_affected())
             }
             Self::MySql(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_my);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql)), bind_my);
                 Ok(q.execute(&mut **c).await?.rows_affected())
             }
         }
@@ -406,7 +412,9 @@ impl Conn<'_> {
     ) -> Result<Result<Vec<T>, String>, sqlx::Error> {
         match self {
             Self::Sqlite(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_lite);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql)), bind_lite);
                 let rows = q.fetch_all(&mut **c).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -419,7 +427,9 @@ impl Conn<'_> {
             }
             Self::Postgres(c) => {
                 let sql = numbered(sql);
-                let q = args.into_iter().fold(sqlx::query(&sql), bind_pg);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(&*sql)), bind_pg);
                 let rows = q.fetch_all(&mut **c).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -431,7 +441,9 @@ impl Conn<'_> {
                 Ok(Ok(out))
             }
             Self::MySql(c) => {
-                let q = args.into_iter().fold(sqlx::query(sql), bind_my);
+                let q = args
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql)), bind_my);
                 let rows = q.fetch_all(&mut **c).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -464,9 +476,10 @@ impl Conn<'_> {
     ) -> Result<Vec<Row>, sqlx::Error> {
         match self {
             Self::Sqlite(c) => {
-                let q = args
-                    .into_iter()
-                    .fold(sqlx::query(sql).persistent(persistent), bind_lite);
+                let q = args.into_iter().fold(
+                    sqlx::query(AssertSqlSafe(sql)).persistent(persistent),
+                    bind_lite,
+                );
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {
@@ -480,9 +493,10 @@ impl Conn<'_> {
             }
             Self::Postgres(c) => {
                 let sql = numbered(sql);
-                let q = args
-                    .into_iter()
-                    .fold(sqlx::query(&sql).persistent(persistent), bind_pg);
+                let q = args.into_iter().fold(
+                    sqlx::query(AssertSqlSafe(&*sql)).persistent(persistent),
+                    bind_pg,
+                );
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {
@@ -495,9 +509,10 @@ impl Conn<'_> {
                     .collect()
             }
             Self::MySql(c) => {
-                let q = args
-                    .into_iter()
-                    .fold(sqlx::query(sql).persistent(persistent), bind_my);
+                let q = args.into_iter().fold(
+                    sqlx::query(AssertSqlSafe(sql)).persistent(persistent),
+                    bind_my,
+                );
                 let rows = q.fetch_all(&mut **c).await?;
                 rows.iter()
                     .map(|r| {
@@ -517,9 +532,18 @@ impl Conn<'_> {
     pub(crate) async fn raw(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
         use sqlx::Executor as _;
         let affected = match self {
-            Self::Sqlite(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
-            Self::Postgres(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
-            Self::MySql(c) => c.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
+            Self::Sqlite(c) => c
+                .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                .await?
+                .rows_affected(),
+            Self::Postgres(c) => c
+                .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                .await?
+                .rows_affected(),
+            Self::MySql(c) => c
+                .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                .await?
+                .rows_affected(),
         };
         Ok(affected)
     }

@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Executor as _, MySql, Postgres, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Executor as _, MySql, Postgres, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::conn::Conn;
@@ -235,10 +235,18 @@ impl Pools {
         let affected = match self {
             Self::Sqlite { pool, writer } => {
                 let _slot = writer.lock().await;
-                pool.execute(sqlx::raw_sql(sql)).await?.rows_affected()
+                pool.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                    .await?
+                    .rows_affected()
             }
-            Self::Postgres(p) => p.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
-            Self::MySql(p) => p.execute(sqlx::raw_sql(sql)).await?.rows_affected(),
+            Self::Postgres(p) => p
+                .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                .await?
+                .rows_affected(),
+            Self::MySql(p) => p
+                .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+                .await?
+                .rows_affected(),
         };
         Ok(affected)
     }
@@ -581,7 +589,7 @@ impl<'s> MigrationSource<'s> for EmbeddedSource {
                         *version,
                         Cow::Borrowed(*description),
                         MigrationType::Simple,
-                        Cow::Borrowed(*sql),
+                        sqlx::SqlSafeStr::into_sql_str(*sql),
                         false,
                     )
                 })
