@@ -108,7 +108,7 @@ async fn publisher(url: String, n: usize, v: Variant, me: usize) {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    ch.queue_declare(&tag, durable, FieldTable::default())
+    ch.queue_declare(tag.as_str().into(), durable, FieldTable::default())
         .await
         .unwrap();
     let (exchange, key) = if v.topic {
@@ -116,13 +116,18 @@ async fn publisher(url: String, n: usize, v: Variant, me: usize) {
             durable: true,
             ..ExchangeDeclareOptions::default()
         };
-        ch.exchange_declare(&tag, ExchangeKind::Topic, options, FieldTable::default())
-            .await
-            .unwrap();
+        ch.exchange_declare(
+            tag.as_str().into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
         ch.queue_bind(
-            &tag,
-            &tag,
-            "#",
+            tag.as_str().into(),
+            tag.as_str().into(),
+            "#".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -144,8 +149,8 @@ async fn publisher(url: String, n: usize, v: Variant, me: usize) {
         for _ in 0..batch {
             confirms.push(
                 ch.basic_publish(
-                    &exchange,
-                    &key,
+                    exchange.as_str().into(),
+                    key.as_str().into(),
                     BasicPublishOptions::default(),
                     &payload,
                     props.clone(),
@@ -159,15 +164,15 @@ async fn publisher(url: String, n: usize, v: Variant, me: usize) {
         }
         left -= batch;
     }
-    ch.queue_delete(&tag, QueueDeleteOptions::default())
+    ch.queue_delete(tag.as_str().into(), QueueDeleteOptions::default())
         .await
         .unwrap();
     if v.topic {
-        ch.exchange_delete(&tag, ExchangeDeleteOptions::default())
+        ch.exchange_delete(tag.as_str().into(), ExchangeDeleteOptions::default())
             .await
             .unwrap();
     }
-    let _ = conn.close(200, "done").await;
+    let _ = conn.close(200, "done".into()).await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

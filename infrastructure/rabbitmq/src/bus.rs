@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lapin::BasicProperties;
+use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
-use lapin::publisher_confirm::Confirmation;
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::{
     BusError, BusMessage, DeadLetter, MessageBus, Subscription, SubscriptionSpec,
@@ -89,11 +89,15 @@ impl RabbitBus {
             ..QueueDeclareOptions::default()
         };
         let depth = channel
-            .queue_declare(&self.config().queue(group), passive, no_args())
+            .queue_declare(
+                self.config().queue(group).as_str().into(),
+                passive,
+                no_args(),
+            )
             .await
             .ok()
             .map(|q| q.message_count());
-        let _ = channel.close(200, "done").await;
+        let _ = channel.close(200, "done".into()).await;
         Ok(depth)
     }
 
@@ -127,7 +131,10 @@ impl RabbitBus {
                 passive: true,
                 ..QueueDeclareOptions::default()
             };
-            match ch.queue_declare(queue, passive, no_args()).await {
+            match ch
+                .queue_declare(queue.as_str().into(), passive, no_args())
+                .await
+            {
                 Ok(q) => {
                     total += u64::from(q.message_count());
                     channel = Some(ch);
@@ -142,7 +149,7 @@ impl RabbitBus {
             }
         }
         if let Some(ch) = channel {
-            let _ = ch.close(200, "done").await;
+            let _ = ch.close(200, "done".into()).await;
         }
         Ok(Some(total))
     }
@@ -161,7 +168,7 @@ impl RabbitBus {
         topology::delete_group(&channel, self.config(), group)
             .await
             .map_err(unavailable)?;
-        let _ = channel.close(200, "done").await;
+        let _ = channel.close(200, "done".into()).await;
         Ok(())
     }
 
@@ -179,7 +186,7 @@ impl RabbitBus {
         topology::delete_exchanges(&channel, self.config())
             .await
             .map_err(unavailable)?;
-        let _ = channel.close(200, "done").await;
+        let _ = channel.close(200, "done".into()).await;
         Ok(())
     }
 
@@ -200,8 +207,8 @@ impl RabbitBus {
                 .iter()
                 .map(|m| {
                     live.publisher.basic_publish(
-                        m.exchange,
-                        m.routing_key,
+                        m.exchange.into(),
+                        m.routing_key.into(),
                         BasicPublishOptions::default(),
                         m.payload,
                         m.properties.clone(),
@@ -313,7 +320,7 @@ impl MessageBus for RabbitBus {
         topology::declare_group(&channel, self.config(), &spec)
             .await
             .map_err(unavailable)?;
-        let _ = channel.close(200, "declared").await;
+        let _ = channel.close(200, "declared".into()).await;
         Ok(Box::new(RabbitSubscription::new(self.clone(), spec)))
     }
 
@@ -341,5 +348,5 @@ impl MessageBus for RabbitBus {
 /// Whether the broker refused an operation because the queue does not exist.
 fn not_found(e: &lapin::Error) -> bool {
     use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
-    matches!(e, lapin::Error::ProtocolError(p) if *p.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if *p.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
 }

@@ -48,7 +48,7 @@ impl Live {
     /// Closes both connections, waiting at most `within` for each.
     async fn close(&self, within: Duration, reason: &str) {
         for c in [&self.connection, &self.consumers] {
-            let _ = tokio::time::timeout(within, c.close(200, reason)).await;
+            let _ = tokio::time::timeout(within, c.close(200, reason.into())).await;
         }
     }
 
@@ -189,7 +189,9 @@ impl Supervisor {
         let consumers = match self.open("consume").await {
             Ok(c) => c,
             Err(e) => {
-                let _ = connection.close(200, "consumer connection failed").await;
+                let _ = connection
+                    .close(200, "consumer connection failed".into())
+                    .await;
                 return Err(e);
             }
         };

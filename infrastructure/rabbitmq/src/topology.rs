@@ -36,7 +36,7 @@ pub(crate) async fn declare_exchanges(
 ) -> Result<(), lapin::Error> {
     channel
         .exchange_declare(
-            &config.exchange,
+            config.exchange.as_str().into(),
             ExchangeKind::Topic,
             durable_exchange(),
             no_args(),
@@ -44,7 +44,7 @@ pub(crate) async fn declare_exchanges(
         .await?;
     channel
         .exchange_declare(
-            &config.dead_letter_exchange(),
+            config.dead_letter_exchange().as_str().into(),
             ExchangeKind::Direct,
             durable_exchange(),
             no_args(),
@@ -66,13 +66,15 @@ pub(crate) async fn declare_group(
     let mut args = FieldTable::default();
     args.insert("x-dead-letter-exchange".into(), text(&dlx));
     args.insert("x-dead-letter-routing-key".into(), text(&queue));
-    channel.queue_declare(&queue, durable_queue(), args).await?;
+    channel
+        .queue_declare(queue.as_str().into(), durable_queue(), args)
+        .await?;
     for pattern in &spec.topics {
         channel
             .queue_bind(
-                &queue,
-                &config.exchange,
-                pattern,
+                queue.as_str().into(),
+                config.exchange.as_str().into(),
+                pattern.as_str().into(),
                 QueueBindOptions::default(),
                 no_args(),
             )
@@ -88,7 +90,7 @@ pub(crate) async fn declare_group(
         args.insert("x-dead-letter-routing-key".into(), text(&queue));
         channel
             .queue_declare(
-                &config.retry_queue(&spec.group, *delay),
+                config.retry_queue(&spec.group, *delay).as_str().into(),
                 durable_queue(),
                 args,
             )
@@ -97,10 +99,16 @@ pub(crate) async fn declare_group(
 
     let dlq = config.dead_letter_queue(&spec.group);
     channel
-        .queue_declare(&dlq, durable_queue(), no_args())
+        .queue_declare(dlq.as_str().into(), durable_queue(), no_args())
         .await?;
     channel
-        .queue_bind(&dlq, &dlx, &queue, QueueBindOptions::default(), no_args())
+        .queue_bind(
+            dlq.as_str().into(),
+            dlx.as_str().into(),
+            queue.as_str().into(),
+            QueueBindOptions::default(),
+            no_args(),
+        )
         .await?;
     Ok(())
 }
@@ -120,7 +128,7 @@ pub(crate) async fn delete_group(
     );
     for q in queues {
         channel
-            .queue_delete(&q, QueueDeleteOptions::default())
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
             .await?;
     }
     Ok(())
@@ -133,7 +141,7 @@ pub(crate) async fn delete_exchanges(
 ) -> Result<(), lapin::Error> {
     for e in [config.exchange.clone(), config.dead_letter_exchange()] {
         channel
-            .exchange_delete(&e, ExchangeDeleteOptions::default())
+            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
             .await?;
     }
     Ok(())

@@ -68,7 +68,7 @@ impl Shape {
             .is_some_and(|reqs| reqs.iter().any(|r| r != &Default::default()));
         let params = op.parameters.as_ref().is_some_and(|ps| {
             ps.iter()
-                .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path))
+                .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path)))
         });
         Self {
             secured,
@@ -141,6 +141,7 @@ impl Shape {
 
 fn add_errors(op: &mut Operation, writes: bool) {
     for p in op.parameters.iter_mut().flatten() {
+        let RefOr::T(p) = p else { continue };
         if matches!(p.parameter_in, ParameterIn::Query) {
             if let Some(schema) = p.schema.as_mut() {
                 present(schema);
@@ -210,7 +211,7 @@ fn problem(status: u16, description: &str) -> Response {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
-                .schema(seconds)
+                .schema(Some(seconds))
                 .description(Some("whole seconds to wait before retrying"))
                 .build(),
         );
@@ -283,6 +284,7 @@ mod tests {
                 .flatten()
             {
                 for p in op.parameters.iter().flatten() {
+                    let RefOr::T(p) = p else { continue };
                     if !matches!(p.parameter_in, ParameterIn::Query) {
                         continue;
                     }

@@ -97,7 +97,12 @@ impl RabbitSubscription {
                 .await?;
             topology::declare_group(&channel, self.bus.config(), &self.spec).await?;
             let consumer = channel
-                .basic_consume(&self.queue, "", BasicConsumeOptions::default(), no_args())
+                .basic_consume(
+                    self.queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    no_args(),
+                )
                 .await?;
             Ok::<_, lapin::Error>((channel, consumer))
         }
@@ -329,7 +334,10 @@ impl Drop for RabbitSubscription {
                         .basic_ack(tag, BasicAckOptions { multiple: true })
                         .await;
                 }
-                let _ = active.channel.close(200, "subscription dropped").await;
+                let _ = active
+                    .channel
+                    .close(200, "subscription dropped".into())
+                    .await;
             });
         }
     }

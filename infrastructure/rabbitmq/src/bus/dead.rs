@@ -7,11 +7,11 @@
 //! those, and hands the rest back.
 
 use lapin::Channel;
+use lapin::Confirmation;
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
 };
-use lapin::publisher_confirm::Confirmation;
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::{BusError, DeadLetter};
 
@@ -37,7 +37,7 @@ async fn open(bus: &RabbitBus, dlq: &str) -> Result<Option<Channel>, BusError> {
     };
     // A passive declare fails (and closes the channel) when the queue is missing.
     if channel
-        .queue_declare(dlq, passive, no_args())
+        .queue_declare(dlq.into(), passive, no_args())
         .await
         .is_err()
     {
@@ -60,7 +60,7 @@ async fn give_back(channel: &Channel, last_tag: Option<u64>) {
             .await;
     }
     // Closing the channel also requeues anything still unacknowledged.
-    let _ = channel.close(200, "done").await;
+    let _ = channel.close(200, "done".into()).await;
 }
 
 pub(crate) async fn list(
@@ -77,7 +77,7 @@ pub(crate) async fn list(
     let result = async {
         while out.len() < limit {
             let Some(got) = channel
-                .basic_get(&dlq, BasicGetOptions { no_ack: false })
+                .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: false })
                 .await
                 .map_err(unavailable)?
             else {
@@ -121,7 +121,7 @@ pub(crate) async fn replay(
                 break;
             }
             let Some(got) = channel
-                .basic_get(&dlq, BasicGetOptions { no_ack: false })
+                .basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: false })
                 .await
                 .map_err(unavailable)?
             else {
@@ -137,8 +137,8 @@ pub(crate) async fn replay(
             }
             let confirm = channel
                 .basic_publish(
-                    "",
-                    &queue,
+                    "".into(),
+                    queue.as_str().into(),
                     BasicPublishOptions::default(),
                     &decoded.message.payload,
                     codec::properties(&decoded.message, 1),
@@ -166,7 +166,7 @@ pub(crate) async fn replay(
     }
     .await;
     // Closing the channel requeues what was not replayed.
-    let _ = channel.close(200, "done").await;
+    let _ = channel.close(200, "done".into()).await;
     if let Ok(n) = result {
         metrics::counter!("ordermon_bus_replayed_total", "bus" => "rabbitmq").increment(n as u64);
     }
