@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordermon_domain::ports::MessageBus;
+#[cfg(feature = "kafka")]
 use ordermon_kafka::{KafkaBus, KafkaConfig};
 use ordermon_memory::bus::{MemoryBus, MemoryBusConfig};
 use ordermon_rabbitmq::{RabbitBus, RabbitConfig};
@@ -96,6 +97,7 @@ enum Concrete {
     Memory,
     Rabbit(RabbitBus),
     Redis(Box<RedisBus>),
+    #[cfg(feature = "kafka")]
     Kafka(KafkaBus),
 }
 
@@ -194,6 +196,15 @@ pub async fn provision_bus(kind: BusKind, options: BusOptions) -> Option<TestBus
                 Err(_) => return unreachable(kind, &url, &"timed out"),
             }
         }
+        #[cfg(not(feature = "kafka"))]
+        BusKind::Kafka => {
+            return unreachable(
+                kind,
+                &kafka_brokers(),
+                &"this build leaves Kafka out (the ordermon-tests feature `kafka`)",
+            );
+        }
+        #[cfg(feature = "kafka")]
         BusKind::Kafka => {
             let brokers = kafka_brokers();
             let mut config = KafkaConfig::new(&brokers);
@@ -270,6 +281,7 @@ impl TestBus {
                 let ports = own_local_ports(6379);
                 kill_redis_clients(&ports).await
             }
+            #[cfg(feature = "kafka")]
             Concrete::Kafka(_) => {
                 let ports = own_local_ports(9092);
                 tokio::task::spawn_blocking(move || destroy_sockets(9092, &ports))
@@ -351,6 +363,7 @@ async fn kill_redis_clients(ports: &[u16]) -> usize {
     killed
 }
 
+#[cfg(feature = "kafka")]
 fn destroy_sockets(remote_port: u16, ports: &[u16]) -> usize {
     let mut destroyed = 0;
     for port in ports {
@@ -400,6 +413,7 @@ impl Drop for TestBus {
                                 .delete(&refs)
                                 .await
                         }
+                        #[cfg(feature = "kafka")]
                         Concrete::Kafka(b) => b.delete_topics(&refs).await,
                     }
                 };
