@@ -123,7 +123,7 @@ fn world() -> (
                         venue_order_id: None,
                     }),
                 ));
-                if k % 2 == 0 {
+                if k.is_multiple_of(2) {
                     let fill = Fill {
                         trade_id: TradeId::new(format!("t{k}")).unwrap(),
                         order_id: id,

@@ -267,7 +267,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
             let i = n % ids.len();
             n = n.wrapping_add(7919);
             // A deterministic zig-zag walk so mean reversion trades sometimes.
-            let step = if (sent / 3) % 2 == 0 {
+            let step = if (sent / 3).is_multiple_of(2) {
                 d("0.05")
             } else {
                 d("-0.05")

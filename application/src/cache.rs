@@ -209,10 +209,10 @@ impl ReadCache {
                 metrics::counter!("ordermon_cache_loads_total", "namespace" => ns).increment(1);
                 metrics::histogram!("ordermon_cache_load_seconds", "namespace" => ns)
                     .record(took.as_secs_f64());
-                if let Ok(value) = &loaded {
-                    if took <= self.settings.max_fill_age {
-                        self.fill(backend, &key, token, value.as_ref()).await;
-                    }
+                if let Ok(value) = &loaded
+                    && took <= self.settings.max_fill_age
+                {
+                    self.fill(backend, &key, token, value.as_ref()).await;
                 }
                 loaded.map(|v| v.map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>))
             })

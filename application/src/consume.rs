@@ -380,12 +380,12 @@ impl Consumer {
         }
         match self.handler.handle(&event).await {
             Ok(()) => {
-                if let Some(p) = &self.processed {
-                    if let Err(e) = p.insert(&self.config.group, id).await {
-                        // The effect happened; a redelivery after a restart
-                        // could repeat it, so say so.
-                        tracing::warn!(group = %self.config.group, %id, error = %e, "could not record processed event");
-                    }
+                if let Some(p) = &self.processed
+                    && let Err(e) = p.insert(&self.config.group, id).await
+                {
+                    // The effect happened; a redelivery after a restart
+                    // could repeat it, so say so.
+                    tracing::warn!(group = %self.config.group, %id, error = %e, "could not record processed event");
                 }
                 self.recent.insert(id);
                 self.settle(sub.ack(delivery).await, "");

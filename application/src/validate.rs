@@ -25,10 +25,10 @@ pub fn check_new_order(new: &NewOrder, instrument: &Instrument) -> Result<(), Ap
             errors.push(FieldError::new("quantity", e));
         }
     }
-    if let Some(p) = new.trigger_price {
-        if let Err(e) = instrument.check_price(p) {
-            errors.push(FieldError::new("trigger_price", e));
-        }
+    if let Some(p) = new.trigger_price
+        && let Err(e) = instrument.check_price(p)
+    {
+        errors.push(FieldError::new("trigger_price", e));
     }
     if errors.is_empty() {
         Ok(())

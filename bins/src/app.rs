@@ -706,10 +706,10 @@ impl App {
             }
         };
         signalled.cancel();
-        if let Some(task) = metrics {
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                tracing::warn!("a metrics scrape still running at the deadline; closing");
-            }
+        if let Some(task) = metrics
+            && tokio::time::timeout_at(deadline, task).await.is_err()
+        {
+            tracing::warn!("a metrics scrape still running at the deadline; closing");
         }
         let stopped = self.shutdown_until(deadline).await;
         served.and(stopped)

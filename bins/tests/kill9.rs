@@ -93,11 +93,10 @@ async fn kill_during_submissions(backend: Backend) {
                     "side": "buy", "type": "limit", "quantity": "1", "price": "1.00", "time_in_force": "gtc"});
                 match http.post(format!("{base}/api/v1/orders")).bearer_auth(&alice).json(&body).send().await {
                     Ok(r) if r.status().is_success() => {
-                        if let Ok(v) = r.json::<Value>().await {
-                            if let Some(id) = v["id"].as_str() {
+                        if let Ok(v) = r.json::<Value>().await
+                            && let Some(id) = v["id"].as_str() {
                                 answered.lock().push(id.to_owned());
                             }
-                        }
                     }
                     Ok(_) => {}
                     Err(_) => break,
@@ -158,10 +157,10 @@ async fn kill_during_submissions(backend: Backend) {
         for item in &items {
             after = after.max(item["position"].as_i64().unwrap());
             let event: DomainEvent = serde_json::from_value(item["event"].clone()).unwrap();
-            if let EventPayload::Account(a) = event.payload {
-                if event.aggregate_id == "alice" {
-                    events.push(a);
-                }
+            if let EventPayload::Account(a) = event.payload
+                && event.aggregate_id == "alice"
+            {
+                events.push(a);
             }
         }
     }

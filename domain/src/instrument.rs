@@ -106,10 +106,10 @@ impl Instrument {
         if self.multiplier <= Decimal::ZERO {
             return Err(InstrumentError::NotPositive("multiplier"));
         }
-        if let Some(max) = self.max_quantity {
-            if self.min_quantity > max {
-                return Err(InstrumentError::MinAboveMax);
-            }
+        if let Some(max) = self.max_quantity
+            && self.min_quantity > max
+        {
+            return Err(InstrumentError::MinAboveMax);
         }
         Ok(())
     }
@@ -146,13 +146,13 @@ impl Instrument {
                 min: self.min_quantity.get().max(lot),
             });
         }
-        if let Some(max) = self.max_quantity {
-            if q > max.get() {
-                return Err(ShapeError::AboveMaxQuantity {
-                    quantity: q,
-                    max: max.get(),
-                });
-            }
+        if let Some(max) = self.max_quantity
+            && q > max.get()
+        {
+            return Err(ShapeError::AboveMaxQuantity {
+                quantity: q,
+                max: max.get(),
+            });
         }
         Ok(())
     }

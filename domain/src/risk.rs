@@ -137,35 +137,37 @@ pub fn check_order(ctx: &RiskContext<'_>) -> Result<ReservationRequest, DeniedRe
     if ctx.trading_state == TradingState::Halted {
         return Err(DeniedReason::TradingHalted);
     }
-    if let Some(max) = limits.max_orders_per_second {
-        if ctx.orders_last_second >= max {
-            return Err(DeniedReason::RateLimited);
-        }
+    if let Some(max) = limits.max_orders_per_second
+        && ctx.orders_last_second >= max
+    {
+        return Err(DeniedReason::RateLimited);
     }
     if (ctx.trading_state == TradingState::Reducing || o.reduce_only) && !reduces {
         return Err(DeniedReason::ReduceOnly);
     }
-    if let Some(max) = limits.max_open_orders {
-        if ctx.open_orders >= max {
-            return Err(DeniedReason::MaxOpenOrders);
-        }
+    if let Some(max) = limits.max_open_orders
+        && ctx.open_orders >= max
+    {
+        return Err(DeniedReason::MaxOpenOrders);
     }
     let px = reservation_price(o, ctx.params, ctx.last_price)?;
     let notional = order_notional(o, px, ctx.instrument)?;
-    if let Some(max) = limits.max_order_notional {
-        if notional > max {
-            return Err(DeniedReason::MaxOrderNotional);
-        }
+    if let Some(max) = limits.max_order_notional
+        && notional > max
+    {
+        return Err(DeniedReason::MaxOrderNotional);
     }
-    if let Some(max) = limits.max_position {
-        if after.abs() > max && after.abs() > pos_qty.abs() {
-            return Err(DeniedReason::MaxPosition);
-        }
+    if let Some(max) = limits.max_position
+        && after.abs() > max
+        && after.abs() > pos_qty.abs()
+    {
+        return Err(DeniedReason::MaxPosition);
     }
-    if let Some(max) = limits.max_daily_loss {
-        if ctx.daily_pnl <= -max && !reduces {
-            return Err(DeniedReason::MaxDailyLoss);
-        }
+    if let Some(max) = limits.max_daily_loss
+        && ctx.daily_pnl <= -max
+        && !reduces
+    {
+        return Err(DeniedReason::MaxDailyLoss);
     }
 
     let request = reservation_for(

@@ -117,10 +117,10 @@ fn buffered<'de, T: Mirror<'de>>(
     // A unit variant is the bare name in the external form; it ignores keys
     // it does not have, as serde does.
     let unit = || T::external(Value::String(tag.clone()));
-    if rest.is_empty() {
-        if let Ok(v) = unit() {
-            return Ok(v);
-        }
+    if rest.is_empty()
+        && let Ok(v) = unit()
+    {
+        return Ok(v);
     }
     let mut external = serde_json::Map::new();
     external.insert(tag.clone(), Value::Object(rest));

@@ -306,7 +306,11 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
                 every.tick().await;
                 n += 1;
                 let user = &ids[(n * 7919) % ids.len()];
-                let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+                let side = if n.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
                 let Ok(out) = engine
                     .orders
                     .submit(order(user, format!("bg-{n}"), side, "100.00"))
@@ -326,7 +330,7 @@ async fn phase(users: usize, triggers: usize, backend: Backend, alerting: bool) 
                     },
                 )
                 .await;
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     let fill = ExecutionReportKind::Fill {
                         trade_id: TradeId::new(format!("t-{n}")).unwrap(),
                         quantity: Quantity::new(d("1")).unwrap(),

@@ -117,7 +117,11 @@ fn generate(dir: &Path, fills: usize, users: usize) {
     let mut o = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv")).unwrap());
     writeln!(o, "user_id,client_order_id,instrument_id,side,type,quantity,price,time_in_force,status,created_at").unwrap();
     for i in 0..orders {
-        let side = if (i / users) % 2 == 0 { "buy" } else { "sell" };
+        let side = if (i / users).is_multiple_of(2) {
+            "buy"
+        } else {
+            "sell"
+        };
         writeln!(
             o,
             "u{},o{i},ACME.SIM,{side},limit,50,100.00,gtc,filled,{}",

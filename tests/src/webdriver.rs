@@ -78,10 +78,10 @@ impl Browser {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "chromedriver did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;

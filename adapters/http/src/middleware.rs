@@ -55,12 +55,10 @@ pub async fn throttle_addresses(
     if let Some(peer) = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        && request.uri().path().starts_with("/api/")
+        && let Err(t) = limits.check_address(peer.0.ip())
     {
-        if request.uri().path().starts_with("/api/") {
-            if let Err(t) = limits.check_address(peer.0.ip()) {
-                return ApiError::throttled(t.retry_after).into_response();
-            }
-        }
+        return ApiError::throttled(t.retry_after).into_response();
     }
     next.run(request).await
 }

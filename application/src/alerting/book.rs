@@ -139,12 +139,12 @@ impl AlertBook {
     fn remove(&mut self, fp: Fingerprint) -> Option<Entry> {
         let e = self.active.remove(&fp)?;
         self.by_id.remove(&e.alert.id);
-        if let Subject::User(u) = &e.subject {
-            if let Some(n) = self.users.get_mut(u) {
-                *n -= 1;
-                if *n == 0 {
-                    self.users.remove(u);
-                }
+        if let Subject::User(u) = &e.subject
+            && let Some(n) = self.users.get_mut(u)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.users.remove(u);
             }
         }
         if let Some(set) = self.by_subject.get_mut(&e.subject) {
@@ -219,11 +219,11 @@ impl AlertBook {
             })
             .unwrap_or_default();
         for fp in gone {
-            if let Some(mut e) = self.remove(fp) {
-                if e.alert.resolve(now, None) {
-                    touch(&mut self.pending, &mut e.alert);
-                    out.push(e.alert);
-                }
+            if let Some(mut e) = self.remove(fp)
+                && e.alert.resolve(now, None)
+            {
+                touch(&mut self.pending, &mut e.alert);
+                out.push(e.alert);
             }
         }
         // A suppressed condition that cleared may fire again later.
@@ -244,11 +244,11 @@ impl AlertBook {
             .map(|(fp, _)| *fp)
             .collect();
         for fp in due {
-            if let Some(e) = self.active.get_mut(&fp) {
-                if e.alert.promote(e.for_duration, now) {
-                    touch(&mut self.pending, &mut e.alert);
-                    out.push(e.alert.clone());
-                }
+            if let Some(e) = self.active.get_mut(&fp)
+                && e.alert.promote(e.for_duration, now)
+            {
+                touch(&mut self.pending, &mut e.alert);
+                out.push(e.alert.clone());
             }
         }
         out
@@ -390,10 +390,10 @@ impl AlertBook {
         if let Some((stored, a)) = self.pending.get_mut(&id) {
             *stored = actual;
             a.version = actual + 1;
-            if let Some(fp) = self.by_id.get(&id) {
-                if let Some(e) = self.active.get_mut(fp) {
-                    e.alert.version = actual + 1;
-                }
+            if let Some(fp) = self.by_id.get(&id)
+                && let Some(e) = self.active.get_mut(fp)
+            {
+                e.alert.version = actual + 1;
             }
         }
     }

@@ -314,13 +314,13 @@ impl<R> AlertingConfig<R> {
                     .map_err(|e| invalid(format!("inhibit_rules[{i}].equal"), e.to_string()))?;
             }
         }
-        if let Some(r) = &self.escalation.receiver {
-            if !names.contains(&r.as_str()) {
-                return Err(invalid(
-                    "escalation.receiver",
-                    format!("unknown receiver `{r}`"),
-                ));
-            }
+        if let Some(r) = &self.escalation.receiver
+            && !names.contains(&r.as_str())
+        {
+            return Err(invalid(
+                "escalation.receiver",
+                format!("unknown receiver `{r}`"),
+            ));
         }
         if self.escalation.after.is_zero() {
             return Err(invalid("escalation.after", "must be positive"));

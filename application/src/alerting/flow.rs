@@ -330,7 +330,7 @@ mod tests {
         let mut x: u64 = 7;
         for i in 0..400 {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 continue;
             }
             let at = t + Duration::milliseconds(i * 2_750);

@@ -284,11 +284,11 @@ fn order_event(u: &mut UserSeries, id: OrderId, ev: &OrderEvent, at: DateTime<Ut
             }
         }
         OrderEvent::Triggered | OrderEvent::PendingUpdate | OrderEvent::ModifyRejected { .. } => {
-            if let Some(o) = u.open.get_mut(&id) {
-                if o.waiting == Waiting::Ack {
-                    o.waiting = Waiting::Working;
-                    o.since = at;
-                }
+            if let Some(o) = u.open.get_mut(&id)
+                && o.waiting == Waiting::Ack
+            {
+                o.waiting = Waiting::Working;
+                o.since = at;
             }
         }
         OrderEvent::Updated { quantity, .. } => {

@@ -129,17 +129,17 @@ impl RouteTree {
 
 fn build(c: &RouteConfig, parent: &Route, id: String, receivers: &[&str]) -> Result<Node, String> {
     let err = |m: String| format!("alerting.route {id}: {m}");
-    if let Some(r) = &c.receiver {
-        if !receivers.contains(&r.as_str()) {
-            return Err(err(format!(
-                "unknown receiver `{r}` (configured: {})",
-                if receivers.is_empty() {
-                    "none".to_owned()
-                } else {
-                    receivers.join(", ")
-                }
-            )));
-        }
+    if let Some(r) = &c.receiver
+        && !receivers.contains(&r.as_str())
+    {
+        return Err(err(format!(
+            "unknown receiver `{r}` (configured: {})",
+            if receivers.is_empty() {
+                "none".to_owned()
+            } else {
+                receivers.join(", ")
+            }
+        )));
     }
     let group_by = match &c.group_by {
         None => parent.group_by.clone(),

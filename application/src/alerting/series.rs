@@ -207,10 +207,12 @@ impl UserSeries {
             .filter(|o| matches!(o.waiting, Waiting::Ack | Waiting::Cancel))
             .map(|o| (o.waiting, o.instrument.venue(), o.since));
         let filed = self.waiting_at.get(&id);
-        if let (Some((w, v, t)), Some((fw, fv, ft))) = (now, filed) {
-            if w == *fw && v == fv && t == *ft {
-                return;
-            }
+        if let (Some((w, v, t)), Some((fw, fv, ft))) = (now, filed)
+            && w == *fw
+            && v == fv
+            && t == *ft
+        {
+            return;
         }
         let now = now.map(|(w, v, t)| (w, v.to_owned(), t));
         if let Some((w, v, t)) = self.waiting_at.remove(&id) {
@@ -282,10 +284,10 @@ impl UserSeries {
         let (currency, cash) = self.cash.iter().next()?;
         let mut equity = *cash;
         for (id, h) in &self.positions {
-            if let Some((c, v)) = value(id, h) {
-                if &c == currency {
-                    equity = equity.checked_add(v)?;
-                }
+            if let Some((c, v)) = value(id, h)
+                && &c == currency
+            {
+                equity = equity.checked_add(v)?;
             }
         }
         Some(equity)

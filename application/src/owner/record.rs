@@ -14,12 +14,12 @@ use super::Owner;
 
 impl Owner {
     pub(super) fn touch_order(&mut self, id: OrderId) {
-        if let Some(order) = self.state.orders.get_mut(&id) {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.cycle.orders.entry(id) {
-                e.insert(order.version);
-                order.version += 1;
-                self.cycle.order_seq.push(id);
-            }
+        if let Some(order) = self.state.orders.get_mut(&id)
+            && let std::collections::hash_map::Entry::Vacant(e) = self.cycle.orders.entry(id)
+        {
+            e.insert(order.version);
+            order.version += 1;
+            self.cycle.order_seq.push(id);
         }
     }
 
@@ -38,11 +38,11 @@ impl Owner {
     }
 
     fn touch_position(&mut self, instrument: &InstrumentId) {
-        if let Some(p) = self.state.positions.get_mut(instrument) {
-            if !self.cycle.positions.contains_key(instrument) {
-                self.cycle.positions.insert(instrument.clone(), p.version);
-                p.version += 1;
-            }
+        if let Some(p) = self.state.positions.get_mut(instrument)
+            && !self.cycle.positions.contains_key(instrument)
+        {
+            self.cycle.positions.insert(instrument.clone(), p.version);
+            p.version += 1;
         }
     }
 

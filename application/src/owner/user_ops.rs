@@ -70,36 +70,36 @@ impl Owner {
         let now = self.now();
         let reason = patch.reason.clone().unwrap_or_default();
         let mut changed = false;
-        if let Some(status) = patch.status {
-            if status != self.state.user.status {
-                self.state.user.status = status;
-                self.user_event(UserEvent::StatusChanged { status });
-                changed = true;
-            }
+        if let Some(status) = patch.status
+            && status != self.state.user.status
+        {
+            self.state.user.status = status;
+            self.user_event(UserEvent::StatusChanged { status });
+            changed = true;
         }
-        if let Some(limits) = patch.limits {
-            if limits != self.state.user.limits {
-                self.state.user.limits = limits.clone();
-                self.user_event(UserEvent::LimitsChanged { limits });
-                changed = true;
-            }
+        if let Some(limits) = patch.limits
+            && limits != self.state.user.limits
+        {
+            self.state.user.limits = limits.clone();
+            self.user_event(UserEvent::LimitsChanged { limits });
+            changed = true;
         }
-        if let Some(state) = patch.trading_state {
-            if state != self.state.user.trading_state {
-                self.state.user.trading_state = state;
-                self.user_event(UserEvent::TradingStateChanged {
-                    state,
-                    reason: reason.clone(),
-                });
-                changed = true;
-            }
+        if let Some(state) = patch.trading_state
+            && state != self.state.user.trading_state
+        {
+            self.state.user.trading_state = state;
+            self.user_event(UserEvent::TradingStateChanged {
+                state,
+                reason: reason.clone(),
+            });
+            changed = true;
         }
-        if let Some(role) = patch.role {
-            if role != self.state.user.role {
-                self.state.user.role = role;
-                self.user_event(UserEvent::RoleChanged { role });
-                changed = true;
-            }
+        if let Some(role) = patch.role
+            && role != self.state.user.role
+        {
+            self.state.user.role = role;
+            self.user_event(UserEvent::RoleChanged { role });
+            changed = true;
         }
         if patch.revoke_tokens {
             self.state.user.tokens_valid_after = Some(now);

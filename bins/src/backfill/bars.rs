@@ -328,13 +328,12 @@ pub(crate) async fn run(config: &Config, args: &BarsArgs) -> anyhow::Result<Exit
     let last_line = std::sync::Mutex::new(Instant::now());
     let progress = |n: u64| {
         bar.set_position(n);
-        if plain {
-            if let Ok(mut at) = last_line.lock() {
-                if at.elapsed() >= Duration::from_secs(5) {
-                    eprintln!("bars: {n} stored");
-                    *at = Instant::now();
-                }
-            }
+        if plain
+            && let Ok(mut at) = last_line.lock()
+            && at.elapsed() >= Duration::from_secs(5)
+        {
+            eprintln!("bars: {n} stored");
+            *at = Instant::now();
         }
     };
     let outcome = download(

@@ -522,13 +522,13 @@ impl Config {
                 return Err(ConfigError::invalid(key, "must be at least 1"));
             }
         }
-        if let Some(secret) = &self.auth.jwt_secret {
-            if secrecy::ExposeSecret::expose_secret(secret).len() < 16 {
-                return Err(ConfigError::invalid(
-                    "auth.jwt_secret",
-                    "must be at least 16 characters",
-                ));
-            }
+        if let Some(secret) = &self.auth.jwt_secret
+            && secrecy::ExposeSecret::expose_secret(secret).len() < 16
+        {
+            return Err(ConfigError::invalid(
+                "auth.jwt_secret",
+                "must be at least 16 characters",
+            ));
         }
         self.engine.validate()?;
         self.feed

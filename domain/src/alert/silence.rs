@@ -170,10 +170,10 @@ impl Silence {
         if self.state(now) != SilenceState::Active {
             return false;
         }
-        if let Some(tenant) = &self.user_id {
-            if user != Some(tenant) {
-                return false;
-            }
+        if let Some(tenant) = &self.user_id
+            && user != Some(tenant)
+        {
+            return false;
         }
         all_match(&self.matchers, labels)
     }

@@ -409,13 +409,13 @@ impl Order {
                 "this order type has no trigger_price",
             ));
         }
-        if let Some(q) = quantity {
-            if q <= self.filled_qty || q.is_zero() {
-                return Err(OrderError::QuantityBelowFilled {
-                    new: q.get(),
-                    filled: self.filled_qty.get(),
-                });
-            }
+        if let Some(q) = quantity
+            && (q <= self.filled_qty || q.is_zero())
+        {
+            return Err(OrderError::QuantityBelowFilled {
+                new: q.get(),
+                filled: self.filled_qty.get(),
+            });
         }
         Ok(())
     }

@@ -200,14 +200,14 @@ impl MessageBus for MemoryBus {
     }
 
     async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError> {
-        if let Some(max) = self.inner.config.max_payload_bytes {
-            if let Some(m) = messages.iter().find(|m| m.payload.len() > max) {
-                return Err(BusError::Rejected(format!(
-                    "message {} has {} bytes; at most {max}",
-                    m.id,
-                    m.payload.len()
-                )));
-            }
+        if let Some(max) = self.inner.config.max_payload_bytes
+            && let Some(m) = messages.iter().find(|m| m.payload.len() > max)
+        {
+            return Err(BusError::Rejected(format!(
+                "message {} has {} bytes; at most {max}",
+                m.id,
+                m.payload.len()
+            )));
         }
         let mut wake = Vec::new();
         {

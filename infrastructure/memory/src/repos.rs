@@ -283,12 +283,12 @@ impl Outbox for MemoryStore {
         Ok(self.with(|t| {
             let mut marked = 0;
             for id in ids {
-                if let Some((_, sent)) = t.outbox.get_mut(id) {
-                    if sent.is_none() {
-                        *sent = Some(now);
-                        t.outbox_pending.remove(id);
-                        marked += 1;
-                    }
+                if let Some((_, sent)) = t.outbox.get_mut(id)
+                    && sent.is_none()
+                {
+                    *sent = Some(now);
+                    t.outbox_pending.remove(id);
+                    marked += 1;
                 }
             }
             marked

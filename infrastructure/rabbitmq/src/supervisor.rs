@@ -149,10 +149,10 @@ impl Supervisor {
     /// the next caller reconnects (used when an operation on it failed).
     pub(crate) async fn invalidate(&self, generation: u64) {
         let mut guard = self.live.lock().await;
-        if guard.as_ref().is_some_and(|l| l.generation == generation) {
-            if let Some(old) = guard.take() {
-                old.close(Duration::from_secs(1), "reconnecting").await;
-            }
+        if guard.as_ref().is_some_and(|l| l.generation == generation)
+            && let Some(old) = guard.take()
+        {
+            old.close(Duration::from_secs(1), "reconnecting").await;
         }
     }
 

@@ -185,10 +185,11 @@ async fn insert_many(
     rows: Vec<Vec<Val>>,
     ignore: bool,
 ) -> Result<u64, sqlx::Error> {
-    if !ignore && rows.len() >= COPY_ROWS {
-        if let Some(copied) = c.copy_in(table, columns, &rows).await {
-            return copied;
-        }
+    if !ignore
+        && rows.len() >= COPY_ROWS
+        && let Some(copied) = c.copy_in(table, columns, &rows).await
+    {
+        return copied;
     }
     let per = (MAX_PARAMS / columns.len().max(1)).clamp(1, MAX_ROWS);
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
@@ -486,10 +487,10 @@ async fn write_row(c: &mut Conn<'_>, r: &RowWrite) -> Result<(), Failure> {
                 Err(e) => return Err(e.into()),
             };
             if !inserted {
-                if r.mode != Mode::InsertOnly {
-                    if let Some(v) = stored_version(c, r).await? {
-                        return Err(conflict(r, 0, Some(v)));
-                    }
+                if r.mode != Mode::InsertOnly
+                    && let Some(v) = stored_version(c, r).await?
+                {
+                    return Err(conflict(r, 0, Some(v)));
                 }
                 return Err(duplicate(r));
             }

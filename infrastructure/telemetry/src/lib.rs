@@ -140,10 +140,10 @@ impl Telemetry {
     /// `timeout`); call once, at the end of the process. Blocks: call it
     /// off the async workers (`spawn_blocking`).
     pub fn shutdown(&self, timeout: std::time::Duration) {
-        if let Some(provider) = &self.traces {
-            if let Err(e) = provider.shutdown_with_timeout(timeout) {
-                tracing::warn!(error = %e, "trace export did not shut down cleanly");
-            }
+        if let Some(provider) = &self.traces
+            && let Err(e) = provider.shutdown_with_timeout(timeout)
+        {
+            tracing::warn!(error = %e, "trace export did not shut down cleanly");
         }
     }
 }

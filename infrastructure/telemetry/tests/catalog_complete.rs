@@ -434,29 +434,28 @@ fn scan(file: &Path, src: &str) -> FileScan {
             }
             if let (Some(Tok::Ident(m)), Some(Tok::Ident(name)), Some(Tok::Punct(';'))) =
                 (at(k), at(k + 1), at(k + 2))
+                && m == "mod"
             {
-                if m == "mod" {
-                    out.test_modules.push(name.clone());
-                }
+                out.test_modules.push(name.clone());
             }
             i = item_end(&toks, item);
             continue;
         }
-        if let Tok::Ident(word) = &toks[i].tok {
-            if let Some(kind) = macro_kind(word) {
-                if at(i + 1) == Some(&Tok::Punct('!')) && at(i + 2) == Some(&Tok::Punct('(')) {
-                    let j = macro_name_arg(&toks, i + 3);
-                    if let Some(Tok::Str(text)) = at(j) {
-                        if is_metric_name(text) {
-                            out.literal_uses.push((text.clone(), kind, site(j)));
-                        }
-                    } else if let Some(id) = path_arg(&toks, j) {
-                        out.const_uses.push((id, kind, site(j)));
-                    }
-                    i = j;
-                    continue;
+        if let Tok::Ident(word) = &toks[i].tok
+            && let Some(kind) = macro_kind(word)
+            && at(i + 1) == Some(&Tok::Punct('!'))
+            && at(i + 2) == Some(&Tok::Punct('('))
+        {
+            let j = macro_name_arg(&toks, i + 3);
+            if let Some(Tok::Str(text)) = at(j) {
+                if is_metric_name(text) {
+                    out.literal_uses.push((text.clone(), kind, site(j)));
                 }
+            } else if let Some(id) = path_arg(&toks, j) {
+                out.const_uses.push((id, kind, site(j)));
             }
+            i = j;
+            continue;
         }
         match &toks[i].tok {
             Tok::Ident(word) if word == "const" || word == "static" => {
@@ -479,12 +478,12 @@ fn scan(file: &Path, src: &str) -> FileScan {
                     let is_str = matches!(ty.first(), Some(Tok::Punct('&')))
                         && matches!(ty.last(), Some(Tok::Ident(s)) if s == "str")
                         && ty.len() <= 3;
-                    if is_str && at(k) == Some(&Tok::Punct('=')) {
-                        if let Some(Tok::Str(text)) = at(k + 1) {
-                            if is_metric_name(text) {
-                                out.consts.push((id.clone(), text.clone(), site(k + 1)));
-                            }
-                        }
+                    if is_str
+                        && at(k) == Some(&Tok::Punct('='))
+                        && let Some(Tok::Str(text)) = at(k + 1)
+                        && is_metric_name(text)
+                    {
+                        out.consts.push((id.clone(), text.clone(), site(k + 1)));
                     }
                     i = k;
                     continue;
@@ -591,17 +590,17 @@ fn scan_workspace() -> Found {
     // A constant's kind is the kind of the macros naming it (when its
     // identifier is unambiguous across the workspace).
     for (ident, kind, site) in pending_const_uses {
-        if let Some(names) = const_names.get(&ident) {
-            if names.len() == 1 {
-                for name in names {
-                    found
-                        .uses
-                        .entry(name.clone())
-                        .or_default()
-                        .entry(kind.as_str())
-                        .or_default()
-                        .push(site.clone());
-                }
+        if let Some(names) = const_names.get(&ident)
+            && names.len() == 1
+        {
+            for name in names {
+                found
+                    .uses
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(kind.as_str())
+                    .or_default()
+                    .push(site.clone());
             }
         }
     }

@@ -305,12 +305,11 @@ async fn scenario(
                         match r {
                             Ok(resp) if resp.status().as_u16() == 201 => {
                                 let status = resp.status();
-                                if n % 4 == 0 {
-                                    if let Ok(v) = resp.json::<serde_json::Value>().await {
-                                        if let Some(id) = v.get("id").and_then(|i| i.as_str()) {
-                                            ctx.order_ids.lock().push((u, id.to_owned()));
-                                        }
-                                    }
+                                if n.is_multiple_of(4)
+                                    && let Ok(v) = resp.json::<serde_json::Value>().await
+                                    && let Some(id) = v.get("id").and_then(|i| i.as_str())
+                                {
+                                    ctx.order_ids.lock().push((u, id.to_owned()));
                                 }
                                 stats.record(t, Some(status.as_u16()));
                                 n += 1;

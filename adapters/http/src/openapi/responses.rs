@@ -142,10 +142,10 @@ impl Shape {
 fn add_errors(op: &mut Operation, writes: bool) {
     for p in op.parameters.iter_mut().flatten() {
         let RefOr::T(p) = p else { continue };
-        if matches!(p.parameter_in, ParameterIn::Query) {
-            if let Some(schema) = p.schema.as_mut() {
-                present(schema);
-            }
+        if matches!(p.parameter_in, ParameterIn::Query)
+            && let Some(schema) = p.schema.as_mut()
+        {
+            present(schema);
         }
     }
     let shape = Shape::of(op, writes);
@@ -290,11 +290,11 @@ mod tests {
                     }
                     let json = serde_json::to_string(&p.schema).expect("json");
                     assert!(!json.contains("\"null\""), "{}: {json}", p.name);
-                    if let Some(RefOr::T(Schema::Object(o))) = &p.schema {
-                        if o.schema_type == SchemaType::Type(Type::String) {
-                            assert!(o.min_length >= Some(1), "{}", p.name);
-                            seen += 1;
-                        }
+                    if let Some(RefOr::T(Schema::Object(o))) = &p.schema
+                        && o.schema_type == SchemaType::Type(Type::String)
+                    {
+                        assert!(o.min_length >= Some(1), "{}", p.name);
+                        seen += 1;
                     }
                 }
             }

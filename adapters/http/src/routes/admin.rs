@@ -130,10 +130,8 @@ pub async fn execution(
                 ordermon_application::AppError::NotFound(_)
                     | ordermon_application::AppError::Conflict { .. }
             );
-            if mismatch {
-                if let Some(a) = &state.alerting {
-                    a.report_mismatch(user);
-                }
+            if mismatch && let Some(a) = &state.alerting {
+                a.report_mismatch(user);
             }
             return Err(e.into());
         }

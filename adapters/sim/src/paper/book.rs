@@ -206,10 +206,10 @@ impl Book {
         if order.order_type == OrderType::Market && liquidity.is_none() {
             return reject("no market data");
         }
-        if let (true, Some(limit), Some(l)) = (resting.post_only, resting.limit(), &liquidity) {
-            if crosses(resting.side, limit.get(), &l.quote) {
-                return reject(POST_ONLY_WOULD_CROSS);
-            }
+        if let (true, Some(limit), Some(l)) = (resting.post_only, resting.limit(), &liquidity)
+            && crosses(resting.side, limit.get(), &l.quote)
+        {
+            return reject(POST_ONLY_WOULD_CROSS);
         }
         self.counters.seq += 1;
         self.counters.orders += 1;
@@ -438,23 +438,23 @@ fn check_change(
     if change.trigger_price.is_some() && resting.triggered {
         return Err("the stop has already triggered".to_owned());
     }
-    if let Some(q) = change.quantity {
-        if q.get() <= resting.filled || q.is_zero() {
-            return Err(format!(
-                "quantity must stay above the filled quantity {}",
-                resting.filled
-            ));
-        }
+    if let Some(q) = change.quantity
+        && (q.get() <= resting.filled || q.is_zero())
+    {
+        return Err(format!(
+            "quantity must stay above the filled quantity {}",
+            resting.filled
+        ));
     }
     if !on_tick(&resting.instrument, change.price)
         || !on_tick(&resting.instrument, change.trigger_price)
     {
         return Err("price not on tick".to_owned());
     }
-    if let (true, Some(price), Some(l)) = (resting.post_only, change.price, liquidity) {
-        if crosses(resting.side, price.get(), &l.quote) {
-            return Err(POST_ONLY_WOULD_CROSS.to_owned());
-        }
+    if let (true, Some(price), Some(l)) = (resting.post_only, change.price, liquidity)
+        && crosses(resting.side, price.get(), &l.quote)
+    {
+        return Err(POST_ONLY_WOULD_CROSS.to_owned());
     }
     Ok(())
 }

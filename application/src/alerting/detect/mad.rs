@@ -175,10 +175,10 @@ impl Detector for MedianMad {
             None
         };
         let value = x as f32;
-        if let Some(evicted) = self.arrivals.push(value) {
-            if let Ok(at) = self.sorted.binary_search_by(|v| v.total_cmp(&evicted)) {
-                self.sorted.remove(at);
-            }
+        if let Some(evicted) = self.arrivals.push(value)
+            && let Ok(at) = self.sorted.binary_search_by(|v| v.total_cmp(&evicted))
+        {
+            self.sorted.remove(at);
         }
         let at = self.sorted.partition_point(|v| v.total_cmp(&value).is_lt());
         self.sorted.insert(at, value);

@@ -159,12 +159,12 @@ impl AlertingService {
         // Reported firing, resolved since: their groups report the resolution.
         for r in &latest {
             for a in &r.notification.alerts {
-                if a.state == AlertState::Firing && !active.contains(&a.fingerprint) {
-                    if let Some(stored) = deps.persistence.alerts.get_alert(a.id).await? {
-                        if stored.state == AlertState::Resolved {
-                            dispatcher.observe(&stored, now);
-                        }
-                    }
+                if a.state == AlertState::Firing
+                    && !active.contains(&a.fingerprint)
+                    && let Some(stored) = deps.persistence.alerts.get_alert(a.id).await?
+                    && stored.state == AlertState::Resolved
+                {
+                    dispatcher.observe(&stored, now);
                 }
             }
         }

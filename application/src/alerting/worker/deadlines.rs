@@ -24,11 +24,11 @@ impl Deadlines {
         at: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
         now: DateTime<Utc>,
     ) {
-        if let Some(t) = at.0.filter(|t| *t > now) {
-            if self.scheduled.get(user).is_none_or(|s| t < *s || *s <= now) {
-                self.scheduled.insert(user.clone(), t);
-                self.heap.push(Reverse((t, user.clone())));
-            }
+        if let Some(t) = at.0.filter(|t| *t > now)
+            && self.scheduled.get(user).is_none_or(|s| t < *s || *s <= now)
+        {
+            self.scheduled.insert(user.clone(), t);
+            self.heap.push(Reverse((t, user.clone())));
         }
         if let Some(t) = at.1.filter(|t| *t > now) {
             self.venues = Some(self.venues.map_or(t, |v| v.min(t)));
@@ -51,11 +51,11 @@ impl Deadlines {
             if *t > now {
                 break;
             }
-            if let Some(Reverse((t, u))) = self.heap.pop() {
-                if self.scheduled.get(&u) == Some(&t) {
-                    self.scheduled.remove(&u);
-                    users.push(u);
-                }
+            if let Some(Reverse((t, u))) = self.heap.pop()
+                && self.scheduled.get(&u) == Some(&t)
+            {
+                self.scheduled.remove(&u);
+                users.push(u);
             }
         }
         let venues = self.venues.is_some_and(|t| t <= now);

@@ -213,12 +213,11 @@ impl Worker {
 
     /// Reads the instance figures (bounded: a slow probe keeps the old ones).
     async fn refresh_system(&mut self, probe: Option<&Arc<dyn SystemProbe>>) {
-        if let Some(p) = probe {
-            if let Ok(f) =
+        if let Some(p) = probe
+            && let Ok(f) =
                 tokio::time::timeout(std::time::Duration::from_millis(500), p.figures()).await
-            {
-                self.env.system = f;
-            }
+        {
+            self.env.system = f;
         }
     }
 

@@ -206,11 +206,11 @@ impl Owner {
             &fill.commission,
         );
         self.account_event(AccountEvent::fill_settled(&fill, &instrument, settlement));
-        if let Some(o) = self.state.orders.get(&fill.order_id) {
-            if !o.overfill_qty.is_zero() {
-                metrics::counter!("ordermon_overfills_total").increment(1);
-                tracing::error!(user_id = %o.user_id, order_id = %o.id, overfill = %o.overfill_qty, "order overfilled");
-            }
+        if let Some(o) = self.state.orders.get(&fill.order_id)
+            && !o.overfill_qty.is_zero()
+        {
+            metrics::counter!("ordermon_overfills_total").increment(1);
+            tracing::error!(user_id = %o.user_id, order_id = %o.id, overfill = %o.overfill_qty, "order overfilled");
         }
         metrics::counter!("ordermon_fills_total").increment(1);
         self.cycle.fills.push(fill);

@@ -175,10 +175,10 @@ impl Monitor {
     /// (rebuilt only when the state changed).
     fn view(&mut self, now: Now<'_>) -> Arc<UserView> {
         let generation = (self.commits, now.recorded);
-        if let Some((g, v)) = &self.view {
-            if *g == generation {
-                return v.clone();
-            }
+        if let Some((g, v)) = &self.view
+            && *g == generation
+        {
+            return v.clone();
         }
         let view = Arc::new(UserView {
             positions: now.state.positions.clone(),

@@ -34,13 +34,13 @@ fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
         ("stop_loss_pct", p.stop_loss_pct),
         ("take_profit_pct", p.take_profit_pct),
     ] {
-        if let Some(v) = v {
-            if v <= Decimal::ZERO || v >= Decimal::ONE {
-                errors.push(FieldError::new(
-                    format!("params.{name}"),
-                    "must be between 0 and 1",
-                ));
-            }
+        if let Some(v) = v
+            && (v <= Decimal::ZERO || v >= Decimal::ONE)
+        {
+            errors.push(FieldError::new(
+                format!("params.{name}"),
+                "must be between 0 and 1",
+            ));
         }
     }
     if errors.is_empty() {

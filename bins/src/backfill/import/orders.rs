@@ -68,10 +68,10 @@ pub(crate) fn import(ledger: &mut Ledger, row: OrderRow) -> Outcome {
     let Some(book) = ledger.user(&new.user_id) else {
         return Outcome::Rejected("user_id: unknown user".to_owned());
     };
-    if let Some(id) = row.order_id {
-        if ledger.order(&id).is_some() {
-            return Outcome::Rejected(format!("order_id: {id} is another order's id"));
-        }
+    if let Some(id) = row.order_id
+        && ledger.order(&id).is_some()
+    {
+        return Outcome::Rejected(format!("order_id: {id} is another order's id"));
     }
     if let Err(e) = check_new_order(new, &instrument) {
         return Outcome::Rejected(validation(e));

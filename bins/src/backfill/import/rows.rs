@@ -297,10 +297,10 @@ pub(crate) fn order_row(row: &Row, now: DateTime<Utc>) -> Result<OrderRow, Strin
         if c > now {
             f.errors.push("created_at: in the future".to_owned());
         }
-        if let Some(u) = updated_at {
-            if u < c {
-                f.errors.push("updated_at: before created_at".to_owned());
-            }
+        if let Some(u) = updated_at
+            && u < c
+        {
+            f.errors.push("updated_at: before created_at".to_owned());
         }
     }
     if updated_at.is_some_and(|u| u > now) {

@@ -162,11 +162,11 @@ impl KafkaSubscription {
         }
         self.handled_since_commit = 0;
         self.last_commit = Instant::now();
-        if tpl.count() > 0 {
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                // The records come again after a restart; dedupe absorbs them.
-                tracing::warn!(group = %self.spec.group, error = %e, "kafka offset commit failed");
-            }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            // The records come again after a restart; dedupe absorbs them.
+            tracing::warn!(group = %self.spec.group, error = %e, "kafka offset commit failed");
         }
     }
 
@@ -210,10 +210,10 @@ impl Subscription for KafkaSubscription {
         loop {
             let now = Instant::now();
             let retry = self.next_retry();
-            if let Some((i, due)) = retry {
-                if due <= now {
-                    return Ok(Some(self.retries.swap_remove(i).1));
-                }
+            if let Some((i, due)) = retry
+                && due <= now
+            {
+                return Ok(Some(self.retries.swap_remove(i).1));
             }
             let mut wait = self.bus.config.commit_interval;
             if let Some((_, due)) = retry {

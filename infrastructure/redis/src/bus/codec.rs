@@ -23,10 +23,10 @@ pub(crate) fn fields(message: &BusMessage, only_group: Option<&str>) -> Fields {
         ("key", message.key.as_bytes().to_vec()),
         ("payload", message.payload.clone()),
     ];
-    if !message.headers.is_empty() {
-        if let Ok(h) = serde_json::to_vec(&message.headers) {
-            f.push(("headers", h));
-        }
+    if !message.headers.is_empty()
+        && let Ok(h) = serde_json::to_vec(&message.headers)
+    {
+        f.push(("headers", h));
     }
     if let Some(g) = only_group {
         f.push(("group", g.as_bytes().to_vec()));

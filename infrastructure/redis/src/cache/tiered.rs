@@ -421,12 +421,10 @@ impl Cache for TieredCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
         let k = key.render();
         let trusted = self.local_trusted();
-        if trusted {
-            if let Some(e) = self.inner.local.get(&k).await {
-                metrics::counter!("ordermon_cache_local_hits_total", "namespace" => key.namespace)
-                    .increment(1);
-                return Ok(Some(e.bytes.to_vec()));
-            }
+        if trusted && let Some(e) = self.inner.local.get(&k).await {
+            metrics::counter!("ordermon_cache_local_hits_total", "namespace" => key.namespace)
+                .increment(1);
+            return Ok(Some(e.bytes.to_vec()));
         }
         if !self.remote_readable() {
             return Ok(None);
@@ -436,14 +434,15 @@ impl Cache for TieredCache {
             Ok(Some(v)) => {
                 metrics::counter!("ordermon_cache_remote_hits_total", "namespace" => key.namespace)
                     .increment(1);
-                if trusted && self.local_trusted() {
-                    if let Some(_g) = self.inner.stripes.fill_guard(token).await {
-                        let entry = LocalEntry {
-                            bytes: Arc::from(v.as_slice()),
-                            ttl: self.inner.config.local_ttl(key.namespace),
-                        };
-                        self.inner.local.insert(k, entry).await;
-                    }
+                if trusted
+                    && self.local_trusted()
+                    && let Some(_g) = self.inner.stripes.fill_guard(token).await
+                {
+                    let entry = LocalEntry {
+                        bytes: Arc::from(v.as_slice()),
+                        ttl: self.inner.config.local_ttl(key.namespace),
+                    };
+                    self.inner.local.insert(k, entry).await;
                 }
                 Ok(Some(v))
             }
