@@ -30,7 +30,7 @@ use tracing::Instrument;
 pub use dead_letters::{DeadLetterView, DeadLetters, MAX_LIST, ReplayOutcome};
 pub use dedupe::{MemoryProcessedEvents, ProcessedEvents, RecentIds};
 
-use crate::relay::Backoff;
+use crate::backoff::Backoff;
 
 /// Why a handler could not handle an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -285,7 +285,7 @@ impl Consumer {
                 Ok(None) => break,
                 Err(e) => {
                     self.bus_error(&e);
-                    let wait = backoff.next();
+                    let wait = backoff.delay();
                     tokio::select! {
                         () = cancel.cancelled() => break,
                         () = tokio::time::sleep(wait) => {}
@@ -309,7 +309,7 @@ impl Consumer {
                 Ok(sub) => return Some(sub),
                 Err(e) => {
                     self.bus_error(&e);
-                    let wait = backoff.next();
+                    let wait = backoff.delay();
                     tokio::select! {
                         () = cancel.cancelled() => return None,
                         () = tokio::time::sleep(wait) => {}

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod alerting;
+pub mod backoff;
 pub mod bar_history;
 pub mod cache;
 pub mod catalog;

@@ -18,12 +18,12 @@
 //! by and take over within the lease's TTL when the holder dies. A relay also
 //! checks the lease right before each publish, so a holder paused past its
 //! lease publishes nothing more once it wakes (a batch already handed to the
-//! broker may still arrive twice; consumers deduplicate by event id).//!
+//! broker may still arrive twice; consumers deduplicate by event id).
+//!
 //! `publish.rs` is one step, `housekeeping.rs` what runs between steps,
-//! `status.rs` what the relay reports, `backoff.rs` its retry schedule; this
-//! file holds the relay's settings and its loop.
+//! `status.rs` what the relay reports; this file holds the relay's settings
+//! and its loop (its retry schedule is [`crate::backoff`]).
 
-mod backoff;
 mod housekeeping;
 mod publish;
 mod status;
@@ -40,9 +40,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::lease_keeper::LeaseHandle;
 
-pub(crate) use self::backoff::Backoff;
 pub use self::publish::bus_message;
 pub use self::status::{RelayError, RelayStatus, SetAside};
+use crate::backoff::Backoff;
 
 /// Relay settings (the binary maps its configuration onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +244,7 @@ impl OutboxRelay {
                 }
                 Ok(_) => backoff.reset(),
                 Err(e) => {
-                    let wait = backoff.next();
+                    let wait = backoff.delay();
                     tracing::warn!(error = %e, ?wait, "outbox relay step failed; retrying");
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
@@ -294,7 +294,7 @@ impl OutboxRelay {
                 Ok(Ok(0)) => return,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
-                    let wait = backoff.next();
+                    let wait = backoff.delay();
                     if tokio::time::Instant::now() + wait >= deadline {
                         tracing::warn!(error = %e, "outbox not drained before shutdown; rows stay for the next start");
                         return;

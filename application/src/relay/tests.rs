@@ -244,12 +244,12 @@ async fn a_restarted_relay_sends_only_unsent_rows() {
 #[test]
 fn backoff_doubles_with_jitter_up_to_the_cap() {
     let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(300));
-    let d: Vec<Duration> = (0..4).map(|_| b.next()).collect();
+    let d: Vec<Duration> = (0..4).map(|_| b.delay()).collect();
     assert!(d[0] >= Duration::from_millis(50) && d[0] <= Duration::from_millis(100));
     assert!(d[1] >= Duration::from_millis(100) && d[1] <= Duration::from_millis(200));
     assert!(d[3] <= Duration::from_millis(300));
     b.reset();
-    assert!(b.next() <= Duration::from_millis(100));
+    assert!(b.delay() <= Duration::from_millis(100));
 }
 
 #[tokio::test]

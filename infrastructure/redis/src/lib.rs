@@ -2,7 +2,6 @@
 //! shared cache tier ([`cache`]), and the clients both build from a `redis://`
 //! or `rediss://` URL ([`tls`]).
 
-mod backoff;
 pub mod bus;
 pub mod cache;
 pub mod tls;

@@ -30,8 +30,8 @@ mod subscription;
 
 use std::time::Duration;
 
-use crate::backoff::Backoff;
 use async_trait::async_trait;
+use ordermon_application::backoff::Backoff;
 use ordermon_domain::ids::EventId;
 use ordermon_domain::ports::{
     BusError, BusMessage, DeadLetter, MessageBus, Subscription, SubscriptionSpec,

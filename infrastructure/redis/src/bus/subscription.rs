@@ -12,7 +12,7 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, St
 use tokio::time::Instant;
 
 use super::{RedisBus, codec, unavailable};
-use crate::backoff::Backoff;
+use ordermon_application::backoff::Backoff;
 
 /// Creates the group at the end of the stream (creating the stream too); an
 /// existing group is kept as it is.

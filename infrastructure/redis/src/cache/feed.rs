@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::remote::RedisCache;
 use super::tiered::TieredCache;
-use crate::backoff::Backoff;
+use ordermon_application::backoff::Backoff;
 
 /// What the subscriber needs.
 #[derive(Debug, Clone)]

@@ -1,21 +1,24 @@
-//! Exponential backoff with jitter for reconnect loops (backon): the bus's
-//! consumers and the cache's invalidation feed.
+//! Exponential backoff with jitter for retry and reconnect loops (backon):
+//! the outbox relay, the bus consumers, and the adapters' own reconnects
+//! (the Redis bus and the Redis cache's invalidation feed).
 
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
-/// Delays that double from `min` up to `max`, each 50–100 % of the
-/// nominal one (backon).
+/// Delays that double from `min` up to `max`, each 50–100 % of the nominal
+/// one; [`Backoff::reset`] starts over after a success.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     schedule: ExponentialBuilder,
     delays: ExponentialBackoff,
     max: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    /// A schedule from `min` to `max` (`max` below `min` counts as `min`).
+    #[must_use]
+    pub fn new(min: Duration, max: Duration) -> Self {
         let max = max.max(min);
         // backon's jitter adds up to the delay itself: half the nominal
         // delays, jittered, fall in [d/2, d).
@@ -33,12 +36,12 @@ impl Backoff {
     }
 
     /// The next delay.
-    pub(crate) fn delay(&mut self) -> Duration {
+    pub fn delay(&mut self) -> Duration {
         self.delays.next().unwrap_or(self.max)
     }
 
     /// Back to the first delay (after a success).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.delays = self.schedule.build();
     }
 }
