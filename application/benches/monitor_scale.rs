@@ -38,6 +38,10 @@ use ordermon_memory::MemoryStore;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
+// The allocator `monitor-server` runs on, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Hist = Arc<Mutex<Histogram<u64>>>;
 
 /// Records quote age (µs) when the strategy sees it: the decision point.

@@ -203,10 +203,7 @@ impl Monitor {
         }
         let view = self.view(now);
         for slot in self.running.values() {
-            let mut st = slot.state.lock();
-            if !Arc::ptr_eq(&st.view, &view) {
-                st.view = view.clone();
-            }
+            slot.state.lock().show(view.clone(), &slot.strategy_id);
         }
     }
 
@@ -281,7 +278,7 @@ impl Monitor {
                 return Call::Quiet;
             }
             // What it learns here and what the lane shows it stay in step.
-            st.view = view;
+            st.show(view, id);
             let orders: Vec<&Order> = now
                 .state
                 .orders

@@ -32,7 +32,7 @@ pub(super) fn next_catch_up(slot: &Slot, view: Arc<UserView>) -> Option<Arc<Quot
         _ => {
             st.pending.clear();
             st.parks = 0;
-            st.view = view;
+            st.show(view, &slot.strategy_id);
             None
         }
     }
@@ -52,7 +52,7 @@ pub(super) fn supersede(slot: &Slot, view: Arc<UserView>) {
     let mut st = slot.state.lock();
     st.pending.clear();
     st.parks = st.parks.saturating_sub(1);
-    st.view = view;
+    st.show(view, &slot.strategy_id);
 }
 
 #[cfg(test)]
@@ -80,7 +80,7 @@ mod tests {
         assert!(next_catch_up(&slot, view.clone()).is_none());
         let st = slot.state.lock();
         assert_eq!(st.parks, 0);
-        assert!(Arc::ptr_eq(&st.view, &view));
+        assert!(Arc::ptr_eq(st.view(), &view));
     }
 
     #[test]

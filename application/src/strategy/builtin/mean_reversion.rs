@@ -57,15 +57,34 @@ fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
     }
 }
 
+/// The last `window` quotes of one instrument, kept as `bid + ask` (twice
+/// the mid): comparing against the average then needs no division.
 #[derive(Debug, Default)]
 struct Window {
-    mids: VecDeque<Decimal>,
+    sides: VecDeque<Decimal>,
     sum: Decimal,
+}
+
+impl Window {
+    fn push(&mut self, bid_plus_ask: Decimal, len: usize) {
+        self.sides.push_back(bid_plus_ask);
+        self.sum += bid_plus_ask;
+        while self.sides.len() > len {
+            if let Some(old) = self.sides.pop_front() {
+                self.sum -= old;
+            }
+        }
+    }
 }
 
 /// Buys `quantity` when the mid is `threshold_pct` below its moving average
 /// (up to `max_position`), and sells the position back when the mid is
 /// `threshold_pct` above it. Long-only, so it works on cash accounts.
+///
+/// Called for every quote of its instruments, so the comparison is kept
+/// cheap and exact: `mid < avg × (1 − t)` is decided as
+/// `(bid + ask) × n < Σ(bid + ask) × (1 − t)`, without the rounding of a
+/// division.
 #[derive(Debug)]
 pub struct MeanReversion {
     params: Params,
@@ -92,16 +111,17 @@ impl MeanReversion {
 
 impl Strategy for MeanReversion {
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
-        let mid = quote.mid();
-        let w = self.windows.entry(quote.instrument_id.clone()).or_default();
-        w.mids.push_back(mid);
-        w.sum += mid;
-        while w.mids.len() > self.params.window {
-            if let Some(old) = w.mids.pop_front() {
-                w.sum -= old;
-            }
-        }
-        if w.mids.len() < self.params.window {
+        let twice_mid = quote.bid.get() + quote.ask.get();
+        let len = self.params.window;
+        // Looked up before inserting: the key is cloned only for an
+        // instrument seen for the first time.
+        let w = if let Some(w) = self.windows.get_mut(&quote.instrument_id) {
+            w
+        } else {
+            self.windows.entry(quote.instrument_id.clone()).or_default()
+        };
+        w.push(twice_mid, len);
+        if w.sides.len() < len {
             return Vec::new();
         }
         if ctx
@@ -111,17 +131,31 @@ impl Strategy for MeanReversion {
         {
             return Vec::new();
         }
-        let avg = w.sum / Decimal::from(w.mids.len());
-        let band = avg * self.params.threshold_pct;
-        let pos = ctx.position_qty(&quote.instrument_id);
-        let (side, qty, reduce_only) =
-            if mid < avg - band && pos + self.params.quantity <= self.params.max_position {
-                (Side::Buy, self.params.quantity, false)
-            } else if mid > avg + band && pos > Decimal::ZERO {
-                (Side::Sell, pos.min(self.params.quantity), true)
-            } else {
+        let t = self.params.threshold_pct;
+        // Out of `Decimal`'s range only for prices no instrument has: then no
+        // decision rather than a panic.
+        let (Some(scaled), Some(lower), Some(upper)) = (
+            twice_mid.checked_mul(Decimal::from(w.sides.len())),
+            w.sum.checked_mul(Decimal::ONE - t),
+            w.sum.checked_mul(Decimal::ONE + t),
+        ) else {
+            return Vec::new();
+        };
+        let (side, qty, reduce_only) = if scaled < lower {
+            let pos = ctx.position_qty(&quote.instrument_id);
+            if pos + self.params.quantity > self.params.max_position {
                 return Vec::new();
-            };
+            }
+            (Side::Buy, self.params.quantity, false)
+        } else if scaled > upper {
+            let pos = ctx.position_qty(&quote.instrument_id);
+            if pos <= Decimal::ZERO {
+                return Vec::new();
+            }
+            (Side::Sell, pos.min(self.params.quantity), true)
+        } else {
+            return Vec::new();
+        };
         let Ok(quantity) = Quantity::new(qty) else {
             return Vec::new();
         };
