@@ -44,14 +44,51 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Hist = Arc<Mutex<Histogram<u64>>>;
 
+/// The decision latencies recorded on each thread, merged at the end: one
+/// histogram shared by every lane would make the probes contend for its lock
+/// and bounce its cache line between the cores, a cost of the measurement
+/// rather than of monitoring.
+#[derive(Debug, Default)]
+struct Recorders(Mutex<Vec<Hist>>);
+
+impl Recorders {
+    fn record(&self, us: u64) {
+        thread_local! {
+            static MINE: std::cell::OnceCell<Hist> = const { std::cell::OnceCell::new() };
+        }
+        MINE.with(|cell| {
+            let h = cell.get_or_init(|| {
+                let h: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
+                self.0.lock().push(h.clone());
+                h
+            });
+            let _ = h.lock().record(us);
+        });
+    }
+
+    fn reset(&self) {
+        for h in self.0.lock().iter() {
+            h.lock().reset();
+        }
+    }
+
+    fn merged(&self) -> Histogram<u64> {
+        let mut all = Histogram::new(3).unwrap();
+        for h in self.0.lock().iter() {
+            all.add(&*h.lock()).unwrap();
+        }
+        all
+    }
+}
+
 /// Records quote age (µs) when the strategy sees it: the decision point.
 #[derive(Debug)]
-struct Probe(Hist);
+struct Probe(Arc<Recorders>);
 
 impl Strategy for Probe {
     fn on_quote(&mut self, _: &StrategyContext<'_>, q: &Quote) -> Vec<StrategyCommand> {
         let us = (Utc::now() - q.ts).num_microseconds().unwrap_or(0).max(0);
-        let _ = self.0.lock().record(u64::try_from(us).unwrap_or(0));
+        self.0.record(u64::try_from(us).unwrap_or(0));
         Vec::new()
     }
     fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
@@ -60,7 +97,7 @@ impl Strategy for Probe {
 }
 
 #[derive(Debug)]
-struct ProbeFactory(Hist);
+struct ProbeFactory(Arc<Recorders>);
 
 impl StrategyFactory for ProbeFactory {
     fn type_name(&self) -> &'static str {
@@ -119,7 +156,7 @@ fn main() {
 }
 
 async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
-    let decisions: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
+    let decisions = Arc::new(Recorders::default());
     let baseline: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
     let mut registry = StrategyRegistry::with_builtins();
     registry.register(Arc::new(ProbeFactory(decisions.clone())));
@@ -256,7 +293,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
         }
     });
 
-    decisions.lock().reset();
+    decisions.reset();
     let cpu0 = cpu_secs();
     let t0 = Instant::now();
     let mut mids: Vec<Decimal> = vec![d("100"); ids.len()];
@@ -287,7 +324,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     let cpu = cpu_secs() - cpu0;
     let status = monitoring.status();
     base_task.abort();
-    let h = decisions.lock().clone();
+    let h = decisions.merged();
     let b = baseline.lock().clone();
     cancel.cancel();
 

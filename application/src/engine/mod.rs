@@ -445,14 +445,23 @@ impl Engine {
             .await;
     }
 
-    /// Starts the quote lanes (see `owner::lanes`).
+    /// Starts the quote lanes (see `owner::lanes`), each on a thread of its
+    /// own, tracked like the engine's tasks.
     pub(crate) fn spawn_lanes(&self, cancel: &CancellationToken) {
         for lane in 0..self.core.ctx.lanes.len() {
-            self.tracker.spawn(crate::owner::lanes::run_lane(
-                self.core.ctx.clone(),
-                lane,
-                cancel.clone(),
-            ));
+            match crate::owner::lanes::spawn_lane(self.core.ctx.clone(), lane, cancel.clone()) {
+                Ok(running) => {
+                    self.tracker.spawn(running);
+                }
+                Err(e) => {
+                    tracing::error!(lane, error = %e, "quote lane thread cannot start; the lane runs on the runtime");
+                    self.tracker.spawn(crate::owner::lanes::run_lane(
+                        self.core.ctx.clone(),
+                        lane,
+                        cancel.clone(),
+                    ));
+                }
+            }
         }
     }
 

@@ -1,15 +1,14 @@
 //! `mean_reversion`: buys below a moving average, sells back above it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use ordermon_domain::Decimal;
-use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{OrderType, Side, TimeInForce};
 use ordermon_domain::values::{Quantity, decimal_string};
 use serde::Deserialize;
 
-use super::FnFactory;
+use super::{FnFactory, PerInstrument};
 use crate::error::FieldError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext, StrategyOrder, parse_params};
 
@@ -59,21 +58,32 @@ fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
 
 /// The last `window` quotes of one instrument, kept as `bid + ask` (twice
 /// the mid): comparing against the average then needs no division.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Window {
     sides: VecDeque<Decimal>,
     sum: Decimal,
 }
 
 impl Window {
+    fn new(len: usize) -> Self {
+        Self {
+            sides: VecDeque::with_capacity(len),
+            sum: Decimal::ZERO,
+        }
+    }
+
+    /// Keeps the last `len` values. The oldest leaves before the newest
+    /// enters, so a full window reuses its slot: no growth past `len`, one
+    /// cache line touched.
     fn push(&mut self, bid_plus_ask: Decimal, len: usize) {
-        self.sides.push_back(bid_plus_ask);
-        self.sum += bid_plus_ask;
-        while self.sides.len() > len {
-            if let Some(old) = self.sides.pop_front() {
-                self.sum -= old;
+        while self.sides.len() >= len.max(1) {
+            match self.sides.pop_front() {
+                Some(old) => self.sum -= old,
+                None => break,
             }
         }
+        self.sides.push_back(bid_plus_ask);
+        self.sum += bid_plus_ask;
     }
 }
 
@@ -88,7 +98,7 @@ impl Window {
 #[derive(Debug)]
 pub struct MeanReversion {
     params: Params,
-    windows: HashMap<InstrumentId, Window>,
+    windows: PerInstrument<Window>,
 }
 
 impl MeanReversion {
@@ -102,7 +112,7 @@ impl MeanReversion {
             create: |c| {
                 Ok(Box::new(Self {
                     params: parse(&c.params)?,
-                    windows: HashMap::new(),
+                    windows: PerInstrument::default(),
                 }))
             },
         }
@@ -113,13 +123,9 @@ impl Strategy for MeanReversion {
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
         let twice_mid = quote.bid.get() + quote.ask.get();
         let len = self.params.window;
-        // Looked up before inserting: the key is cloned only for an
-        // instrument seen for the first time.
-        let w = if let Some(w) = self.windows.get_mut(&quote.instrument_id) {
-            w
-        } else {
-            self.windows.entry(quote.instrument_id.clone()).or_default()
-        };
+        let w = self
+            .windows
+            .get_or_insert_with(&quote.instrument_id, || Window::new(len));
         w.push(twice_mid, len);
         if w.sides.len() < len {
             return Vec::new();

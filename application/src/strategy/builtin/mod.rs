@@ -1,6 +1,7 @@
 //! The built-in strategy types.
 
 mod mean_reversion;
+mod per_instrument;
 mod price_alert;
 mod sltp;
 mod twap;
@@ -9,6 +10,8 @@ pub use mean_reversion::MeanReversion;
 pub use price_alert::PriceAlert;
 pub use sltp::StopLossTakeProfit;
 pub use twap::Twap;
+
+use per_instrument::PerInstrument;
 
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::strategy::Strategy as StrategyConfig;

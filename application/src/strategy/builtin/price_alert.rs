@@ -1,15 +1,14 @@
 //! `price_alert`: raises an alert when an instrument's price crosses a level.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ordermon_domain::Decimal;
 use ordermon_domain::alert::Severity;
-use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::market::Quote;
 use ordermon_domain::values::decimal_string;
 use serde::Deserialize;
 
-use super::FnFactory;
+use super::{FnFactory, PerInstrument};
 use crate::error::FieldError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext, parse_params};
 
@@ -53,7 +52,7 @@ fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
 #[derive(Debug)]
 pub struct PriceAlert {
     params: Params,
-    above: HashMap<InstrumentId, bool>,
+    above: PerInstrument<bool>,
 }
 
 impl PriceAlert {
@@ -67,7 +66,7 @@ impl PriceAlert {
             create: |c| {
                 Ok(Box::new(Self {
                     params: parse(&c.params)?,
-                    above: HashMap::new(),
+                    above: PerInstrument::default(),
                 }))
             },
         }
@@ -78,7 +77,7 @@ impl Strategy for PriceAlert {
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
         let mid = quote.mid();
         let now_above = mid >= self.params.level;
-        let before = self.above.insert(quote.instrument_id.clone(), now_above);
+        let before = self.above.replace(&quote.instrument_id, now_above);
         let crossed = match (before, self.params.direction) {
             (Some(false), Direction::Above | Direction::Cross) => now_above,
             (Some(true), Direction::Below | Direction::Cross) => !now_above,
