@@ -298,6 +298,40 @@ struct Index {
     by_user: HashMap<UserId, Vec<InstrumentId>>,
 }
 
+impl Index {
+    /// Whether the user's subscriptions are exactly `slots` (each under its
+    /// instruments). False whenever unsure (a slot listed twice): the caller
+    /// then replaces them.
+    fn holds_exactly(&self, user: &UserId, slots: &[(Arc<Slot>, Vec<InstrumentId>)]) -> bool {
+        let mut wanted = 0_usize;
+        for (i, (slot, list)) in slots.iter().enumerate() {
+            if slots[..i].iter().any(|(s, _)| Arc::ptr_eq(s, slot)) {
+                return false;
+            }
+            for (k, inst) in list.iter().enumerate() {
+                if list[..k].contains(inst) {
+                    continue;
+                }
+                let Some(subscribed) = self.by_instrument.get(inst) else {
+                    return false;
+                };
+                if !subscribed.iter().any(|s| Arc::ptr_eq(s, slot)) {
+                    return false;
+                }
+                wanted += 1;
+            }
+        }
+        let held: usize = self.by_user.get(user).map_or(0, |instruments| {
+            instruments
+                .iter()
+                .filter_map(|i| self.by_instrument.get(i))
+                .map(|subscribed| subscribed.iter().filter(|s| s.user_id == *user).count())
+                .sum()
+        });
+        held == wanted
+    }
+}
+
 /// The lanes' subscriptions: which slots each lane calls for an instrument.
 #[derive(Debug)]
 pub struct QuoteLanes {
@@ -334,10 +368,17 @@ impl QuoteLanes {
 
     /// Replaces a user's subscriptions by `slots`, each with the instruments
     /// it trades.
+    ///
+    /// An owner resubscribes after every round of order events, and usually
+    /// nothing changed: that is found under the read lock, and the lane's
+    /// lists are left alone (changing one the lane is calling copies it).
     pub(crate) fn set(&self, user: &UserId, slots: &[(Arc<Slot>, Vec<InstrumentId>)]) {
         let Some(lane) = self.lanes.get(self.lane_of(user)) else {
             return;
         };
+        if lane.read().holds_exactly(user, slots) {
+            return;
+        }
         let mut index = lane.write();
         let Index {
             by_instrument,
@@ -522,6 +563,73 @@ mod tests {
             Running::new(Box::new(Nop), Utc::now()),
             Arc::default(),
         )
+    }
+
+    #[test]
+    fn setting_the_same_subscriptions_again_leaves_the_lanes_lists_alone() {
+        let (tx, _rx) = mpsc::channel::<Command>(1);
+        let m = tx.downgrade();
+        let lanes = QuoteLanes::new(1);
+        let a1 = slot("a", "a1", &m);
+        let a2 = slot("a", "a2", &m);
+        let b1 = slot("b", "b1", &m);
+        let same = [
+            (a1.clone(), vec![i("X.V"), i("Y.V")]),
+            (a2.clone(), vec![i("X.V")]),
+        ];
+        lanes.set(&u("a"), &same);
+        lanes.set(&u("b"), &[(b1.clone(), vec![i("X.V")])]);
+        // The lane is calling X's list.
+        let calling = lanes.slots(0, &i("X.V")).unwrap();
+        lanes.set(&u("a"), &same);
+        assert!(
+            Arc::ptr_eq(&calling, &lanes.slots(0, &i("X.V")).unwrap()),
+            "nothing changed: not copied"
+        );
+        let index = lanes.lanes[0].read();
+        assert!(index.holds_exactly(&u("a"), &same));
+        assert!(index.holds_exactly(&u("b"), &[(b1, vec![i("X.V")])]));
+        assert!(!index.holds_exactly(&u("a"), &same[..1]), "one fewer slot");
+        assert!(
+            !index.holds_exactly(
+                &u("a"),
+                &[(a1.clone(), vec![i("X.V")]), (a2.clone(), vec![i("X.V")])]
+            ),
+            "one fewer instrument"
+        );
+        assert!(
+            !index.holds_exactly(
+                &u("a"),
+                &[
+                    (a1.clone(), vec![i("X.V"), i("Y.V"), i("Z.V")]),
+                    (a2.clone(), vec![i("X.V")])
+                ]
+            ),
+            "one more instrument"
+        );
+        let restarted = slot("a", "a2", &m);
+        assert!(
+            !index.holds_exactly(
+                &u("a"),
+                &[
+                    (a1.clone(), vec![i("X.V"), i("Y.V")]),
+                    (restarted, vec![i("X.V")])
+                ]
+            ),
+            "a new slot for the same strategy"
+        );
+        assert!(
+            !index.holds_exactly(
+                &u("a"),
+                &[(a1.clone(), vec![i("X.V")]), (a1, vec![i("Y.V")])]
+            ),
+            "a slot listed twice: unsure"
+        );
+        assert!(!index.holds_exactly(&u("c"), &[(a2, vec![i("X.V")])]));
+        assert!(
+            index.holds_exactly(&u("c"), &[]),
+            "no subscriptions, none wanted"
+        );
     }
 
     #[test]
