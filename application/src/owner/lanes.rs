@@ -55,6 +55,13 @@ pub(crate) struct UserView {
 }
 
 impl UserView {
+    /// Whether one strategy has open orders.
+    fn has_orders_of(&self, strategy: &StrategyId) -> bool {
+        self.open_orders
+            .iter()
+            .any(|o| o.strategy_id.as_ref() == Some(strategy))
+    }
+
     /// The open orders of one strategy.
     pub(crate) fn orders_of<'a>(&'a self, strategy: &StrategyId) -> Vec<&'a Order> {
         self.open_orders
@@ -129,10 +136,7 @@ impl SlotState {
         if Arc::ptr_eq(&self.view, &view) {
             return;
         }
-        self.has_orders = view
-            .open_orders
-            .iter()
-            .any(|o| o.strategy_id.as_ref() == Some(id));
+        self.has_orders = view.has_orders_of(id);
         self.view = view;
     }
 
@@ -178,10 +182,7 @@ impl Slot {
         run: Running,
         view: Arc<UserView>,
     ) -> Arc<Self> {
-        let has_orders = view
-            .open_orders
-            .iter()
-            .any(|o| o.strategy_id.as_ref() == Some(&strategy_id));
+        let has_orders = view.has_orders_of(&strategy_id);
         Arc::new(Self {
             strategy_id,
             user_id,
