@@ -72,10 +72,14 @@ impl Recorders {
         }
     }
 
-    fn merged(&self) -> Histogram<u64> {
+    /// What was recorded since the last take, merged; the recorders start
+    /// again from nothing.
+    fn take(&self) -> Histogram<u64> {
         let mut all = Histogram::new(3).unwrap();
         for h in self.0.lock().iter() {
-            all.add(&*h.lock()).unwrap();
+            let mut h = h.lock();
+            all.add(&*h).unwrap();
+            h.reset();
         }
         all
     }
@@ -294,6 +298,8 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     });
 
     decisions.reset();
+    baseline.lock().reset();
+    let mut base_total: Histogram<u64> = Histogram::new(3).unwrap();
     let cpu0 = cpu_secs();
     let t0 = Instant::now();
     let mut mids: Vec<Decimal> = vec![d("100"); ids.len()];
@@ -302,8 +308,26 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     let mut tick = tokio::time::interval(Duration::from_micros(every_us));
     let mut sent = 0_u64;
     let mut n = 0_usize;
+    // The run second by second: when a lane falls behind, and whether the
+    // baseline did too.
+    let mut total: Histogram<u64> = Histogram::new(3).unwrap();
+    let mut seconds: Vec<(u64, u64)> = Vec::new();
+    let mut next_second = Duration::from_secs(1);
     while t0.elapsed() < Duration::from_secs(secs) {
         tick.tick().await;
+        if t0.elapsed() >= next_second {
+            next_second += Duration::from_secs(1);
+            let second = decisions.take();
+            total.add(&second).unwrap();
+            let base = {
+                let mut b = baseline.lock();
+                let p99 = b.value_at_quantile(0.99);
+                base_total.add(&*b).unwrap();
+                b.reset();
+                p99
+            };
+            seconds.push((second.value_at_quantile(0.99), base));
+        }
         for _ in 0..per_tick {
             let i = n % ids.len();
             n = n.wrapping_add(7919);
@@ -324,8 +348,10 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     let cpu = cpu_secs() - cpu0;
     let status = monitoring.status();
     base_task.abort();
-    let h = decisions.merged();
-    let b = baseline.lock().clone();
+    total.add(decisions.take()).unwrap();
+    base_total.add(&*baseline.lock()).unwrap();
+    let h = total;
+    let b = base_total;
     cancel.cancel();
 
     println!(
@@ -354,6 +380,14 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
         "  baseline (raw broadcast to one subscriber): p50 {:.3} ms, p99 {:.3} ms",
         b.value_at_quantile(0.5) as f64 / 1000.0,
         b.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    println!(
+        "  p99 second by second, decisions / baseline (ms): {}",
+        seconds
+            .iter()
+            .map(|(d, b)| format!("{:.1}/{:.1}", *d as f64 / 1000.0, *b as f64 / 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "  CPU: {cpu:.1} s over {wall:.1} s wall = {:.0}% of one core",
