@@ -445,23 +445,14 @@ impl Engine {
             .await;
     }
 
-    /// Starts the quote lanes (see `owner::lanes`), each on a thread of its
-    /// own, tracked like the engine's tasks.
+    /// Starts the quote lanes (see `owner::lanes`).
     pub(crate) fn spawn_lanes(&self, cancel: &CancellationToken) {
         for lane in 0..self.core.ctx.lanes.len() {
-            match crate::owner::lanes::spawn_lane(self.core.ctx.clone(), lane, cancel.clone()) {
-                Ok(running) => {
-                    self.tracker.spawn(running);
-                }
-                Err(e) => {
-                    tracing::error!(lane, error = %e, "quote lane thread cannot start; the lane runs on the runtime");
-                    self.tracker.spawn(crate::owner::lanes::run_lane(
-                        self.core.ctx.clone(),
-                        lane,
-                        cancel.clone(),
-                    ));
-                }
-            }
+            self.tracker.spawn(crate::owner::lanes::start_lane(
+                self.core.ctx.clone(),
+                lane,
+                cancel.clone(),
+            ));
         }
     }
 

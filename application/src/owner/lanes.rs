@@ -7,7 +7,7 @@
 //! lanes (one per core by default) each take every quote from the quote book
 //! and call, one after another, the strategies of their share of the users
 //! (a user's strategies are all in one lane, so each strategy sees its quotes
-//! in order). Each lane runs on a thread of its own ([`spawn_lane`]), not on
+//! in order). Each lane runs on a thread of its own ([`start_lane`]), not on
 //! the runtime's workers.
 //!
 //! A strategy lives in a [`Slot`] shared by its lane and its user's owner. The
@@ -447,7 +447,8 @@ impl QuoteLanes {
 /// runtime for its waits. The returned future must be run (tracked) on the
 /// engine's runtime: it ends when the lane has stopped, and the lane stops
 /// when `cancel` fires or when that future is dropped (its runtime shut
-/// down without cancelling), so no lane outlives the engine's runtime.
+/// down without cancelling), so no lane outlives the engine's runtime. When
+/// the thread cannot be started, the future runs the lane itself.
 ///
 /// Why a thread: a lane is CPU work without I/O. On the shared runtime it
 /// waits behind whatever task holds its worker (an owner's commit, a round of
@@ -455,10 +456,25 @@ impl QuoteLanes {
 /// its own the operating system shares the cores, and a lane woken by a
 /// quote after sleeping runs promptly. A decision handed to a full mailbox
 /// is awaited on the lane's runtime (see [`Slot::hand_over`]).
-///
-/// # Errors
-/// The thread or its runtime cannot be created.
-pub(crate) fn spawn_lane(
+pub(crate) fn start_lane(
+    ctx: Arc<Context>,
+    lane: usize,
+    cancel: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let on_thread = spawn_lane_thread(ctx.clone(), lane, cancel.clone());
+    async move {
+        match on_thread {
+            Ok(stopped) => stopped.await,
+            Err(e) => {
+                tracing::error!(lane, error = %e, "quote lane thread cannot start; the lane runs on the runtime");
+                run_lane(ctx, lane, cancel).await;
+            }
+        }
+    }
+}
+
+/// The thread of [`start_lane`]; the future ends when the lane has stopped.
+fn spawn_lane_thread(
     ctx: Arc<Context>,
     lane: usize,
     cancel: CancellationToken,
@@ -485,7 +501,7 @@ pub(crate) fn spawn_lane(
 
 /// Runs lane `lane` until `cancel`: every quote of the book goes to the
 /// lane's strategies that trade its instrument.
-pub(crate) async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: CancellationToken) {
+async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: CancellationToken) {
     let mut rx = ctx.quotes.subscribe();
     // One cancellation future for the lane's life, looked at first: a feed
     // that never pauses must not keep a lane past shutdown.
