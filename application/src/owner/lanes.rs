@@ -42,9 +42,6 @@ use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 /// Quotes kept for a parked strategy, at most (one per instrument).
 const MAX_PENDING: usize = 16;
 
-/// How many slots ahead of the one it calls a lane starts fetching.
-const LOOKAHEAD: usize = 2;
-
 /// What a strategy sees of its user's state outside the owner: published by
 /// the owner whenever the state changed.
 #[derive(Debug, Default)]
@@ -72,17 +69,12 @@ impl UserView {
 }
 
 /// A strategy instance and its health.
-///
-/// In declaration order (`repr(C)`): what a lane reads or writes on every
-/// call comes first, so that with [`SlotState`] and [`Slot`] it lies in the
-/// first two cache lines of the slot's allocation (see [`Slot`]).
-#[repr(C)]
 pub(crate) struct Running {
     pub(crate) instance: Box<dyn Strategy>,
     pub(crate) last_beat: DateTime<Utc>,
+    pub(crate) restarts: VecDeque<DateTime<Utc>>,
     pub(crate) suspended_until: Option<DateTime<Utc>>,
     pub(crate) heartbeat_reported: bool,
-    pub(crate) restarts: VecDeque<DateTime<Utc>>,
 }
 
 impl Running {
@@ -109,13 +101,10 @@ impl Running {
 }
 
 /// A running strategy, its view of the user and its lane-side state.
-///
-/// In declaration order (`repr(C)`), what a lane reads on every call first
-/// (see [`Slot`]).
-#[repr(C)]
 pub(crate) struct SlotState {
-    /// Stopped: the lane must not call it any more.
-    pub(crate) stopped: bool,
+    pub(crate) run: Running,
+    /// The view the lane shows the strategy; set with [`SlotState::show`].
+    view: Arc<UserView>,
     /// Whether `view` holds open orders of this strategy. Most quotes reach
     /// strategies with none, and the lane then need not read the view at all:
     /// at tens of thousands of slots each view is one more cache miss per call.
@@ -123,9 +112,8 @@ pub(crate) struct SlotState {
     /// Parks: decisions (or a failure) the owner has not finished dealing
     /// with; the lane calls the strategy only when there are none.
     pub(crate) parks: u32,
-    pub(crate) run: Running,
-    /// The view the lane shows the strategy; set with [`SlotState::show`].
-    view: Arc<UserView>,
+    /// Stopped: the lane must not call it any more.
+    pub(crate) stopped: bool,
     /// Quotes that arrived while parked (the latest per instrument).
     pub(crate) pending: VecDeque<Arc<Quote>>,
 }
@@ -148,21 +136,12 @@ impl SlotState {
 }
 
 /// One running strategy, shared by its owner and its lane.
-///
-/// A lane calls thousands of slots per quote, each in memory of its own, and
-/// at 50,000 users the time goes into waiting for those cache lines rather
-/// than into the strategies. So the fields a call touches come first
-/// (`repr(C)`: the lock, then the state's hot fields, within the first two
-/// cache lines after the `Arc`'s counts), and the lane reads a slot a few
-/// places ahead of the one it calls ([`Slot::touch`]) so that its memory is
-/// on its way while the current strategy runs.
-#[repr(C)]
 pub(crate) struct Slot {
-    pub(crate) state: Mutex<SlotState>,
     pub(crate) strategy_id: StrategyId,
     pub(crate) user_id: UserId,
     /// Where the lane sends the strategy's decisions (the owner's mailbox).
     owner: mpsc::WeakSender<Command>,
+    pub(crate) state: Mutex<SlotState>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -196,13 +175,6 @@ impl Slot {
                 pending: VecDeque::new(),
             }),
         })
-    }
-
-    /// Reads the slot's lock word without taking it: a load whose only
-    /// purpose is to start fetching the slot's first cache lines (safe code
-    /// has no prefetch instruction; `black_box` keeps the load).
-    fn touch(&self) {
-        std::hint::black_box(self.state.is_locked());
     }
 
     /// Calls `on_quote` in the lane; returns whether the strategy was called.
@@ -528,10 +500,7 @@ async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: CancellationToken) {
         let quote = Arc::new(quote);
         let now = ctx.clock.now();
         let mut called = 0_u64;
-        for (i, slot) in slots.iter().enumerate() {
-            if let Some(ahead) = slots.get(i + LOOKAHEAD) {
-                ahead.touch();
-            }
+        for slot in slots.iter() {
             if slot.on_quote(&quote, now) {
                 called += 1;
             }
