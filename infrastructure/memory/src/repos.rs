@@ -264,18 +264,18 @@ impl EventLog for MemoryStore {
 impl Outbox for MemoryStore {
     async fn pending(&self, limit: u32) -> Result<Vec<OutboxRecord>, StoreError> {
         let n = page_size(limit);
-        Ok(self.with(|t| {
+        self.with(|t| {
             t.outbox_pending
                 .iter()
                 .take(n)
                 .filter_map(|id| {
-                    t.outbox.get(id).map(|(message, _)| OutboxRecord {
-                        id: *id,
-                        message: message.clone(),
+                    t.outbox.get(id).map(|(row, _)| {
+                        row.message(&t.events)
+                            .map(|message| OutboxRecord { id: *id, message })
                     })
                 })
                 .collect()
-        }))
+        })
     }
 
     async fn mark_sent(&self, ids: &[i64]) -> Result<u64, StoreError> {

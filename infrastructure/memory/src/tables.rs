@@ -62,7 +62,7 @@ pub(crate) struct Tables {
     /// Per-aggregate streams: sequence → global position (unique per aggregate and sequence).
     pub(crate) streams: BTreeMap<StreamKey, BTreeMap<u64, i64>>,
     /// Outbox rows by commit-order id, with their sent flag.
-    pub(crate) outbox: BTreeMap<i64, (OutboxMessage, Option<DateTime<Utc>>)>,
+    pub(crate) outbox: BTreeMap<i64, (OutboxRow, Option<DateTime<Utc>>)>,
     /// The ids of the outbox rows not yet sent (the relay's index: a poll reads
     /// these, never the sent rows).
     pub(crate) outbox_pending: BTreeSet<i64>,
@@ -73,6 +73,71 @@ pub(crate) struct Tables {
     /// Sign-in sessions by id (UUIDv7, so creation order).
     pub(crate) sessions: BTreeMap<SessionId, Session>,
     pub(crate) counters: Counters,
+}
+
+/// An outbox row as held here.
+///
+/// Nearly every message relays an event of the same batch exactly as
+/// [`OutboxMessage::for_event`] renders it; such a row names the event's log
+/// position instead of holding a second copy of it as JSON (the copy was
+/// most of the outbox's memory), and the message is rendered again when the
+/// relay reads it. Any other message is kept as it came.
+#[derive(Debug)]
+pub(crate) enum OutboxRow {
+    /// A message kept as it came.
+    Message(OutboxMessage),
+    /// The rendering of the event at `position`, with the commit's trace.
+    Event {
+        position: i64,
+        traceparent: Option<String>,
+    },
+}
+
+impl OutboxRow {
+    /// The row for `message`, whose batch appended `events` at `positions`.
+    fn new(message: OutboxMessage, events: &[(i64, &DomainEvent)]) -> Self {
+        let Some((position, event)) = events.iter().find(|(_, e)| e.event_id == message.event_id)
+        else {
+            return Self::Message(message);
+        };
+        // Exact or not at all: the relay must publish what was written.
+        let same = OutboxMessage::for_event(event).is_ok_and(|mut rendered| {
+            rendered.traceparent.clone_from(&message.traceparent);
+            rendered == message
+        });
+        if same {
+            Self::Event {
+                position: *position,
+                traceparent: message.traceparent,
+            }
+        } else {
+            Self::Message(message)
+        }
+    }
+
+    /// The message this row holds.
+    pub(crate) fn message(
+        &self,
+        events: &BTreeMap<i64, DomainEvent>,
+    ) -> Result<OutboxMessage, StoreError> {
+        match self {
+            Self::Message(m) => Ok(m.clone()),
+            Self::Event {
+                position,
+                traceparent,
+            } => {
+                // A row's event is removed only by undoing its batch, which
+                // removes the row first.
+                let event = events.get(position).ok_or_else(|| {
+                    StoreError::Corrupt(format!("outbox row of missing event {position}"))
+                })?;
+                let mut m = OutboxMessage::for_event(event)
+                    .map_err(|e| StoreError::Corrupt(format!("outbox row: {e}")))?;
+                m.traceparent.clone_from(traceparent);
+                Ok(m)
+            }
+        }
+    }
 }
 
 /// The autoincrement counters (last value handed out).
@@ -163,10 +228,19 @@ impl Tables {
         for event in batch.events {
             event_positions.push(self.append_event(event, undo)?);
         }
-        for message in batch.outbox {
+        let appended: Vec<(i64, &DomainEvent)> = event_positions
+            .iter()
+            .filter_map(|p| self.events.get(p).map(|e| (*p, e)))
+            .collect();
+        let rows: Vec<OutboxRow> = batch
+            .outbox
+            .into_iter()
+            .map(|m| OutboxRow::new(m, &appended))
+            .collect();
+        for row in rows {
             self.counters.outbox += 1;
             let id = self.counters.outbox;
-            self.outbox.insert(id, (message, None));
+            self.outbox.insert(id, (row, None));
             self.outbox_pending.insert(id);
             undo.push(move |t| {
                 t.outbox.remove(&id);

@@ -14,6 +14,7 @@ use ordermon_domain::values::{Currency, Money, Price, Quantity};
 use rust_decimal_macros::dec;
 
 use super::*;
+use crate::tables::OutboxRow;
 
 fn user() -> UserId {
     UserId::new("alice").unwrap()
@@ -251,4 +252,39 @@ fn page_size_rule() {
     assert_eq!(page_size(0), DEFAULT_LIMIT as usize);
     assert_eq!(page_size(7), 7);
     assert_eq!(page_size(u32::MAX), MAX_LIMIT as usize);
+}
+
+#[tokio::test]
+async fn the_relay_reads_each_outbox_message_as_it_was_written() {
+    let store = MemoryStore::new();
+    // A message rendering its event, with the commit's trace.
+    let mut traced = create_batch(&new_order("a"));
+    traced.outbox[0].traceparent =
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+    // A message about an event of its batch that is not its rendering.
+    let mut custom = create_batch(&new_order("b"));
+    custom.outbox[0].payload = "{\"custom\":true}".to_owned();
+    custom.outbox[0].topic = "custom.topic".to_owned();
+    // A message of no event of its batch.
+    let mut lone = create_batch(&new_order("c"));
+    let foreign = create_batch(&new_order("d"));
+    lone.outbox = foreign.outbox.clone();
+    let written: Vec<_> = [&traced, &custom, &lone]
+        .iter()
+        .map(|b| b.outbox[0].clone())
+        .collect();
+    for batch in [traced, custom, lone] {
+        store.commit(batch).await.unwrap();
+    }
+    let read: Vec<_> = store
+        .pending(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(read, written);
+    // Held by reference: the rendering of the stored event, not a copy.
+    assert!(store.with(|t| matches!(t.outbox.get(&1), Some((OutboxRow::Event { .. }, None)))));
+    assert!(store.with(|t| matches!(t.outbox.get(&2), Some((OutboxRow::Message(_), None)))));
 }
