@@ -95,6 +95,10 @@ impl Strategy for Probe {
         self.0.record(u64::try_from(us).unwrap_or(0));
         Vec::new()
     }
+    // Like the built-in quote strategies, it takes no timer callbacks.
+    fn uses_timer(&self) -> bool {
+        false
+    }
     fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
         Ok(())
     }

@@ -95,6 +95,30 @@ impl Strategy for RoundTrip {
 }
 
 /// A test strategy type: a name and how to make an instance.
+/// Timer callbacks taken by [`Clocked`] strategies that use the timer, and
+/// by those that say they do not.
+static TIMER_CALLS: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Counts its timer callbacks; `.0` is what it says of using the timer.
+#[derive(Debug)]
+struct Clocked(bool);
+
+impl Strategy for Clocked {
+    fn on_timer(&mut self, _: &StrategyContext<'_>) -> Vec<StrategyCommand> {
+        TIMER_CALLS[usize::from(self.0)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Vec::new()
+    }
+    fn uses_timer(&self) -> bool {
+        self.0
+    }
+    fn update_params(&mut self, _: &serde_json::Value) -> Result<(), Vec<FieldError>> {
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct TestFactory(&'static str, fn() -> Box<dyn Strategy>);
 
@@ -137,6 +161,10 @@ async fn monitored_scanning(
     registry.register(Arc::new(TestFactory("panicky", || Box::new(Panicky))));
     registry.register(Arc::new(TestFactory("eager", || Box::new(Eager))));
     registry.register(Arc::new(TestFactory("round_trip", || Box::new(RoundTrip))));
+    registry.register(Arc::new(TestFactory("timed", || Box::new(Clocked(true)))));
+    registry.register(Arc::new(TestFactory("untimed", || {
+        Box::new(Clocked(false))
+    })));
     let cancel = CancellationToken::new();
     let engine = Engine::start_with_registry(
         Persistence::from_backend(store.clone()),
@@ -766,4 +794,31 @@ async fn shutdown_with_a_thousand_monitors_is_quick() {
         .await
         .expect("clean shutdown within 5 s");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_strategies_that_use_the_timer_are_called_on_ticks() {
+    let m = monitored(VenueMode::Paper).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    for (id, kind) in [("clock", "timed"), ("quiet", "untimed")] {
+        m.h.engine
+            .strategies
+            .create(strategy(&a, id, kind, serde_json::json!({})))
+            .await
+            .unwrap();
+    }
+    eventually("both running", Duration::from_secs(2), || {
+        m.h.engine.running_strategies() == 2
+    })
+    .await;
+    // Ticks come every 50 ms: a second is about twenty.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let [untimed, timed] =
+        [0, 1].map(|i| TIMER_CALLS[i].load(std::sync::atomic::Ordering::Relaxed));
+    assert!(timed >= 5, "the timed strategy was called {timed} times");
+    assert_eq!(
+        untimed, 0,
+        "a strategy without a timer is not called on ticks"
+    );
+    m.cancel.cancel();
 }

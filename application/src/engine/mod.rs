@@ -255,7 +255,7 @@ impl Engine {
             ownership: std::sync::OnceLock::new(),
             registry: Arc::new(registry),
             lanes: crate::owner::QuoteLanes::new(config_lanes),
-            monitored: dashmap::DashSet::new(),
+            monitored: crate::owner::MonitoredUsers::default(),
             counters: crate::owner::MonitorCounters::default(),
         });
         let high_water =
@@ -391,8 +391,9 @@ impl Engine {
         self.core.ctx.monitored.len()
     }
 
-    pub(crate) fn monitored_list(&self) -> Vec<UserId> {
-        self.core.ctx.monitored.iter().map(|u| u.clone()).collect()
+    /// The monitored users, and who of them a tick round wakes.
+    pub(crate) fn monitored(&self) -> &crate::owner::MonitoredUsers {
+        &self.core.ctx.monitored
     }
 
     /// True when the user's monitor runs.

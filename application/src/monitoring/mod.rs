@@ -236,7 +236,7 @@ impl Monitoring {
         // Monitors running before the statuses are read: one started after
         // (a user created meanwhile) is not in the list read and is no
         // reason to stop anything.
-        let running_before = self.engine.monitored_list();
+        let running_before = self.engine.monitored().list();
         let mut users = p.users.user_statuses().await?;
         let strategies = p.strategies.strategy_statuses().await?;
         // Sorted (in linear time when the store already returns them in
@@ -321,9 +321,11 @@ impl Monitoring {
         Ok(())
     }
 
-    /// Ticks every monitor once per `tick_interval`, spread over the interval
-    /// in slices: ticking thousands of owners at the same instant would stall
-    /// the runtime and delay every quote behind the burst.
+    /// Ticks monitors once per `tick_interval` — those running a strategy
+    /// that takes timer callbacks every round, the others in turn for their
+    /// checks (see `MonitoredUsers`) — spread over the interval in slices:
+    /// ticking thousands of owners at the same instant would stall the
+    /// runtime and delay every quote behind the burst.
     async fn tick_loop(self: Arc<Self>, cancel: CancellationToken) {
         let every = self
             .engine
@@ -334,6 +336,7 @@ impl Monitoring {
         let mut interval = tokio::time::interval(every / slices);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut round: Vec<ordermon_domain::ids::UserId> = Vec::new();
+        let mut round_no = 0_u64;
         let mut slice = 0_usize;
         let slices = slices as usize;
         loop {
@@ -343,7 +346,8 @@ impl Monitoring {
             }
             if slice == 0 {
                 // Users who start monitoring mid-round get ticks from the next.
-                round = self.engine.monitored_list();
+                round = self.engine.monitored().tick_round(round_no);
+                round_no = round_no.wrapping_add(1);
             }
             let per = round.len().div_ceil(slices);
             let from = (slice * per).min(round.len());

@@ -4,7 +4,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dashmap::DashSet;
 use ordermon_domain::ids::UserId;
 
 use ordermon_domain::ports::{Clock, ExecutionVenue};
@@ -143,7 +142,7 @@ pub(crate) struct Context {
     pub(crate) registry: Arc<StrategyRegistry>,
     pub(crate) lanes: QuoteLanes,
     /// Users whose monitor runs (the owner is the source of truth).
-    pub(crate) monitored: DashSet<UserId>,
+    pub(crate) monitored: super::monitored::MonitoredUsers,
     pub(crate) counters: MonitorCounters,
 }
 

@@ -282,7 +282,7 @@ impl Owner {
     }
 
     pub(super) async fn on_tick(&mut self) {
-        let Some(ids) = self.monitor.as_ref().map(Monitor::running) else {
+        let Some(ids) = self.monitor.as_ref().map(Monitor::timed) else {
             return;
         };
         let now = self.now();

@@ -120,9 +120,18 @@ pub trait Strategy: Send + std::fmt::Debug {
     ) -> Vec<StrategyCommand> {
         Vec::new()
     }
-    /// A periodic timer tick (about once a second).
+    /// A periodic timer tick (about once a second), for a strategy whose
+    /// [`Strategy::uses_timer`] says so.
     fn on_timer(&mut self, _ctx: &StrategyContext<'_>) -> Vec<StrategyCommand> {
         Vec::new()
+    }
+    /// Whether [`Strategy::on_timer`] does anything: asked once when the
+    /// strategy starts. A monitor none of whose strategies uses the timer is
+    /// woken only for its health checks, every few ticks, which at tens of
+    /// thousands of monitors is most of the cost of ticking them. True
+    /// unless a strategy says otherwise.
+    fn uses_timer(&self) -> bool {
+        true
     }
     /// Called once when the strategy stops.
     fn on_stop(&mut self, _ctx: &StrategyContext<'_>) -> Vec<StrategyCommand> {

@@ -23,7 +23,7 @@ mod park;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -96,6 +96,8 @@ pub(super) struct Monitor {
     commits: u64,
     /// The last view of the user published to the slots.
     view: Option<(ViewGen, Arc<UserView>)>,
+    /// The running strategies that take timer callbacks.
+    timed: BTreeSet<StrategyId>,
     reported_stuck: HashSet<OrderId>,
 }
 
@@ -117,6 +119,7 @@ impl Monitor {
             running: BTreeMap::new(),
             commits: 0,
             view: None,
+            timed: BTreeSet::new(),
             reported_stuck: HashSet::new(),
         }
     }
@@ -138,6 +141,11 @@ impl Monitor {
     /// The running strategies.
     pub(super) fn running(&self) -> Vec<StrategyId> {
         self.running.keys().cloned().collect()
+    }
+
+    /// The running strategies that take timer callbacks.
+    pub(super) fn timed(&self) -> Vec<StrategyId> {
+        self.timed.iter().cloned().collect()
     }
 
     pub(super) fn is_running(&self, id: &StrategyId) -> bool {
@@ -227,6 +235,16 @@ impl Monitor {
                 return false;
             }
         };
+        // Asked once; a strategy that panics answering keeps its timer.
+        let timer = catch_unwind(AssertUnwindSafe(|| instance.uses_timer())).unwrap_or(true);
+        if timer {
+            self.timed.insert(id.clone());
+        } else {
+            self.timed.remove(id);
+        }
+        self.ctx
+            .monitored
+            .set_timed(&self.user_id, !self.timed.is_empty());
         let view = self.view(now);
         let slot = Slot::new(
             id.clone(),
@@ -255,6 +273,11 @@ impl Monitor {
     pub(super) fn remove(&mut self, id: &StrategyId) {
         if self.running.remove(id).is_some() {
             self.ctx.counters.strategies.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.timed.remove(id) {
+            self.ctx
+                .monitored
+                .set_timed(&self.user_id, !self.timed.is_empty());
         }
         tracing::info!(user_id = %self.user_id, strategy_id = %id, "strategy stopped");
     }
@@ -382,12 +405,24 @@ impl Monitor {
     /// The checks of a tick: strategies silent for longer than the heartbeat
     /// timeout (and those heard from again), then orders the venue has not
     /// answered for too long (each reported once per session).
+    ///
+    /// A strategy without a timer is not called on a tick: the tick counts
+    /// as its heartbeat, as a timer callback that does nothing would have,
+    /// unless it is suspended after failing.
     pub(super) fn check(
         &mut self,
         at: DateTime<Utc>,
         orders: &HashMap<OrderId, Order>,
     ) -> Vec<MonitorEvent> {
         let cfg = &self.ctx.config.monitor;
+        for (id, slot) in &self.running {
+            if !self.timed.contains(id) {
+                let mut st = slot.state.lock();
+                if !st.run.suspended(at) {
+                    st.run.beat(at);
+                }
+            }
+        }
         let mut events = health::silent_strategies(&self.running, at, cfg);
         events.extend(health::stuck_orders(
             &mut self.reported_stuck,

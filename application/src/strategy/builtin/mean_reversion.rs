@@ -120,6 +120,10 @@ impl MeanReversion {
 }
 
 impl Strategy for MeanReversion {
+    fn uses_timer(&self) -> bool {
+        false
+    }
+
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
         let twice_mid = quote.bid.get() + quote.ask.get();
         let len = self.params.window;

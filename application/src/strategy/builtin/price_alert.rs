@@ -74,6 +74,10 @@ impl PriceAlert {
 }
 
 impl Strategy for PriceAlert {
+    fn uses_timer(&self) -> bool {
+        false
+    }
+
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
         let mid = quote.mid();
         let now_above = mid >= self.params.level;

@@ -74,6 +74,10 @@ impl StopLossTakeProfit {
 }
 
 impl Strategy for StopLossTakeProfit {
+    fn uses_timer(&self) -> bool {
+        false
+    }
+
     fn on_quote(&mut self, ctx: &StrategyContext<'_>, quote: &Quote) -> Vec<StrategyCommand> {
         let Some(position) = ctx.positions.get(&quote.instrument_id) else {
             return Vec::new();

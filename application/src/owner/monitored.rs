@@ -1,0 +1,119 @@
+//! The users whose monitor runs here, and who of them a tick round wakes.
+//!
+//! Waking an owner costs a mailbox send, a task switch and its checks: at
+//! tens of thousands of monitors, a tick a second for each was a large part
+//! of the engine's CPU, while most monitors run only strategies that never
+//! take a timer callback. So a round ticks the monitors with a strategy that
+//! takes timer callbacks, plus one in [`CHECK_EVERY`] of the others, in
+//! turn: every monitor's checks (stuck orders, silent strategies) run at
+//! least every `CHECK_EVERY` rounds, spread evenly over them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use ordermon_domain::ids::UserId;
+
+/// Every how many tick rounds the monitors without a timed strategy are
+/// ticked for their checks.
+pub(crate) const CHECK_EVERY: u64 = 5;
+
+/// One monitored user.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// A running strategy takes timer callbacks: ticked every round.
+    timed: bool,
+    /// The round (modulo [`CHECK_EVERY`]) its checks run in otherwise.
+    turn: u64,
+}
+
+/// The users whose monitor runs (the owner is the source of truth).
+#[derive(Debug, Default)]
+pub(crate) struct MonitoredUsers {
+    users: DashMap<UserId, Entry>,
+    /// Hands out turns in order, so they stay even.
+    next_turn: AtomicU64,
+}
+
+impl MonitoredUsers {
+    /// The monitor of `user` started (with no timed strategy yet).
+    pub(crate) fn insert(&self, user: UserId) {
+        let turn = self.next_turn.fetch_add(1, Ordering::Relaxed) % CHECK_EVERY;
+        self.users.insert(user, Entry { timed: false, turn });
+    }
+
+    /// The monitor of `user` stopped.
+    pub(crate) fn remove(&self, user: &UserId) {
+        self.users.remove(user);
+    }
+
+    /// Whether a running strategy of `user` takes timer callbacks.
+    pub(crate) fn set_timed(&self, user: &UserId, timed: bool) {
+        if let Some(mut e) = self.users.get_mut(user) {
+            e.timed = timed;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub(crate) fn contains(&self, user: &UserId) -> bool {
+        self.users.contains_key(user)
+    }
+
+    /// Every monitored user.
+    pub(crate) fn list(&self) -> Vec<UserId> {
+        self.users.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// The users tick round `round` wakes: the timed ones, and those whose
+    /// turn for checks it is.
+    pub(crate) fn tick_round(&self, round: u64) -> Vec<UserId> {
+        let turn = round % CHECK_EVERY;
+        self.users
+            .iter()
+            .filter(|e| e.timed || e.turn == turn)
+            .map(|e| e.key().clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: usize) -> UserId {
+        UserId::new(format!("u{n}")).unwrap()
+    }
+
+    #[test]
+    fn every_monitor_is_ticked_once_in_a_cycle_of_rounds_and_timed_ones_every_round() {
+        let m = MonitoredUsers::default();
+        for n in 0..23 {
+            m.insert(user(n));
+        }
+        m.set_timed(&user(7), true);
+        let mut ticks = std::collections::HashMap::new();
+        let mut sizes = Vec::new();
+        for round in 0..CHECK_EVERY {
+            let r = m.tick_round(round);
+            sizes.push(r.len());
+            for u in r {
+                *ticks.entry(u).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(ticks.len(), 23, "every monitor's checks run in a cycle");
+        for (u, n) in &ticks {
+            let want = if *u == user(7) { CHECK_EVERY } else { 1 };
+            assert_eq!(*n, want, "{u}");
+        }
+        // Turns are even: rounds differ by at most one user (plus the timed one).
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(max - min <= 2, "{sizes:?}");
+        m.set_timed(&user(7), false);
+        m.remove(&user(3));
+        let all: usize = (0..CHECK_EVERY).map(|r| m.tick_round(r).len()).sum();
+        assert_eq!(all, 22);
+        assert!(!m.contains(&user(3)));
+    }
+}
