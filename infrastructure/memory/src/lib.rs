@@ -1,6 +1,9 @@
 //! ordermon's in-process store: the [`Store`] and every query repository port,
 //! kept in memory with the same semantics as the SQL backends (expected-version
 //! checks, unique keys, an ordered event log and a transactional outbox).
+//! An outbox row that relays an event of its batch exactly as
+//! `OutboxMessage::for_event` renders it holds the event's log position, not a
+//! second copy of the event as JSON; the relay gets the rendering again.
 //!
 //! It backs the embedded default when nothing should touch disk, and makes
 //! application-layer unit tests fast. One [`MemoryStore`] implements every trait;
