@@ -114,6 +114,8 @@ fn changed_users(before: &[ScannedStrategy], now: &[ScannedStrategy]) -> Vec<Use
 pub struct Monitoring {
     engine: Arc<Engine>,
     seen: parking_lot::Mutex<Seen>,
+    /// One scan at a time (the loop's, or one asked for).
+    scanning: tokio::sync::Mutex<()>,
 }
 
 impl Monitoring {
@@ -124,6 +126,7 @@ impl Monitoring {
         let me = Arc::new(Self {
             engine,
             seen: parking_lot::Mutex::new(Seen::default()),
+            scanning: tokio::sync::Mutex::new(()),
         });
         let tracker = me.engine.tracker();
         {
@@ -233,18 +236,18 @@ impl Monitoring {
                 catalog.put(instrument);
             }
         }
-        // Monitors running before the statuses are read: one started after
-        // (a user created meanwhile) is not in the list read and is no
-        // reason to stop anything.
-        let running_before = self.engine.monitored().list();
-        let mut users = p.users.user_statuses().await?;
+        let _one_at_a_time = self.scanning.lock().await;
+        // Begun before the statuses are read: a monitor started after (a
+        // user created meanwhile) is not in the list read and is no reason
+        // to stop anything. Marking users found costs one lookup each, like
+        // asking whether they are monitored.
+        let monitored = self.engine.monitored();
+        let pass = monitored.begin_pass();
+        let users = p.users.user_statuses().await?;
         let strategies = p.strategies.strategy_statuses().await?;
-        // Sorted (in linear time when the store already returns them in
-        // order): the comparisons below are binary searches and merges.
-        users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut active = 0;
         for (user, status) in &users {
-            let running = self.engine.is_monitored(user);
+            let running = monitored.found(user, pass);
             match (status, running) {
                 (UserStatus::Active, false) => {
                     active += 1;
@@ -262,12 +265,10 @@ impl Monitoring {
                 (UserStatus::Disabled, false) => {}
             }
         }
-        for user in running_before {
-            if users.binary_search_by(|(u, _)| u.cmp(&user)).is_err() {
-                self.engine
-                    .stop_monitor(&user, UserStatus::Disabled, "user removed")
-                    .await;
-            }
+        for user in monitored.not_found(pass) {
+            self.engine
+                .stop_monitor(&user, UserStatus::Disabled, "user removed")
+                .await;
         }
         // Strategies: find users whose strategy set changed since the last scan.
         let mut now: Vec<ScannedStrategy> = strategies

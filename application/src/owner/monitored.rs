@@ -24,6 +24,9 @@ struct Entry {
     timed: bool,
     /// The round (modulo [`CHECK_EVERY`]) its checks run in otherwise.
     turn: u64,
+    /// The last scan pass that found the user in the database, or the pass
+    /// running when the monitor started.
+    seen: u64,
 }
 
 /// The users whose monitor runs (the owner is the source of truth).
@@ -32,13 +35,23 @@ pub(crate) struct MonitoredUsers {
     users: DashMap<UserId, Entry>,
     /// Hands out turns in order, so they stay even.
     next_turn: AtomicU64,
+    /// The latest scan pass begun.
+    pass: AtomicU64,
 }
 
 impl MonitoredUsers {
     /// The monitor of `user` started (with no timed strategy yet).
     pub(crate) fn insert(&self, user: UserId) {
         let turn = self.next_turn.fetch_add(1, Ordering::Relaxed) % CHECK_EVERY;
-        self.users.insert(user, Entry { timed: false, turn });
+        let seen = self.pass.load(Ordering::Acquire);
+        self.users.insert(
+            user,
+            Entry {
+                timed: false,
+                turn,
+                seen,
+            },
+        );
     }
 
     /// The monitor of `user` stopped.
@@ -61,9 +74,33 @@ impl MonitoredUsers {
         self.users.contains_key(user)
     }
 
-    /// Every monitored user.
-    pub(crate) fn list(&self) -> Vec<UserId> {
-        self.users.iter().map(|e| e.key().clone()).collect()
+    /// Begins a scan pass, before the scan reads the users from the
+    /// database: monitors started from now on count as found by it.
+    /// Passes must not overlap (the scan runs one at a time).
+    pub(crate) fn begin_pass(&self) -> u64 {
+        self.pass.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The scan pass `pass` found `user` in the database; whether its
+    /// monitor runs.
+    pub(crate) fn found(&self, user: &UserId, pass: u64) -> bool {
+        match self.users.get_mut(user) {
+            Some(mut e) => {
+                e.seen = e.seen.max(pass);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The users whose monitor runs though scan pass `pass` did not find
+    /// them in the database (they were removed there).
+    pub(crate) fn not_found(&self, pass: u64) -> Vec<UserId> {
+        self.users
+            .iter()
+            .filter(|e| e.seen < pass)
+            .map(|e| e.key().clone())
+            .collect()
     }
 
     /// The users tick round `round` wakes: the timed ones, and those whose
@@ -115,5 +152,23 @@ mod tests {
         let all: usize = (0..CHECK_EVERY).map(|r| m.tick_round(r).len()).sum();
         assert_eq!(all, 22);
         assert!(!m.contains(&user(3)));
+    }
+
+    #[test]
+    fn a_scan_pass_tells_the_monitors_of_users_it_did_not_find() {
+        let m = MonitoredUsers::default();
+        m.insert(user(1));
+        m.insert(user(2));
+        let pass = m.begin_pass();
+        // Started while the pass reads the database: not taken for removed.
+        m.insert(user(3));
+        assert!(m.found(&user(1), pass));
+        assert!(!m.found(&user(9), pass), "not monitored");
+        assert_eq!(m.not_found(pass), vec![user(2)]);
+        let next = m.begin_pass();
+        assert!(m.found(&user(2), next));
+        let mut missing = m.not_found(next);
+        missing.sort();
+        assert_eq!(missing, vec![user(1), user(3)]);
     }
 }
