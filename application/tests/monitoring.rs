@@ -822,3 +822,31 @@ async fn only_strategies_that_use_the_timer_are_called_on_ticks() {
     );
     m.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_returns_once_the_monitors_it_started_are_committed() {
+    let m = monitored(VenueMode::External).await;
+    let a = funded_user(&m.h, "alice", "100").await;
+    eventually("monitored", Duration::from_secs(2), || {
+        m.h.engine.is_monitored(&a)
+    })
+    .await;
+    set_status_in_database(&m.h, &a, UserStatus::Disabled).await;
+    eventually("stopped", Duration::from_secs(2), || {
+        !m.h.engine.is_monitored(&a)
+    })
+    .await;
+    set_status_in_database(&m.h, &a, UserStatus::Active).await;
+    // This scan, or the loop's running now, starts the monitor; either
+    // returns only once the start is committed.
+    m.monitoring.scan().await.unwrap();
+    assert!(m.h.engine.is_monitored(&a));
+    let scope = ordermon_application::Scope::User(a.clone());
+    let events = m.h.engine.events.after(&scope, 0, 1000).await.unwrap();
+    let started = events
+        .iter()
+        .filter(|e| e.event.event_type == "monitor.started")
+        .count();
+    assert_eq!(started, 2, "the second start is in the log");
+    m.cancel.cancel();
+}

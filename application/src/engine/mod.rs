@@ -416,8 +416,19 @@ impl Engine {
         self.core.ctx.lanes.subscriptions()
     }
 
-    pub(crate) async fn start_monitor(&self, user: &UserId) {
-        let _ = self.core.owners.send(user, Command::StartMonitor).await;
+    /// Asks the user's owner to start its monitor. The answer comes once
+    /// the start is committed, or with an error when the owner could not
+    /// take the command; a caller that need not wait drops it.
+    pub(crate) async fn start_monitor(
+        &self,
+        user: &UserId,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), AppError>> {
+        let (started, answer) = tokio::sync::oneshot::channel();
+        let command = Command::StartMonitor {
+            started: Some(started),
+        };
+        let _ = self.core.owners.send(user, command).await;
+        answer
     }
 
     pub(crate) async fn stop_monitor(&self, user: &UserId, status: UserStatus, reason: &str) {
@@ -480,7 +491,7 @@ impl Engine {
 #[async_trait::async_trait]
 impl crate::ownership::OwnedUsers for Engine {
     async fn start_monitor(&self, user: &UserId) {
-        Engine::start_monitor(self, user).await;
+        drop(Engine::start_monitor(self, user).await);
     }
 
     async fn stop_monitor(&self, user: &UserId, reason: &str) {

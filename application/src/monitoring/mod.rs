@@ -210,7 +210,7 @@ impl Monitoring {
                         && !self.engine.is_monitored(&user.id)
                         && self.engine.may_own(&user.id)
                     {
-                        self.engine.start_monitor(&user.id).await;
+                        drop(self.engine.start_monitor(&user.id).await);
                     }
                 }
                 // Missed ones are started by the next scan.
@@ -246,6 +246,11 @@ impl Monitoring {
         let users = p.users.user_statuses().await?;
         let strategies = p.strategies.strategy_statuses().await?;
         let mut active = 0;
+        // Monitors start a bounded number at a time: tens of thousands
+        // starting at once (a restart) would all hold their first commit in
+        // memory together and keep the runtime busy long after the last
+        // one opened.
+        let mut starting = std::collections::VecDeque::new();
         for (user, status) in &users {
             let running = monitored.found(user, pass);
             match (status, running) {
@@ -253,7 +258,13 @@ impl Monitoring {
                     active += 1;
                     // Shared users: the instance owning the user runs it.
                     if self.engine.may_own(user) {
-                        self.engine.start_monitor(user).await;
+                        if starting.len() >= STARTS_IN_FLIGHT
+                            && let Some(oldest) = starting.pop_front()
+                        {
+                            // Answered or not (the owner could not start): go on.
+                            let _ = oldest.await;
+                        }
+                        starting.push_back(self.engine.start_monitor(user).await);
                     }
                 }
                 (UserStatus::Active, true) => active += 1,
@@ -264,6 +275,9 @@ impl Monitoring {
                 }
                 (UserStatus::Disabled, false) => {}
             }
+        }
+        for started in starting {
+            let _ = started.await;
         }
         for user in monitored.not_found(pass) {
             self.engine
@@ -358,6 +372,9 @@ impl Monitoring {
         }
     }
 }
+
+/// Most monitors a scan has starting at once.
+const STARTS_IN_FLIGHT: usize = 1024;
 
 /// Most cancels asked with SQL carried out per scan.
 const OPERATOR_CANCELS_PER_SCAN: u32 = 1000;

@@ -64,8 +64,11 @@ pub(crate) enum Command {
     StrategyFailed(Box<(Arc<lanes::Slot>, String)>),
     /// Timer tick: strategy timers, stuck orders, heartbeats.
     Tick,
-    /// Start monitoring (the user is active).
-    StartMonitor,
+    /// Start monitoring (the user is active); `started` is answered once
+    /// the start is committed.
+    StartMonitor {
+        started: Option<Reply<()>>,
+    },
     /// Stop monitoring; `status` is the user's status as seen in the database.
     StopMonitor {
         status: ordermon_domain::user::UserStatus,
@@ -129,10 +132,14 @@ impl Command {
             }
             Self::DeleteStrategy { reply, .. } => drop(reply.send(Err(e))),
             Self::ListStrategies { reply } => drop(reply.send(Err(e))),
+            Self::StartMonitor { started } => {
+                if let Some(r) = started {
+                    drop(r.send(Err(e)));
+                }
+            }
             Self::StrategyDecided(_)
             | Self::StrategyFailed(_)
             | Self::Tick
-            | Self::StartMonitor
             | Self::StopMonitor { .. }
             | Self::SyncStrategies { .. } => {}
         }

@@ -291,7 +291,12 @@ impl Owner {
                 self.on_failed(slot, &error).await;
             }
             Command::Tick => self.on_tick().await,
-            Command::StartMonitor => self.start_monitor().await,
+            Command::StartMonitor { started } => {
+                self.start_monitor().await;
+                if let Some(r) = started {
+                    self.reply(r, Ok(()));
+                }
+            }
             Command::StopMonitor { status, reason } => {
                 if status != self.state.user.status {
                     // Changed with plain SQL: adopt the database's value.

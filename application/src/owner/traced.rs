@@ -71,7 +71,7 @@ impl Command {
             Self::StrategyDecided(_) => "strategy_decided",
             Self::StrategyFailed(_) => "strategy_failed",
             Self::Tick => "tick",
-            Self::StartMonitor => "start_monitor",
+            Self::StartMonitor { .. } => "start_monitor",
             Self::StopMonitor { .. } => "stop_monitor",
             Self::SyncStrategies { .. } => "sync_strategies",
             Self::CreateStrategy { .. } => "create_strategy",
