@@ -1,5 +1,7 @@
 //! `mean_reversion`: buys below a moving average, sells back above it.
 
+use std::collections::VecDeque;
+
 use ordermon_domain::Decimal;
 use ordermon_domain::market::Quote;
 use ordermon_domain::order::{OrderType, Side, TimeInForce};
@@ -56,68 +58,32 @@ fn parse(params: &serde_json::Value) -> Result<Params, Vec<FieldError>> {
 
 /// The last `window` quotes of one instrument, kept as `bid + ask` (twice
 /// the mid): comparing against the average then needs no division.
-///
-/// A ring made whole, and written, when the strategy starts: a lane's first
-/// quotes write into memory the owner already touched instead of allocating
-/// and faulting in fresh pages (at 50,000 strategies starting together, the
-/// first second's calls spent more time in the kernel clearing pages than in
-/// the strategies).
 #[derive(Debug)]
 struct Window {
-    ring: Box<[Decimal]>,
-    /// Where the next value goes.
-    next: usize,
-    /// Values held, up to the ring's length.
-    filled: usize,
+    sides: VecDeque<Decimal>,
     sum: Decimal,
 }
 
 impl Window {
     fn new(len: usize) -> Self {
         Self {
-            ring: vec![Decimal::ZERO; len.max(1)].into_boxed_slice(),
-            next: 0,
-            filled: 0,
+            sides: VecDeque::with_capacity(len),
             sum: Decimal::ZERO,
         }
     }
 
-    /// Keeps the last `len` values: the newest takes the oldest's place.
-    fn push(&mut self, bid_plus_ask: Decimal) {
-        let len = self.ring.len();
-        let Some(slot) = self.ring.get_mut(self.next) else {
-            return;
-        };
-        if self.filled == len {
-            self.sum -= *slot;
-        } else {
-            self.filled += 1;
+    /// Keeps the last `len` values. The oldest leaves before the newest
+    /// enters, so a full window reuses its slot: no growth past `len`, one
+    /// cache line touched.
+    fn push(&mut self, bid_plus_ask: Decimal, len: usize) {
+        while self.sides.len() >= len.max(1) {
+            match self.sides.pop_front() {
+                Some(old) => self.sum -= old,
+                None => break,
+            }
         }
-        *slot = bid_plus_ask;
+        self.sides.push_back(bid_plus_ask);
         self.sum += bid_plus_ask;
-        self.next = (self.next + 1) % len;
-    }
-
-    fn is_full(&self) -> bool {
-        self.filled == self.ring.len()
-    }
-
-    /// The values held, oldest first.
-    fn values(&self) -> impl Iterator<Item = Decimal> + '_ {
-        let len = self.ring.len();
-        let oldest = (self.next + len - self.filled) % len;
-        (0..self.filled).filter_map(move |i| self.ring.get((oldest + i) % len).copied())
-    }
-
-    /// The same quotes in a window of `len` (the newest ones when it is
-    /// shorter).
-    fn resized(&self, len: usize) -> Self {
-        let mut w = Self::new(len);
-        let skip = self.filled.saturating_sub(w.ring.len());
-        for v in self.values().skip(skip) {
-            w.push(v);
-        }
-        w
     }
 }
 
@@ -144,13 +110,10 @@ impl MeanReversion {
             description: "buy `quantity` when the mid is `threshold_pct` under its `window`-quote average (up to `max_position`), sell it back when above",
             validate: |p, _| parse(p).map(|_| ()),
             create: |c| {
-                let params = parse(&c.params)?;
-                // Every instrument's window made now, on start (see `Window`).
-                let mut windows = PerInstrument::default();
-                for id in &c.instruments {
-                    windows.get_or_insert_with(id, || Window::new(params.window));
-                }
-                Ok(Box::new(Self { params, windows }))
+                Ok(Box::new(Self {
+                    params: parse(&c.params)?,
+                    windows: PerInstrument::default(),
+                }))
             },
         }
     }
@@ -167,8 +130,8 @@ impl Strategy for MeanReversion {
         let w = self
             .windows
             .get_or_insert_with(&quote.instrument_id, || Window::new(len));
-        w.push(twice_mid);
-        if !w.is_full() {
+        w.push(twice_mid, len);
+        if w.sides.len() < len {
             return Vec::new();
         }
         if ctx
@@ -182,7 +145,7 @@ impl Strategy for MeanReversion {
         // Out of `Decimal`'s range only for prices no instrument has: then no
         // decision rather than a panic.
         let (Some(scaled), Some(lower), Some(upper)) = (
-            twice_mid.checked_mul(Decimal::from(w.filled)),
+            twice_mid.checked_mul(Decimal::from(w.sides.len())),
             w.sum.checked_mul(Decimal::ONE - t),
             w.sum.checked_mul(Decimal::ONE + t),
         ) else {
@@ -218,11 +181,7 @@ impl Strategy for MeanReversion {
     }
 
     fn update_params(&mut self, params: &serde_json::Value) -> Result<(), Vec<FieldError>> {
-        let params = parse(params)?;
-        if params.window != self.params.window {
-            self.windows.update(|w| *w = w.resized(params.window));
-        }
-        self.params = params;
+        self.params = parse(params)?;
         Ok(())
     }
 }
@@ -271,44 +230,5 @@ mod tests {
         s.quote(quote("100.00", "100.00"));
         let out = s.quote(quote("90.00", "90.00"));
         assert_eq!(out.len(), 1, "the new window of 2 applies at once");
-    }
-
-    fn d(v: i64) -> Decimal {
-        Decimal::from(v)
-    }
-
-    #[test]
-    fn a_window_keeps_the_last_quotes_and_their_sum() {
-        let mut w = Window::new(3);
-        for v in 1..=2 {
-            w.push(d(v));
-        }
-        assert!(!w.is_full());
-        assert_eq!(w.values().collect::<Vec<_>>(), vec![d(1), d(2)]);
-        for v in 3..=7 {
-            w.push(d(v));
-        }
-        assert!(w.is_full());
-        assert_eq!(w.values().collect::<Vec<_>>(), vec![d(5), d(6), d(7)]);
-        assert_eq!(w.sum, d(18));
-        // Shorter: the newest stay; longer: all stay, not full yet.
-        let short = w.resized(2);
-        assert_eq!(short.values().collect::<Vec<_>>(), vec![d(6), d(7)]);
-        assert_eq!((short.sum, short.is_full()), (d(13), true));
-        let long = w.resized(5);
-        assert_eq!(long.values().collect::<Vec<_>>(), vec![d(5), d(6), d(7)]);
-        assert_eq!((long.sum, long.is_full()), (d(18), false));
-    }
-
-    #[test]
-    fn a_shorter_window_keeps_the_quotes_already_seen() {
-        let mut s = script();
-        for _ in 0..3 {
-            assert!(s.quote(quote("100.00", "100.00")).is_empty());
-        }
-        assert!(s.update(serde_json::json!({"window": 2, "threshold_pct": "0.01", "quantity": "5", "max_position": "10"})).is_ok());
-        // (100, 90): 90 < 95 × 0.99 → buy on the first quote after the change.
-        let out = s.quote(quote("90.00", "90.00"));
-        assert_eq!(out.len(), 1);
     }
 }

@@ -41,6 +41,8 @@ impl<T> PerInstrument<T> {
         }
     }
 
+    /// The value of `id`, made by `make` the first time `id` is seen (the id
+    /// is cloned only then).
     /// Adds an instrument not seen yet; returns its position.
     fn add(&mut self, id: &InstrumentId, value: T) -> usize {
         let at = self.entries.len();
@@ -71,13 +73,6 @@ impl<T> PerInstrument<T> {
             None => self.add(id, make()),
         };
         &mut self.entries[at].1
-    }
-
-    /// Changes every value in place.
-    pub(super) fn update(&mut self, mut f: impl FnMut(&mut T)) {
-        for (_, v) in &mut self.entries {
-            f(v);
-        }
     }
 
     /// Sets the value of `id`, returning the one it replaces.
