@@ -41,8 +41,6 @@ impl<T> PerInstrument<T> {
         }
     }
 
-    /// The value of `id`, made by `make` the first time `id` is seen (the id
-    /// is cloned only then).
     /// Adds an instrument not seen yet; returns its position.
     fn add(&mut self, id: &InstrumentId, value: T) -> usize {
         let at = self.entries.len();
