@@ -417,17 +417,19 @@ impl Engine {
     }
 
     /// Asks the user's owner to start its monitor. The answer comes once
-    /// the start is committed, or with an error when the owner could not
-    /// take the command; a caller that need not wait drops it.
+    /// the start is committed; it is an error, or closes without one, when
+    /// the owner could not start or take the command. A caller that need
+    /// not wait drops it.
     pub(crate) async fn start_monitor(
         &self,
         user: &UserId,
     ) -> tokio::sync::oneshot::Receiver<Result<(), AppError>> {
         let (started, answer) = tokio::sync::oneshot::channel();
-        let command = Command::StartMonitor {
-            started: Some(started),
-        };
-        let _ = self.core.owners.send(user, command).await;
+        let _ = self
+            .core
+            .owners
+            .send(user, Command::StartMonitor { started })
+            .await;
         answer
     }
 

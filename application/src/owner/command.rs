@@ -67,7 +67,7 @@ pub(crate) enum Command {
     /// Start monitoring (the user is active); `started` is answered once
     /// the start is committed.
     StartMonitor {
-        started: Option<Reply<()>>,
+        started: Reply<()>,
     },
     /// Stop monitoring; `status` is the user's status as seen in the database.
     StopMonitor {
@@ -132,11 +132,7 @@ impl Command {
             }
             Self::DeleteStrategy { reply, .. } => drop(reply.send(Err(e))),
             Self::ListStrategies { reply } => drop(reply.send(Err(e))),
-            Self::StartMonitor { started } => {
-                if let Some(r) = started {
-                    drop(r.send(Err(e)));
-                }
-            }
+            Self::StartMonitor { started } => drop(started.send(Err(e))),
             Self::StrategyDecided(_)
             | Self::StrategyFailed(_)
             | Self::Tick

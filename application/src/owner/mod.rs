@@ -293,9 +293,7 @@ impl Owner {
             Command::Tick => self.on_tick().await,
             Command::StartMonitor { started } => {
                 self.start_monitor().await;
-                if let Some(r) = started {
-                    self.reply(r, Ok(()));
-                }
+                self.reply(started, Ok(()));
             }
             Command::StopMonitor { status, reason } => {
                 if status != self.state.user.status {

@@ -96,20 +96,20 @@ impl MonitoredUsers {
     /// The users whose monitor runs though scan pass `pass` did not find
     /// them in the database (they were removed there).
     pub(crate) fn not_found(&self, pass: u64) -> Vec<UserId> {
-        self.users
-            .iter()
-            .filter(|e| e.seen < pass)
-            .map(|e| e.key().clone())
-            .collect()
+        self.users_where(|e| e.seen < pass)
     }
 
     /// The users tick round `round` wakes: the timed ones, and those whose
     /// turn for checks it is.
     pub(crate) fn tick_round(&self, round: u64) -> Vec<UserId> {
         let turn = round % CHECK_EVERY;
+        self.users_where(|e| e.timed || e.turn == turn)
+    }
+
+    fn users_where(&self, keep: impl Fn(&Entry) -> bool) -> Vec<UserId> {
         self.users
             .iter()
-            .filter(|e| e.timed || e.turn == turn)
+            .filter(|e| keep(e.value()))
             .map(|e| e.key().clone())
             .collect()
     }
