@@ -4,8 +4,10 @@
 //! CPU time, resident memory and start-up time, beside a same-run baseline: the
 //! latency of the raw quote broadcast to one plain subscriber.
 //!
-//! `cargo bench -p ordermon-application --bench monitor_scale -- [users] [instruments] [quotes_per_sec] [seconds] [burst]`
-//! (defaults 10000 100 1000 20 10). Quotes are published `burst` at a time,
+//! `cargo bench -p ordermon-application --bench monitor_scale -- [users] [instruments] [quotes_per_sec] [seconds] [burst] [lane_nice]`
+//! (defaults 10000 100 1000 20 10, and `monitor.lane_nice`'s default; the
+//! lanes take a nice value below the process's only with the privilege for
+//! it, see `monitor.lane_nice`). Quotes are published `burst` at a time,
 //! `quotes_per_sec / burst` times a second: 10 every 10 ms by default; a burst
 //! of every instrument at once is what the simulated feed does (one step of
 //! every walk per `interval_ms`).
@@ -142,28 +144,65 @@ fn cpu_secs() -> f64 {
     ticks / 100.0
 }
 
+/// Whether the lane threads run at `nice` (read from /proc, Linux).
+fn lane_nice_taken(nice: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    let mut lanes = 0;
+    let mut at = 0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("ordermon-lane-") {
+            continue;
+        }
+        lanes += 1;
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        if after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse::<i32>().ok())
+            == Some(nice)
+        {
+            at += 1;
+        }
+    }
+    lanes > 0 && at == lanes
+}
+
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
+    // The numbers among the arguments (cargo adds a `--bench` of its own).
+    let args: Vec<i64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let users = args.first().copied().unwrap_or(10_000);
-    let instruments = args.get(1).copied().unwrap_or(100);
-    let qps = args.get(2).copied().unwrap_or(1000);
-    let secs = args.get(3).copied().unwrap_or(20);
-    let burst = args.get(4).copied().unwrap_or(10).max(1);
+    let arg = |i: usize, default: u64| {
+        args.get(i)
+            .and_then(|v| u64::try_from(*v).ok())
+            .unwrap_or(default)
+    };
+    let users = arg(0, 10_000);
+    let instruments = arg(1, 100);
+    let qps = arg(2, 1000);
+    let secs = arg(3, 20);
+    let burst = arg(4, 10).max(1);
+    let lane_nice = args
+        .get(5)
+        .and_then(|v| i32::try_from(*v).ok())
+        .unwrap_or(MonitorConfig::default().lane_nice);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(users, instruments, qps, secs, burst));
+    rt.block_on(run(users, instruments, qps, secs, burst, lane_nice));
 }
 
-async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
+async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64, lane_nice: i32) {
     let decisions = Arc::new(Recorders::default());
     let baseline: Hist = Arc::new(Mutex::new(Histogram::new(3).unwrap()));
     let mut registry = StrategyRegistry::with_builtins();
@@ -179,6 +218,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
             venue_mode: VenueMode::External,
             monitor: MonitorConfig {
                 scan_interval: Duration::from_secs(2),
+                lane_nice,
                 ..MonitorConfig::default()
             },
             ..EngineConfig::default()
@@ -352,6 +392,14 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     let cpu = cpu_secs() - cpu0;
     let status = monitoring.status();
     base_task.abort();
+    // A scan alone (reconciling every user and strategy with the store),
+    // with no quotes flowing: what each `scan_interval` costs.
+    let mut scans: Vec<f64> = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        monitoring.scan().await.unwrap();
+        scans.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
     total.add(decisions.take()).unwrap();
     base_total.add(&*baseline.lock()).unwrap();
     let h = total;
@@ -361,6 +409,10 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     println!(
         "monitor scale: {users} users x 2 strategies, {instruments} instruments, {qps} quotes/s ({burst} every {:.1} ms) for {secs} s",
         every_us as f64 / 1000.0
+    );
+    println!(
+        "  lanes' nice value asked: {lane_nice} (taken: {})",
+        lane_nice_taken(lane_nice)
     );
     println!("  seeding users+strategies: {:.2} s", seeded.as_secs_f64());
     println!(
@@ -400,6 +452,14 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64) {
     println!(
         "  RSS: {rss_before:.0} MB before users, {rss_seeded:.0} MB seeded (the in-memory store's rows and log, and {owners_seeded} idle owners), {rss_running:.0} MB with monitors running, {:.0} MB at end",
         rss_mb()
+    );
+    println!(
+        "  a scan alone: {} ms",
+        scans
+            .iter()
+            .map(|ms| format!("{ms:.1}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
     );
     println!(
         "  quotes missed by lanes that fell behind: {}, lanes: {}, restarts: {}",

@@ -850,3 +850,59 @@ async fn a_scan_returns_once_the_monitors_it_started_are_committed() {
     assert_eq!(started, 2, "the second start is in the log");
     m.cancel.cancel();
 }
+
+/// The nice values of this process's quote lane threads (Linux).
+#[cfg(target_os = "linux")]
+fn lane_nice_values() -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("ordermon-lane-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // After the command's closing parenthesis: state is field 3, nice field 19.
+        let after = stat.rsplit(')').next().unwrap_or("");
+        if let Some(n) = after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse().ok())
+        {
+            nice.push(n);
+        }
+    }
+    nice
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn quote_lanes_run_at_the_nice_value_configured() {
+    let cancel = CancellationToken::new();
+    let engine = Engine::start_with_registry(
+        Persistence::from_backend(Arc::new(MemoryStore::new())),
+        Arc::new(QuoteBook::new(1024)),
+        Arc::new(SystemClock),
+        EngineConfig {
+            venue_mode: VenueMode::External,
+            // A higher nice value than the process's needs no privilege; no
+            // other test asks for 7, so the three threads with it are these.
+            monitor: MonitorConfig {
+                lanes: 3,
+                lane_nice: 7,
+                ..MonitorConfig::default()
+            },
+            ..EngineConfig::default()
+        },
+        CommitConfig::default(),
+        cancel.child_token(),
+        StrategyRegistry::with_builtins(),
+    )
+    .await
+    .unwrap();
+    let _monitoring = Monitoring::spawn(engine.clone(), &cancel);
+    eventually("three lanes at nice 7", Duration::from_secs(5), || {
+        lane_nice_values().iter().filter(|n| **n == 7).count() == 3
+    })
+    .await;
+    cancel.cancel();
+}

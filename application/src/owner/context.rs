@@ -86,6 +86,11 @@ pub struct MonitorConfig {
     pub max_restarts_per_minute: u32,
     /// Quote lanes strategies are called in (0: one per core).
     pub lanes: usize,
+    /// The nice value of the lanes' threads (Linux; -20 to 19, lower runs
+    /// first when cores are shared; 0 leaves them at the process's). Below
+    /// the process's value it needs `CAP_SYS_NICE` or a nice limit; refused,
+    /// the lanes keep the process's priority. See `owner::lane_priority`.
+    pub lane_nice: i32,
 }
 
 impl MonitorConfig {
@@ -110,6 +115,7 @@ impl Default for MonitorConfig {
             heartbeat_timeout: Duration::from_secs(60),
             max_restarts_per_minute: 5,
             lanes: 0,
+            lane_nice: -5,
         }
     }
 }

@@ -457,6 +457,7 @@ fn spawn_lane_thread(
     std::thread::Builder::new()
         .name(format!("ordermon-lane-{lane}"))
         .spawn(move || {
+            super::lane_priority::take_lane_nice(lane, ctx.config.monitor.lane_nice);
             runtime.block_on(async move {
                 tokio::select! {
                     () = run_lane(ctx, lane, cancel) => {}

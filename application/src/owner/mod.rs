@@ -13,6 +13,7 @@ mod command;
 mod commit;
 mod context;
 mod flow;
+mod lane_priority;
 pub(crate) mod lanes;
 mod monitor;
 mod monitor_ops;

@@ -460,6 +460,12 @@ impl Config {
                 "must be at most 256 (0 means one per core)",
             ));
         }
+        if !(-20..=19).contains(&self.monitor.lane_nice) {
+            return Err(ConfigError::invalid(
+                "monitor.lane_nice",
+                "must be from -20 to 19 (0 leaves the lanes at the process's priority)",
+            ));
+        }
         if self.shutdown.timeout.is_zero() {
             return Err(ConfigError::invalid("shutdown.timeout", "must be positive"));
         }

@@ -574,6 +574,9 @@ pub struct MonitorSettings {
     pub max_restarts_per_minute: u32,
     /// Quote lanes strategies are called in (default 0: one per core).
     pub lanes: usize,
+    /// The nice value of the quote lanes' threads (default -5; -20 to 19,
+    /// 0 leaves them at the process's; Linux).
+    pub lane_nice: i32,
 }
 
 impl Default for MonitorSettings {
@@ -587,6 +590,7 @@ impl Default for MonitorSettings {
             heartbeat_timeout: d.heartbeat_timeout,
             max_restarts_per_minute: d.max_restarts_per_minute,
             lanes: d.lanes,
+            lane_nice: d.lane_nice,
         }
     }
 }
@@ -601,6 +605,7 @@ impl From<&MonitorSettings> for MonitorConfig {
             heartbeat_timeout: m.heartbeat_timeout,
             max_restarts_per_minute: m.max_restarts_per_minute,
             lanes: m.lanes,
+            lane_nice: m.lane_nice,
         }
     }
 }

@@ -202,6 +202,16 @@ fn bad_values_are_refused() {
     let c = load(None, &[("ORDERMON_MONITOR__LANES", "3")]).unwrap();
     assert_eq!(MonitorConfig::from(&c.monitor).lane_count(), 3);
     assert!(MonitorConfig::from(&load(None, &[]).unwrap().monitor).lane_count() >= 1);
+    let e = load(None, &[("ORDERMON_MONITOR__LANE_NICE", "-21")]).unwrap_err();
+    assert!(e.to_string().contains("monitor.lane_nice"), "{e}");
+    let e = load(Some("[monitor]\nlane_nice = 20"), &[]).unwrap_err();
+    assert!(e.to_string().contains("monitor.lane_nice"), "{e}");
+    let c = load(None, &[("ORDERMON_MONITOR__LANE_NICE", "0")]).unwrap();
+    assert_eq!(MonitorConfig::from(&c.monitor).lane_nice, 0);
+    assert_eq!(
+        MonitorConfig::from(&load(None, &[]).unwrap().monitor).lane_nice,
+        MonitorConfig::default().lane_nice
+    );
 }
 
 #[test]
