@@ -906,3 +906,190 @@ async fn quote_lanes_run_at_the_nice_value_configured() {
     .await;
     cancel.cancel();
 }
+
+/// Passes every user and strategy read to the store, counting the reads of
+/// every row the monitoring scan makes.
+#[derive(Debug)]
+struct CountingReads {
+    store: Arc<MemoryStore>,
+    user_reads: std::sync::atomic::AtomicU64,
+    strategy_reads: std::sync::atomic::AtomicU64,
+}
+
+impl CountingReads {
+    fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.user_reads.load(SeqCst),
+            self.strategy_reads.load(SeqCst),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl ordermon_domain::ports::UserRepository for CountingReads {
+    async fn get_user(
+        &self,
+        id: &UserId,
+    ) -> Result<Option<ordermon_domain::user::User>, ordermon_domain::ports::StoreError> {
+        self.store.get_user(id).await
+    }
+    async fn list_users(
+        &self,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<ordermon_domain::user::User>, ordermon_domain::ports::StoreError> {
+        self.store.list_users(after, limit).await
+    }
+    async fn user_statuses(
+        &self,
+    ) -> Result<Vec<(UserId, UserStatus)>, ordermon_domain::ports::StoreError> {
+        self.user_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.store.user_statuses().await
+    }
+    async fn user_status_stamp(&self) -> Result<Option<u64>, ordermon_domain::ports::StoreError> {
+        self.store.user_status_stamp().await
+    }
+    async fn get_users(
+        &self,
+        ids: &[UserId],
+    ) -> Result<Vec<ordermon_domain::user::User>, ordermon_domain::ports::StoreError> {
+        self.store.get_users(ids).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ordermon_domain::ports::StrategyRepository for CountingReads {
+    async fn get_strategy(
+        &self,
+        user: &UserId,
+        id: &StrategyId,
+    ) -> Result<Option<StrategyConfig>, ordermon_domain::ports::StoreError> {
+        self.store.get_strategy(user, id).await
+    }
+    async fn list_strategies(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<StrategyConfig>, ordermon_domain::ports::StoreError> {
+        self.store.list_strategies(user).await
+    }
+    async fn strategies_of(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<StrategyConfig>, ordermon_domain::ports::StoreError> {
+        self.store.strategies_of(users).await
+    }
+    async fn strategy_statuses(
+        &self,
+    ) -> Result<Vec<(StrategyId, UserId, StrategyStatus, u64)>, ordermon_domain::ports::StoreError>
+    {
+        self.strategy_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.store.strategy_statuses().await
+    }
+    async fn strategy_stamp(&self) -> Result<Option<u64>, ordermon_domain::ports::StoreError> {
+        self.store.strategy_stamp().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_reads_users_and_strategies_only_when_they_may_have_changed() {
+    use ordermon_domain::ports::{StrategyRepository, UserRepository};
+    let store = Arc::new(MemoryStore::new());
+    let reads = Arc::new(CountingReads {
+        store: store.clone(),
+        user_reads: Default::default(),
+        strategy_reads: Default::default(),
+    });
+    let mut persistence = Persistence::from_backend(store.clone());
+    persistence.users = reads.clone();
+    persistence.strategies = reads.clone();
+    let mut registry = StrategyRegistry::with_builtins();
+    registry.register(Arc::new(TestFactory("untimed", || {
+        Box::new(Clocked(false))
+    })));
+    let cancel = CancellationToken::new();
+    let engine = Engine::start_with_registry(
+        persistence,
+        Arc::new(QuoteBook::new(1024)),
+        Arc::new(SystemClock),
+        EngineConfig {
+            venue_mode: VenueMode::External,
+            // Only the loop's first scan; the others are called here.
+            monitor: MonitorConfig {
+                scan_interval: Duration::from_secs(3600),
+                ..MonitorConfig::default()
+            },
+            ..EngineConfig::default()
+        },
+        CommitConfig::default(),
+        cancel.child_token(),
+        registry,
+    )
+    .await
+    .unwrap();
+    let h = Harness {
+        engine,
+        store: store.clone(),
+    };
+    add_acme(&h).await;
+    let monitoring = Monitoring::spawn(h.engine.clone(), &cancel);
+    let alice = funded_user(&h, "alice", "100").await;
+    h.engine
+        .strategies
+        .create(strategy(&alice, "quiet", "untimed", serde_json::json!({})))
+        .await
+        .unwrap();
+    eventually("alice's strategy runs", Duration::from_secs(5), || {
+        h.engine.running_strategies() == 1
+    })
+    .await;
+    // The monitor started and the strategy added since the last reads: the
+    // next scan reads both, and the one after finds them settled.
+    monitoring.scan().await.unwrap();
+    monitoring.scan().await.unwrap();
+    let settled = reads.counts();
+    monitoring.scan().await.unwrap();
+    monitoring.scan().await.unwrap();
+    assert_eq!(reads.counts(), settled, "nothing changed: no rows read");
+
+    // Disabled in the database behind the owner, as plain SQL would.
+    let mut quiet = store
+        .get_strategy(&alice, &StrategyId::new("quiet").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = quiet.version;
+    quiet.status = StrategyStatus::Disabled;
+    quiet.version += 1;
+    let mut cs = ChangeSet::default();
+    cs.changes.push(StateChange::Strategy {
+        strategy: Box::new(quiet),
+        expected,
+    });
+    ordermon_domain::ports::Store::commit(store.as_ref(), cs)
+        .await
+        .unwrap();
+    monitoring.scan().await.unwrap();
+    assert_eq!(
+        reads.counts(),
+        (settled.0, settled.1 + 1),
+        "the strategies' stamp moved: they are read, the users are not"
+    );
+    eventually("the strategy stopped", Duration::from_secs(5), || {
+        h.engine.running_strategies() == 0
+    })
+    .await;
+
+    set_status_in_database(&h, &alice, UserStatus::Disabled).await;
+    let before = reads.counts();
+    monitoring.scan().await.unwrap();
+    assert_eq!(reads.counts().0, before.0 + 1, "the users' stamp moved");
+    eventually("alice's monitor stopped", Duration::from_secs(5), || {
+        !h.engine.is_monitored(&alice)
+    })
+    .await;
+    assert!(store.user_status_stamp().await.unwrap().is_some());
+    cancel.cancel();
+}

@@ -425,6 +425,7 @@ impl Engine {
         user: &UserId,
     ) -> tokio::sync::oneshot::Receiver<Result<(), AppError>> {
         let (started, answer) = tokio::sync::oneshot::channel();
+        self.core.ctx.monitored.asked_to_start();
         let _ = self
             .core
             .owners

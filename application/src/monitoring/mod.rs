@@ -59,8 +59,13 @@ type ScannedStrategy = ((UserId, StrategyId), (StrategyStatus, u64));
 #[derive(Debug, Default)]
 struct Seen {
     active: usize,
+    /// The users' stamp and the monitored set's changes when the users were
+    /// last read (`None`: never).
+    users: Option<(Option<u64>, u64)>,
     /// Sorted by user and id.
     strategies: Vec<ScannedStrategy>,
+    /// The strategies' stamp when they were last read (`None`: never).
+    strategy_stamp: Option<Option<u64>>,
     scans: u64,
 }
 
@@ -223,6 +228,13 @@ impl Monitoring {
 
     /// One scan: reconcile running monitors and strategies with the database.
     ///
+    /// The users and the strategies are each read only when the store's
+    /// stamp of them moved since they were last read (or the store keeps
+    /// none), and the users also when a monitor started, stopped or was asked
+    /// to start meanwhile; every [`FULL_SCAN_EVERY`]th scan reads both
+    /// anyway. At tens of thousands of users a read of every row was most of a
+    /// scan's cost, and nearly every scan finds nothing changed.
+    ///
     /// # Errors
     /// Store failures (the next scan retries).
     pub async fn scan(&self) -> Result<(), AppError> {
@@ -238,14 +250,35 @@ impl Monitoring {
             }
         }
         let _one_at_a_time = self.scanning.lock().await;
+        let full = self.seen.lock().scans.is_multiple_of(FULL_SCAN_EVERY);
+        self.users_pass(full).await?;
+        self.operator_cancels().await?;
+        self.strategies_pass(full).await?;
+        self.seen.lock().scans += 1;
+        Ok(())
+    }
+
+    /// Starts the monitors of active users not monitored, stops those of
+    /// users disabled or removed — unless nothing could have changed since
+    /// the last time (`full` reads them in any case).
+    async fn users_pass(&self, full: bool) -> Result<(), AppError> {
+        let p = self.engine.persistence();
+        let monitored = self.engine.monitored();
+        // Read before the users: a change after either is seen next time.
+        let changes = monitored.changes();
+        let stamp = p.users.user_status_stamp().await?;
+        {
+            let seen = self.seen.lock();
+            if !full && stamp.is_some() && seen.users == Some((stamp, changes)) {
+                return Ok(());
+            }
+        }
         // Begun before the statuses are read: a monitor started after (a
         // user created meanwhile) is not in the list read and is no reason
         // to stop anything. Marking users found costs one lookup each, like
         // asking whether they are monitored.
-        let monitored = self.engine.monitored();
         let pass = monitored.begin_pass();
         let users = p.users.user_statuses().await?;
-        let strategies = p.strategies.strategy_statuses().await?;
         let mut active = 0;
         // Every monitor to start is asked at once, and the scan returns once
         // each start is committed (or its owner could not start). Starting
@@ -279,15 +312,40 @@ impl Monitoring {
                 .stop_monitor(&user, UserStatus::Disabled, "user removed")
                 .await;
         }
-        // Strategies: find users whose strategy set changed since the last scan.
+        // A monitor started or stopped here moved `changes` since it was
+        // read: the next scan reads the users again, and finds them settled.
+        let mut seen = self.seen.lock();
+        seen.active = active;
+        seen.users = Some((stamp, changes));
+        Ok(())
+    }
+
+    /// Sends the monitors of users whose strategies changed in the database
+    /// their strategies again — unless the store's stamp says none did
+    /// (`full` reads them in any case).
+    async fn strategies_pass(&self, full: bool) -> Result<(), AppError> {
+        let p = self.engine.persistence();
+        let stamp = p.strategies.strategy_stamp().await?;
+        {
+            let seen = self.seen.lock();
+            if !full && stamp.is_some() && seen.strategy_stamp == Some(stamp) {
+                return Ok(());
+            }
+        }
+        let strategies = p.strategies.strategy_statuses().await?;
+        // Find users whose strategy set changed since the last read.
         let mut now: Vec<ScannedStrategy> = strategies
             .into_iter()
             .map(|(id, user, status, version)| ((user, id), (status, version)))
             .collect();
         now.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let changed_users = changed_users(&self.seen.lock().strategies, &now);
-        self.operator_cancels().await?;
-        let first = self.seen.lock().scans == 0;
+        let (changed_users, first) = {
+            let seen = self.seen.lock();
+            (
+                changed_users(&seen.strategies, &now),
+                seen.strategy_stamp.is_none(),
+            )
+        };
         if !first {
             for user in changed_users {
                 if self.engine.is_monitored(&user) {
@@ -297,9 +355,8 @@ impl Monitoring {
             }
         }
         let mut seen = self.seen.lock();
-        seen.active = active;
         seen.strategies = now;
-        seen.scans += 1;
+        seen.strategy_stamp = Some(stamp);
         Ok(())
     }
 
@@ -367,6 +424,10 @@ impl Monitoring {
         }
     }
 }
+
+/// Every how many scans the users and strategies are read whatever their
+/// stamps say (a stamp that hashes rows could, however unlikely, repeat).
+const FULL_SCAN_EVERY: u64 = 30;
 
 /// Most cancels asked with SQL carried out per scan.
 const OPERATOR_CANCELS_PER_SCAN: u32 = 1000;

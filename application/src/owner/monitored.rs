@@ -37,6 +37,9 @@ pub(crate) struct MonitoredUsers {
     next_turn: AtomicU64,
     /// The latest scan pass begun.
     pass: AtomicU64,
+    /// Monitors started, stopped or asked to start so far: the scan may
+    /// skip reading the users only while this has not moved.
+    changes: AtomicU64,
 }
 
 impl MonitoredUsers {
@@ -44,6 +47,7 @@ impl MonitoredUsers {
     pub(crate) fn insert(&self, user: UserId) {
         let turn = self.next_turn.fetch_add(1, Ordering::Relaxed) % CHECK_EVERY;
         let seen = self.pass.load(Ordering::Acquire);
+        self.changes.fetch_add(1, Ordering::AcqRel);
         self.users.insert(
             user,
             Entry {
@@ -56,7 +60,20 @@ impl MonitoredUsers {
 
     /// The monitor of `user` stopped.
     pub(crate) fn remove(&self, user: &UserId) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         self.users.remove(user);
+    }
+
+    /// A monitor was asked to start (by the scan, a user's creation or a
+    /// user taken over from another instance): whether it starts or not,
+    /// the next scan reads the users.
+    pub(crate) fn asked_to_start(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the set changed or was asked to (see `changes`).
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Whether a running strategy of `user` takes timer callbacks.
@@ -152,6 +169,28 @@ mod tests {
         let all: usize = (0..CHECK_EVERY).map(|r| m.tick_round(r).len()).sum();
         assert_eq!(all, 22);
         assert!(!m.contains(&user(3)));
+    }
+
+    #[test]
+    fn starting_stopping_or_asking_to_start_a_monitor_counts_as_a_change() {
+        let m = MonitoredUsers::default();
+        let c0 = m.changes();
+        m.insert(user(1));
+        let c1 = m.changes();
+        assert!(c1 > c0);
+        m.asked_to_start();
+        let c2 = m.changes();
+        assert!(c2 > c1);
+        m.set_timed(&user(1), true);
+        let _ = m.found(&user(1), m.begin_pass());
+        let _ = m.tick_round(0);
+        assert_eq!(
+            m.changes(),
+            c2,
+            "ticks, timers and scan passes are no change"
+        );
+        m.remove(&user(1));
+        assert!(m.changes() > c2);
     }
 
     #[test]

@@ -262,6 +262,19 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// Store failures.
     async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError>;
+    /// A stamp of what [`user_statuses`](Self::user_statuses) would return:
+    /// two reads give the same stamp only if no user was added, removed or
+    /// changed status between them (a change counter, or a 64-bit hash of
+    /// the rows where changes can come from outside the store, such as plain
+    /// SQL). `None` (the default): this store keeps none; read the statuses.
+    /// Read before the statuses it stands for, so a change in between shows
+    /// as a new stamp next time.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn user_status_stamp(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
     /// The users among `ids` that exist, in no particular order (the default
     /// asks one id at a time).
     ///
@@ -312,6 +325,14 @@ pub trait StrategyRepository: Send + Sync {
     async fn strategy_statuses(
         &self,
     ) -> Result<Vec<(StrategyId, UserId, StrategyStatus, u64)>, StoreError>;
+    /// A stamp of what [`strategy_statuses`](Self::strategy_statuses) would
+    /// return, as [`UserRepository::user_status_stamp`] is of the users'.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn strategy_stamp(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Instruments.

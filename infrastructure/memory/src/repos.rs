@@ -176,6 +176,10 @@ impl UserRepository for MemoryStore {
     async fn user_statuses(&self) -> Result<Vec<(UserId, UserStatus)>, StoreError> {
         Ok(self.with(|t| t.users.values().map(|u| (u.id.clone(), u.status)).collect()))
     }
+
+    async fn user_status_stamp(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.with(|t| t.user_status_changes)))
+    }
 }
 
 #[async_trait]
@@ -202,6 +206,10 @@ impl StrategyRepository for MemoryStore {
                 .map(|s| (s.id.clone(), s.user_id.clone(), s.status, s.version))
                 .collect()
         }))
+    }
+
+    async fn strategy_stamp(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.with(|t| t.strategy_changes)))
     }
 }
 

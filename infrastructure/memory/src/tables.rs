@@ -73,6 +73,11 @@ pub(crate) struct Tables {
     /// Sign-in sessions by id (UUIDv7, so creation order).
     pub(crate) sessions: BTreeMap<SessionId, Session>,
     pub(crate) counters: Counters,
+    /// Changes of a user's presence or status so far (the users' stamp for
+    /// the monitoring scan: it moves whenever what the scan reads could have).
+    pub(crate) user_status_changes: u64,
+    /// Writes of strategies so far (the strategies' stamp).
+    pub(crate) strategy_changes: u64,
 }
 
 /// An outbox row as held here.
@@ -366,6 +371,11 @@ impl Tables {
                 let key = user.id.clone();
                 let actual = self.users.get(&key).map(|u| u.version);
                 check_version("user", &key, actual, expected, user.version)?;
+                // Undone with the batch, the count stays moved: the scan then
+                // reads the statuses once for nothing, never misses a change.
+                if self.users.get(&key).map(|u| u.status) != Some(user.status) {
+                    self.user_status_changes += 1;
+                }
                 let prev = self.users.insert(key.clone(), *user);
                 undo.push(move |t| swap(&mut t.users, key, prev));
                 Ok(())
@@ -374,6 +384,7 @@ impl Tables {
                 let key = (strategy.user_id.clone(), strategy.id.clone());
                 let actual = self.strategies.get(&key).map(|s| s.version);
                 check_version("strategy", &key.1, actual, expected, strategy.version)?;
+                self.strategy_changes += 1;
                 let prev = self.strategies.insert(key.clone(), *strategy);
                 undo.push(move |t| swap(&mut t.strategies, key, prev));
                 Ok(())
@@ -393,6 +404,7 @@ impl Tables {
                         actual,
                     });
                 }
+                self.strategy_changes += 1;
                 let prev = self.strategies.remove(&key);
                 undo.push(move |t| swap(&mut t.strategies, key, prev));
                 Ok(())

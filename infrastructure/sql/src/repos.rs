@@ -490,6 +490,45 @@ impl UserRepository for SqlStore {
             .map(|r| Ok((parsed(r, 0, "user id")?, parsed(r, 1, "user status")?)))
             .collect()
     }
+
+    async fn user_status_stamp(&self) -> Result<Option<u64>, StoreError> {
+        self.stamp(&["id", "status"], "users").await
+    }
+}
+
+impl SqlStore {
+    /// The monitoring scan's stamp of `table`'s `columns`: the row count and
+    /// the sum of a 64-bit hash of each row's columns, computed by the
+    /// database (plain SQL changes move it too), folded into one number.
+    /// SQLite has no hash function built in: `None`, the scan reads the rows.
+    async fn stamp(&self, columns: &[&str], table: &str) -> Result<Option<u64>, StoreError> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => return Ok(None),
+            Dialect::Postgres => format!(
+                "SELECT COUNT(*), COALESCE(SUM(hashtextextended({}, 0)), 0)::text FROM {table}",
+                columns
+                    .iter()
+                    .map(|c| format!("{c}::text"))
+                    .collect::<Vec<_>>()
+                    .join(" || '/' || ")
+            ),
+            Dialect::MySql => format!(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(SHA1(CONCAT_WS('/', {})), 1, 16), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {table}",
+                columns.join(", ")
+            ),
+        };
+        let rows = self
+            .fetch(&sql, Vec::new(), &[Kind::Int, Kind::Text])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let count = int(row, 0)?;
+        let sum = text(row, 1)?;
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(count, sum), &mut h);
+        Ok(Some(std::hash::Hasher::finish(&h)))
+    }
 }
 
 #[async_trait]
@@ -538,6 +577,11 @@ impl StrategyRepository for SqlStore {
                 ))
             })
             .collect()
+    }
+
+    async fn strategy_stamp(&self) -> Result<Option<u64>, StoreError> {
+        self.stamp(&["user_id", "id", "status", "version"], "strategies")
+            .await
     }
 }
 

@@ -46,6 +46,7 @@ macro_rules! contract_suite {
                 writes::reservations_write_per_order,
                 reads::list_orders_filters_and_pages,
                 reads::operator_sql_flips_statuses,
+                reads::scan_stamps_move_with_what_the_scan_reads,
                 reads::operator_cancels_are_found,
                 reads::reference_data_round_trip,
                 reads::bulk_state_loads_match_one_user_reads,

@@ -11,7 +11,7 @@ use ordermon_domain::ports::{
 use ordermon_domain::strategy::StrategyStatus;
 use ordermon_domain::user::UserStatus;
 use ordermon_domain::values::{Currency, Money};
-use ordermon_tests::TestStore;
+use ordermon_tests::{Backend, TestStore};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -202,6 +202,84 @@ pub(crate) async fn operator_sql_flips_statuses(t: &TestStore) {
         s.user_statuses().await.unwrap(),
         vec![(uid("alice"), UserStatus::Active)]
     );
+}
+
+/// The monitoring scan's stamps: the same while nothing the scan reads
+/// changed, another after any such change, through the store or with plain
+/// SQL; none on SQLite (the scan reads the rows there).
+pub(crate) async fn scan_stamps_move_with_what_the_scan_reads(t: &TestStore) {
+    let s = &t.store;
+    let stamps = || async {
+        (
+            s.user_status_stamp().await.unwrap(),
+            s.strategy_stamp().await.unwrap(),
+        )
+    };
+    let empty = stamps().await;
+    if t.backend == Backend::Sqlite {
+        assert_eq!(empty, (None, None));
+        return;
+    }
+    assert!(empty.0.is_some() && empty.1.is_some(), "{empty:?}");
+    assert_eq!(stamps().await, empty, "nothing changed");
+
+    let u = user("alice");
+    s.commit(only(StateChange::User {
+        user: Box::new(u.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let with_user = stamps().await;
+    assert_ne!(with_user.0, empty.0, "a user added");
+    assert_eq!(with_user.1, empty.1, "no strategy changed");
+
+    let st = strategy("s1", "alice");
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(st.clone()),
+        expected: 0,
+    }))
+    .await
+    .unwrap();
+    let with_strategy = stamps().await;
+    assert_eq!(with_strategy.0, with_user.0, "no user's status changed");
+    assert_ne!(with_strategy.1, with_user.1, "a strategy added");
+    assert_eq!(stamps().await, with_strategy);
+
+    // A write through the store that changes a strategy's version.
+    let mut again = st.clone();
+    again.version = st.version + 1;
+    s.commit(only(StateChange::Strategy {
+        strategy: Box::new(again),
+        expected: st.version,
+    }))
+    .await
+    .unwrap();
+    let bumped = stamps().await;
+    assert_ne!(bumped.1, with_strategy.1, "a strategy's version moved");
+
+    if t.sql.is_none() {
+        return;
+    }
+    // Plain SQL, as an operator would: each change moves its stamp, and
+    // changing it back brings the earlier stamp back (it is of the rows).
+    t.operator_sql("UPDATE users SET status = 'disabled' WHERE id = 'alice'")
+        .await;
+    let disabled = stamps().await;
+    assert_ne!(disabled.0, bumped.0, "a user disabled with SQL");
+    assert_eq!(disabled.1, bumped.1);
+    t.operator_sql("UPDATE strategies SET status = 'disabled' WHERE id = 's1'")
+        .await;
+    let off = stamps().await;
+    assert_ne!(off.1, disabled.1, "a strategy disabled with SQL");
+    t.operator_sql("UPDATE users SET status = 'active' WHERE id = 'alice'")
+        .await;
+    t.operator_sql("UPDATE strategies SET status = 'enabled' WHERE id = 's1'")
+        .await;
+    assert_eq!(stamps().await, bumped, "back as it was");
+    t.operator_sql("DELETE FROM strategies WHERE id = 's1'")
+        .await;
+    assert_eq!(stamps().await.1, with_user.1, "a strategy removed");
 }
 
 pub(crate) async fn reference_data_round_trip(t: &TestStore) {
