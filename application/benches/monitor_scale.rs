@@ -330,6 +330,15 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64, lane
     }
     let startup = started.elapsed();
     let rss_running = rss_mb();
+    let nice_taken = lane_nice_taken(lane_nice);
+    // Every monitor runs once it is in the monitored set; its start's commit
+    // may still be in flight. The first scan returns once all are committed:
+    // the memory then is what the running monitors keep, before any quote.
+    while monitoring.status().scans == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let committed = started.elapsed();
+    let rss_committed = rss_mb();
 
     // Baseline: one plain subscriber's receive latency on the same broadcast.
     let mut rx = book.subscribe();
@@ -411,13 +420,13 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64, lane
         every_us as f64 / 1000.0
     );
     println!(
-        "  lanes' nice value asked: {lane_nice} (taken: {})",
-        lane_nice_taken(lane_nice)
+        "  lanes' nice value asked: {lane_nice} (taken: {nice_taken})"
     );
     println!("  seeding users+strategies: {:.2} s", seeded.as_secs_f64());
     println!(
-        "  start-up (all monitors running): {:.3} s",
-        startup.as_secs_f64()
+        "  start-up (all monitors running): {:.3} s, every start committed: {:.3} s",
+        startup.as_secs_f64(),
+        committed.as_secs_f64()
     );
     println!("  quotes published: {sent} ({:.0}/s)", sent as f64 / wall);
     println!(
@@ -450,14 +459,14 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64, lane
         cpu / wall * 100.0
     );
     println!(
-        "  RSS: {rss_before:.0} MB before users, {rss_seeded:.0} MB seeded (the in-memory store's rows and log, and {owners_seeded} idle owners), {rss_running:.0} MB with monitors running, {:.0} MB at end",
+        "  RSS: {rss_before:.0} MB before users, {rss_seeded:.0} MB seeded (the in-memory store's rows and log, and {owners_seeded} idle owners), {rss_running:.0} MB with monitors running, {rss_committed:.0} MB once every start committed, {:.0} MB at end",
         rss_mb()
     );
     println!(
         "  a scan alone: {} ms",
         scans
             .iter()
-            .map(|ms| format!("{ms:.1}"))
+            .map(|ms| format!("{ms:.3}"))
             .collect::<Vec<_>>()
             .join(" / ")
     );
