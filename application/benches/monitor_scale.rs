@@ -419,9 +419,7 @@ async fn run(users: u64, instruments: u64, qps: u64, secs: u64, burst: u64, lane
         "monitor scale: {users} users x 2 strategies, {instruments} instruments, {qps} quotes/s ({burst} every {:.1} ms) for {secs} s",
         every_us as f64 / 1000.0
     );
-    println!(
-        "  lanes' nice value asked: {lane_nice} (taken: {nice_taken})"
-    );
+    println!("  lanes' nice value asked: {lane_nice} (taken: {nice_taken})");
     println!("  seeding users+strategies: {:.2} s", seeded.as_secs_f64());
     println!(
         "  start-up (all monitors running): {:.3} s, every start committed: {:.3} s",
