@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::StreamExt;
 use ordermon_domain::ids::{StrategyId, UserId};
 use ordermon_domain::strategy::StrategyStatus;
 use ordermon_domain::user::UserStatus;
@@ -285,8 +284,11 @@ impl Monitoring {
         // a bounded number at a time was tried: it keeps a restart's first
         // commits from all being in memory together, but it couples each
         // owner's load to the commits before it, and a PostgreSQL restart
-        // at 50,000 users took 10–16 s instead of 9–10 s.
-        let mut starting = futures::stream::FuturesUnordered::new();
+        // at 50,000 users took 10–16 s instead of 9–10 s. The answers are
+        // awaited in the order asked: owners answer in about that order, so
+        // most are in by the time they are looked at (a `FuturesUnordered`
+        // of them cost ~11 % of a 50,000-user start-up in wake-ups).
+        let mut starting = Vec::new();
         for (user, status) in &users {
             let running = monitored.found(user, pass);
             match (status, running) {
@@ -306,7 +308,9 @@ impl Monitoring {
                 (UserStatus::Disabled, false) => {}
             }
         }
-        while starting.next().await.is_some() {}
+        for answer in starting {
+            drop(answer.await);
+        }
         for user in monitored.not_found(pass) {
             self.engine
                 .stop_monitor(&user, UserStatus::Disabled, "user removed")
