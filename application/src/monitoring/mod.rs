@@ -59,12 +59,14 @@ type ScannedStrategy = ((UserId, StrategyId), (StrategyStatus, u64));
 struct Seen {
     active: usize,
     /// The users' stamp and the monitored set's changes when the users were
-    /// last read (`None`: never).
-    users: Option<(Option<u64>, u64)>,
+    /// last read (`None`: never, or the store keeps no stamp).
+    users: Option<(u64, u64)>,
     /// Sorted by user and id.
     strategies: Vec<ScannedStrategy>,
-    /// The strategies' stamp when they were last read (`None`: never).
-    strategy_stamp: Option<Option<u64>>,
+    /// Whether the strategies were read yet (the first read syncs nothing).
+    strategies_read: bool,
+    /// The strategies' stamp when they were last read, if the store keeps one.
+    strategy_stamp: Option<u64>,
     scans: u64,
 }
 
@@ -266,11 +268,9 @@ impl Monitoring {
         // Read before the users: a change after either is seen next time.
         let changes = monitored.changes();
         let stamp = p.users.user_status_stamp().await?;
-        {
-            let seen = self.seen.lock();
-            if !full && stamp.is_some() && seen.users == Some((stamp, changes)) {
-                return Ok(());
-            }
+        let this_read = stamp.map(|stamp| (stamp, changes));
+        if !full && this_read.is_some() && self.seen.lock().users == this_read {
+            return Ok(());
         }
         // Begun before the statuses are read: a monitor started after (a
         // user created meanwhile) is not in the list read and is no reason
@@ -320,7 +320,7 @@ impl Monitoring {
         // read: the next scan reads the users again, and finds them settled.
         let mut seen = self.seen.lock();
         seen.active = active;
-        seen.users = Some((stamp, changes));
+        seen.users = this_read;
         Ok(())
     }
 
@@ -330,11 +330,8 @@ impl Monitoring {
     async fn strategies_pass(&self, full: bool) -> Result<(), AppError> {
         let p = self.engine.persistence();
         let stamp = p.strategies.strategy_stamp().await?;
-        {
-            let seen = self.seen.lock();
-            if !full && stamp.is_some() && seen.strategy_stamp == Some(stamp) {
-                return Ok(());
-            }
+        if !full && stamp.is_some() && self.seen.lock().strategy_stamp == stamp {
+            return Ok(());
         }
         let strategies = p.strategies.strategy_statuses().await?;
         // Find users whose strategy set changed since the last read.
@@ -345,10 +342,7 @@ impl Monitoring {
         now.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let (changed_users, first) = {
             let seen = self.seen.lock();
-            (
-                changed_users(&seen.strategies, &now),
-                seen.strategy_stamp.is_none(),
-            )
+            (changed_users(&seen.strategies, &now), !seen.strategies_read)
         };
         if !first {
             for user in changed_users {
@@ -360,7 +354,8 @@ impl Monitoring {
         }
         let mut seen = self.seen.lock();
         seen.strategies = now;
-        seen.strategy_stamp = Some(stamp);
+        seen.strategies_read = true;
+        seen.strategy_stamp = stamp;
         Ok(())
     }
 

@@ -17,7 +17,7 @@
 /// # Errors
 /// The system refused (no privilege to go below the current value), or this
 /// platform does not set a thread's priority (only Linux does).
-pub(crate) fn set_current_thread_nice(nice: i32) -> Result<(), String> {
+fn set_current_thread_nice(nice: i32) -> Result<(), String> {
     #[cfg(target_os = "linux")]
     {
         rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)

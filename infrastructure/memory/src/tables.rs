@@ -369,11 +369,11 @@ impl Tables {
             }
             StateChange::User { user, expected } => {
                 let key = user.id.clone();
-                let actual = self.users.get(&key).map(|u| u.version);
-                check_version("user", &key, actual, expected, user.version)?;
+                let stored = self.users.get(&key).map(|u| (u.version, u.status));
+                check_version("user", &key, stored.map(|s| s.0), expected, user.version)?;
                 // Undone with the batch, the count stays moved: the scan then
                 // reads the statuses once for nothing, never misses a change.
-                if self.users.get(&key).map(|u| u.status) != Some(user.status) {
+                if stored.map(|s| s.1) != Some(user.status) {
                     self.user_status_changes += 1;
                 }
                 let prev = self.users.insert(key.clone(), *user);
