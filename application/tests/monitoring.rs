@@ -165,11 +165,8 @@ async fn monitored_scanning(
     registry.register(Arc::new(TestFactory("untimed", || {
         Box::new(Clocked(false))
     })));
-    let cancel = CancellationToken::new();
-    let engine = Engine::start_with_registry(
+    let (engine, cancel) = engine_on(
         Persistence::from_backend(store.clone()),
-        Arc::new(QuoteBook::new(1024)),
-        Arc::new(SystemClock),
         EngineConfig {
             venue_mode: mode,
             monitor: MonitorConfig {
@@ -181,12 +178,9 @@ async fn monitored_scanning(
             max_event_bytes,
             ..EngineConfig::default()
         },
-        CommitConfig::default(),
-        cancel.child_token(),
         registry,
     )
-    .await
-    .unwrap();
+    .await;
     let h = Harness { engine, store };
     add_acme(&h).await;
     let monitoring = Monitoring::spawn(h.engine.clone(), &cancel);
@@ -195,6 +189,27 @@ async fn monitored_scanning(
         monitoring,
         cancel,
     }
+}
+
+/// An engine on `persistence`, stopped by the token returned.
+async fn engine_on(
+    persistence: Persistence,
+    config: EngineConfig,
+    registry: StrategyRegistry,
+) -> (Arc<Engine>, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let engine = Engine::start_with_registry(
+        persistence,
+        Arc::new(QuoteBook::new(1024)),
+        Arc::new(SystemClock),
+        config,
+        CommitConfig::default(),
+        cancel.child_token(),
+        registry,
+    )
+    .await
+    .unwrap();
+    (engine, cancel)
 }
 
 async fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
@@ -877,11 +892,8 @@ fn lane_nice_values() -> Vec<i64> {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread")]
 async fn quote_lanes_run_at_the_nice_value_configured() {
-    let cancel = CancellationToken::new();
-    let engine = Engine::start_with_registry(
+    let (engine, cancel) = engine_on(
         Persistence::from_backend(Arc::new(MemoryStore::new())),
-        Arc::new(QuoteBook::new(1024)),
-        Arc::new(SystemClock),
         EngineConfig {
             venue_mode: VenueMode::External,
             // A higher nice value than the process's needs no privilege; no
@@ -893,12 +905,9 @@ async fn quote_lanes_run_at_the_nice_value_configured() {
             },
             ..EngineConfig::default()
         },
-        CommitConfig::default(),
-        cancel.child_token(),
         StrategyRegistry::with_builtins(),
     )
-    .await
-    .unwrap();
+    .await;
     let _monitoring = Monitoring::spawn(engine.clone(), &cancel);
     eventually("three lanes at nice 7", Duration::from_secs(5), || {
         lane_nice_values().iter().filter(|n| **n == 7).count() == 3
@@ -1009,11 +1018,8 @@ async fn a_scan_reads_users_and_strategies_only_when_they_may_have_changed() {
     registry.register(Arc::new(TestFactory("untimed", || {
         Box::new(Clocked(false))
     })));
-    let cancel = CancellationToken::new();
-    let engine = Engine::start_with_registry(
+    let (engine, cancel) = engine_on(
         persistence,
-        Arc::new(QuoteBook::new(1024)),
-        Arc::new(SystemClock),
         EngineConfig {
             venue_mode: VenueMode::External,
             // Only the loop's first scan; the others are called here.
@@ -1023,12 +1029,9 @@ async fn a_scan_reads_users_and_strategies_only_when_they_may_have_changed() {
             },
             ..EngineConfig::default()
         },
-        CommitConfig::default(),
-        cancel.child_token(),
         registry,
     )
-    .await
-    .unwrap();
+    .await;
     let h = Harness {
         engine,
         store: store.clone(),
