@@ -20,6 +20,7 @@ pub mod bus;
 pub mod cache;
 mod credentials;
 mod leases;
+mod log_rows;
 mod repos;
 mod scan;
 mod tables;

@@ -235,9 +235,9 @@ impl EventLog for MemoryStore {
             let key = (aggregate_type.as_str(), aggregate_id.to_owned());
             t.streams.get(&key).map_or_else(Vec::new, |stream| {
                 stream
-                    .values()
-                    .filter_map(|pos| {
-                        t.events.get(pos).map(|e| StoredEvent {
+                    .iter()
+                    .filter_map(|(_, pos)| {
+                        t.events.get(*pos).map(|e| StoredEvent {
                             position: *pos,
                             event: e.clone(),
                         })
@@ -256,11 +256,11 @@ impl EventLog for MemoryStore {
         let n = page_size(limit);
         Ok(self.with(|t| {
             t.events
-                .range(after.saturating_add(1)..)
+                .from(after.saturating_add(1))
                 .filter(|(_, e)| user.is_none_or(|u| e.user_id.as_ref() == Some(u)))
                 .take(n)
-                .map(|(pos, e)| StoredEvent {
-                    position: *pos,
+                .map(|(position, e)| StoredEvent {
+                    position,
                     event: e.clone(),
                 })
                 .collect()

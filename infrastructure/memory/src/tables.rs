@@ -28,6 +28,8 @@ use ordermon_domain::position::Position;
 use ordermon_domain::strategy::Strategy;
 use ordermon_domain::user::User;
 
+use crate::log_rows::LogRows;
+
 /// Key of one aggregate's event stream: aggregate type name and id.
 pub(crate) type StreamKey = (&'static str, String);
 
@@ -56,11 +58,13 @@ pub(crate) struct Tables {
     pub(crate) notifications: BTreeMap<NotificationId, NotificationRecord>,
     pub(crate) rule_overrides: BTreeMap<(RuleName, UserId), RuleOverride>,
     /// The event log by global position.
-    pub(crate) events: BTreeMap<i64, DomainEvent>,
+    pub(crate) events: LogRows<DomainEvent>,
     /// The unique index on event ids.
     pub(crate) event_ids: BTreeSet<EventId>,
-    /// Per-aggregate streams: sequence → global position (unique per aggregate and sequence).
-    pub(crate) streams: BTreeMap<StreamKey, BTreeMap<u64, i64>>,
+    /// Per-aggregate streams: `(sequence, global position)` pairs ordered by
+    /// sequence, unique per aggregate and sequence (a stream holds a few
+    /// events: a short list, not a tree node per aggregate).
+    pub(crate) streams: BTreeMap<StreamKey, Vec<(u64, i64)>>,
     /// Outbox rows by commit-order id, with their sent flag.
     pub(crate) outbox: BTreeMap<i64, (OutboxRow, Option<DateTime<Utc>>)>,
     /// The ids of the outbox rows not yet sent (the relay's index: a poll reads
@@ -89,8 +93,9 @@ pub(crate) struct Tables {
 /// relay reads it. Any other message is kept as it came.
 #[derive(Debug)]
 pub(crate) enum OutboxRow {
-    /// A message kept as it came.
-    Message(OutboxMessage),
+    /// A message kept as it came (boxed: the rows that name an event, nearly
+    /// all of them, stay small).
+    Message(Box<OutboxMessage>),
     /// The rendering of the event at `position`, with the commit's trace.
     Event {
         position: i64,
@@ -103,7 +108,7 @@ impl OutboxRow {
     fn new(message: OutboxMessage, events: &[(i64, &DomainEvent)]) -> Self {
         let Some((position, event)) = events.iter().find(|(_, e)| e.event_id == message.event_id)
         else {
-            return Self::Message(message);
+            return Self::Message(Box::new(message));
         };
         // Exact or not at all: the relay must publish what was written.
         let same = OutboxMessage::for_event(event).is_ok_and(|mut rendered| {
@@ -116,24 +121,24 @@ impl OutboxRow {
                 traceparent: message.traceparent,
             }
         } else {
-            Self::Message(message)
+            Self::Message(Box::new(message))
         }
     }
 
     /// The message this row holds.
     pub(crate) fn message(
         &self,
-        events: &BTreeMap<i64, DomainEvent>,
+        events: &LogRows<DomainEvent>,
     ) -> Result<OutboxMessage, StoreError> {
         match self {
-            Self::Message(m) => Ok(m.clone()),
+            Self::Message(m) => Ok(OutboxMessage::clone(m)),
             Self::Event {
                 position,
                 traceparent,
             } => {
                 // A row's event is removed only by undoing its batch, which
                 // removes the row first.
-                let event = events.get(position).ok_or_else(|| {
+                let event = events.get(*position).ok_or_else(|| {
                     StoreError::Corrupt(format!("outbox row of missing event {position}"))
                 })?;
                 let mut m = OutboxMessage::for_event(event)
@@ -235,7 +240,7 @@ impl Tables {
         }
         let appended: Vec<(i64, &DomainEvent)> = event_positions
             .iter()
-            .filter_map(|p| self.events.get(p).map(|e| (*p, e)))
+            .filter_map(|p| self.events.get(*p).map(|e| (*p, e)))
             .collect();
         let rows: Vec<OutboxRow> = batch
             .outbox
@@ -263,30 +268,35 @@ impl Tables {
                 id: event.event_id.to_string(),
             });
         }
-        if self
-            .streams
-            .get(&stream)
-            .is_some_and(|s| s.contains_key(&event.sequence))
-        {
+        let at = match self.streams.get(&stream) {
+            Some(s) => s.binary_search_by_key(&event.sequence, |(seq, _)| *seq),
+            None => Err(0),
+        };
+        let Err(at) = at else {
             return Err(StoreError::Duplicate {
                 entity: "event",
                 id: format!("{}/{}#{}", stream.0, stream.1, event.sequence),
             });
-        }
+        };
         self.counters.event += 1;
         let position = self.counters.event;
         let (event_id, sequence) = (event.event_id, event.sequence);
+        if let Err(event) = self.events.insert(position, event) {
+            return Err(StoreError::Corrupt(format!(
+                "event {} at log position {position}",
+                event.event_id
+            )));
+        }
         self.event_ids.insert(event_id);
         self.streams
             .entry(stream.clone())
             .or_default()
-            .insert(sequence, position);
-        self.events.insert(position, event);
+            .insert(at, (sequence, position));
         undo.push(move |t| {
-            t.events.remove(&position);
+            t.events.remove(position);
             t.event_ids.remove(&event_id);
             if let Some(s) = t.streams.get_mut(&stream) {
-                s.remove(&sequence);
+                s.retain(|(seq, _)| *seq != sequence);
                 if s.is_empty() {
                     t.streams.remove(&stream);
                 }
