@@ -3,7 +3,9 @@
 //! checks, unique keys, an ordered event log and a transactional outbox).
 //! An outbox row that relays an event of its batch exactly as
 //! `OutboxMessage::for_event` renders it holds the event's log position, not a
-//! second copy of the event as JSON; the relay gets the rendering again.
+//! second copy of the event as JSON; the relay gets the rendering again. The
+//! event log is kept densely by position (a slot per position in fixed-size
+//! chunks), not as a tree of events.
 //!
 //! It backs the embedded default when nothing should touch disk, and makes
 //! application-layer unit tests fast. One [`MemoryStore`] implements every trait;
