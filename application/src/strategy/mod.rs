@@ -7,7 +7,7 @@ mod builtin;
 mod registry;
 
 pub use builtin::{MeanReversion, PriceAlert, StopLossTakeProfit, Twap};
-pub use registry::{StrategyFactory, StrategyRegistry};
+pub use registry::StrategyRegistry;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ use ordermon_domain::market::{Bar, Quote};
 use ordermon_domain::order::{Order, OrderEvent, OrderType, Side, TimeInForce};
 use ordermon_domain::ports::OrderChange;
 use ordermon_domain::position::Position;
+use ordermon_domain::strategy::Strategy as StrategyConfig;
 use ordermon_domain::values::{Price, Quantity};
 
 use crate::error::FieldError;
@@ -142,6 +143,28 @@ pub trait Strategy: Send + std::fmt::Debug {
     /// # Errors
     /// The invalid fields; nothing changes then.
     fn update_params(&mut self, params: &serde_json::Value) -> Result<(), Vec<FieldError>>;
+}
+
+/// Builds strategies of one type and validates their parameters.
+pub trait StrategyFactory: Send + Sync + std::fmt::Debug {
+    /// The registry key (`price_alert`, `twap`, …).
+    fn type_name(&self) -> &'static str;
+    /// One line describing the type and its params.
+    fn description(&self) -> &'static str;
+    /// Checks params (and the instruments they need) without building anything.
+    ///
+    /// # Errors
+    /// Every invalid field.
+    fn validate(
+        &self,
+        params: &serde_json::Value,
+        instruments: &[InstrumentId],
+    ) -> Result<(), Vec<FieldError>>;
+    /// Builds a running instance from a stored configuration.
+    ///
+    /// # Errors
+    /// Every invalid field (a stored config that no longer validates).
+    fn create(&self, config: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>>;
 }
 
 /// Parses a strategy's params into its typed form, naming the bad field.

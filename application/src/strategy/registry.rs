@@ -6,31 +6,9 @@ use std::sync::Arc;
 use ordermon_domain::ids::InstrumentId;
 use ordermon_domain::strategy::Strategy as StrategyConfig;
 
-use super::Strategy;
 use super::builtin::{MeanReversion, PriceAlert, StopLossTakeProfit, Twap};
+use super::{Strategy, StrategyFactory};
 use crate::error::FieldError;
-
-/// Builds strategies of one type and validates their parameters.
-pub trait StrategyFactory: Send + Sync + std::fmt::Debug {
-    /// The registry key (`price_alert`, `twap`, …).
-    fn type_name(&self) -> &'static str;
-    /// One line describing the type and its params.
-    fn description(&self) -> &'static str;
-    /// Checks params (and the instruments they need) without building anything.
-    ///
-    /// # Errors
-    /// Every invalid field.
-    fn validate(
-        &self,
-        params: &serde_json::Value,
-        instruments: &[InstrumentId],
-    ) -> Result<(), Vec<FieldError>>;
-    /// Builds a running instance from a stored configuration.
-    ///
-    /// # Errors
-    /// Every invalid field (a stored config that no longer validates).
-    fn create(&self, config: &StrategyConfig) -> Result<Box<dyn Strategy>, Vec<FieldError>>;
-}
 
 /// Strategy types by name.
 #[derive(Debug, Clone, Default)]
