@@ -463,7 +463,7 @@ impl Engine {
     /// Starts the quote lanes (see `owner::lanes`).
     pub(crate) fn spawn_lanes(&self, cancel: &CancellationToken) {
         for lane in 0..self.core.ctx.lanes.len() {
-            self.tracker.spawn(crate::owner::lanes::start_lane(
+            self.tracker.spawn(crate::owner::lane_threads::start_lane(
                 self.core.ctx.clone(),
                 lane,
                 cancel.clone(),

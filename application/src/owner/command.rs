@@ -9,7 +9,7 @@ use ordermon_domain::ids::{InstrumentId, OrderId};
 use ordermon_domain::order::{NewOrder, Order};
 use ordermon_domain::ports::{ExecutionReport, OrderChange};
 use ordermon_domain::values::Money;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Snapshot, StrategyPatch, SubmitOutcome, UserPatch, lanes};
 use crate::error::AppError;
@@ -138,6 +138,29 @@ impl Command {
             | Self::Tick
             | Self::StopMonitor { .. }
             | Self::SyncStrategies { .. } => {}
+        }
+    }
+}
+
+/// A lane hands a slot's outcome to the slot's owner through its mailbox.
+impl lanes::Handover for mpsc::WeakSender<Command> {
+    fn hand_over(&self, slot: Arc<lanes::Slot>, outcome: lanes::Outcome) -> bool {
+        let Some(tx) = self.upgrade() else {
+            return false;
+        };
+        let command = match outcome {
+            lanes::Outcome::Decided(cmds) => Command::StrategyDecided(Box::new((slot, cmds))),
+            lanes::Outcome::Failed(error) => Command::StrategyFailed(Box::new((slot, error))),
+        };
+        match tx.try_send(command) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                tokio::spawn(async move {
+                    let _ = tx.send(command).await;
+                });
+                true
+            }
         }
     }
 }

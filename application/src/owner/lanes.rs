@@ -7,8 +7,8 @@
 //! lanes (one per core by default) each take every quote from the quote book
 //! and call, one after another, the strategies of their share of the users
 //! (a user's strategies are all in one lane, so each strategy sees its quotes
-//! in order). Each lane runs on a thread of its own ([`start_lane`]), not on
-//! the runtime's workers.
+//! in order). Each lane runs on a thread of its own (`owner::lane_threads`),
+//! not on the runtime's workers.
 //!
 //! A strategy lives in a [`Slot`] shared by its lane and its user's owner. The
 //! owner stays the only writer of the user's state: a lane calls `on_quote`
@@ -32,11 +32,7 @@ use ordermon_domain::market::Quote;
 use ordermon_domain::order::Order;
 use ordermon_domain::position::Position;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::{Command, Context};
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 
 /// Quotes kept for a parked strategy, at most (one per instrument).
@@ -140,7 +136,7 @@ pub(crate) struct Slot {
     pub(crate) strategy_id: StrategyId,
     pub(crate) user_id: UserId,
     /// Where the lane sends the strategy's decisions (the owner's mailbox).
-    owner: mpsc::WeakSender<Command>,
+    owner: Box<dyn Handover>,
     pub(crate) state: Mutex<SlotState>,
 }
 
@@ -157,7 +153,7 @@ impl Slot {
     pub(crate) fn new(
         strategy_id: StrategyId,
         user_id: UserId,
-        owner: mpsc::WeakSender<Command>,
+        owner: impl Handover + 'static,
         run: Running,
         view: Arc<UserView>,
     ) -> Arc<Self> {
@@ -165,7 +161,7 @@ impl Slot {
         Arc::new(Self {
             strategy_id,
             user_id,
-            owner,
+            owner: Box::new(owner),
             state: Mutex::new(SlotState {
                 run,
                 view,
@@ -178,7 +174,7 @@ impl Slot {
     }
 
     /// Calls `on_quote` in the lane; returns whether the strategy was called.
-    fn on_quote(self: &Arc<Self>, quote: &Arc<Quote>, now: DateTime<Utc>) -> bool {
+    pub(super) fn on_quote(self: &Arc<Self>, quote: &Arc<Quote>, now: DateTime<Utc>) -> bool {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         if st.stopped {
@@ -214,45 +210,44 @@ impl Slot {
         let instance = &mut st.run.instance;
         let result = catch_unwind(AssertUnwindSafe(|| instance.on_quote(&ctx, quote)));
         drop(orders);
-        let command = match result {
+        let outcome = match result {
             Ok(cmds) if cmds.is_empty() => {
                 st.run.beat(now);
                 return true;
             }
             Ok(cmds) => {
                 st.run.beat(now);
-                Command::StrategyDecided(Box::new((self.clone(), cmds)))
+                Outcome::Decided(cmds)
             }
-            Err(panic) => {
-                Command::StrategyFailed(Box::new((self.clone(), super::panic_text(panic.as_ref()))))
-            }
+            Err(panic) => Outcome::Failed(super::panic_text(panic.as_ref())),
         };
         st.parks += 1;
         drop(guard);
-        self.hand_over(command);
-        true
-    }
-
-    /// Sends a decision or failure to the owner; it must arrive, so a full
-    /// mailbox is waited for in a task of its own (on the lane's runtime,
-    /// which runs it between quotes), not by the lane.
-    fn hand_over(&self, command: Command) {
-        let Some(tx) = self.owner.upgrade() else {
+        if !self.owner.hand_over(self.clone(), outcome) {
             // The owner is gone without stopping the strategy (a new owner
             // makes new slots): nobody will unpark it.
             self.state.lock().stopped = true;
-            return;
-        };
-        match tx.try_send(command) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => self.state.lock().stopped = true,
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                tokio::spawn(async move {
-                    let _ = tx.send(command).await;
-                });
-            }
         }
+        true
     }
+}
+/// What a lane hands a slot's owner: what the strategy asked for, or that
+/// it panicked (the owner then restarts it). Either way the slot is parked
+/// until the owner has dealt with it.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Decided(Vec<StrategyCommand>),
+    Failed(String),
+}
+
+/// Where a slot hands its [`Outcome`]: the owner's mailbox (implemented
+/// beside the owner's commands). It must arrive: a full mailbox is waited
+/// for in a task of its own on the lane's runtime, which runs it between
+/// quotes, not by the lane.
+pub(crate) trait Handover: Send + Sync {
+    /// Delivers `outcome` of `slot`; false when the owner is gone and
+    /// nobody will unpark the slot.
+    fn hand_over(&self, slot: Arc<Slot>, outcome: Outcome) -> bool;
 }
 
 /// The decision a lane handed to an owner.
@@ -384,7 +379,11 @@ impl QuoteLanes {
         }
     }
 
-    fn slots(&self, lane: usize, instrument: &InstrumentId) -> Option<Arc<Vec<Arc<Slot>>>> {
+    pub(super) fn slots(
+        &self,
+        lane: usize,
+        instrument: &InstrumentId,
+    ) -> Option<Arc<Vec<Arc<Slot>>>> {
         self.lanes
             .get(lane)?
             .read()
@@ -408,6 +407,11 @@ impl QuoteLanes {
             .sum()
     }
 
+    /// Counts `n` quotes a lane missed.
+    pub(super) fn count_lagged(&self, n: u64) {
+        self.lagged.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Quotes a lane missed because it fell behind the quote book.
     #[must_use]
     pub fn lagged(&self) -> u64 {
@@ -415,114 +419,12 @@ impl QuoteLanes {
     }
 }
 
-/// Starts lane `lane` on a thread of its own, with a single-threaded
-/// runtime for its waits. The returned future must be run (tracked) on the
-/// engine's runtime: it ends when the lane has stopped, and the lane stops
-/// when `cancel` fires or when that future is dropped (its runtime shut
-/// down without cancelling), so no lane outlives the engine's runtime. When
-/// the thread cannot be started, the future runs the lane itself.
-///
-/// Why a thread: a lane is CPU work without I/O. On the shared runtime it
-/// waits behind whatever task holds its worker (an owner's commit, a round of
-/// ticks, a scan), and those wait behind a burst of its calls; on a thread of
-/// its own the operating system shares the cores, and a lane woken by a
-/// quote after sleeping runs promptly. A decision handed to a full mailbox
-/// is awaited on the lane's runtime (see [`Slot::hand_over`]).
-pub(crate) fn start_lane(
-    ctx: Arc<Context>,
-    lane: usize,
-    cancel: CancellationToken,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let on_thread = spawn_lane_thread(ctx.clone(), lane, cancel.clone());
-    async move {
-        match on_thread {
-            Ok(stopped) => stopped.await,
-            Err(e) => {
-                tracing::error!(lane, error = %e, "quote lane thread cannot start; the lane runs on the runtime");
-                run_lane(ctx, lane, cancel).await;
-            }
-        }
-    }
-}
-
-/// The thread of [`start_lane`]; the future ends when the lane has stopped.
-fn spawn_lane_thread(
-    ctx: Arc<Context>,
-    lane: usize,
-    cancel: CancellationToken,
-) -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let (done, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (keep, dropped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name(format!("ordermon-lane-{lane}"))
-        .spawn(move || {
-            super::lane_priority::take_lane_nice(lane, ctx.config.monitor.lane_nice);
-            runtime.block_on(async move {
-                tokio::select! {
-                    () = run_lane(ctx, lane, cancel) => {}
-                    _ = dropped => {}
-                }
-            });
-            let _ = done.send(());
-        })?;
-    Ok(async move {
-        let _keep = keep;
-        let _ = stopped.await;
-    })
-}
-
-/// Runs lane `lane` until `cancel`: every quote of the book goes to the
-/// lane's strategies that trade its instrument.
-async fn run_lane(ctx: Arc<Context>, lane: usize, cancel: CancellationToken) {
-    let mut rx = ctx.quotes.subscribe();
-    // One cancellation future for the lane's life, looked at first: a feed
-    // that never pauses must not keep a lane past shutdown.
-    let cancelled = cancel.cancelled();
-    tokio::pin!(cancelled);
-    loop {
-        let quote = tokio::select! {
-            biased;
-            () = &mut cancelled => return,
-            q = rx.recv() => q,
-        };
-        let quote = match quote {
-            Ok(q) => q,
-            Err(RecvError::Lagged(n)) => {
-                ctx.lanes.lagged.fetch_add(n, Ordering::Relaxed);
-                metrics::counter!("ordermon_quotes_lagged_total").increment(n);
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        let Some(slots) = ctx.lanes.slots(lane, &quote.instrument_id) else {
-            continue;
-        };
-        let quote = Arc::new(quote);
-        let now = ctx.clock.now();
-        let mut called = 0_u64;
-        for slot in slots.iter() {
-            if slot.on_quote(&quote, now) {
-                called += 1;
-            }
-        }
-        if called > 0 {
-            ctx.counters.events.fetch_add(called, Ordering::Relaxed);
-            let latency = (ctx.clock.now() - quote.ts)
-                .num_microseconds()
-                .unwrap_or(0)
-                .max(0);
-            #[allow(clippy::cast_precision_loss)]
-            metrics::histogram!("ordermon_quote_to_decision_seconds").record(latency as f64 / 1e6);
-        }
-        // Let owners (and the other lane's work) run between quotes.
-        tokio::task::consume_budget().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use tokio::sync::mpsc;
+
     use super::*;
+    use crate::owner::Command;
 
     fn i(s: &str) -> InstrumentId {
         InstrumentId::new(s).unwrap()

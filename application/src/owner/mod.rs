@@ -14,6 +14,7 @@ mod commit;
 mod context;
 mod flow;
 mod lane_priority;
+pub(crate) mod lane_threads;
 pub(crate) mod lanes;
 mod monitor;
 mod monitor_ops;
