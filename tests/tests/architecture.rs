@@ -5,10 +5,12 @@
 //!   the application only on the domain, adapters and infrastructure only on
 //!   those two, and nothing but the composition root (`ordermon`), the test
 //!   harness and the examples on an adapter;
-//! - no import cycle between the top-level modules of a crate: when module `a`
-//!   names `crate::b` (or `super::b` from a file of the crate root), `b` must
-//!   not name `a` back, directly or through others. A module's own children
-//!   are part of it; test code (`tests.rs`, `tests/` folders and inline
+//! - no import cycle between the modules of a crate, at any level: among the
+//!   children of one module (the crate root's top-level modules, or `owner`'s
+//!   files), when `a` names `b` (`crate::…::b`, `super::b`, `self::b`, or an
+//!   item its parent re-exports from `b`), `b` must not name `a` back,
+//!   directly or through its siblings. A module's own children are part of
+//!   it; test code (`tests.rs`, `tests/` folders and inline
 //!   `#[cfg(test)] mod … { … }` blocks) is not counted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -132,16 +134,36 @@ fn leading_ident(s: &str) -> &str {
     &s[..end]
 }
 
-/// The first path segment after each `prefix` (`crate::`, `super::`) in
-/// `line`; a group (`crate::{a, b::c}`) gives each of its first segments.
-fn segments_after<'a>(line: &'a str, prefix: &str) -> Vec<&'a str> {
+/// The path after each `prefix` (`crate::`, `super::`, `self::`) in
+/// `line`, as segments: `crate::a::b::C` gives `[a, b, C]`; a group
+/// (`crate::a::{b, c::d}`) gives each entry's path (`[a, b]`, `[a, c, d]`),
+/// an entry's own group cut at its brace.
+fn paths_after(line: &str, prefix: &str) -> Vec<Vec<String>> {
+    fn path(s: &str) -> (Vec<String>, &str) {
+        let mut segments = Vec::new();
+        let mut rest = s.trim_start();
+        loop {
+            let ident = leading_ident(rest);
+            if ident.is_empty() {
+                break;
+            }
+            segments.push(ident.to_owned());
+            rest = &rest.trim_start()[ident.len()..];
+            match rest.strip_prefix("::") {
+                Some(after) => rest = after,
+                None => break,
+            }
+        }
+        (segments, rest)
+    }
     let mut found = Vec::new();
     let mut rest = line;
     while let Some(at) = rest.find(prefix) {
         let before_ok = rest[..at].chars().next_back().is_none_or(|c| !is_ident(c));
         let after = &rest[at + prefix.len()..];
         if before_ok {
-            if let Some(group) = after.trim_start().strip_prefix('{') {
+            let (head, tail) = path(after);
+            if let Some(group) = tail.trim_start().strip_prefix('{') {
                 // Only the group's top level: `{a, b::{c, d}, e}` gives a, b, e.
                 let mut depth = 0usize;
                 let mut start = true;
@@ -151,15 +173,17 @@ fn segments_after<'a>(line: &'a str, prefix: &str) -> Vec<&'a str> {
                         '}' if depth == 0 => break,
                         '}' => depth -= 1,
                         ',' if depth == 0 => start = true,
-                        c if start && is_ident(c) => {
-                            found.push(leading_ident(&group[i..]));
+                        c if start && depth == 0 && is_ident(c) => {
+                            let mut entry = head.clone();
+                            entry.extend(path(&group[i..]).0);
+                            found.push(entry);
                             start = false;
                         }
                         _ => {}
                     }
                 }
-            } else {
-                found.push(leading_ident(after));
+            } else if !head.is_empty() {
+                found.push(head);
             }
         }
         rest = after;
@@ -191,86 +215,129 @@ fn non_test_lines(text: &str) -> Vec<&str> {
     kept
 }
 
-/// `(from, to) -> files` for the top-level modules of the crate at `src`.
+/// The module a file of the crate at `src` defines (`a/b.rs` and
+/// `a/b/mod.rs`: `[a, b]`; the root: `[]`), or `None` for test code and
+/// binaries.
+fn module_of(rel: &Path) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.iter().any(|p| p == "tests") || parts.first().is_some_and(|p| p == "bin") {
+        return None;
+    }
+    let last = parts.last()?.as_str();
+    if last == "mod" || (parts.len() == 1 && (last == "lib" || last == "main")) {
+        parts.pop();
+    }
+    Some(parts)
+}
+
+/// `(from, to) -> files` between sibling modules of the crate at `src`
+/// (named by their paths, `owner::lanes`): a file of module `m` naming
+/// module `t` is an edge between the children of their deepest common
+/// ancestor that hold them.
 fn module_graph(src: &Path) -> BTreeMap<(String, String), BTreeSet<String>> {
-    let lib = fs::read_to_string(src.join("lib.rs")).unwrap();
-    let mut top = BTreeSet::new();
-    // What the root re-exports, by name: `crate::Name` counts as its module.
-    let mut reexports = BTreeMap::new();
-    for line in non_test_lines(&lib) {
-        let item = line
-            .trim_start()
-            .trim_start_matches("pub(crate) ")
-            .trim_start_matches("pub ");
-        if let Some(rest) = item.strip_prefix("mod ") {
-            let name = leading_ident(rest);
-            if rest.trim_end().ends_with(';') {
-                top.insert(name.to_owned());
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut modules: BTreeMap<Vec<String>, PathBuf> = BTreeMap::new();
+    for file in files {
+        if let Some(m) = module_of(file.strip_prefix(src).unwrap()) {
+            modules.insert(m, file);
+        }
+    }
+    // What each module re-exports from a child, by name: `crate::owner::Command`
+    // names `owner::command` when `owner` says `pub(crate) use command::Command`.
+    let mut reexports: BTreeMap<(Vec<String>, String), String> = BTreeMap::new();
+    for (module, file) in &modules {
+        let text = fs::read_to_string(file).unwrap();
+        for line in non_test_lines(&text) {
+            if !line.starts_with("pub") {
+                continue;
             }
-        } else if let Some(rest) = item.strip_prefix("use ")
-            && line.trim_start().starts_with("pub")
-        {
-            let module = leading_ident(rest).to_owned();
-            let names = rest[module.len()..].trim_start_matches("::");
-            for name in names
+            let Some(rest) = line.split_once("use ").map(|(_, r)| r) else {
+                continue;
+            };
+            let rest = rest.trim_start().trim_start_matches("self::");
+            let child = leading_ident(rest);
+            let mut path = module.clone();
+            path.push(child.to_owned());
+            if child.is_empty() || !modules.contains_key(&path) {
+                continue;
+            }
+            for name in rest[child.len()..]
                 .split(|c: char| !is_ident(c))
-                .filter(|n| !n.is_empty())
+                .filter(|n| !n.is_empty() && *n != "self")
             {
-                reexports.entry(name.to_owned()).or_insert(module.clone());
+                reexports
+                    .entry((module.clone(), name.to_owned()))
+                    .or_insert_with(|| child.to_owned());
             }
         }
     }
-    let resolve = |name: &str| -> Option<String> {
-        if top.contains(name) {
-            Some(name.to_owned())
-        } else {
-            reexports.get(name).filter(|m| top.contains(*m)).cloned()
+    // The module a path names: its longest prefix that is a module, through
+    // re-exports.
+    let resolve = |path: &[String]| -> Vec<String> {
+        let mut module: Vec<String> = Vec::new();
+        for segment in path {
+            let mut next = module.clone();
+            next.push(segment.clone());
+            if modules.contains_key(&next) {
+                module = next;
+            } else if let Some(child) = reexports.get(&(module.clone(), segment.clone())) {
+                module.push(child.clone());
+            } else {
+                break;
+            }
         }
+        module
     };
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
     let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for file in files {
-        let rel = file.strip_prefix(src).unwrap();
-        let parts: Vec<String> = rel
-            .with_extension("")
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        let last = parts.last().unwrap().as_str();
-        if parts.len() == 1 && (last == "lib" || last == "main") {
+    for (from, file) in &modules {
+        if from.is_empty() {
             continue;
         }
-        if last == "tests" || parts[..parts.len() - 1].iter().any(|p| p == "tests") {
-            continue;
-        }
-        if parts.first().is_some_and(|p| p == "bin") {
-            continue;
-        }
-        let from = parts[0].clone();
-        if !top.contains(&from) {
-            continue;
-        }
-        // `super::` reaches the crate root only from a file of the root's own
-        // modules, outside any inline module (those lines are indented).
-        let depth = parts.len() - usize::from(last == "mod");
-        let text = fs::read_to_string(&file).unwrap();
+        let rel = file.strip_prefix(src).unwrap().display().to_string();
+        let text = fs::read_to_string(file).unwrap();
         for line in non_test_lines(&text) {
-            let code = line.trim_start();
-            if code.starts_with("//") {
+            if line.trim_start().starts_with("//") {
                 continue;
             }
-            let mut named = segments_after(line, "crate::");
-            if depth == 1 && !line.starts_with([' ', '\t']) {
-                named.extend(segments_after(line, "super::"));
-            }
-            for to in named.into_iter().filter_map(resolve) {
-                if to != from {
-                    edges
-                        .entry((from.clone(), to))
-                        .or_default()
-                        .insert(rel.display().to_string());
+            let mut named: Vec<Vec<String>> = paths_after(line, "crate::")
+                .iter()
+                .map(|p| resolve(p))
+                .collect();
+            // `super::` and `self::` are the file's module's only outside any
+            // inline module (those lines are indented).
+            if !line.starts_with([' ', '\t']) {
+                for mut path in paths_after(line, "super::") {
+                    let mut up = 1;
+                    while path.first().is_some_and(|s| s == "super") {
+                        path.remove(0);
+                        up += 1;
+                    }
+                    if let Some(keep) = from.len().checked_sub(up) {
+                        let mut full = from[..keep].to_vec();
+                        full.extend(path);
+                        named.push(resolve(&full));
+                    }
                 }
+                for path in paths_after(line, "self::") {
+                    let mut full = from.clone();
+                    full.extend(path);
+                    named.push(resolve(&full));
+                }
+            }
+            for to in named {
+                let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+                if common >= from.len() || common >= to.len() {
+                    continue; // the module itself, an ancestor or a descendant
+                }
+                edges
+                    .entry((from[..=common].join("::"), to[..=common].join("::")))
+                    .or_default()
+                    .insert(rel.clone());
             }
         }
     }
@@ -393,13 +460,27 @@ fn the_cycle_finder_finds_a_cycle_and_the_parser_reads_groups() {
     let edges: BTreeMap<_, _> = [edge("a", "b"), edge("b", "c")].into_iter().collect();
     assert!(cycles(&edges).is_empty());
     assert_eq!(
-        segments_after("use crate::{a, b::{c, d}, e::F};", "crate::"),
-        vec!["a", "b", "e"]
+        paths_after("use crate::{a, b::{c, d}, e::F};", "crate::"),
+        vec![vec!["a"], vec!["b"], vec!["e", "F"]]
     );
     assert_eq!(
-        segments_after("x: Arc<crate::lag::Lag>, y: mycrate::z", "crate::"),
-        vec!["lag"]
+        paths_after("x: Arc<crate::lag::Lag>, y: mycrate::z", "crate::"),
+        vec![vec!["lag", "Lag"]]
     );
+    assert_eq!(
+        paths_after("use super::{Command, lanes::Slot};", "super::"),
+        vec![vec!["Command"], vec!["lanes", "Slot"]]
+    );
+    assert_eq!(
+        module_of(Path::new("owner/lanes.rs")),
+        Some(vec!["owner".to_owned(), "lanes".to_owned()])
+    );
+    assert_eq!(
+        module_of(Path::new("owner/mod.rs")),
+        Some(vec!["owner".to_owned()])
+    );
+    assert_eq!(module_of(Path::new("lib.rs")), Some(vec![]));
+    assert_eq!(module_of(Path::new("owner/monitor/tests.rs")), None);
     assert_eq!(
         non_test_lines("a\n#[cfg(test)]\nmod tests;\nb\n#[cfg(test)]\nmod tests {\nc\n}"),
         vec!["a", "b"]
