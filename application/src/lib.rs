@@ -11,6 +11,7 @@ pub mod bar_history;
 pub mod cache;
 pub mod catalog;
 pub mod committer;
+pub mod config_decimal;
 pub mod consume;
 pub mod engine;
 pub mod error;

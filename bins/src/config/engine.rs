@@ -1,6 +1,7 @@
 //! `[engine]`: the engine's settings, its reservation pricing and the group committer.
 
 use ordermon_application::committer::CommitConfig;
+use ordermon_application::config_decimal;
 use ordermon_application::{EngineConfig, MonitorConfig, VenueMode};
 use ordermon_domain::risk::RiskParams;
 use rust_decimal::Decimal;
@@ -12,13 +13,13 @@ use super::{ConfigError, DatabaseKind, MonitorSettings};
 #[serde(default, deny_unknown_fields)]
 pub struct RiskSettings {
     /// Band over the last price sizing market-order reservations (default `0.05`).
-    #[serde(with = "lenient_decimal")]
+    #[serde(with = "config_decimal")]
     pub market_band: Decimal,
     /// Fee rate in reservations (default `0.001`).
-    #[serde(with = "lenient_decimal")]
+    #[serde(with = "config_decimal")]
     pub fee_rate: Decimal,
     /// Cash collateral per unit of short notional on margin accounts (default `1`).
-    #[serde(with = "lenient_decimal")]
+    #[serde(with = "config_decimal")]
     pub margin_ratio: Decimal,
 }
 
@@ -162,36 +163,5 @@ impl EngineSettings {
             ));
         }
         Ok(())
-    }
-}
-
-/// Decimals written as strings (exact) or TOML numbers: a float is read through
-/// its shortest text form, so `0.001` is exactly 0.001.
-mod lenient_decimal {
-    use std::str::FromStr;
-
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.normalize().to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            Float(f64),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::Text(t) => t,
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) if f.is_finite() => f.to_string(),
-            Raw::Float(f) => return Err(serde::de::Error::custom(format!("bad decimal `{f}`"))),
-        };
-        Decimal::from_str(text.trim())
-            .map_err(|e| serde::de::Error::custom(format!("bad decimal `{text}`: {e}")))
     }
 }

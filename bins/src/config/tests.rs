@@ -185,6 +185,16 @@ fn unknown_keys_are_errors_naming_the_key() {
 }
 
 #[test]
+fn a_risk_decimal_that_is_not_one_is_refused_with_its_text() {
+    let e = load(Some("[engine.risk]\nfee_rate = \"1,5\""), &[]).unwrap_err();
+    assert!(e.to_string().contains("bad decimal `1,5`"), "{e}");
+    let e = load(Some("[engine.risk]\nmarket_band = nan"), &[]).unwrap_err();
+    assert!(e.to_string().contains("finite"), "{e}");
+    let e = load(Some("[engine.risk]\nmargin_ratio = true"), &[]).unwrap_err();
+    assert!(e.to_string().contains("margin_ratio"), "{e}");
+}
+
+#[test]
 fn bad_values_are_refused() {
     let e = load(None, &[("ORDERMON_DATABASE__URL", "oracle://x")]).unwrap_err();
     assert!(e.to_string().contains("database.url"), "{e}");

@@ -10,10 +10,10 @@ use ordermon_domain::Decimal;
 use ordermon_domain::alert::Severity;
 use serde::{Deserialize, Serialize};
 
-use super::config_decimal;
 use super::op::Op;
 use crate::alerting::detect::{DetectorSpec, IsolationForestConfig};
 use crate::alerting::signal::Signal;
+use crate::config_decimal;
 
 /// Compares a signal with a multiple of its own moving average.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

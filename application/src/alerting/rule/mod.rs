@@ -17,7 +17,6 @@
 
 mod condition;
 mod config;
-pub(crate) mod config_decimal;
 mod op;
 mod validate;
 
