@@ -35,7 +35,6 @@ pub(crate) use context::Context;
 pub use context::{EngineConfig, MonitorConfig, MonitorCounters, VenueMode};
 pub(crate) use flow::idempotent;
 pub use lanes::QuoteLanes;
-pub(crate) use monitor::panic_text;
 pub(crate) use monitored::MonitoredUsers;
 pub use registry::Owners;
 pub use strategy_book::StrategyPatch;
@@ -342,3 +341,11 @@ impl Owner {
 
 #[cfg(test)]
 mod task_size;
+
+/// The text of a caught panic.
+pub(crate) fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| e.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}

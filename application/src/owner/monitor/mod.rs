@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use super::lanes::{Running, Slot, UserView};
 use super::state::UserState;
 use super::strategy_book::StrategyBook;
-use super::{Command, Context};
+use super::{Command, Context, panic_text};
 use crate::error::FieldError;
 use crate::strategy::{Strategy, StrategyCommand, StrategyContext};
 
@@ -456,12 +456,4 @@ impl Monitor {
             labels,
         })
     }
-}
-
-/// The text of a caught panic.
-pub(crate) fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
-    e.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| e.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_owned())
 }
