@@ -8,7 +8,9 @@
 //! - no import cycle between the modules of a crate, at any level: among the
 //!   children of one module (the crate root's top-level modules, or `owner`'s
 //!   files), when `a` names `b` (`crate::…::b`, `super::b`, `self::b`, or an
-//!   item its parent re-exports from `b`), `b` must not name `a` back,
+//!   item its parent re-exports from `b`; `super::` and `self::` on every line
+//!   of a file, or only its unindented ones when the file has an inline
+//!   module of its own), `b` must not name `a` back,
 //!   directly or through its siblings. A module's own children are part of
 //!   it; test code (`tests.rs`, `tests/` folders and inline
 //!   `#[cfg(test)] mod … { … }` blocks) is not counted.
@@ -300,7 +302,18 @@ fn module_graph(src: &Path) -> BTreeMap<(String, String), BTreeSet<String>> {
         }
         let rel = file.strip_prefix(src).unwrap().display().to_string();
         let text = fs::read_to_string(file).unwrap();
-        for line in non_test_lines(&text) {
+        let lines = non_test_lines(&text);
+        // Inside an inline module `super::` means the file's own module; in a
+        // file with one, only its unindented lines are read for `super::`.
+        let inline_module = lines.iter().any(|l| {
+            let item = l
+                .trim_start()
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ");
+            item.starts_with("mod ") && l.trim_end().ends_with('{')
+        });
+        for line in lines {
             if line.trim_start().starts_with("//") {
                 continue;
             }
@@ -308,9 +321,7 @@ fn module_graph(src: &Path) -> BTreeMap<(String, String), BTreeSet<String>> {
                 .iter()
                 .map(|p| resolve(p))
                 .collect();
-            // `super::` and `self::` are the file's module's only outside any
-            // inline module (those lines are indented).
-            if !line.starts_with([' ', '\t']) {
+            if !inline_module || !line.starts_with([' ', '\t']) {
                 for mut path in paths_after(line, "super::") {
                     let mut up = 1;
                     while path.first().is_some_and(|s| s == "super") {
