@@ -231,6 +231,7 @@ impl Slot {
         true
     }
 }
+
 /// What a lane hands a slot's owner: what the strategy asked for, or that
 /// it panicked (the owner then restarts it). Either way the slot is parked
 /// until the owner has dealt with it.

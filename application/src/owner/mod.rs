@@ -339,9 +339,6 @@ impl Owner {
     }
 }
 
-#[cfg(test)]
-mod task_size;
-
 /// The text of a caught panic.
 pub(crate) fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
     e.downcast_ref::<&str>()
@@ -349,3 +346,6 @@ pub(crate) fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| e.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned())
 }
+
+#[cfg(test)]
+mod task_size;
